@@ -1,0 +1,436 @@
+"""The application round as data: ads, trusts, calendar and the report's figures.
+
+:func:`load_round` reads ``configs/rounds/<name>.toml`` with the strict reader and checks that
+the report's totals add up, so a typo in the data is caught with the file and key named.
+
+Group labels (nationality and education country groups) are :data:`GROUPS`. Breakdowns whose
+report figures are percentages carry both the percentage and the count derived from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Section, read_toml
+from .errors import ConfigError, UserError
+
+GROUPS = ("Norway", "EEA+UK", "Outside EEA")
+"""Nationality and education-country groups, in the report's order."""
+
+REGIONS = ("Sør-Øst", "Vest", "Midt-Norge", "Nord")
+"""The four regional health authorities (RHF)."""
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass(frozen=True)
+class OfferRound:
+    """One offer round (tilbudsrunde): offers go out, replies are due, marking is due at 12:00."""
+
+    number: int
+    offer: dt.date
+    reply_by: dt.date
+    marking_by: dt.date
+
+    @property
+    def reply_window_days(self) -> int:
+        """Days between the offer and the reply deadline (1-4 in 2024)."""
+        return (self.reply_by - self.offer).days
+
+
+@dataclass(frozen=True)
+class Ad:
+    """One job ad (stillingsannonse) with its positions and the applications it received."""
+
+    id: str
+    trust: str
+    site: str
+    region: str
+    positions: int
+    applications: int
+    urban: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.trust} - {self.site}" if self.site else self.trust
+
+
+@dataclass(frozen=True)
+class Trust:
+    """A health trust (helseforetak): report appendix 1."""
+
+    name: str
+    ads: int
+    positions: int
+    applications: int
+    unique_applicants: int
+    hired: int
+
+
+@dataclass(frozen=True)
+class PairCount:
+    """Applicants and hires of one nationality x education-country pair (appendix 4)."""
+
+    nationality: str
+    education: str
+    applicants: int
+    hired: int
+
+
+@dataclass(frozen=True)
+class GroupFigure:
+    """Applicants and hires of one group of a breakdown; ``hired`` is None where unknown.
+
+    ``derived`` says the figures are worked out from the report's percentages (see the config's
+    comments for the arithmetic) rather than printed as counts in the report.
+    """
+
+    group: str
+    applicants: int
+    hired: int | None
+    derived: bool = False
+
+
+@dataclass(frozen=True)
+class RoundData:
+    """Everything known about one application round. Market fields are empty for rounds whose
+    sources give only the calendar (spring 2024)."""
+
+    name: str
+    season: str
+    year: int
+    start_date: dt.date
+    application_deadline: dt.date
+    calendar: tuple[OfferRound, ...]
+    file: str
+    totals: dict[str, int] = field(default_factory=dict)
+    ads: tuple[Ad, ...] = ()
+    trusts: tuple[Trust, ...] = ()
+    countries: dict[str, str] = field(default_factory=dict)  # country -> group
+    appendix4: tuple[PairCount, ...] = ()
+    groups: dict[str, dict] = field(default_factory=dict)  # the report's grouped totals
+    breakdowns: dict[str, tuple] = field(default_factory=dict)  # name -> GroupFigures
+    notes: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def has_market(self) -> bool:
+        """True when the round has the ads and applicants needed to simulate it."""
+        return bool(self.ads) and bool(self.appendix4)
+
+    def trust(self, name: str) -> Trust:
+        return next(t for t in self.trusts if t.name == name)
+
+    def require_market(self) -> None:
+        if not self.has_market:
+            raise UserError(f"{self.file}: round {self.name!r} has no ads or applicant data "
+                            "in its sources, so it cannot be simulated")
+
+
+def round_path(name_or_path: str | Path) -> Path:
+    """``configs/rounds/<name>.toml`` for a round name, or the path itself."""
+    text = str(name_or_path)
+    if text.endswith(".toml") or "/" in text:
+        return Path(text)
+    return CONFIG_DIR / "rounds" / f"{text}.toml"
+
+
+def known_rounds() -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / "rounds").glob("*.toml"))
+
+
+def load_round(name_or_path: str | Path) -> RoundData:
+    """Read and check a round config.
+
+    Raises
+    ------
+    ConfigError : the file is missing, malformed, has unknown keys, or its totals disagree.
+    """
+    path = round_path(name_or_path)
+    if not path.exists() and not str(name_or_path).endswith(".toml"):
+        raise UserError(f"unknown round {str(name_or_path)!r} (known: "
+                        f"{', '.join(known_rounds())})")
+    top = Section(path, read_toml(path))
+    head = top.section("round")
+    name = head.get("name", str)
+    season = head.get("season", str, choices=("spring", "autumn"))
+    year = head.get("year", int)
+    start = head.get("start_date", dt.date)
+    for key in ("ads_ready", "published_from", "published_to", "source"):
+        head.get(key, str if key == "source" else dt.date, None)
+    deadline = head.get("application_deadline", dt.date)
+    head.done()
+
+    calendar = tuple(_offer_round(s) for s in top.sections("calendar"))
+    _check_calendar(path, calendar, deadline)
+
+    kwargs: dict = {}
+    if top.has("totals"):
+        kwargs = _market(top, path)
+    # Facts kept for reference and later checks; each is validated where it is used.
+    notes = {k: top.get(k, object) for k in ("not_hired", "long_term_not_hired", "ages",
+                                              "rounds_applied", "positions_established")
+             if top.has(k)}
+    if top.has("breakdowns"):
+        kwargs["breakdowns"] = _breakdowns(top.section("breakdowns"), kwargs.get("totals"))
+    top.done()
+    return RoundData(name=name, season=season, year=year, start_date=start,
+                     application_deadline=deadline, calendar=calendar, file=str(path),
+                     notes=notes, **kwargs)
+
+
+def _offer_round(s: Section) -> OfferRound:
+    r = OfferRound(s.get("round", int, positive=True), s.get("offer", dt.date),
+                   s.get("reply_by", dt.date), s.get("marking_by", dt.date))
+    s.done()
+    if not r.offer <= r.reply_by < r.marking_by:
+        raise s.error("reply_by", "dates must satisfy offer <= reply_by < marking_by")
+    return r
+
+
+def _check_calendar(path: Path, calendar: tuple[OfferRound, ...], deadline: dt.date) -> None:
+    if not calendar:
+        raise ConfigError(path, "calendar", "needs at least one offer round")
+    for i, r in enumerate(calendar):
+        if r.number != i + 1:
+            raise ConfigError(path, f"calendar[{i}].round", f"expected {i + 1}, got {r.number}")
+        if i and r.offer <= calendar[i - 1].marking_by - dt.timedelta(days=1):
+            raise ConfigError(path, f"calendar[{i}].offer",
+                              "offers must come after the previous round's reply deadline")
+    if calendar[0].offer <= deadline:
+        raise ConfigError(path, "calendar[0].offer", "offers must come after the application "
+                                                     "deadline")
+
+
+def _market(top: Section, path: Path) -> dict:
+    tot = top.section("totals")
+    totals = {k: tot.get(k, int, positive=True)
+              for k in ("applicants", "positions", "ads", "trusts", "applications", "hired")}
+    tot.done()
+
+    ads = []
+    for s in top.sections("ads"):
+        ads.append(Ad(s.get("id", str), s.get("trust", str), s.get("site", str),
+                      s.get("region", str, choices=REGIONS), s.get("positions", int, positive=True),
+                      s.get("applications", int, positive=True), s.get("urban", bool)))
+        s.done()
+    trusts = []
+    for s in top.sections("trusts"):
+        trusts.append(Trust(s.get("name", str), s.get("ads", int, positive=True),
+                            s.get("positions", int, positive=True),
+                            s.get("applications", int, positive=True),
+                            s.get("unique_applicants", int, positive=True),
+                            s.get("hired", int)))
+        s.done()
+    countries = {}
+    csec = top.section("countries")
+    for country in list(csec.data):
+        entry = csec.section(country)
+        countries[country] = entry.get("group", str, choices=GROUPS)
+        entry.get("report_name", str)
+        entry.done()
+    csec.done()
+    pairs = []
+    for s in top.sections("appendix4"):
+        pair = PairCount(s.get("nationality", str), s.get("education", str),
+                         s.get("applicants", int, positive=True), s.get("hired", int))
+        for key in ("nationality", "education"):
+            if getattr(pair, key) not in countries:
+                raise s.error(key, f"country {getattr(pair, key)!r} is not in [countries]")
+        if pair.hired > pair.applicants:
+            raise s.error("hired", f"{pair.hired} hired exceeds {pair.applicants} applicants")
+        pairs.append(pair)
+        s.done()
+    groups = _groups(top.section("groups"))
+
+    _check_market(path, totals, ads, trusts, countries, pairs, groups)
+    return dict(totals=totals, ads=tuple(ads), trusts=tuple(trusts), countries=countries,
+                appendix4=tuple(pairs), groups=groups)
+
+
+def _groups(s: Section) -> dict[str, dict]:
+    """The report's grouped totals: {'nationality': {g: (n, h)}, 'education': ..., 'cross':
+    {(nat, edu): (n, h)}}."""
+    out: dict[str, dict] = {}
+    for kind in ("nationality", "education"):
+        sub = s.section(kind)
+        out[kind] = {}
+        for g in GROUPS:
+            entry = sub.section(g)
+            out[kind][g] = (entry.get("applicants", int), entry.get("hired", int))
+            entry.done()
+        sub.done()
+    out["cross"] = {}
+    for c in s.sections("cross"):
+        key = (c.get("nationality", str, choices=GROUPS), c.get("education", str, choices=GROUPS))
+        out["cross"][key] = (c.get("applicants", int), c.get("hired", int))
+        c.done()
+    if len(out["cross"]) != 9:
+        raise s.error("cross", f"needs the 9 nationality x education cells, got "
+                               f"{len(out['cross'])}")
+    s.done()
+    return out
+
+
+def _check_market(path, totals, ads, trusts, countries, pairs, groups) -> None:
+    def fail(key: str, problem: str):
+        raise ConfigError(path, key, problem)
+
+    if len({a.id for a in ads}) != len(ads):
+        fail("ads", "ad ids must be unique")
+    names = [t.name for t in trusts]
+    if len(set(names)) != len(names):
+        fail("trusts", "trust names must be unique")
+    for what, value, want in (
+        ("number of [[ads]]", len(ads), totals["ads"]),
+        ("number of [[trusts]]", len(trusts), totals["trusts"]),
+        ("sum of ads.positions", sum(a.positions for a in ads), totals["positions"]),
+        ("sum of ads.applications", sum(a.applications for a in ads), totals["applications"]),
+        ("sum of trusts.hired", sum(t.hired for t in trusts), totals["hired"]),
+        ("sum of appendix4.applicants", sum(p.applicants for p in pairs), totals["applicants"]),
+        ("sum of appendix4.hired", sum(p.hired for p in pairs), totals["hired"]),
+    ):
+        if value != want:
+            fail("totals", f"{what} is {value}, but totals say {want}")
+    for i, a in enumerate(ads):
+        if a.trust not in names:
+            fail(f"ads[{i}].trust", f"trust {a.trust!r} is not in [[trusts]]")
+    for i, t in enumerate(trusts):
+        mine = [a for a in ads if a.trust == t.name]
+        for key, value in (("ads", len(mine)), ("positions", sum(a.positions for a in mine)),
+                           ("applications", sum(a.applications for a in mine))):
+            if value != getattr(t, key):
+                fail(f"trusts[{i}].{key}", f"is {getattr(t, key)}, but its ads add up to {value}")
+        if not max(a.applications for a in mine) <= t.unique_applicants <= t.applications:
+            fail(f"trusts[{i}].unique_applicants", "must lie between its largest ad's "
+                                                   "applications and its applications")
+    for kind, pick in (("nationality", lambda p: countries[p.nationality]),
+                       ("education", lambda p: countries[p.education])):
+        for g in GROUPS:
+            n = sum(p.applicants for p in pairs if pick(p) == g)
+            h = sum(p.hired for p in pairs if pick(p) == g)
+            if (n, h) != groups[kind][g]:
+                fail(f"groups.{kind}.{g}", f"report says {groups[kind][g]} (applicants, hired) "
+                                           f"but appendix 4 adds up to {(n, h)}")
+    for (ng, eg), want in groups["cross"].items():
+        n = sum(p.applicants for p in pairs
+                if countries[p.nationality] == ng and countries[p.education] == eg)
+        h = sum(p.hired for p in pairs
+                if countries[p.nationality] == ng and countries[p.education] == eg)
+        if (n, h) != want:
+            fail("groups.cross", f"cell {ng} x {eg}: report says {want} but appendix 4 adds up "
+                                 f"to {(n, h)}")
+
+
+def largest_remainder(shares, total: int) -> list[int]:
+    """Integers proportional to ``shares`` that add up to ``total`` exactly (Hamilton's method;
+    ties go to the earlier entry)."""
+    weight = sum(shares)
+    exact = [s * total / weight for s in shares]
+    counts = [int(x) for x in exact]
+    order = sorted(range(len(shares)), key=lambda i: (-(exact[i] - counts[i]), i))
+    for i in order[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def _breakdowns(s: Section, totals: dict | None) -> dict[str, tuple[GroupFigure, ...]]:
+    """Read the marginal breakdowns; percentages become counts that add up to the totals."""
+    n_app = totals["applicants"] if totals else None
+    n_hired = totals["hired"] if totals else None
+    out: dict[str, tuple] = {}
+
+    if s.has("gender"):
+        rows = []
+        for e in s.sections("gender"):
+            rows.append(GroupFigure(e.get("group", str), e.get("applicants", int),
+                                    e.get("hired", int)))
+            e.done()
+        out["gender"] = tuple(rows)
+
+    if s.has("age_group"):
+        rows = []
+        for e in s.sections("age_group"):
+            rows.append(GroupFigure(e.get("group", str), e.get("applicants", int),
+                                    e.get("hired", int), e.get("derived", bool, False)))
+            e.get("note", str, None)
+            e.done()
+        out["age_group"] = tuple(rows)
+
+    if s.has("graduation_period"):
+        rows = []
+        for e in s.sections("graduation_period"):
+            n = e.get("applicants", int)
+            share = e.get("hired_share", float, unit_interval=True)
+            e.get("share_of_hired", float, None, unit_interval=True)
+            rows.append(GroupFigure(e.get("group", str), n, round(share * n), derived=True))
+            e.done()
+        out["graduation_period"] = tuple(rows)
+
+    if s.has("graduation_by_education"):
+        cells = []
+        for e in s.sections("graduation_by_education"):
+            cells.append((e.get("group", str), e.get("education", str, choices=GROUPS),
+                          e.get("share", float, unit_interval=True)))
+            e.get("note", str, None)
+            e.done()
+        periods = {g.group for g in out.get("graduation_period", ())}
+        for i, (period, _, _) in enumerate(cells):
+            if period not in periods:
+                raise ConfigError(s.file, f"breakdowns.graduation_by_education[{i}].group",
+                                  f"unknown graduation period {period!r}")
+        out["graduation_by_education"] = tuple(cells)
+
+    if s.has("wanted_job"):
+        entries = s.sections("wanted_job")
+        groups = [e.get("group", str) for e in entries]
+        app_share = [e.get("applicants_share", float, unit_interval=True) for e in entries]
+        hired_share = [e.get("hired_share", float, unit_interval=True) for e in entries]
+        for e in entries:
+            e.done()
+        if n_app is None:
+            out["wanted_job_shares"] = tuple(zip(groups, app_share, hired_share, strict=True))
+        else:
+            apps = largest_remainder(app_share, n_app)
+            hires = largest_remainder(hired_share, n_hired)
+            out["wanted_job"] = tuple(GroupFigure(g, a, h, True)
+                                      for g, a, h in zip(groups, apps, hires, strict=True))
+
+    if s.has("residence") and n_app is not None:
+        entries = s.sections("residence")
+        groups = [e.get("group", str) for e in entries]
+        shares = [e.get("applicants_share", float, None, unit_interval=True) for e in entries]
+        not_hired = [e.get("not_hired", int) for e in entries]
+        for e in entries:
+            e.done()
+        # The report gives applicant shares for some groups only; the rest of the applicants
+        # are split between the other groups in proportion to their not-hired counts.
+        known = [i for i, x in enumerate(shares) if x is not None]
+        counts = [0] * len(groups)
+        for i, c in zip(known, largest_remainder([shares[i] for i in known],
+                                                  round(sum(shares[i] for i in known) * n_app)),
+                        strict=True):
+            counts[i] = c
+        rest = [i for i in range(len(groups)) if i not in known]
+        if rest:
+            for i, c in zip(rest, largest_remainder([not_hired[i] for i in rest],
+                                                    n_app - sum(counts)), strict=True):
+                counts[i] = c
+        out["residence"] = tuple(GroupFigure(g, c, c - nh, True)
+                                 for g, c, nh in zip(groups, counts, not_hired, strict=True))
+
+    s.done()
+    for name, rows in out.items():
+        if name in ("graduation_by_education", "wanted_job_shares") or n_app is None:
+            continue
+        total_app = sum(r.applicants for r in rows)
+        if total_app != n_app:
+            raise ConfigError(s.file, f"breakdowns.{name}",
+                              f"applicants add up to {total_app}, expected {n_app}")
+        if all(r.hired is not None for r in rows) and not any(r.derived for r in rows):
+            total_hired = sum(r.hired for r in rows)
+            if total_hired != n_hired:
+                raise ConfigError(s.file, f"breakdowns.{name}",
+                                  f"hired add up to {total_hired}, expected {n_hired}")
+    return out
