@@ -102,6 +102,9 @@ class BehaviourParams:
     late_marking_probability: float
     """Probability that a trust marks an accepted applicant after the marking deadline, so that
     other trusts may offer them a position in the next round. Probability."""
+    withdrawal_probability: float
+    """Probability that an applicant takes another job (research post, other LIS post,
+    restplass; the report's footnote) and declines every LIS1 offer. Probability."""
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,7 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
         no_reply_probability_one_day=s.get("no_reply_probability_one_day", float,
                                            unit_interval=True),
         late_marking_probability=s.get("late_marking_probability", float, unit_interval=True),
+        withdrawal_probability=s.get("withdrawal_probability", float, unit_interval=True),
     )
     s.done()
 

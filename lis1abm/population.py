@@ -200,7 +200,7 @@ def _period_bounds(label: str, start: dt.date) -> tuple[float, float]:
 
 def _age_range(label: str) -> tuple[int, int]:
     if label.endswith("+"):
-        return int(label[:-1]), 120
+        return int(label[:-1]), 69  # oldest age drawn: an assumption
     lo, hi = label.split("-")
     return int(lo), int(hi)
 

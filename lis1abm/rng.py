@@ -51,6 +51,7 @@ class Stream(IntEnum):
     NO_REPLY = 21
     WAIT = 22
     LATE_MARKING = 23
+    WITHDRAWAL = 24
 
 
 def mix64(z: np.ndarray) -> np.ndarray:

@@ -1,0 +1,130 @@
+"""Mesa agents: applicants (doctors) and ads (a hospital's positions).
+
+The agents hold the state of the offer rounds and call the rules in :mod:`lis1abm.behaviour`
+for every decision; random inputs come from :mod:`lis1abm.rng` keyed by (seed, replication,
+purpose, applicant, round), so the order in which agents act does not matter.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+
+from . import behaviour
+from .rng import Stream, u16
+
+if TYPE_CHECKING:
+    from .model import LIS1Model
+
+
+class Applicant(mesa.Agent):
+    """A doctor who applied to some ads and ranks them by preference.
+
+    Attributes
+    ----------
+    index : applicant id (row of the population table).
+    preference : ad index -> preference rank among the ads applied to (0 = favourite).
+    offers : the ads offering this applicant a position in the current round.
+    hired_ad : the ad whose offer was accepted, or None.
+    hired_round : the round of acceptance (0 if never).
+    marked_from : first round in which the applicant counts as marked (behaviour.NOT_MARKED
+        if never hired).
+    """
+
+    model: LIS1Model
+
+    def __init__(self, model: LIS1Model, index: int, preference: dict[int, int]):
+        super().__init__(model)
+        self.index = index
+        self.preference = preference
+        self.offers: list[Ad] = []
+        self.hired_ad: Ad | None = None
+        self.hired_round = 0
+        self.marked_from = behaviour.NOT_MARKED
+
+    def can_receive_offer(self) -> bool:
+        return behaviour.can_receive_offer(self.marked_from, self.model.round_number)
+
+    def receive_offer(self, ad: Ad) -> None:
+        self.offers.append(ad)
+
+    def _draw(self, stream: Stream) -> int:
+        m = self.model
+        return int(u16(m.market.seed, m.replication, stream, self.index, m.round_number)[0])
+
+    def respond(self) -> None:
+        """Reply to the day's offers: accept the best one, wait, miss the deadline, or
+        decline because already hired elsewhere."""
+        if not self.offers:
+            return
+        m = self.model
+        r = m.round_number
+        best = min(self.offers, key=lambda ad: self.preference[ad.index])
+        decision = behaviour.reply(
+            already_hired=self.hired_ad is not None,
+            withdrawn=behaviour.has_withdrawn(
+                int(u16(m.market.seed, m.replication, Stream.WITHDRAWAL, self.index, 0)[0]),
+                m.market.withdraw_q16),
+            best_rank=self.preference[best.index], n_applied=len(self.preference),
+            u_no_reply=self._draw(Stream.NO_REPLY), no_reply_q16=int(m.no_reply_q16[r - 1]),
+            u_wait=self._draw(Stream.WAIT), wait_q16=m.market.wait_q16,
+            rounds_left=m.n_rounds - r, rounds_total=m.n_rounds)
+        m.count_decision(decision)
+        for ad in self.offers:
+            if decision == behaviour.ACCEPT_BEST and ad is best:
+                response = behaviour.ACCEPTED
+            elif decision == behaviour.NO_REPLY:
+                response = behaviour.UNANSWERED
+            elif decision == behaviour.MUST_DECLINE:
+                response = behaviour.DECLINED_HIRED
+            else:
+                response = behaviour.DECLINED
+            ad.receive_response(self, response)
+        if decision == behaviour.ACCEPT_BEST:
+            self.hired_ad = best
+            self.hired_round = r
+            self.marked_from = behaviour.marking_round(r, self._draw(Stream.LATE_MARKING),
+                                                       m.market.late_q16)
+        self.offers = []
+
+
+class Ad(mesa.Agent):
+    """A job ad: offers its open positions to the top of its ranked list each round.
+
+    Attributes
+    ----------
+    index : ad index (order of the round's ads).
+    capacity : hires it can make.
+    ranked : applicant ids on its ranked list, best first.
+    next_rank : position in ``ranked`` of the next candidate; everyone above it has had an
+        offer from this ad (and accepted or declined it) or was marked when reached.
+    hires : applicants who accepted.
+    """
+
+    model: LIS1Model
+
+    def __init__(self, model: LIS1Model, index: int, capacity: int, ranked: list[int]):
+        super().__init__(model)
+        self.index = index
+        self.capacity = capacity
+        self.ranked = ranked
+        self.next_rank = 0
+        self.hires: list[Applicant] = []
+
+    def make_offers(self) -> None:
+        """One offer per vacancy to the highest-ranked candidates who are not marked and have
+        not had (and so declined) an offer from this ad."""
+        open_positions = behaviour.vacancies(self.capacity, len(self.hires))
+        applicants = self.model.applicant_list
+        while open_positions > 0 and self.next_rank < len(self.ranked):
+            candidate = applicants[self.ranked[self.next_rank]]
+            self.next_rank += 1
+            if candidate.can_receive_offer():
+                candidate.receive_offer(self)
+                open_positions -= 1
+
+    def receive_response(self, applicant: Applicant, response: int) -> None:
+        if response == behaviour.ACCEPTED:
+            self.hires.append(applicant)
+        self.model.record(self, applicant, response)

@@ -1,0 +1,94 @@
+"""The behavioural rules of the offer rounds, each written once.
+
+These are small functions of integers, with no objects and no floating point, so that the Mesa
+agents call them as they are and a compiled engine (numba CPU or CUDA) can call the very same
+code: decisions made on integers cannot be split by the last bit of a float. Random inputs are
+16-bit uniform integers ``u`` in [0, 65536) from :mod:`lis1abm.rng`; a probability ``p`` enters
+as its threshold ``q16 = round(65536 p)`` (see :func:`q16`), and "``u < q16``" happens with
+probability ``q16 / 65536``.
+"""
+
+from __future__ import annotations
+
+# Responses to an offer (event log and tallies).
+ACCEPTED = 0
+DECLINED = 1  # declined for a better offer the same day, or to wait for a better ad
+UNANSWERED = 2  # reply deadline missed: counts as a decline
+DECLINED_HIRED = 3  # already accepted elsewhere but not yet marked: must decline
+RESPONSES = ("accepted", "declined", "unanswered", "declined_hired")
+
+# What an applicant does on a reply day.
+ACCEPT_BEST = 0
+WAIT = 1  # declines every offer, hoping for a better ad in a later round
+NO_REPLY = 2
+MUST_DECLINE = 3
+WITHDRAWN = 4  # has taken another job (research post, other LIS post, ...) and declines all
+
+NOT_MARKED = 1 << 30  # marking round of an applicant nobody has hired
+
+
+def q16(probability: float) -> int:
+    """The integer threshold of a probability (host side, computed once)."""
+    return int(round(min(max(probability, 0.0), 1.0) * 65536))
+
+
+def vacancies(capacity: int, hired: int) -> int:
+    """Open positions of an ad: it offers one position per vacancy in each round."""
+    return capacity - hired if capacity > hired else 0
+
+
+def can_receive_offer(marked_from: int, round_number: int) -> bool:
+    """An applicant marked as hired (merking) before this round gets no more offers. An
+    accepted applicant whose marking is late is not yet marked and can still get offers."""
+    return marked_from > round_number
+
+
+def misses_deadline(u_no_reply: int, no_reply_q16: int) -> bool:
+    """An applicant with offers fails to reply in time (probability by reply window)."""
+    return u_no_reply < no_reply_q16
+
+
+def wants_to_wait(best_rank: int, n_applied: int, u_wait: int, wait_q16: int,
+                  rounds_left: int, rounds_total: int) -> bool:
+    """Decline every offer to wait for a better ad?
+
+    The probability is ``wait_max * best_rank / (n_applied - 1) * rounds_left /
+    (rounds_total - 1)``: zero for one's favourite ad and in the last round, largest for the
+    least-preferred ad in the first round. ``best_rank`` is the preference rank of the best
+    offer (0 = favourite of the ``n_applied`` ads applied to). Integer arithmetic only.
+    """
+    if rounds_left <= 0 or best_rank <= 0 or n_applied <= 1 or rounds_total <= 1:
+        return False
+    return u_wait * (n_applied - 1) * (rounds_total - 1) < wait_q16 * best_rank * rounds_left
+
+
+def has_withdrawn(u_withdraw: int, withdraw_q16: int) -> bool:
+    """The applicant has left the round for another job (drawn once per replication)."""
+    return u_withdraw < withdraw_q16
+
+
+def reply(already_hired: bool, withdrawn: bool, best_rank: int, n_applied: int,
+          u_no_reply: int, no_reply_q16: int, u_wait: int, wait_q16: int, rounds_left: int,
+          rounds_total: int) -> int:
+    """What an applicant holding at least one offer does by the reply deadline.
+
+    Returns ``MUST_DECLINE`` (already accepted another ad), ``WITHDRAWN`` (has another job:
+    declines all), ``NO_REPLY`` (deadline missed: every offer counts as declined), ``WAIT``
+    (declines all) or ``ACCEPT_BEST`` (accepts the best offer by their own preference and
+    declines the rest).
+    """
+    if already_hired:
+        return MUST_DECLINE
+    if withdrawn:
+        return WITHDRAWN
+    if misses_deadline(u_no_reply, no_reply_q16):
+        return NO_REPLY
+    if wants_to_wait(best_rank, n_applied, u_wait, wait_q16, rounds_left, rounds_total):
+        return WAIT
+    return ACCEPT_BEST
+
+
+def marking_round(accept_round: int, u_late: int, late_q16: int) -> int:
+    """The first round in which an applicant accepted in ``accept_round`` counts as marked:
+    the next one, or the one after if the trust marks late."""
+    return accept_round + 2 if u_late < late_q16 else accept_round + 1

@@ -1,0 +1,164 @@
+"""The command line: ``lis1abm simulate`` and ``lis1abm check``.
+
+User errors (bad options, configs, paths) print one line, ``lis1abm: error: ...``, to stderr
+and exit with code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import UserError
+from .outcomes import BREAKDOWNS
+
+# Typer >= 0.22 vendors click; reach its exception base through a public class so the code works
+# with either layout.
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Simulate the Norwegian LIS1 hiring market.")
+
+TITLES = {
+    "total": "All applicants",
+    "nationality": "Nationality",
+    "education": "Education country (group)",
+    "nationality_x_education": "Nationality x education",
+    "education_country": "Education country",
+    "gender": "Gender",
+    "age_group": "Age group",
+    "graduation_period": "Graduation period",
+    "ad": "Ads (applicants column: positions; report: trust hires where the trust has one ad)",
+}
+
+
+@app.command()
+def simulate(
+    round_name: Annotated[str, typer.Option("--round", help="Round name or config path.")]
+    = "autumn2024",
+    reps: Annotated[int, typer.Option(help="Replications.")] = 20,
+    seed: Annotated[int, typer.Option(help="Root seed.")] = 2024,
+    backend: Annotated[str, typer.Option(help="Engine: mesa.")] = "mesa",
+    params: Annotated[Path | None, typer.Option(help="Parameter file (TOML).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write Parquet results and meta.json here.")]
+    = None,
+    events: Annotated[bool, typer.Option(help="Keep the event log of every offer.")] = True,
+) -> None:
+    """Play an application round and compare the model's hires with the report."""
+    from .simulate import simulate as run, write_results  # keeps `--help` fast
+
+    err = Console(stderr=True)
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as bar:
+        task = bar.add_task("replications", total=reps)
+        result = run(round_name, reps, seed, backend, params, log_events=events or out is None,
+                     progress=lambda k: bar.advance(task, k))
+    if out is not None:
+        write_results(result, out)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), default=_plain) + "\n")
+        return
+    _print_tables(result)
+    if out is not None:
+        Console().print(f"Results written to {out}/ (replications.parquet, events.parquet, "
+                        "comparison.parquet, meta.json)")
+
+
+@app.command()
+def check(files: Annotated[list[Path], typer.Argument(help="Round or parameter files.")]) -> None:
+    """Check config files: a round file (has [round]) or a parameter file."""
+    from .config import read_toml
+    from .params import load_params
+    from .round_data import load_round
+
+    for f in files:
+        (load_round if "round" in read_toml(f) else load_params)(f)
+        typer.echo(f"{f}: ok")
+
+
+def _plain(value):
+    """JSON for NumPy scalars."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _fmt(x: float | None, digits: int = 1) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _console() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=120)
+
+
+def _print_tables(result) -> None:
+    console = _console()
+    meta = result.meta
+    console.print(f"[bold]lis1abm[/] {meta['version']}: round {meta['round']}, "
+                  f"{meta['replications']} replications, seed {meta['seed']}, "
+                  f"backend {meta['backend']}")
+    console.print("Hires: the report's figure beside the model's mean and 10-90 % band over "
+                  "replications; ~ marks figures derived from the report's percentages.")
+    for breakdown in BREAKDOWNS:
+        rows = [r for r in result.rows if r["breakdown"] == breakdown]
+        table = Table(title=TITLES[breakdown], title_justify="left", show_edge=False)
+        for name in ("group", "applicants", "report", "model mean", "10-90 %", "model - report"):
+            table.add_column(name, justify="left" if name == "group" else "right")
+        for r in rows:
+            report = r["report_hired"]
+            diff = None if report is None else r["sim_hired_mean"] - report
+            table.add_row(r["group"], str(r["applicants"]),
+                          "-" if report is None else ("~" if r["report_derived"] else "")
+                          + str(report),
+                          _fmt(r["sim_hired_mean"]),
+                          f"{r['sim_hired_p10']:.0f}-{r['sim_hired_p90']:.0f}",
+                          "-" if diff is None else f"{diff:+.1f}")
+        console.print()
+        console.print(table)
+    casc = result.cascade
+    table = Table(title="Offer cascade (mean per replication)", title_justify="left",
+                  show_edge=False)
+    fields = ("offers", "accepted", "declined", "unanswered", "declined_hired",
+              "applicants_waiting", "applicants_no_reply", "applicants_withdrawn", "open_after")
+    table.add_column("round")
+    for f in fields:
+        table.add_column(f.replace("_", " "), justify="right")
+    for r in casc["rounds"]:
+        table.add_row(str(r["round"]), *(_fmt(r[f]) for f in fields))
+    table.add_row("all", *(_fmt(casc["total"].get(f)) for f in fields[:-1]),
+                  _fmt(casc["total"]["unfilled"]))
+    console.print()
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning user errors into one line and exit code 2."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="lis1abm", standalone_mode=False)
+    except typer.Exit as stop:
+        code = stop.exit_code
+    except _ClickException as error:
+        print(f"lis1abm: error: {error.format_message()}", file=sys.stderr)
+        code = 2
+    except UserError as error:
+        print(f"lis1abm: error: {error}", file=sys.stderr)
+        code = 2
+    except (typer.Abort, KeyboardInterrupt):
+        print("lis1abm: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

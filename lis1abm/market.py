@@ -1,0 +1,155 @@
+"""The market flattened to arrays: the one place where data frames become plain arrays.
+
+A :class:`Market` holds one synthetic population and its applications (a function of the round
+data, the parameters and the seed), the hospitals' score of every application before the
+interview, each ad's capacity and the calendar's decision thresholds. Every backend runs the
+offer cascade on these arrays; :func:`ranked_lists` adds one replication's interview noise.
+
+Scores are integers in units of 1/65536 of the interview noise's standard deviation, so that
+ranking is exact on any backend; ties are broken by applicant id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import behaviour
+from .applications import Applications, draw_applications, trust_index
+from .params import Params
+from .population import build_population
+from .rng import IRWIN_HALL_UNIT, Stream, irwin_hall_noise
+from .round_data import RoundData, largest_remainder
+
+SCORE_UNIT = IRWIN_HALL_UNIT  # one standard deviation of interview noise, in score units
+
+
+@dataclass(frozen=True)
+class Market:
+    """One market realisation as arrays (shapes: N applicants, J ads, A applications,
+    R offer rounds).
+
+    Attributes
+    ----------
+    population : the applicants (see :func:`lis1abm.population.build_population`).
+    applications : CSR applications by applicant with preference ranks.
+    app_applicant : int64 (A,): applicant of each application (aligned with ``applications``).
+    base_score : int64 (A,): the ad's score of the application before the interview.
+    qualified : bool (A,): the applicant is on the ad's ranked list.
+    capacity : int64 (J,): hires each ad can make.
+    no_reply_q16 : int64 (R,): threshold of missing the reply deadline, by round.
+    wait_q16, late_q16, withdraw_q16 : thresholds of waiting (at its largest), of late
+        marking and of withdrawal.
+    """
+
+    data: RoundData
+    params: Params
+    seed: int
+    population: pd.DataFrame
+    applications: Applications
+    app_applicant: np.ndarray
+    base_score: np.ndarray
+    qualified: np.ndarray
+    capacity: np.ndarray
+    no_reply_q16: np.ndarray
+    wait_q16: int
+    late_q16: int
+    withdraw_q16: int
+
+    @property
+    def n_applicants(self) -> int:
+        return len(self.population)
+
+    @property
+    def n_ads(self) -> int:
+        return len(self.capacity)
+
+    @property
+    def n_rounds(self) -> int:
+        return len(self.no_reply_q16)
+
+
+def build_market(data: RoundData, params: Params, seed: int) -> Market:
+    """Draw the population and applications and flatten everything to arrays."""
+    data.require_market()
+    pop = build_population(data, params, seed)
+    apps = draw_applications(data, params, pop, seed)
+    app_applicant = np.repeat(np.arange(len(pop)), np.diff(apps.ptr))
+    base, qualified = application_scores(data, params, pop, app_applicant, apps.ad)
+    b = params.behaviour
+    return Market(
+        data=data, params=params, seed=seed, population=pop, applications=apps,
+        app_applicant=app_applicant, base_score=base, qualified=qualified,
+        capacity=ad_capacity(data, params.capacity.rule),
+        no_reply_q16=np.array([behaviour.q16(b.no_reply_probability_one_day
+                                             / max(r.reply_window_days, 1))
+                               for r in data.calendar], dtype=np.int64),
+        wait_q16=behaviour.q16(b.wait_probability_max),
+        late_q16=behaviour.q16(b.late_marking_probability),
+        withdraw_q16=behaviour.q16(b.withdrawal_probability),
+    )
+
+
+def ad_capacity(data: RoundData, rule: str) -> np.ndarray:
+    """Hires each ad can make: its positions, or its trust's reported hires split over the
+    trust's ads in proportion to positions (largest remainder). int64 (J,)."""
+    positions = np.array([a.positions for a in data.ads], dtype=np.int64)
+    if rule == "positions":
+        return positions
+    if rule != "report_hires":
+        raise ValueError(f"unknown capacity rule {rule!r}")
+    tix = trust_index(data)
+    out = np.empty_like(positions)
+    for t, trust in enumerate(data.trusts):
+        mine = np.flatnonzero(tix == t)
+        out[mine] = largest_remainder(positions[mine].tolist(), trust.hired)
+    return out
+
+
+def application_scores(data: RoundData, params: Params, pop: pd.DataFrame,
+                       applicant: np.ndarray, ad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hospitals' score of each application before the interview, and whether the applicant
+    qualifies for the ranked list (Norwegian proficiency at least the threshold).
+
+    Score, in interview-noise sds: education group + nationality group weights, proficiency,
+    graduation recency (newest period 1, oldest 0), age above 30 per decade, home region of
+    the ad, and wanting the specialist health service. Returned as int64 score units.
+    """
+    pr = params.ranking
+    n_periods = len(data.breakdowns["graduation_period"])
+    recency = 1.0 - pop["period_index"].to_numpy() / max(n_periods - 1, 1)
+    person = (np.array([pr.education_weight[g] for g in pop["education_group"]])
+              + np.array([pr.nationality_weight[g] for g in pop["nationality_group"]])
+              + pr.proficiency_weight * pop["proficiency"].to_numpy()
+              + pr.recency_weight * recency
+              + pr.age_weight_per_decade * np.maximum(pop["age"].to_numpy() - 30, 0) / 10
+              + pr.specialist_weight * (pop["wanted_job"] == "specialist health service"))
+    ad_region = np.array([a.region for a in data.ads])
+    local = pop["home_region"].to_numpy()[applicant] == ad_region[ad]
+    score = person[applicant] + pr.home_region_weight * local
+    qualified = pop["proficiency"].to_numpy()[applicant] >= pr.qualification_threshold
+    return np.round(score * SCORE_UNIT).astype(np.int64), qualified
+
+
+def ranked_lists(market: Market, replication: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each ad's ranked list (innstillingsliste) in one replication.
+
+    Interview noise (integer, sd = one score unit) is added to every qualified application's
+    base score; each ad ranks by score, highest first, ties by applicant id.
+
+    Returns
+    -------
+    ptr : int64 (J + 1,): ad j's list is ``applicant[ptr[j]:ptr[j + 1]]``.
+    applicant : int64 (Q,): applicant ids in rank order.
+    """
+    mask = market.qualified
+    who = market.app_applicant[mask]
+    ad = market.applications.ad[mask]
+    key = market.base_score[mask] + irwin_hall_noise(market.seed, replication,
+                                                     Stream.INTERVIEW, who, ad)
+    order = np.lexsort((who, -key, ad))
+    ptr = np.zeros(market.n_ads + 1, dtype=np.int64)
+    np.cumsum(np.bincount(ad, minlength=market.n_ads), out=ptr[1:])
+    return ptr, who[order]

@@ -1,0 +1,47 @@
+"""Provenance recorded with every result: what ran, on what, with which inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from . import __version__
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree, with '-dirty' when it has uncommitted changes; None
+    outside a git checkout."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PACKAGE_ROOT, check=True,
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=PACKAGE_ROOT, check=True, capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("-dirty" if dirty else "")
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def describe(**extra) -> dict:
+    """Package version, git commit, Python, platform and time, plus ``extra``."""
+    return {
+        "package": "lis1abm",
+        "version": __version__,
+        "git_commit": git_commit(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **extra,
+    }

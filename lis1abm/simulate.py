@@ -1,0 +1,140 @@
+"""Run replications of a round and collect their outcomes, with provenance.
+
+:func:`simulate` is the programmatic entry point behind ``lis1abm simulate``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import UserError
+from .market import Market, build_market
+from .model import LIS1Model
+from .outcomes import cascade_summary, compare, tally
+from .params import DEFAULT_PARAMS, load_params
+from .provenance import describe, file_digest
+from .round_data import load_round
+
+BACKENDS = ("mesa",)
+"""Engines that can run the cascade."""
+
+
+@dataclass
+class SimulationResult:
+    """Replications of one round.
+
+    Attributes
+    ----------
+    market : the market the replications ran on.
+    replications : long table of every replication (see :func:`lis1abm.outcomes.tally`).
+    events : every offer of every replication (Mesa backend), or None.
+    rows : the comparison with the report (see :func:`lis1abm.outcomes.compare`).
+    cascade : mean cascade figures (see :func:`lis1abm.outcomes.cascade_summary`).
+    meta : provenance: round, params, seed, replications, backend, version, commit.
+    """
+
+    market: Market
+    replications: pd.DataFrame
+    events: pd.DataFrame | None
+    rows: list[dict]
+    cascade: dict
+    meta: dict
+
+    def to_json(self) -> dict:
+        return {"round": self.meta["round"], "seed": self.meta["seed"],
+                "replications": self.meta["replications"], "backend": self.meta["backend"],
+                "rows": self.rows, "cascade": self.cascade, "meta": self.meta}
+
+
+def simulate(round_name: str = "autumn2024", reps: int = 20, seed: int = 2024,
+             backend: str = "mesa", params_path: str | Path | None = None, *,
+             log_events: bool = True,
+             progress: Callable[[int], None] | None = None) -> SimulationResult:
+    """Simulate ``reps`` replications of a round.
+
+    Parameters
+    ----------
+    round_name : a round config name (``configs/rounds/<name>.toml``) or path.
+    reps : number of replications (>= 1); replication r uses the draws keyed by (seed, r).
+    seed : the root seed (>= 0).
+    backend : one of :data:`BACKENDS`.
+    params_path : parameter file; default ``configs/params/default.toml``.
+    log_events : keep every offer in ``events``.
+    progress : called with 1 after each replication.
+
+    Raises
+    ------
+    UserError : bad arguments or config.
+    """
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    if reps < 1:
+        raise UserError(f"--reps must be at least 1, got {reps}")
+    if not 0 <= seed < 2**63:
+        raise UserError(f"--seed must be an integer in [0, 2**63), got {seed}")
+    params_path = Path(params_path) if params_path is not None else DEFAULT_PARAMS
+    data = load_round(round_name)
+    params = load_params(params_path)
+    data.require_market()
+    market = build_market(data, params, seed)
+
+    tables, logs = [], []
+    for r in range(reps):
+        model = LIS1Model(market, r, log_events=log_events)
+        tables.append(tally(market, model.run()))
+        if log_events:
+            logs.append(model.event_log())
+        if progress is not None:
+            progress(1)
+    replications = pd.concat(tables, ignore_index=True)
+    meta = describe(round=data.name, round_file=data.file,
+                    round_sha256=file_digest(data.file), params_file=str(params_path),
+                    params_sha256=file_digest(params_path), params=params.to_dict(),
+                    seed=seed, replications=reps, backend=backend, device="cpu")
+    return SimulationResult(market, replications,
+                            pd.concat(logs, ignore_index=True) if log_events else None,
+                            compare(market, replications), cascade_summary(replications), meta)
+
+
+def write_results(result: SimulationResult, out_dir: str | Path) -> list[Path]:
+    """Write ``replications.parquet``, ``events.parquet`` (if any), ``comparison.parquet``
+    and ``meta.json`` into ``out_dir``.
+
+    Files are written into a temporary folder beside ``out_dir`` and moved into place only
+    when all are complete, so a failure leaves nothing half-written.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise UserError(f"--out {out}: parent folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"--out {out}: cannot write in {parent}")
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        result.replications.to_parquet(staging / "replications.parquet", index=False)
+        if result.events is not None:
+            result.events.to_parquet(staging / "events.parquet", index=False)
+        pd.DataFrame(result.rows).to_parquet(staging / "comparison.parquet", index=False)
+        (staging / "meta.json").write_text(json.dumps(result.meta | {"cascade": result.cascade},
+                                                      indent=2, default=str) + "\n")
+        out.mkdir(exist_ok=True)
+        written = []
+        for f in sorted(staging.iterdir()):
+            os.replace(f, out / f.name)
+            written.append(out / f.name)
+        stale = out / "events.parquet"
+        if result.events is None and stale.exists():
+            stale.unlink()  # from an earlier run; it would not match these replications
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
