@@ -65,11 +65,17 @@ class Applicant(mesa.Agent):
             already_hired=self.hired_ad is not None,
             withdrawn=behaviour.has_withdrawn(
                 int(u16(m.market.seed, m.replication, Stream.WITHDRAWAL, self.index, 0)[0]),
-                m.market.withdraw_q16),
-            best_rank=self.preference[best.index], n_applied=len(self.preference),
-            u_no_reply=self._draw(Stream.NO_REPLY), no_reply_q16=int(m.no_reply_q16[r - 1]),
-            u_wait=self._draw(Stream.WAIT), wait_q16=m.market.wait_q16,
-            rounds_left=m.n_rounds - r, rounds_total=m.n_rounds)
+                m.market.withdraw_q16,
+            ),
+            best_rank=self.preference[best.index],
+            n_applied=len(self.preference),
+            u_no_reply=self._draw(Stream.NO_REPLY),
+            no_reply_q16=int(m.no_reply_q16[r - 1]),
+            u_wait=self._draw(Stream.WAIT),
+            wait_q16=m.market.wait_q16,
+            rounds_left=m.n_rounds - r,
+            rounds_total=m.n_rounds,
+        )
         m.count_decision(decision)
         for ad in self.offers:
             if decision == behaviour.ACCEPT_BEST and ad is best:
@@ -84,8 +90,9 @@ class Applicant(mesa.Agent):
         if decision == behaviour.ACCEPT_BEST:
             self.hired_ad = best
             self.hired_round = r
-            self.marked_from = behaviour.marking_round(r, self._draw(Stream.LATE_MARKING),
-                                                       m.market.late_q16)
+            self.marked_from = behaviour.marking_round(
+                r, self._draw(Stream.LATE_MARKING), m.market.late_q16
+            )
         self.offers = []
 
 

@@ -80,20 +80,28 @@ def _covariates(data: RoundData, params: Params, pop: pd.DataFrame, seed: int):
     positions = np.array([a.positions for a in data.ads], dtype=float)
     urban_ad = np.array([a.urban for a in data.ads], dtype=float)
     # A trust's urban share: positions in urban ads over its positions (Ahus: 25 of 40).
-    urban_trust = (np.bincount(tix, positions * urban_ad, n_trusts)
-                   / np.bincount(tix, positions, n_trusts))
-    region_trust = np.array([next(a.region for a in data.ads if a.trust == t.name)
-                             for t in data.trusts])
+    urban_trust = np.bincount(tix, positions * urban_ad, n_trusts) / np.bincount(
+        tix, positions, n_trusts
+    )
+    region_trust = np.array(
+        [next(a.region for a in data.ads if a.trust == t.name) for t in data.trusts]
+    )
     home = pop["home_region"].to_numpy()
     norway_edu = (pop["education_group"] == "Norway").to_numpy(dtype=float)
-    breadth = (np.array([pa.breadth_by_education[g] for g in pop["education_group"]])
-               + pa.breadth_sd * normal(seed, 0, Stream.BREADTH, np.arange(n)))
+    breadth = np.array(
+        [pa.breadth_by_education[g] for g in pop["education_group"]]
+    ) + pa.breadth_sd * normal(seed, 0, Stream.BREADTH, np.arange(n))
     home_trust = (home[:, None] == region_trust[None, :]).astype(float)
-    c = (breadth[:, None] + pa.home_region_bonus * home_trust
-         + pa.urban_bonus_norway_educated * norway_edu[:, None] * urban_trust[None, :])
+    c = (
+        breadth[:, None]
+        + pa.home_region_bonus * home_trust
+        + pa.urban_bonus_norway_educated * norway_edu[:, None] * urban_trust[None, :]
+    )
     home_ad = home_trust[:, tix]
-    ad_base = (pa.home_region_bonus * home_ad
-               + pa.urban_bonus_norway_educated * norway_edu[:, None] * urban_ad[None, :])
+    ad_base = (
+        pa.home_region_bonus * home_ad
+        + pa.urban_bonus_norway_educated * norway_edu[:, None] * urban_ad[None, :]
+    )
     return breadth, c, ad_base
 
 
@@ -125,18 +133,32 @@ def fit_attractiveness(c: np.ndarray, target: np.ndarray, tol: float = 1e-9) -> 
 
 def fit_ad_probability(q: np.ndarray) -> np.ndarray:
     """Per-ad draw probabilities ``r`` whose marginals, conditional on at least one ad, are
-    ``q`` (ads of one trust): the fixed point of ``r = q * (1 - prod(1 - r))``."""
-    r = q.copy()
-    for _ in range(10_000):
-        new = q * (1.0 - np.prod(1.0 - r))
-        if np.max(np.abs(new - r)) < 1e-14:
-            return new
-        r = new
-    raise RuntimeError("ad probability fit did not converge")
+    ``q`` (the ads of one trust).
+
+    ``r = q * s`` where ``s = 1 - prod(1 - r)`` is the chance of drawing at least one ad; ``s``
+    is the positive root of ``f(s) = 1 - prod(1 - q s) - s``, found by bisection (f > 0 just
+    above 0 when ``sum(q) > 1``, and f(1) <= 0). A trust with one ad has ``q = [1]``, r = 1.
+    """
+    if q.size == 1:
+        return np.ones(1)
+    if q.sum() <= 1.0 + 1e-6 or q.max() > 1.0:
+        raise ValueError(
+            f"ads' conditional probabilities {q} must each be <= 1 and sum to "
+            "more than 1 (a trust's applications must exceed its unique applicants)"
+        )
+    lo, hi = 1e-12, 1.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if 1.0 - np.prod(1.0 - q * mid) - mid > 0:
+            lo = mid
+        else:
+            hi = mid
+    return q * lo
 
 
-def draw_applications(data: RoundData, params: Params, pop: pd.DataFrame,
-                      seed: int) -> Applications:
+def draw_applications(
+    data: RoundData, params: Params, pop: pd.DataFrame, seed: int
+) -> Applications:
     """Fit the application model to the round and draw one set of applications.
 
     The draws are a function of (seed, applicant, trust or ad, attempt), replication 0.
@@ -178,8 +200,10 @@ def draw_applications(data: RoundData, params: Params, pop: pd.DataFrame,
         for attempt in range(MAX_ATTEMPTS):
             if todo.size == 0:
                 break
-            draw = uniform(seed, 0, Stream.APPLY_AD, todo[:, None],
-                           cols[None, :] + n_ads * attempt) < r[cols]
+            draw = (
+                uniform(seed, 0, Stream.APPLY_AD, todo[:, None], cols[None, :] + n_ads * attempt)
+                < r[cols]
+            )
             applied[np.ix_(todo, cols)] = draw
             todo = todo[~draw.any(axis=1)]
         else:
@@ -187,9 +211,13 @@ def draw_applications(data: RoundData, params: Params, pop: pd.DataFrame,
 
     # Preferences over the ads applied to (the breadth term is common to all of an
     # applicant's ads, so it does not change their order and is left out).
-    utility = (a[tix][None, :] + ad_base + np.log(q)[None, :]
-               + params.applications.taste_scale
-               * gumbel(seed, 0, Stream.TASTE, ids[:, None], np.arange(n_ads)[None, :]))
+    utility = (
+        a[tix][None, :]
+        + ad_base
+        + np.log(q)[None, :]
+        + params.applications.taste_scale
+        * gumbel(seed, 0, Stream.TASTE, ids[:, None], np.arange(n_ads)[None, :])
+    )
     rows, cols = np.nonzero(applied)  # row-major: ads ascending within each applicant
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=ptr[1:])
@@ -198,6 +226,12 @@ def draw_applications(data: RoundData, params: Params, pop: pd.DataFrame,
         lo, hi = ptr[i], ptr[i + 1]
         order = np.lexsort((cols[lo:hi], -utility[i, cols[lo:hi]]))
         pref[lo + order] = np.arange(hi - lo)
-    return Applications(ptr=ptr, ad=cols.astype(np.int64), pref=pref, attractiveness=a,
-                        ad_probability=r, expected_unique=expected_unique,
-                        expected_applications=expected_unique[tix] * q)
+    return Applications(
+        ptr=ptr,
+        ad=cols.astype(np.int64),
+        pref=pref,
+        attractiveness=a,
+        ad_probability=r,
+        expected_unique=expected_unique,
+        expected_applications=expected_unique[tix] * q,
+    )

@@ -48,8 +48,9 @@ def misses_deadline(u_no_reply: int, no_reply_q16: int) -> bool:
     return u_no_reply < no_reply_q16
 
 
-def wants_to_wait(best_rank: int, n_applied: int, u_wait: int, wait_q16: int,
-                  rounds_left: int, rounds_total: int) -> bool:
+def wants_to_wait(
+    best_rank: int, n_applied: int, u_wait: int, wait_q16: int, rounds_left: int, rounds_total: int
+) -> bool:
     """Decline every offer to wait for a better ad?
 
     The probability is ``wait_max * best_rank / (n_applied - 1) * rounds_left /
@@ -67,9 +68,18 @@ def has_withdrawn(u_withdraw: int, withdraw_q16: int) -> bool:
     return u_withdraw < withdraw_q16
 
 
-def reply(already_hired: bool, withdrawn: bool, best_rank: int, n_applied: int,
-          u_no_reply: int, no_reply_q16: int, u_wait: int, wait_q16: int, rounds_left: int,
-          rounds_total: int) -> int:
+def reply(
+    already_hired: bool,
+    withdrawn: bool,
+    best_rank: int,
+    n_applied: int,
+    u_no_reply: int,
+    no_reply_q16: int,
+    u_wait: int,
+    wait_q16: int,
+    rounds_left: int,
+    rounds_total: int,
+) -> int:
     """What an applicant holding at least one offer does by the reply deadline.
 
     Returns ``MUST_DECLINE`` (already accepted another ad), ``WITHDRAWN`` (has another job:

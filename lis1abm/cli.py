@@ -23,8 +23,12 @@ from .outcomes import BREAKDOWNS
 # with either layout.
 _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Simulate the Norwegian LIS1 hiring market.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Simulate the Norwegian LIS1 hiring market.",
+)
 
 TITLES = {
     "total": "All applicants",
@@ -41,27 +45,43 @@ TITLES = {
 
 @app.command()
 def simulate(
-    round_name: Annotated[str, typer.Option("--round", help="Round name or config path.")]
-    = "autumn2024",
+    round_name: Annotated[
+        str, typer.Option("--round", help="Round name or config path.")
+    ] = "autumn2024",
     reps: Annotated[int, typer.Option(help="Replications.")] = 20,
     seed: Annotated[int, typer.Option(help="Root seed.")] = 2024,
     backend: Annotated[str, typer.Option(help="Engine: mesa.")] = "mesa",
     params: Annotated[Path | None, typer.Option(help="Parameter file (TOML).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    out: Annotated[Path | None, typer.Option(help="Write Parquet results and meta.json here.")]
-    = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write Parquet results and meta.json here.")
+    ] = None,
     events: Annotated[bool, typer.Option(help="Keep the event log of every offer.")] = True,
 ) -> None:
     """Play an application round and compare the model's hires with the report."""
-    from .simulate import simulate as run, write_results  # keeps `--help` fast
+    from .simulate import simulate as run  # keeps `--help` fast
+    from .simulate import write_results
 
     err = Console(stderr=True)
-    with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True,
-                  disable=not err.is_terminal) as bar:
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
         task = bar.add_task("replications", total=reps)
-        result = run(round_name, reps, seed, backend, params, log_events=events or out is None,
-                     progress=lambda k: bar.advance(task, k))
+        result = run(
+            round_name,
+            reps,
+            seed,
+            backend,
+            params,
+            log_events=events or out is None,
+            progress=lambda k: bar.advance(task, k),
+        )
     if out is not None:
         write_results(result, out)
     if as_json:
@@ -69,8 +89,10 @@ def simulate(
         return
     _print_tables(result)
     if out is not None:
-        Console().print(f"Results written to {out}/ (replications.parquet, events.parquet, "
-                        "comparison.parquet, meta.json)")
+        Console().print(
+            f"Results written to {out}/ (replications.parquet, events.parquet, "
+            "comparison.parquet, meta.json)"
+        )
 
 
 @app.command()
@@ -104,11 +126,15 @@ def _console() -> Console:
 def _print_tables(result) -> None:
     console = _console()
     meta = result.meta
-    console.print(f"[bold]lis1abm[/] {meta['version']}: round {meta['round']}, "
-                  f"{meta['replications']} replications, seed {meta['seed']}, "
-                  f"backend {meta['backend']}")
-    console.print("Hires: the report's figure beside the model's mean and 10-90 % band over "
-                  "replications; ~ marks figures derived from the report's percentages.")
+    console.print(
+        f"[bold]lis1abm[/] {meta['version']}: round {meta['round']}, "
+        f"{meta['replications']} replications, seed {meta['seed']}, "
+        f"backend {meta['backend']}"
+    )
+    console.print(
+        "Hires: the report's figure beside the model's mean and 10-90 % band over "
+        "replications; ~ marks figures derived from the report's percentages."
+    )
     for breakdown in BREAKDOWNS:
         rows = [r for r in result.rows if r["breakdown"] == breakdown]
         table = Table(title=TITLES[breakdown], title_justify="left", show_edge=False)
@@ -117,26 +143,39 @@ def _print_tables(result) -> None:
         for r in rows:
             report = r["report_hired"]
             diff = None if report is None else r["sim_hired_mean"] - report
-            table.add_row(r["group"], str(r["applicants"]),
-                          "-" if report is None else ("~" if r["report_derived"] else "")
-                          + str(report),
-                          _fmt(r["sim_hired_mean"]),
-                          f"{r['sim_hired_p10']:.0f}-{r['sim_hired_p90']:.0f}",
-                          "-" if diff is None else f"{diff:+.1f}")
+            table.add_row(
+                r["group"],
+                str(r["applicants"]),
+                "-" if report is None else ("~" if r["report_derived"] else "") + str(report),
+                _fmt(r["sim_hired_mean"]),
+                f"{r['sim_hired_p10']:.0f}-{r['sim_hired_p90']:.0f}",
+                "-" if diff is None else f"{diff:+.1f}",
+            )
         console.print()
         console.print(table)
     casc = result.cascade
-    table = Table(title="Offer cascade (mean per replication)", title_justify="left",
-                  show_edge=False)
-    fields = ("offers", "accepted", "declined", "unanswered", "declined_hired",
-              "applicants_waiting", "applicants_no_reply", "applicants_withdrawn", "open_after")
+    table = Table(
+        title="Offer cascade (mean per replication)", title_justify="left", show_edge=False
+    )
+    fields = (
+        "offers",
+        "accepted",
+        "declined",
+        "unanswered",
+        "declined_hired",
+        "applicants_waiting",
+        "applicants_no_reply",
+        "applicants_withdrawn",
+        "open_after",
+    )
     table.add_column("round")
     for f in fields:
         table.add_column(f.replace("_", " "), justify="right")
     for r in casc["rounds"]:
         table.add_row(str(r["round"]), *(_fmt(r[f]) for f in fields))
-    table.add_row("all", *(_fmt(casc["total"].get(f)) for f in fields[:-1]),
-                  _fmt(casc["total"]["unfilled"]))
+    table.add_row(
+        "all", *(_fmt(casc["total"].get(f)) for f in fields[:-1]), _fmt(casc["total"]["unfilled"])
+    )
     console.print()
     console.print(table)
 

@@ -64,9 +64,17 @@ class Section:
     def has(self, name: str) -> bool:
         return name in self.data
 
-    def get(self, name: str, kind: type, default: Any = ..., *, signed: bool = False,
-            positive: bool = False, unit_interval: bool = False,
-            choices: Iterable[str] | None = None) -> Any:
+    def get(
+        self,
+        name: str,
+        kind: type,
+        default: Any = ...,
+        *,
+        signed: bool = False,
+        positive: bool = False,
+        unit_interval: bool = False,
+        choices: Iterable[str] | None = None,
+    ) -> Any:
         """Read key ``name`` as type ``kind``.
 
         ``default`` (when given) is used for a missing key; otherwise a missing key is an error.
@@ -84,8 +92,9 @@ class Section:
         if kind is dt.date and isinstance(value, dt.datetime):
             raise self.error(name, f"expected {_TYPE_NAMES[dt.date]}, got a date-time")
         if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
-            raise self.error(name, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, "
-                                   f"got {value!r}")
+            raise self.error(
+                name, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}"
+            )
         if kind in (int, float):
             if value < 0 and not signed:
                 raise self.error(name, f"must not be negative, got {value}")
@@ -94,8 +103,7 @@ class Section:
             if unit_interval and value > 1:
                 raise self.error(name, f"must be a probability in [0, 1], got {value}")
         if choices is not None and value not in choices:
-            raise self.error(name, f"must be one of {', '.join(map(repr, choices))}, "
-                                   f"got {value!r}")
+            raise self.error(name, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
         return value
 
     def section(self, name: str, default: Any = ...) -> Section:
@@ -106,8 +114,9 @@ class Section:
     def sections(self, name: str, default: Any = ...) -> list[Section]:
         """An array of tables (``[[name]]``) as Sections, located as ``name[i]``."""
         value = self.get(name, list, default)
-        return [Section(self.file, item, f"{self._path(name)}[{i}]")
-                for i, item in enumerate(value)]
+        return [
+            Section(self.file, item, f"{self._path(name)}[{i}]") for i, item in enumerate(value)
+        ]
 
     def done(self) -> None:
         """Reject every key that no :meth:`get` asked for."""

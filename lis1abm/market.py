@@ -80,12 +80,22 @@ def build_market(data: RoundData, params: Params, seed: int) -> Market:
     base, qualified = application_scores(data, params, pop, app_applicant, apps.ad)
     b = params.behaviour
     return Market(
-        data=data, params=params, seed=seed, population=pop, applications=apps,
-        app_applicant=app_applicant, base_score=base, qualified=qualified,
+        data=data,
+        params=params,
+        seed=seed,
+        population=pop,
+        applications=apps,
+        app_applicant=app_applicant,
+        base_score=base,
+        qualified=qualified,
         capacity=ad_capacity(data, params.capacity.rule),
-        no_reply_q16=np.array([behaviour.q16(b.no_reply_probability_one_day
-                                             / max(r.reply_window_days, 1))
-                               for r in data.calendar], dtype=np.int64),
+        no_reply_q16=np.array(
+            [
+                behaviour.q16(b.no_reply_probability_one_day / max(r.reply_window_days, 1))
+                for r in data.calendar
+            ],
+            dtype=np.int64,
+        ),
         wait_q16=behaviour.q16(b.wait_probability_max),
         late_q16=behaviour.q16(b.late_marking_probability),
         withdraw_q16=behaviour.q16(b.withdrawal_probability),
@@ -108,8 +118,9 @@ def ad_capacity(data: RoundData, rule: str) -> np.ndarray:
     return out
 
 
-def application_scores(data: RoundData, params: Params, pop: pd.DataFrame,
-                       applicant: np.ndarray, ad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def application_scores(
+    data: RoundData, params: Params, pop: pd.DataFrame, applicant: np.ndarray, ad: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Hospitals' score of each application before the interview, and whether the applicant
     qualifies for the ranked list (Norwegian proficiency at least the threshold).
 
@@ -120,12 +131,14 @@ def application_scores(data: RoundData, params: Params, pop: pd.DataFrame,
     pr = params.ranking
     n_periods = len(data.breakdowns["graduation_period"])
     recency = 1.0 - pop["period_index"].to_numpy() / max(n_periods - 1, 1)
-    person = (np.array([pr.education_weight[g] for g in pop["education_group"]])
-              + np.array([pr.nationality_weight[g] for g in pop["nationality_group"]])
-              + pr.proficiency_weight * pop["proficiency"].to_numpy()
-              + pr.recency_weight * recency
-              + pr.age_weight_per_decade * np.maximum(pop["age"].to_numpy() - 30, 0) / 10
-              + pr.specialist_weight * (pop["wanted_job"] == "specialist health service"))
+    person = (
+        np.array([pr.education_weight[g] for g in pop["education_group"]])
+        + np.array([pr.nationality_weight[g] for g in pop["nationality_group"]])
+        + pr.proficiency_weight * pop["proficiency"].to_numpy()
+        + pr.recency_weight * recency
+        + pr.age_weight_per_decade * np.maximum(pop["age"].to_numpy() - 30, 0) / 10
+        + pr.specialist_weight * (pop["wanted_job"] == "specialist health service")
+    )
     ad_region = np.array([a.region for a in data.ads])
     local = pop["home_region"].to_numpy()[applicant] == ad_region[ad]
     score = person[applicant] + pr.home_region_weight * local
@@ -147,8 +160,9 @@ def ranked_lists(market: Market, replication: int) -> tuple[np.ndarray, np.ndarr
     mask = market.qualified
     who = market.app_applicant[mask]
     ad = market.applications.ad[mask]
-    key = market.base_score[mask] + irwin_hall_noise(market.seed, replication,
-                                                     Stream.INTERVIEW, who, ad)
+    key = market.base_score[mask] + irwin_hall_noise(
+        market.seed, replication, Stream.INTERVIEW, who, ad
+    )
     order = np.lexsort((who, -key, ad))
     ptr = np.zeros(market.n_ads + 1, dtype=np.int64)
     np.cumsum(np.bincount(ad, minlength=market.n_ads), out=ptr[1:])

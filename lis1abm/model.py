@@ -44,18 +44,31 @@ class LIS1Model(mesa.Model):
 
         apps = market.applications
         self.applicant_list = [
-            Applicant(self, i, dict(zip(apps.ad[apps.ptr[i]:apps.ptr[i + 1]].tolist(),
-                                        apps.pref[apps.ptr[i]:apps.ptr[i + 1]].tolist(),
-                                        strict=True)))
+            Applicant(
+                self,
+                i,
+                dict(
+                    zip(
+                        apps.ad[apps.ptr[i] : apps.ptr[i + 1]].tolist(),
+                        apps.pref[apps.ptr[i] : apps.ptr[i + 1]].tolist(),
+                        strict=True,
+                    )
+                ),
+            )
             for i in range(market.n_applicants)
         ]
         ptr, ranked = ranked_lists(market, replication)
-        self.ad_list = [Ad(self, j, int(market.capacity[j]), ranked[ptr[j]:ptr[j + 1]].tolist())
-                        for j in range(market.n_ads)]
-        self.datacollector = mesa.DataCollector(model_reporters={
-            name: (lambda m, k=k: int(m._tally[m.round_number - 1, k]))
-            for k, name in enumerate(CASCADE_FIELDS)
-        } | {"round": "round_number"})
+        self.ad_list = [
+            Ad(self, j, int(market.capacity[j]), ranked[ptr[j] : ptr[j + 1]].tolist())
+            for j in range(market.n_ads)
+        ]
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                name: (lambda m, k=k: int(m._tally[m.round_number - 1, k]))
+                for k, name in enumerate(CASCADE_FIELDS)
+            }
+            | {"round": "round_number"}
+        )
 
     def step(self) -> None:
         """One offer round."""
@@ -63,8 +76,9 @@ class LIS1Model(mesa.Model):
         self.agents_by_type[Ad].do("make_offers")
         self.agents_by_type[Applicant].do("respond")
         hired = sum(len(ad.hires) for ad in self.ad_list)
-        self._tally[self.round_number - 1, CASCADE_FIELDS.index("open_after")] = \
+        self._tally[self.round_number - 1, CASCADE_FIELDS.index("open_after")] = (
             int(self.market.capacity.sum()) - hired
+        )
         self.datacollector.collect(self)
         if self.round_number >= self.n_rounds:
             self.running = False
@@ -94,14 +108,16 @@ class LIS1Model(mesa.Model):
 
     # -- results ----------------------------------------------------------------------
     def outcome(self) -> ReplicationOutcome:
-        hired_ad = np.array([a.hired_ad.index if a.hired_ad else -1
-                             for a in self.applicant_list], dtype=np.int64)
+        hired_ad = np.array(
+            [a.hired_ad.index if a.hired_ad else -1 for a in self.applicant_list], dtype=np.int64
+        )
         hired_round = np.array([a.hired_round for a in self.applicant_list], dtype=np.int64)
         return ReplicationOutcome(self.replication, hired_ad, hired_round, self._tally.copy())
 
     def event_log(self) -> pd.DataFrame:
         """Every offer: round, ad index, applicant id and response name."""
-        log = pd.DataFrame(self.events, columns=["round", "ad", "applicant", "response"])
+        events = np.array(self.events, dtype=np.int64).reshape(-1, 4)
+        log = pd.DataFrame(events, columns=["round", "ad", "applicant", "response"])
         log["response"] = pd.Categorical.from_codes(log["response"], behaviour.RESPONSES)
         log.insert(0, "replication", self.replication)
         return log

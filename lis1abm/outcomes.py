@@ -19,15 +19,32 @@ from .round_data import GROUPS
 if TYPE_CHECKING:
     from .market import Market
 
-CASCADE_FIELDS = ("offers", "accepted", "declined", "unanswered", "declined_hired",
-                  "applicants_waiting", "applicants_no_reply", "applicants_withdrawn",
-                  "open_after")
+CASCADE_FIELDS = (
+    "offers",
+    "accepted",
+    "declined",
+    "unanswered",
+    "declined_hired",
+    "applicants_waiting",
+    "applicants_no_reply",
+    "applicants_withdrawn",
+    "open_after",
+)
 """Per-round cascade counts: offers made; responses (accepted, declined, unanswered,
 declined because already hired elsewhere); applicants who declined all to wait, who missed the
 deadline, who declined all because they took another job; open positions after the round."""
 
-BREAKDOWNS = ("total", "nationality", "education", "nationality_x_education",
-              "education_country", "gender", "age_group", "graduation_period", "ad")
+BREAKDOWNS = (
+    "total",
+    "nationality",
+    "education",
+    "nationality_x_education",
+    "education_country",
+    "gender",
+    "age_group",
+    "graduation_period",
+    "ad",
+)
 """Breakdowns of hires compared with the report (the ``breakdown`` of the JSON rows)."""
 
 
@@ -55,9 +72,13 @@ def applicant_groups(market: Market) -> dict[str, tuple[np.ndarray, list[str]]]:
     pop = market.population
     data = market.data
     cross = (pop["nationality_group"] + " x " + pop["education_group"]).to_numpy()
-    countries = (pd.DataFrame([(p.education, p.applicants) for p in data.appendix4],
-                              columns=["c", "n"]).groupby("c", sort=False)["n"].sum()
-                 .sort_values(ascending=False, kind="stable").index.tolist())
+    countries = (
+        pd.DataFrame([(p.education, p.applicants) for p in data.appendix4], columns=["c", "n"])
+        .groupby("c", sort=False)["n"]
+        .sum()
+        .sort_values(ascending=False, kind="stable")
+        .index.tolist()
+    )
     return {
         "total": (np.full(len(pop), "all", dtype=object), ["all"]),
         "nationality": (pop["nationality_group"].to_numpy(), list(GROUPS)),
@@ -65,10 +86,11 @@ def applicant_groups(market: Market) -> dict[str, tuple[np.ndarray, list[str]]]:
         "nationality_x_education": (cross, [f"{n} x {e}" for n in GROUPS for e in GROUPS]),
         "education_country": (pop["education_country"].to_numpy(), countries),
         "gender": (pop["gender"].to_numpy(), [g.group for g in data.breakdowns["gender"]]),
-        "age_group": (pop["age_group"].to_numpy(),
-                      [g.group for g in data.breakdowns["age_group"]]),
-        "graduation_period": (pop["graduation_period"].to_numpy(),
-                              [g.group for g in data.breakdowns["graduation_period"]]),
+        "age_group": (pop["age_group"].to_numpy(), [g.group for g in data.breakdowns["age_group"]]),
+        "graduation_period": (
+            pop["graduation_period"].to_numpy(),
+            [g.group for g in data.breakdowns["graduation_period"]],
+        ),
     }
 
 
@@ -90,18 +112,26 @@ def tally(market: Market, outcome: ReplicationOutcome) -> pd.DataFrame:
     edu = market.population["education_group"].to_numpy()
     hires_per_ad = np.bincount(outcome.hired_ad[hired], minlength=market.n_ads)
     for j, ad in enumerate(market.data.ads):
-        rows += [("ad", ad.label, "positions", ad.positions),
-                 ("ad", ad.label, "capacity", int(market.capacity[j])),
-                 ("ad", ad.label, "hired", int(hires_per_ad[j]))]
+        rows += [
+            ("ad", ad.label, "positions", ad.positions),
+            ("ad", ad.label, "capacity", int(market.capacity[j])),
+            ("ad", ad.label, "hired", int(hires_per_ad[j])),
+        ]
         for g in GROUPS:
-            rows.append(("ad", ad.label, f"hired_{g}",
-                         int(((outcome.hired_ad == j) & (edu == g)).sum())))
+            rows.append(
+                ("ad", ad.label, f"hired_{g}", int(((outcome.hired_ad == j) & (edu == g)).sum()))
+            )
     for r, counts in enumerate(outcome.cascade):
-        rows += [("cascade", f"round {r + 1}", f, int(v))
-                 for f, v in zip(CASCADE_FIELDS, counts, strict=True)]
+        rows += [
+            ("cascade", f"round {r + 1}", f, int(v))
+            for f, v in zip(CASCADE_FIELDS, counts, strict=True)
+        ]
     totals = outcome.cascade.sum(axis=0)
-    rows += [("cascade", "all", f, int(v)) for f, v in zip(CASCADE_FIELDS, totals, strict=True)
-             if f != "open_after"]
+    rows += [
+        ("cascade", "all", f, int(v))
+        for f, v in zip(CASCADE_FIELDS, totals, strict=True)
+        if f != "open_after"
+    ]
     rows.append(("cascade", "all", "unfilled", int(outcome.cascade[-1, -1])))
     table = pd.DataFrame(rows, columns=["breakdown", "group", "metric", "value"])
     table.insert(0, "replication", outcome.replication)
@@ -113,7 +143,8 @@ def report_figures(market: Market) -> dict[tuple[str, str], tuple[int, int | Non
     ads, (positions, the trust's hires where the trust has a single ad, False)."""
     data = market.data
     out: dict[tuple[str, str], tuple[int, int | None, bool]] = {
-        ("total", "all"): (data.totals["applicants"], data.totals["hired"], False)}
+        ("total", "all"): (data.totals["applicants"], data.totals["hired"], False)
+    }
     for kind in ("nationality", "education"):
         for g, (n, h) in data.groups[kind].items():
             out[(kind, g)] = (n, h, False)
@@ -140,8 +171,10 @@ def compare(market: Market, reps: pd.DataFrame) -> list[dict]:
     """
     hired = reps[reps["metric"] == "hired"]
     stats = hired.groupby(["breakdown", "group"], sort=False)["value"].agg(
-        mean="mean", p10=lambda v: float(np.percentile(v, 10)),
-        p90=lambda v: float(np.percentile(v, 90)))
+        mean="mean",
+        p10=lambda v: float(np.percentile(v, 10)),
+        p90=lambda v: float(np.percentile(v, 90)),
+    )
     report = report_figures(market)
     order = {b: i for i, b in enumerate(BREAKDOWNS)}
     rows = []
@@ -150,12 +183,25 @@ def compare(market: Market, reps: pd.DataFrame) -> list[dict]:
             continue
         n, h, derived = report.get((breakdown, group), (None, None, False))
         if n is None:  # a group the report lacks (never for the shipped round)
-            n = int(reps[(reps["breakdown"] == breakdown) & (reps["group"] == group)
-                         & (reps["metric"] == "applicants")]["value"].iloc[0])
-        rows.append({"breakdown": breakdown, "group": group, "applicants": n,
-                     "report_hired": h, "report_derived": derived,
-                     "sim_hired_mean": float(s["mean"]), "sim_hired_p10": s["p10"],
-                     "sim_hired_p90": s["p90"]})
+            n = int(
+                reps[
+                    (reps["breakdown"] == breakdown)
+                    & (reps["group"] == group)
+                    & (reps["metric"] == "applicants")
+                ]["value"].iloc[0]
+            )
+        rows.append(
+            {
+                "breakdown": breakdown,
+                "group": group,
+                "applicants": n,
+                "report_hired": h,
+                "report_derived": derived,
+                "sim_hired_mean": float(s["mean"]),
+                "sim_hired_p10": s["p10"],
+                "sim_hired_p90": s["p90"],
+            }
+        )
     rows.sort(key=lambda r: order[r["breakdown"]])
     return rows
 
@@ -164,12 +210,15 @@ def cascade_summary(reps: pd.DataFrame) -> dict:
     """Mean cascade figures over replications: per round and in all."""
     casc = reps[reps["breakdown"] == "cascade"]
     means = casc.groupby(["group", "metric"], sort=False)["value"].mean()
-    rounds = sorted({g for g in casc["group"] if g.startswith("round ")},
-                    key=lambda g: int(g.split()[1]))
+    rounds = sorted(
+        {g for g in casc["group"] if g.startswith("round ")}, key=lambda g: int(g.split()[1])
+    )
     return {
         "replications": int(reps["replication"].nunique()),
-        "rounds": [{"round": int(g.split()[1]),
-                    **{f: float(means[(g, f)]) for f in CASCADE_FIELDS}} for g in rounds],
+        "rounds": [
+            {"round": int(g.split()[1]), **{f: float(means[(g, f)]) for f in CASCADE_FIELDS}}
+            for g in rounds
+        ],
         "total": {f: float(means[("all", f)]) for f in CASCADE_FIELDS if f != "open_after"}
-                 | {"unfilled": float(means[("all", "unfilled")])},
+        | {"unfilled": float(means[("all", "unfilled")])},
     }

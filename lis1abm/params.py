@@ -132,8 +132,11 @@ class Params:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = ({g.name: getattr(value, g.name) for g in fields(value)}
-                           if hasattr(value, "__dataclass_fields__") else value)
+            out[f.name] = (
+                {g.name: getattr(value, g.name) for g in fields(value)}
+                if hasattr(value, "__dataclass_fields__")
+                else value
+            )
         return out
 
 
@@ -211,8 +214,9 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
     s = top.section("behaviour")
     behaviour = BehaviourParams(
         wait_probability_max=s.get("wait_probability_max", float, unit_interval=True),
-        no_reply_probability_one_day=s.get("no_reply_probability_one_day", float,
-                                           unit_interval=True),
+        no_reply_probability_one_day=s.get(
+            "no_reply_probability_one_day", float, unit_interval=True
+        ),
         late_marking_probability=s.get("late_marking_probability", float, unit_interval=True),
         withdrawal_probability=s.get("withdrawal_probability", float, unit_interval=True),
     )

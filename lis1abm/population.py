@@ -34,10 +34,24 @@ from .round_data import GROUPS, REGIONS, RoundData, largest_remainder
 NORDIC = ("Denmark", "Sweden", "Finland", "Iceland")
 """Nordic countries other than Norway (for residence and proficiency)."""
 
-COLUMNS = ("id", "nationality", "education_country", "nationality_group", "education_group",
-           "gender", "graduation_period", "period_index", "years_since_graduation", "age",
-           "age_group", "rounds_applied", "wanted_job", "residence", "home_region",
-           "proficiency")
+COLUMNS = (
+    "id",
+    "nationality",
+    "education_country",
+    "nationality_group",
+    "education_group",
+    "gender",
+    "graduation_period",
+    "period_index",
+    "years_since_graduation",
+    "age",
+    "age_group",
+    "rounds_applied",
+    "wanted_job",
+    "residence",
+    "home_region",
+    "proficiency",
+)
 
 
 def build_population(data: RoundData, params: Params, seed: int) -> pd.DataFrame:
@@ -58,8 +72,9 @@ def build_population(data: RoundData, params: Params, seed: int) -> pd.DataFrame
 
     periods = data.breakdowns["graduation_period"]
     table = graduation_table(data, params)
-    pop["period_index"] = _assign_by_group(pop["education_group"].to_numpy(), table,
-                                           uniform(seed, 0, Stream.GRADUATION, ids))
+    pop["period_index"] = _assign_by_group(
+        pop["education_group"].to_numpy(), table, uniform(seed, 0, Stream.GRADUATION, ids)
+    )
     pop["graduation_period"] = [periods[k].group for k in pop["period_index"]]
 
     # Time since graduation: uniform inside the period; the open-ended oldest period gets an
@@ -68,27 +83,35 @@ def build_population(data: RoundData, params: Params, seed: int) -> pd.DataFrame
     u = uniform(seed, 0, Stream.AGE, ids, 1)
     lo = np.array([bounds[k][0] for k in pop["period_index"]])
     hi = np.array([bounds[k][1] for k in pop["period_index"]])
-    years = np.where(np.isinf(hi), lo - pp.years_before_2020_mean * np.log1p(-u),
-                     lo + u * (np.where(np.isinf(hi), lo, hi) - lo))
+    years = np.where(
+        np.isinf(hi),
+        lo - pp.years_before_2020_mean * np.log1p(-u),
+        lo + u * (np.where(np.isinf(hi), lo, hi) - lo),
+    )
     pop["years_since_graduation"] = years
 
     age_at_grad = np.array([pp.age_at_graduation_mean[g] for g in pop["education_group"]])
     latent_age = age_at_grad + pp.age_at_graduation_sd * normal(seed, 0, Stream.AGE, ids, 2) + years
     pop["age"], pop["age_group"] = _ages(latent_age, data.breakdowns["age_group"])
 
-    pop["rounds_applied"] = _rounds_applied(years, pop["education_group"].to_numpy(), data,
-                                            pp.repeat_probability, seed)
+    pop["rounds_applied"] = _rounds_applied(
+        years, pop["education_group"].to_numpy(), data, pp.repeat_probability, seed
+    )
     pop["gender"] = _exact_labels(data.breakdowns["gender"], uniform(seed, 0, Stream.GENDER, ids))
-    pop["wanted_job"] = _exact_labels(data.breakdowns["wanted_job"],
-                                      uniform(seed, 0, Stream.WANTED_JOB, ids))
+    pop["wanted_job"] = _exact_labels(
+        data.breakdowns["wanted_job"], uniform(seed, 0, Stream.WANTED_JOB, ids)
+    )
     pop["residence"] = _residence(pop, data, uniform(seed, 0, Stream.RESIDENCE, ids))
 
     shares = np.array([pp.home_region_shares[r] for r in REGIONS])
     cum = np.cumsum(shares / shares.sum())
-    region = np.minimum(np.searchsorted(cum, uniform(seed, 0, Stream.HOME_REGION, ids),
-                                        side="right"), len(REGIONS) - 1)
-    pop["home_region"] = np.where(pop["residence"] == "Norway",
-                                  np.array(REGIONS, dtype=object)[region], "")
+    region = np.minimum(
+        np.searchsorted(cum, uniform(seed, 0, Stream.HOME_REGION, ids), side="right"),
+        len(REGIONS) - 1,
+    )
+    pop["home_region"] = np.where(
+        pop["residence"] == "Norway", np.array(REGIONS, dtype=object)[region], ""
+    )
 
     pop["proficiency"] = _proficiency(pop, params, normal(seed, 0, Stream.PROFICIENCY, ids))
     return pop[list(COLUMNS)]
@@ -112,8 +135,9 @@ def graduation_table(data: RoundData, params: Params) -> np.ndarray:
     table = np.zeros((len(GROUPS), len(periods)), dtype=np.int64)
     fixed = set()
     for period in periods:
-        cells = [(e, s) for p, e, s in data.breakdowns.get("graduation_by_education", ())
-                 if p == period]
+        cells = [
+            (e, s) for p, e, s in data.breakdowns.get("graduation_by_education", ()) if p == period
+        ]
         if cells:
             j = periods.index(period)
             counts = largest_remainder([s for _, s in cells], int(col_tot[j]))
@@ -123,8 +147,10 @@ def graduation_table(data: RoundData, params: Params) -> np.ndarray:
     free = [j for j in range(len(periods)) if j not in fixed]
     prior = np.array([params.population.graduation_prior[g] for g in GROUPS])
     if prior.shape[1] != len(free):
-        raise ValueError(f"graduation_prior has {prior.shape[1]} weights but the round has "
-                         f"{len(free)} periods without a split by education")
+        raise ValueError(
+            f"graduation_prior has {prior.shape[1]} weights but the round has "
+            f"{len(free)} periods without a split by education"
+        )
     rows_left = row_tot - table.sum(axis=1)
     table[:, free] = round_table(ipf(prior, rows_left, col_tot[free]), rows_left, col_tot[free])
     return table
@@ -134,9 +160,14 @@ def ipf(prior: np.ndarray, rows: np.ndarray, cols: np.ndarray, iters: int = 500)
     """Iterative proportional fitting of a non-negative matrix to row and column totals."""
     m = prior.astype(float) + 1e-12
     for _ in range(iters):
-        m *= (rows / m.sum(axis=1))[:, None]
-        m *= (cols / m.sum(axis=0))[None, :]
+        m *= _ratio(rows, m.sum(axis=1))[:, None]
+        m *= _ratio(cols, m.sum(axis=0))[None, :]
     return m
+
+
+def _ratio(want: np.ndarray, have: np.ndarray) -> np.ndarray:
+    # A row or column whose total is zero stays zero (0 / 0 would be NaN).
+    return np.divide(want, have, out=np.zeros_like(have), where=have > 0)
 
 
 def round_table(m: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -214,15 +245,16 @@ def _ages(latent: np.ndarray, groups) -> tuple[np.ndarray, np.ndarray]:
     start = 0
     for g in groups:
         lo, hi = _age_range(g.group)
-        idx = order[start:start + g.applicants]
+        idx = order[start : start + g.applicants]
         age[idx] = np.clip(np.floor(latent[idx]), lo, hi)
         label[idx] = g.group
         start += g.applicants
     return age, label
 
 
-def _rounds_applied(years: np.ndarray, edu: np.ndarray, data: RoundData, repeat: float,
-                    seed: int) -> np.ndarray:
+def _rounds_applied(
+    years: np.ndarray, edu: np.ndarray, data: RoundData, repeat: float, seed: int
+) -> np.ndarray:
     """Rounds applied, this one included. Earlier rounds possible: two a year since
     graduation. The number of earlier rounds is geometric (applying again after each round
     without a job with probability ``repeat``), capped by the rounds possible; then exactly
@@ -244,8 +276,9 @@ def _rounds_applied(years: np.ndarray, edu: np.ndarray, data: RoundData, repeat:
 
 def _exact_labels(groups, u: np.ndarray) -> np.ndarray:
     """Labels with exactly each group's applicant count, assigned in random order."""
-    labels = np.repeat(np.array([g.group for g in groups], dtype=object),
-                       [g.applicants for g in groups])
+    labels = np.repeat(
+        np.array([g.group for g in groups], dtype=object), [g.applicants for g in groups]
+    )
     out = np.empty(len(u), dtype=object)
     out[np.argsort(u, kind="stable")] = labels
     return out
@@ -277,12 +310,16 @@ def _residence(pop: pd.DataFrame, data: RoundData, u: np.ndarray) -> np.ndarray:
 def _proficiency(pop: pd.DataFrame, params: Params, z: np.ndarray) -> np.ndarray:
     pp = params.population
     nat = pop["nationality"].to_numpy()
-    cls = np.where(nat == "Norway", "Norway",
-                   np.where(np.isin(nat, NORDIC), "Nordic", pop["nationality_group"].to_numpy()))
+    cls = np.where(
+        nat == "Norway",
+        "Norway",
+        np.where(np.isin(nat, NORDIC), "Nordic", pop["nationality_group"].to_numpy()),
+    )
     base = np.array([pp.proficiency_base[c] for c in cls])
     base += pp.proficiency_norway_education_bonus * (pop["education_group"] == "Norway")
-    base += pp.proficiency_norway_residence_bonus * ((nat != "Norway")
-                                                     & (pop["residence"] == "Norway"))
+    base += pp.proficiency_norway_residence_bonus * (
+        (nat != "Norway") & (pop["residence"] == "Norway")
+    )
     return np.clip(base + pp.proficiency_sd * z, 0.0, 1.0)
 
 

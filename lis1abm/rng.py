@@ -117,8 +117,10 @@ def irwin_hall_noise(seed, replication, stream, a=0, b=0) -> np.ndarray:
     integer arithmetic only, so every backend gets exactly the same value. Range +-393210.
     Returns int64.
     """
-    total = np.zeros(np.broadcast_shapes(*(np.shape(np.atleast_1d(x))
-                                           for x in (seed, replication, a, b))), np.int64)
+    total = np.zeros(
+        np.broadcast_shapes(*(np.shape(np.atleast_1d(x)) for x in (seed, replication, a, b))),
+        np.int64,
+    )
     for k in range(3):
         h = hash64(seed, replication, stream, a, _u64(b) * np.uint64(4) + np.uint64(k))
         for lane in range(4):

@@ -124,8 +124,10 @@ class RoundData:
 
     def require_market(self) -> None:
         if not self.has_market:
-            raise UserError(f"{self.file}: round {self.name!r} has no ads or applicant data "
-                            "in its sources, so it cannot be simulated")
+            raise UserError(
+                f"{self.file}: round {self.name!r} has no ads or applicant data "
+                "in its sources, so it cannot be simulated"
+            )
 
 
 def round_path(name_or_path: str | Path) -> Path:
@@ -149,8 +151,7 @@ def load_round(name_or_path: str | Path) -> RoundData:
     """
     path = round_path(name_or_path)
     if not path.exists() and not str(name_or_path).endswith(".toml"):
-        raise UserError(f"unknown round {str(name_or_path)!r} (known: "
-                        f"{', '.join(known_rounds())})")
+        raise UserError(f"unknown round {str(name_or_path)!r} (known: {', '.join(known_rounds())})")
     top = Section(path, read_toml(path))
     head = top.section("round")
     name = head.get("name", str)
@@ -169,20 +170,40 @@ def load_round(name_or_path: str | Path) -> RoundData:
     if top.has("totals"):
         kwargs = _market(top, path)
     # Facts kept for reference and later checks; each is validated where it is used.
-    notes = {k: top.get(k, object) for k in ("not_hired", "long_term_not_hired", "ages",
-                                              "rounds_applied", "positions_established")
-             if top.has(k)}
+    notes = {
+        k: top.get(k, object)
+        for k in (
+            "not_hired",
+            "long_term_not_hired",
+            "ages",
+            "rounds_applied",
+            "positions_established",
+        )
+        if top.has(k)
+    }
     if top.has("breakdowns"):
         kwargs["breakdowns"] = _breakdowns(top.section("breakdowns"), kwargs.get("totals"))
     top.done()
-    return RoundData(name=name, season=season, year=year, start_date=start,
-                     application_deadline=deadline, calendar=calendar, file=str(path),
-                     notes=notes, **kwargs)
+    return RoundData(
+        name=name,
+        season=season,
+        year=year,
+        start_date=start,
+        application_deadline=deadline,
+        calendar=calendar,
+        file=str(path),
+        notes=notes,
+        **kwargs,
+    )
 
 
 def _offer_round(s: Section) -> OfferRound:
-    r = OfferRound(s.get("round", int, positive=True), s.get("offer", dt.date),
-                   s.get("reply_by", dt.date), s.get("marking_by", dt.date))
+    r = OfferRound(
+        s.get("round", int, positive=True),
+        s.get("offer", dt.date),
+        s.get("reply_by", dt.date),
+        s.get("marking_by", dt.date),
+    )
     s.done()
     if not r.offer <= r.reply_by < r.marking_by:
         raise s.error("reply_by", "dates must satisfy offer <= reply_by < marking_by")
@@ -196,32 +217,51 @@ def _check_calendar(path: Path, calendar: tuple[OfferRound, ...], deadline: dt.d
         if r.number != i + 1:
             raise ConfigError(path, f"calendar[{i}].round", f"expected {i + 1}, got {r.number}")
         if i and r.offer <= calendar[i - 1].marking_by - dt.timedelta(days=1):
-            raise ConfigError(path, f"calendar[{i}].offer",
-                              "offers must come after the previous round's reply deadline")
+            raise ConfigError(
+                path,
+                f"calendar[{i}].offer",
+                "offers must come after the previous round's reply deadline",
+            )
     if calendar[0].offer <= deadline:
-        raise ConfigError(path, "calendar[0].offer", "offers must come after the application "
-                                                     "deadline")
+        raise ConfigError(
+            path, "calendar[0].offer", "offers must come after the application deadline"
+        )
 
 
 def _market(top: Section, path: Path) -> dict:
     tot = top.section("totals")
-    totals = {k: tot.get(k, int, positive=True)
-              for k in ("applicants", "positions", "ads", "trusts", "applications", "hired")}
+    totals = {
+        k: tot.get(k, int, positive=True)
+        for k in ("applicants", "positions", "ads", "trusts", "applications", "hired")
+    }
     tot.done()
 
     ads = []
     for s in top.sections("ads"):
-        ads.append(Ad(s.get("id", str), s.get("trust", str), s.get("site", str),
-                      s.get("region", str, choices=REGIONS), s.get("positions", int, positive=True),
-                      s.get("applications", int, positive=True), s.get("urban", bool)))
+        ads.append(
+            Ad(
+                s.get("id", str),
+                s.get("trust", str),
+                s.get("site", str),
+                s.get("region", str, choices=REGIONS),
+                s.get("positions", int, positive=True),
+                s.get("applications", int, positive=True),
+                s.get("urban", bool),
+            )
+        )
         s.done()
     trusts = []
     for s in top.sections("trusts"):
-        trusts.append(Trust(s.get("name", str), s.get("ads", int, positive=True),
-                            s.get("positions", int, positive=True),
-                            s.get("applications", int, positive=True),
-                            s.get("unique_applicants", int, positive=True),
-                            s.get("hired", int)))
+        trusts.append(
+            Trust(
+                s.get("name", str),
+                s.get("ads", int, positive=True),
+                s.get("positions", int, positive=True),
+                s.get("applications", int, positive=True),
+                s.get("unique_applicants", int, positive=True),
+                s.get("hired", int),
+            )
+        )
         s.done()
     countries = {}
     csec = top.section("countries")
@@ -233,8 +273,12 @@ def _market(top: Section, path: Path) -> dict:
     csec.done()
     pairs = []
     for s in top.sections("appendix4"):
-        pair = PairCount(s.get("nationality", str), s.get("education", str),
-                         s.get("applicants", int, positive=True), s.get("hired", int))
+        pair = PairCount(
+            s.get("nationality", str),
+            s.get("education", str),
+            s.get("applicants", int, positive=True),
+            s.get("hired", int),
+        )
         for key in ("nationality", "education"):
             if getattr(pair, key) not in countries:
                 raise s.error(key, f"country {getattr(pair, key)!r} is not in [countries]")
@@ -245,8 +289,14 @@ def _market(top: Section, path: Path) -> dict:
     groups = _groups(top.section("groups"))
 
     _check_market(path, totals, ads, trusts, countries, pairs, groups)
-    return dict(totals=totals, ads=tuple(ads), trusts=tuple(trusts), countries=countries,
-                appendix4=tuple(pairs), groups=groups)
+    return dict(
+        totals=totals,
+        ads=tuple(ads),
+        trusts=tuple(trusts),
+        countries=countries,
+        appendix4=tuple(pairs),
+        groups=groups,
+    )
 
 
 def _groups(s: Section) -> dict[str, dict]:
@@ -267,8 +317,9 @@ def _groups(s: Section) -> dict[str, dict]:
         out["cross"][key] = (c.get("applicants", int), c.get("hired", int))
         c.done()
     if len(out["cross"]) != 9:
-        raise s.error("cross", f"needs the 9 nationality x education cells, got "
-                               f"{len(out['cross'])}")
+        raise s.error(
+            "cross", f"needs the 9 nationality x education cells, got {len(out['cross'])}"
+        )
     s.done()
     return out
 
@@ -298,29 +349,52 @@ def _check_market(path, totals, ads, trusts, countries, pairs, groups) -> None:
             fail(f"ads[{i}].trust", f"trust {a.trust!r} is not in [[trusts]]")
     for i, t in enumerate(trusts):
         mine = [a for a in ads if a.trust == t.name]
-        for key, value in (("ads", len(mine)), ("positions", sum(a.positions for a in mine)),
-                           ("applications", sum(a.applications for a in mine))):
+        for key, value in (
+            ("ads", len(mine)),
+            ("positions", sum(a.positions for a in mine)),
+            ("applications", sum(a.applications for a in mine)),
+        ):
             if value != getattr(t, key):
                 fail(f"trusts[{i}].{key}", f"is {getattr(t, key)}, but its ads add up to {value}")
         if not max(a.applications for a in mine) <= t.unique_applicants <= t.applications:
-            fail(f"trusts[{i}].unique_applicants", "must lie between its largest ad's "
-                                                   "applications and its applications")
-    for kind, pick in (("nationality", lambda p: countries[p.nationality]),
-                       ("education", lambda p: countries[p.education])):
+            fail(
+                f"trusts[{i}].unique_applicants",
+                "must lie between its largest ad's applications and its applications",
+            )
+        if len(mine) > 1 and t.unique_applicants == t.applications:
+            fail(
+                f"trusts[{i}].unique_applicants",
+                "a trust with several ads must have fewer unique applicants than applications",
+            )
+    for kind, pick in (
+        ("nationality", lambda p: countries[p.nationality]),
+        ("education", lambda p: countries[p.education]),
+    ):
         for g in GROUPS:
             n = sum(p.applicants for p in pairs if pick(p) == g)
             h = sum(p.hired for p in pairs if pick(p) == g)
             if (n, h) != groups[kind][g]:
-                fail(f"groups.{kind}.{g}", f"report says {groups[kind][g]} (applicants, hired) "
-                                           f"but appendix 4 adds up to {(n, h)}")
+                fail(
+                    f"groups.{kind}.{g}",
+                    f"report says {groups[kind][g]} (applicants, hired) "
+                    f"but appendix 4 adds up to {(n, h)}",
+                )
     for (ng, eg), want in groups["cross"].items():
-        n = sum(p.applicants for p in pairs
-                if countries[p.nationality] == ng and countries[p.education] == eg)
-        h = sum(p.hired for p in pairs
-                if countries[p.nationality] == ng and countries[p.education] == eg)
+        n = sum(
+            p.applicants
+            for p in pairs
+            if countries[p.nationality] == ng and countries[p.education] == eg
+        )
+        h = sum(
+            p.hired
+            for p in pairs
+            if countries[p.nationality] == ng and countries[p.education] == eg
+        )
         if (n, h) != want:
-            fail("groups.cross", f"cell {ng} x {eg}: report says {want} but appendix 4 adds up "
-                                 f"to {(n, h)}")
+            fail(
+                "groups.cross",
+                f"cell {ng} x {eg}: report says {want} but appendix 4 adds up to {(n, h)}",
+            )
 
 
 def largest_remainder(shares, total: int) -> list[int]:
@@ -344,16 +418,23 @@ def _breakdowns(s: Section, totals: dict | None) -> dict[str, tuple[GroupFigure,
     if s.has("gender"):
         rows = []
         for e in s.sections("gender"):
-            rows.append(GroupFigure(e.get("group", str), e.get("applicants", int),
-                                    e.get("hired", int)))
+            rows.append(
+                GroupFigure(e.get("group", str), e.get("applicants", int), e.get("hired", int))
+            )
             e.done()
         out["gender"] = tuple(rows)
 
     if s.has("age_group"):
         rows = []
         for e in s.sections("age_group"):
-            rows.append(GroupFigure(e.get("group", str), e.get("applicants", int),
-                                    e.get("hired", int), e.get("derived", bool, False)))
+            rows.append(
+                GroupFigure(
+                    e.get("group", str),
+                    e.get("applicants", int),
+                    e.get("hired", int),
+                    e.get("derived", bool, False),
+                )
+            )
             e.get("note", str, None)
             e.done()
         out["age_group"] = tuple(rows)
@@ -371,15 +452,23 @@ def _breakdowns(s: Section, totals: dict | None) -> dict[str, tuple[GroupFigure,
     if s.has("graduation_by_education"):
         cells = []
         for e in s.sections("graduation_by_education"):
-            cells.append((e.get("group", str), e.get("education", str, choices=GROUPS),
-                          e.get("share", float, unit_interval=True)))
+            cells.append(
+                (
+                    e.get("group", str),
+                    e.get("education", str, choices=GROUPS),
+                    e.get("share", float, unit_interval=True),
+                )
+            )
             e.get("note", str, None)
             e.done()
         periods = {g.group for g in out.get("graduation_period", ())}
         for i, (period, _, _) in enumerate(cells):
             if period not in periods:
-                raise ConfigError(s.file, f"breakdowns.graduation_by_education[{i}].group",
-                                  f"unknown graduation period {period!r}")
+                raise ConfigError(
+                    s.file,
+                    f"breakdowns.graduation_by_education[{i}].group",
+                    f"unknown graduation period {period!r}",
+                )
         out["graduation_by_education"] = tuple(cells)
 
     if s.has("wanted_job"):
@@ -394,8 +483,9 @@ def _breakdowns(s: Section, totals: dict | None) -> dict[str, tuple[GroupFigure,
         else:
             apps = largest_remainder(app_share, n_app)
             hires = largest_remainder(hired_share, n_hired)
-            out["wanted_job"] = tuple(GroupFigure(g, a, h, True)
-                                      for g, a, h in zip(groups, apps, hires, strict=True))
+            out["wanted_job"] = tuple(
+                GroupFigure(g, a, h, True) for g, a, h in zip(groups, apps, hires, strict=True)
+            )
 
     if s.has("residence") and n_app is not None:
         entries = s.sections("residence")
@@ -408,17 +498,26 @@ def _breakdowns(s: Section, totals: dict | None) -> dict[str, tuple[GroupFigure,
         # are split between the other groups in proportion to their not-hired counts.
         known = [i for i, x in enumerate(shares) if x is not None]
         counts = [0] * len(groups)
-        for i, c in zip(known, largest_remainder([shares[i] for i in known],
-                                                  round(sum(shares[i] for i in known) * n_app)),
-                        strict=True):
+        for i, c in zip(
+            known,
+            largest_remainder(
+                [shares[i] for i in known], round(sum(shares[i] for i in known) * n_app)
+            ),
+            strict=True,
+        ):
             counts[i] = c
         rest = [i for i in range(len(groups)) if i not in known]
         if rest:
-            for i, c in zip(rest, largest_remainder([not_hired[i] for i in rest],
-                                                    n_app - sum(counts)), strict=True):
+            for i, c in zip(
+                rest,
+                largest_remainder([not_hired[i] for i in rest], n_app - sum(counts)),
+                strict=True,
+            ):
                 counts[i] = c
-        out["residence"] = tuple(GroupFigure(g, c, c - nh, True)
-                                 for g, c, nh in zip(groups, counts, not_hired, strict=True))
+        out["residence"] = tuple(
+            GroupFigure(g, c, c - nh, True)
+            for g, c, nh in zip(groups, counts, not_hired, strict=True)
+        )
 
     s.done()
     for name, rows in out.items():
@@ -426,11 +525,15 @@ def _breakdowns(s: Section, totals: dict | None) -> dict[str, tuple[GroupFigure,
             continue
         total_app = sum(r.applicants for r in rows)
         if total_app != n_app:
-            raise ConfigError(s.file, f"breakdowns.{name}",
-                              f"applicants add up to {total_app}, expected {n_app}")
+            raise ConfigError(
+                s.file, f"breakdowns.{name}", f"applicants add up to {total_app}, expected {n_app}"
+            )
         if all(r.hired is not None for r in rows) and not any(r.derived for r in rows):
             total_hired = sum(r.hired for r in rows)
             if total_hired != n_hired:
-                raise ConfigError(s.file, f"breakdowns.{name}",
-                                  f"hired add up to {total_hired}, expected {n_hired}")
+                raise ConfigError(
+                    s.file,
+                    f"breakdowns.{name}",
+                    f"hired add up to {total_hired}, expected {n_hired}",
+                )
     return out

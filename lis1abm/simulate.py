@@ -49,15 +49,27 @@ class SimulationResult:
     meta: dict
 
     def to_json(self) -> dict:
-        return {"round": self.meta["round"], "seed": self.meta["seed"],
-                "replications": self.meta["replications"], "backend": self.meta["backend"],
-                "rows": self.rows, "cascade": self.cascade, "meta": self.meta}
+        return {
+            "round": self.meta["round"],
+            "seed": self.meta["seed"],
+            "replications": self.meta["replications"],
+            "backend": self.meta["backend"],
+            "rows": self.rows,
+            "cascade": self.cascade,
+            "meta": self.meta,
+        }
 
 
-def simulate(round_name: str = "autumn2024", reps: int = 20, seed: int = 2024,
-             backend: str = "mesa", params_path: str | Path | None = None, *,
-             log_events: bool = True,
-             progress: Callable[[int], None] | None = None) -> SimulationResult:
+def simulate(
+    round_name: str = "autumn2024",
+    reps: int = 20,
+    seed: int = 2024,
+    backend: str = "mesa",
+    params_path: str | Path | None = None,
+    *,
+    log_events: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> SimulationResult:
     """Simulate ``reps`` replications of a round.
 
     Parameters
@@ -95,13 +107,26 @@ def simulate(round_name: str = "autumn2024", reps: int = 20, seed: int = 2024,
         if progress is not None:
             progress(1)
     replications = pd.concat(tables, ignore_index=True)
-    meta = describe(round=data.name, round_file=data.file,
-                    round_sha256=file_digest(data.file), params_file=str(params_path),
-                    params_sha256=file_digest(params_path), params=params.to_dict(),
-                    seed=seed, replications=reps, backend=backend, device="cpu")
-    return SimulationResult(market, replications,
-                            pd.concat(logs, ignore_index=True) if log_events else None,
-                            compare(market, replications), cascade_summary(replications), meta)
+    meta = describe(
+        round=data.name,
+        round_file=data.file,
+        round_sha256=file_digest(data.file),
+        params_file=str(params_path),
+        params_sha256=file_digest(params_path),
+        params=params.to_dict(),
+        seed=seed,
+        replications=reps,
+        backend=backend,
+        device="cpu",
+    )
+    return SimulationResult(
+        market,
+        replications,
+        pd.concat(logs, ignore_index=True) if log_events else None,
+        compare(market, replications),
+        cascade_summary(replications),
+        meta,
+    )
 
 
 def write_results(result: SimulationResult, out_dir: str | Path) -> list[Path]:
@@ -125,8 +150,9 @@ def write_results(result: SimulationResult, out_dir: str | Path) -> list[Path]:
         if result.events is not None:
             result.events.to_parquet(staging / "events.parquet", index=False)
         pd.DataFrame(result.rows).to_parquet(staging / "comparison.parquet", index=False)
-        (staging / "meta.json").write_text(json.dumps(result.meta | {"cascade": result.cascade},
-                                                      indent=2, default=str) + "\n")
+        (staging / "meta.json").write_text(
+            json.dumps(result.meta | {"cascade": result.cascade}, indent=2, default=str) + "\n"
+        )
         out.mkdir(exist_ok=True)
         written = []
         for f in sorted(staging.iterdir()):

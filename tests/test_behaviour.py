@@ -18,8 +18,9 @@ def test_wait_probability_is_as_documented():
     wait_q16 = b.q16(0.5)
     n_applied, rounds_total = 11, 5
     for best_rank, rounds_left in [(10, 4), (5, 4), (10, 2), (3, 1)]:
-        hits = sum(b.wants_to_wait(best_rank, n_applied, u, wait_q16, rounds_left, rounds_total)
-                   for u in U)
+        hits = sum(
+            b.wants_to_wait(best_rank, n_applied, u, wait_q16, rounds_left, rounds_total) for u in U
+        )
         want = 0.5 * best_rank / (n_applied - 1) * rounds_left / (rounds_total - 1)
         assert abs(hits / 65536 - want) < 2 / 65536 * n_applied * rounds_total
 
@@ -31,8 +32,16 @@ def test_never_wait_for_favourite_or_in_last_round():
 
 
 def test_reply_priorities():
-    args = dict(best_rank=3, n_applied=10, u_no_reply=0, no_reply_q16=65536, u_wait=0,
-                wait_q16=65536, rounds_left=4, rounds_total=5)
+    args = dict(
+        best_rank=3,
+        n_applied=10,
+        u_no_reply=0,
+        no_reply_q16=65536,
+        u_wait=0,
+        wait_q16=65536,
+        rounds_left=4,
+        rounds_total=5,
+    )
     assert b.reply(True, True, **args) == b.MUST_DECLINE
     assert b.reply(False, True, **args) == b.WITHDRAWN
     assert b.reply(False, False, **args) == b.NO_REPLY
@@ -57,5 +66,6 @@ def test_rules_use_integers_only():
     # The rules must give the same answer for NumPy integers as for Python ints (kernels
     # pass fixed-width integers).
     for u in (0, 1000, 65535):
-        assert b.wants_to_wait(np.int64(4), np.int64(10), np.int64(u), np.int64(30000),
-                               np.int64(3), np.int64(5)) == b.wants_to_wait(4, 10, u, 30000, 3, 5)
+        assert b.wants_to_wait(
+            np.int64(4), np.int64(10), np.int64(u), np.int64(30000), np.int64(3), np.int64(5)
+        ) == b.wants_to_wait(4, 10, u, 30000, 3, 5)

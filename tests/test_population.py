@@ -22,12 +22,17 @@ def test_appendix4_pairs_exact(pop, autumn):
     assert len(pop) == 932
 
 
-@pytest.mark.parametrize("name", ["gender", "age_group", "graduation_period", "wanted_job",
-                                  "residence"])
+@pytest.mark.parametrize(
+    "name", ["gender", "age_group", "graduation_period", "wanted_job", "residence"]
+)
 def test_marginals_exact(pop, autumn, name):
-    column = {"gender": "gender", "age_group": "age_group",
-              "graduation_period": "graduation_period", "wanted_job": "wanted_job",
-              "residence": "residence"}[name]
+    column = {
+        "gender": "gender",
+        "age_group": "age_group",
+        "graduation_period": "graduation_period",
+        "wanted_job": "wanted_job",
+        "residence": "residence",
+    }[name]
     counts = pop[column].value_counts()
     for g in autumn.breakdowns[name]:
         assert counts.get(g.group, 0) == g.applicants, (name, g.group)
@@ -57,8 +62,12 @@ def test_graduation_table_margins(autumn, params):
 
 def test_ages(pop):
     assert abs(pop["age"].mean() - 30.0) <= 0.5  # the report: mean 30
-    for label, (lo, hi) in {"23-29": (23, 29), "30-39": (30, 39), "40-49": (40, 49),
-                            "50+": (50, 69)}.items():
+    for label, (lo, hi) in {
+        "23-29": (23, 29),
+        "30-39": (30, 39),
+        "40-49": (40, 49),
+        "50+": (50, 69),
+    }.items():
         ages = pop.loc[pop["age_group"] == label, "age"]
         assert ages.between(lo, hi).all(), label
     by_period = pop.groupby("period_index")["age"].mean()
@@ -88,8 +97,11 @@ def test_same_seed_same_population(autumn, params):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(0, 40), min_size=2, max_size=4).flatmap(
-    lambda rows: st.tuples(st.just(rows), st.lists(st.floats(0.1, 5), min_size=3, max_size=3))))
+@given(
+    st.lists(st.integers(0, 40), min_size=2, max_size=4).flatmap(
+        lambda rows: st.tuples(st.just(rows), st.lists(st.floats(0.1, 5), min_size=3, max_size=3))
+    )
+)
 def test_round_table_keeps_margins(case):
     rows, weights = case
     rows = np.array(rows)

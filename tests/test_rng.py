@@ -13,8 +13,11 @@ def test_splitmix64_known_answers():
     # k * 0x9E3779B97F4A7C15; these are the reference implementation's values.
     gamma = 0x9E3779B97F4A7C15
     states = np.array([(k * gamma) % 2**64 for k in (1, 2, 3)], dtype=np.uint64)
-    assert rng.mix64(states).tolist() == [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4,
-                                          0x06C45D188009454F]
+    assert rng.mix64(states).tolist() == [
+        0xE220A8397B1DCDAF,
+        0x6E789E6AA1B965F4,
+        0x06C45D188009454F,
+    ]
 
 
 def test_draws_are_pure_functions_of_coordinates():
@@ -29,9 +32,13 @@ def test_draws_are_pure_functions_of_coordinates():
 
 def test_each_coordinate_changes_the_draw():
     base = rng.hash64(1, 2, Stream.NO_REPLY, 3, 4)[0]
-    for changed in [(9, 2, Stream.NO_REPLY, 3, 4), (1, 9, Stream.NO_REPLY, 3, 4),
-                    (1, 2, Stream.WAIT, 3, 4), (1, 2, Stream.NO_REPLY, 9, 4),
-                    (1, 2, Stream.NO_REPLY, 3, 9)]:
+    for changed in [
+        (9, 2, Stream.NO_REPLY, 3, 4),
+        (1, 9, Stream.NO_REPLY, 3, 4),
+        (1, 2, Stream.WAIT, 3, 4),
+        (1, 2, Stream.NO_REPLY, 9, 4),
+        (1, 2, Stream.NO_REPLY, 3, 9),
+    ]:
         assert rng.hash64(*changed)[0] != base
 
 

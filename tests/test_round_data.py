@@ -15,8 +15,14 @@ AUTUMN = CONFIG_DIR / "rounds" / "autumn2024.toml"
 
 
 def test_autumn_figures(autumn):
-    assert autumn.totals == {"applicants": 932, "positions": 601, "ads": 29, "trusts": 22,
-                             "applications": 10948, "hired": 606}
+    assert autumn.totals == {
+        "applicants": 932,
+        "positions": 601,
+        "ads": 29,
+        "trusts": 22,
+        "applications": 10948,
+        "hired": 606,
+    }
     assert sum(a.positions for a in autumn.ads) == 601
     assert sum(t.unique_applicants for t in autumn.trusts) == 9119
     assert [r.reply_window_days for r in autumn.calendar] == [4, 1, 1, 1, 1]
@@ -58,17 +64,24 @@ def _edited(tmp_path: Path, old: str, new: str, count: int = 1) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("old", "new", "key", "problem"), [
-    ("positions = 25\n", "positions = 26\n", "totals", "sum of ads.positions is 602"),
-    ("applications = 10948\n", "applications = 10949\n", "totals", "ads.applications"),
-    ("hired = 606\n", "hired = 607\n", "totals", "trusts.hired is 606"),
-    ("unique_applicants = 557", "unique_applicants = 5570", "trusts[0].unique_applicants",
-     "must lie between"),
-    ("[totals]\n", "[totals]\ncolour = 1\n", "totals.colour", "unknown key"),
-    ("positions = 25\n", "positions = \"25\"\n", "ads[0].positions", "expected an integer"),
-    ("region = \"Sør-Øst\"", "region = \"Sørøst\"", "ads[0].region", "must be one of"),
-    ("round = 2\n", "round = 7\n", "calendar[1].round", "expected 2"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "key", "problem"),
+    [
+        ("positions = 25\n", "positions = 26\n", "totals", "sum of ads.positions is 602"),
+        ("applications = 10948\n", "applications = 10949\n", "totals", "ads.applications"),
+        ("hired = 606\n", "hired = 607\n", "totals", "trusts.hired is 606"),
+        (
+            "unique_applicants = 557",
+            "unique_applicants = 5570",
+            "trusts[0].unique_applicants",
+            "must lie between",
+        ),
+        ("[totals]\n", "[totals]\ncolour = 1\n", "totals.colour", "unknown key"),
+        ("positions = 25\n", 'positions = "25"\n', "ads[0].positions", "expected an integer"),
+        ('region = "Sør-Øst"', 'region = "Sørøst"', "ads[0].region", "must be one of"),
+        ("round = 2\n", "round = 7\n", "calendar[1].round", "expected 2"),
+    ],
+)
 def test_round_errors_name_file_and_key(tmp_path, old, new, key, problem):
     path = _edited(tmp_path, old, new)
     with pytest.raises(ConfigError) as info:
@@ -83,12 +96,24 @@ def test_appendix4_must_match_report_groups(tmp_path):
     text = AUTUMN.read_text(encoding="utf-8")
     # Move one hire between two appendix 4 rows of different groups: totals still add up to
     # 606, but the nationality groups no longer match the report's table 1.
-    rows = list(re.finditer(r'nationality = "(\w+)"\neducation = "([^"]+)"\napplicants = (\d+)\n'
-                            r'hired = (\d+)', text))
+    rows = list(
+        re.finditer(
+            r'nationality = "(\w+)"\neducation = "([^"]+)"\napplicants = (\d+)\n'
+            r"hired = (\d+)",
+            text,
+        )
+    )
     a = next(m for m in rows if m.group(1) == "Norway" and int(m.group(4)) > 0)
     b = next(m for m in rows if m.group(1) == "Iran" and int(m.group(3)) > int(m.group(4)))
-    new = (text[:a.start(4)] + str(int(a.group(4)) - 1) + text[a.end(4):b.start(4)]
-           + str(int(b.group(4)) + 1) + text[b.end(4):])
+    a, b = sorted((a, b), key=lambda m: m.start())
+    shift = {id(a): -1, id(b): +1} if a.group(1) == "Norway" else {id(a): +1, id(b): -1}
+    new = (
+        text[: a.start(4)]
+        + str(int(a.group(4)) + shift[id(a)])
+        + text[a.end(4) : b.start(4)]
+        + str(int(b.group(4)) + shift[id(b)])
+        + text[b.end(4) :]
+    )
     path = tmp_path / "round.toml"
     path.write_text(new, encoding="utf-8")
     with pytest.raises(ConfigError, match=r"groups\.nationality\.Norway: report says"):

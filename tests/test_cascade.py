@@ -1,0 +1,246 @@
+"""The offer cascade: invariants on many seeds, reproducibility, order independence and the
+direction of policy changes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lis1abm import behaviour
+from lis1abm.agents import Applicant
+from lis1abm.applications import Applications
+from lis1abm.market import Market, build_market, ranked_lists
+from lis1abm.model import LIS1Model
+from lis1abm.outcomes import CASCADE_FIELDS, tally
+
+
+def check_invariants(market: Market, model: LIS1Model) -> None:
+    """Every rule of the process, checked on one finished replication."""
+    out = model.outcome()
+    log = model.event_log()
+    apps = market.applications
+    codes = log["response"].cat.codes.to_numpy()
+    ads, who, rnd = log["ad"].to_numpy(), log["applicant"].to_numpy(), log["round"].to_numpy()
+
+    hires = np.bincount(out.hired_ad[out.hired_ad >= 0], minlength=market.n_ads)
+    assert (hires <= market.capacity).all(), "an ad hired over capacity"
+    accepted = codes == behaviour.ACCEPTED
+    assert np.bincount(who[accepted], minlength=market.n_applicants).max(initial=0) <= 1, (
+        "someone accepted twice"
+    )
+    assert accepted.sum() == (out.hired_ad >= 0).sum()
+    # At most one offer per (ad, applicant): an ad never re-offers after a decline.
+    assert not pd.DataFrame({"a": ads, "w": who}).duplicated().any()
+    # No offer to an applicant already marked.
+    marked_from = np.array([a.marked_from for a in model.applicant_list])
+    assert (rnd < marked_from[who]).all(), "offer to a marked applicant"
+    # Every offer (and so every hire) is to someone who applied to that ad and qualified.
+    ptr, ranked = ranked_lists(market, model.replication)
+    for j in range(market.n_ads):
+        listed = set(ranked[ptr[j] : ptr[j + 1]].tolist())
+        assert set(who[ads == j].tolist()) <= listed
+    for i in np.flatnonzero(out.hired_ad >= 0):
+        assert out.hired_ad[i] in apps.ad[apps.ptr[i] : apps.ptr[i + 1]]
+    # An acceptance is the applicant's best offer that day.
+    pref = {
+        (i, int(a)): int(p)
+        for i in range(market.n_applicants)
+        for a, p in zip(
+            apps.ad[apps.ptr[i] : apps.ptr[i + 1]],
+            apps.pref[apps.ptr[i] : apps.ptr[i + 1]],
+            strict=True,
+        )
+    }
+    for k in np.flatnonzero(accepted):
+        same_day = (who == who[k]) & (rnd == rnd[k])
+        assert pref[(who[k], ads[k])] == min(pref[(who[k], a)] for a in ads[same_day])
+    # Offers per ad and round never exceed its vacancies at the start of the round.
+    hired_before = np.zeros(market.n_ads, dtype=np.int64)
+    for r in range(1, market.n_rounds + 1):
+        offers = np.bincount(ads[rnd == r], minlength=market.n_ads)
+        assert (offers <= market.capacity - hired_before).all()
+        hired_before += np.bincount(ads[(rnd == r) & accepted], minlength=market.n_ads)
+    # Tallies agree with the event log.
+    assert out.cascade[:, CASCADE_FIELDS.index("offers")].sum() == len(log)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_invariants_full_market(autumn, params, seed):
+    market = build_market(autumn, params, seed)
+    for rep in range(2):
+        model = LIS1Model(market, rep)
+        model.run()
+        check_invariants(market, model)
+
+
+def test_late_marking_produces_offers_that_must_be_declined(autumn, params):
+    late = dataclasses.replace(
+        params, behaviour=dataclasses.replace(params.behaviour, late_marking_probability=0.5)
+    )
+    market = build_market(autumn, late, 3)
+    model = LIS1Model(market, 0)
+    model.run()
+    check_invariants(market, model)
+    assert (model.event_log()["response"] == "declined_hired").sum() > 0
+    none = build_market(
+        autumn,
+        dataclasses.replace(
+            params, behaviour=dataclasses.replace(params.behaviour, late_marking_probability=0.0)
+        ),
+        3,
+    )
+    model = LIS1Model(none, 0)
+    model.run()
+    assert (model.event_log()["response"] == "declined_hired").sum() == 0
+
+
+def test_same_seed_same_result_different_seed_different(market, autumn, params):
+    a = tally(market, LIS1Model(market, 4).run())
+    b = tally(market, LIS1Model(market, 4).run())
+    pd.testing.assert_frame_equal(a, b)
+    other_rep = LIS1Model(market, 5).run()
+    assert not np.array_equal(other_rep.hired_ad, LIS1Model(market, 4).run().hired_ad)
+    other_seed = build_market(autumn, params, 2025)
+    assert not np.array_equal(
+        LIS1Model(other_seed, 4).run().hired_ad, LIS1Model(market, 4).run().hired_ad
+    )
+
+
+def test_agent_order_does_not_matter(market, monkeypatch):
+    """Offers are simultaneous: replying in a shuffled order gives the same outcome."""
+    expected = LIS1Model(market, 1).run()
+
+    def shuffled_step(self):
+        from lis1abm.agents import Ad
+
+        self.round_number += 1
+        self.agents_by_type[Ad].shuffle_do("make_offers")
+        self.agents_by_type[Applicant].shuffle_do("respond")
+        if self.round_number >= self.n_rounds:
+            self.running = False
+
+    monkeypatch.setattr(LIS1Model, "step", shuffled_step)
+    got = LIS1Model(market, 1).run()
+    assert np.array_equal(got.hired_ad, expected.hired_ad)
+    assert np.array_equal(got.hired_round, expected.hired_round)
+
+
+def test_more_positions_never_lower_hires(market):
+    more = dataclasses.replace(market, capacity=market.capacity + 1)
+    for rep in range(5):
+        base = (LIS1Model(market, rep).run().hired_ad >= 0).sum()
+        bigger = (LIS1Model(more, rep).run().hired_ad >= 0).sum()
+        assert bigger >= base
+
+
+def test_datacollector_records_each_round(market):
+    model = LIS1Model(market, 0)
+    out = model.run()
+    frame = model.datacollector.get_model_vars_dataframe()
+    assert frame["round"].tolist() == [1, 2, 3, 4, 5]
+    assert frame["accepted"].sum() == (out.hired_ad >= 0).sum()
+
+
+# -- tiny random markets (Hypothesis) ----------------------------------------------------
+
+
+def tiny_market(
+    n: int,
+    j: int,
+    apply: np.ndarray,
+    scores: np.ndarray,
+    qualified: np.ndarray,
+    capacity: list[int],
+    seed: int,
+    rounds: int,
+    late: int,
+    wait: int,
+) -> Market:
+    rows, cols = np.nonzero(apply)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=ptr[1:])
+    pref = np.concatenate(
+        [np.argsort(np.argsort(-scores[i, cols[ptr[i] : ptr[i + 1]]])) for i in range(n)]
+    ).astype(np.int64)
+    apps = Applications(
+        ptr, cols.astype(np.int64), pref, np.zeros(0), np.zeros(j), np.zeros(0), np.zeros(j)
+    )
+    return Market(
+        data=None,
+        params=None,
+        seed=seed,
+        population=pd.DataFrame(index=range(n)),
+        applications=apps,
+        app_applicant=rows.astype(np.int64),
+        base_score=(scores[rows, cols] * 65536).astype(np.int64),
+        qualified=qualified[rows, cols],
+        capacity=np.array(capacity, dtype=np.int64),
+        no_reply_q16=np.full(rounds, 3000, dtype=np.int64),
+        wait_q16=wait,
+        late_q16=late,
+        withdraw_q16=2000,
+    )
+
+
+@st.composite
+def markets(draw):
+    n = draw(st.integers(1, 12))
+    j = draw(st.integers(1, 4))
+    apply = np.array(
+        draw(st.lists(st.lists(st.booleans(), min_size=j, max_size=j), min_size=n, max_size=n))
+    )
+    for i in range(n):  # everyone applies somewhere
+        if not apply[i].any():
+            apply[i, draw(st.integers(0, j - 1))] = True
+    scores = np.array(draw(st.lists(st.floats(-3, 3), min_size=n * j, max_size=n * j)))
+    qualified = np.array(draw(st.lists(st.booleans(), min_size=n * j, max_size=n * j)))
+    return tiny_market(
+        n,
+        j,
+        apply,
+        scores.reshape(n, j),
+        qualified.reshape(n, j),
+        draw(st.lists(st.integers(0, 4), min_size=j, max_size=j)),
+        draw(st.integers(0, 2**40)),
+        draw(st.integers(1, 5)),
+        draw(st.sampled_from([0, 20000, 65536])),
+        draw(st.sampled_from([0, 30000, 65536])),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(markets())
+def test_invariants_tiny_markets(market):
+    model = LIS1Model(market, 0)
+    model.run()
+    check_invariants(market, model)
+
+
+@settings(max_examples=40, deadline=None)
+@given(markets())
+def test_everyone_qualified_fills_when_no_friction(market):
+    """Without waiting, missed deadlines, withdrawal or late marking, and with rounds enough
+    for every list to be used up, an ad left with a vacancy has hired everyone on its list
+    who is not hired elsewhere."""
+    enough = len(market.app_applicant) + 1
+    calm = dataclasses.replace(
+        market,
+        no_reply_q16=np.zeros(enough, dtype=np.int64),
+        wait_q16=0,
+        late_q16=0,
+        withdraw_q16=0,
+    )
+    out = LIS1Model(calm, 0).run()
+    hired = out.hired_ad >= 0
+    # Deferred-acceptance-like outcome: an applicant not hired was never on a list of an ad
+    # that still had a vacancy at the end.
+    ptr, ranked = ranked_lists(calm, 0)
+    hires = np.bincount(out.hired_ad[hired], minlength=calm.n_ads)
+    for j in range(calm.n_ads):
+        if hires[j] < calm.capacity[j]:
+            assert hired[ranked[ptr[j] : ptr[j + 1]]].all()
