@@ -1,8 +1,10 @@
 """Mesa agents: applicants (doctors) and ads (a hospital's positions).
 
 The agents hold the state of the offer rounds and call the rules in :mod:`lis1abm.behaviour`
-for every decision; random inputs come from :mod:`lis1abm.rng` keyed by (seed, replication,
-purpose, applicant, round), so the order in which agents act does not matter.
+for every decision. Their random inputs come from :mod:`lis1abm.rng`, keyed by (seed,
+replication, purpose, applicant, round); the model draws them for all applicants at the start
+of each round (one vectorised call per purpose), so the order in which agents act does not
+matter.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING
 import mesa
 
 from . import behaviour
-from .rng import Stream, u16
+from .rng import Stream
 
 if TYPE_CHECKING:
     from .model import LIS1Model
@@ -50,8 +52,8 @@ class Applicant(mesa.Agent):
         self.offers.append(ad)
 
     def _draw(self, stream: Stream) -> int:
-        m = self.model
-        return int(u16(m.market.seed, m.replication, stream, self.index, m.round_number)[0])
+        """This applicant's 16-bit draw for ``stream`` in the current round."""
+        return int(self.model.draws[stream][self.index])
 
     def respond(self) -> None:
         """Reply to the day's offers: accept the best one, wait, miss the deadline, or
@@ -63,10 +65,7 @@ class Applicant(mesa.Agent):
         best = min(self.offers, key=lambda ad: self.preference[ad.index])
         decision = behaviour.reply(
             already_hired=self.hired_ad is not None,
-            withdrawn=behaviour.has_withdrawn(
-                int(u16(m.market.seed, m.replication, Stream.WITHDRAWAL, self.index, 0)[0]),
-                m.market.withdraw_q16,
-            ),
+            withdrawn=behaviour.has_withdrawn(self._draw(Stream.WITHDRAWAL), m.market.withdraw_q16),
             best_rank=self.preference[best.index],
             n_applied=len(self.preference),
             u_no_reply=self._draw(Stream.NO_REPLY),

@@ -79,7 +79,7 @@ def simulate(
             seed,
             backend,
             params,
-            log_events=events or out is None,
+            log_events=events and out is not None,
             progress=lambda k: bar.advance(task, k),
         )
     if out is not None:

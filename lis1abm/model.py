@@ -15,6 +15,20 @@ from . import behaviour
 from .agents import Ad, Applicant
 from .market import Market, ranked_lists
 from .outcomes import CASCADE_FIELDS, ReplicationOutcome
+from .rng import Stream, u16
+
+
+def release_agent_ids(model: mesa.Model) -> None:
+    """Let a finished model be garbage-collected.
+
+    Mesa < 3.4 keeps every model alive through the class attribute ``Agent._ids`` (a dict
+    keyed by model that numbers agents; mesa issue #3179, fixed in mesa 3.4, which needs
+    Python 3.12). Thousands of replications would otherwise hold every model in memory.
+    Dropping the model's entry only stops the numbering of new agents for that model.
+    """
+    ids = getattr(mesa.Agent, "_ids", None)
+    if isinstance(ids, dict):
+        ids.pop(model, None)
 
 
 class LIS1Model(mesa.Model):
@@ -25,13 +39,22 @@ class LIS1Model(mesa.Model):
     market : the market arrays (population, applications, scores, capacities, thresholds).
     replication : replication index; with ``market.seed`` it keys every random draw.
     log_events : keep the event log (one row per offer).
+    shuffle : let agents act in a random order each round (Mesa's ``shuffle_do``, from the
+        model's ``rng``); the outcome is the same either way.
 
     Mesa's own generator (``rng``) is seeded from (seed, replication) for users' extensions;
     the model's own draws all come from :mod:`lis1abm.rng`, so that they are identical on
     every backend.
     """
 
-    def __init__(self, market: Market, replication: int = 0, *, log_events: bool = True):
+    def __init__(
+        self,
+        market: Market,
+        replication: int = 0,
+        *,
+        log_events: bool = True,
+        shuffle: bool = False,
+    ):
         super().__init__(rng=np.random.default_rng([market.seed, replication]))
         self.market = market
         self.replication = replication
@@ -39,7 +62,9 @@ class LIS1Model(mesa.Model):
         self.no_reply_q16 = market.no_reply_q16
         self.round_number = 0
         self.log_events = log_events
+        self.shuffle = shuffle
         self.events: list[tuple[int, int, int, int]] = []
+        self.draws: dict[Stream, np.ndarray] = {}  # this round's 16-bit draws, (N,) per purpose
         self._tally = np.zeros((self.n_rounds, len(CASCADE_FIELDS)), dtype=np.int64)
 
         apps = market.applications
@@ -73,8 +98,19 @@ class LIS1Model(mesa.Model):
     def step(self) -> None:
         """One offer round."""
         self.round_number += 1
-        self.agents_by_type[Ad].do("make_offers")
-        self.agents_by_type[Applicant].do("respond")
+        ids = np.arange(self.market.n_applicants)
+        seed, rep, r = self.market.seed, self.replication, self.round_number
+        # Withdrawal is drawn once per replication (round 0), the rest per round.
+        self.draws = {
+            stream: u16(seed, rep, stream, ids, r)
+            for stream in (Stream.NO_REPLY, Stream.WAIT, Stream.LATE_MARKING)
+        }
+        self.draws[Stream.WITHDRAWAL] = u16(seed, rep, Stream.WITHDRAWAL, ids, 0)
+        # Offers and replies are simultaneous: the order in which agents act cannot matter
+        # (a test checks it with shuffle=True).
+        act = "shuffle_do" if self.shuffle else "do"
+        getattr(self.agents_by_type[Ad], act)("make_offers")
+        getattr(self.agents_by_type[Applicant], act)("respond")
         hired = sum(len(ad.hires) for ad in self.ad_list)
         self._tally[self.round_number - 1, CASCADE_FIELDS.index("open_after")] = (
             int(self.market.capacity.sum()) - hired
@@ -87,6 +123,7 @@ class LIS1Model(mesa.Model):
         """Play every round and return the outcome."""
         while self.running:
             self.step()
+        release_agent_ids(self)
         return self.outcome()
 
     # -- bookkeeping called by the agents ------------------------------------------------

@@ -94,48 +94,83 @@ def applicant_groups(market: Market) -> dict[str, tuple[np.ndarray, list[str]]]:
     }
 
 
-def tally(market: Market, outcome: ReplicationOutcome) -> pd.DataFrame:
-    """One replication as a long table: ``replication, breakdown, group, metric, value``.
+class Tally:
+    """Turns replication outcomes into the long table, cheaply.
+
+    The rows of a replication, ``(breakdown, group, metric)``, are the same for every
+    replication of a market: they are laid out once here, each replication contributes one
+    int64 vector of values (:meth:`values`), and :meth:`table` builds the long DataFrame once
+    (categorical columns), whatever the number of replications.
 
     Metrics: ``applicants`` and ``hired`` for every applicant breakdown; for each ad
     ``positions``, ``capacity``, ``hired`` and ``hired_<education group>``; for the cascade
     (breakdown ``cascade``, group ``round k`` or ``all``) every field of
     :data:`CASCADE_FIELDS`, plus ``unfilled`` (open positions after the last round).
     """
-    rows: list[tuple[str, str, str, int]] = []
-    hired = outcome.hired_ad >= 0
-    for breakdown, (labels, groups) in applicant_groups(market).items():
-        for g in groups:
-            members = labels == g
-            rows.append((breakdown, g, "applicants", int(members.sum())))
-            rows.append((breakdown, g, "hired", int((members & hired).sum())))
-    edu = market.population["education_group"].to_numpy()
-    hires_per_ad = np.bincount(outcome.hired_ad[hired], minlength=market.n_ads)
-    for j, ad in enumerate(market.data.ads):
+
+    AD_METRICS = ("positions", "capacity", "hired", *(f"hired_{g}" for g in GROUPS))
+
+    def __init__(self, market: Market):
+        self.market = market
+        self.codes: dict[str, np.ndarray] = {}  # breakdown -> group index of each applicant
+        self.sizes: dict[str, np.ndarray] = {}  # breakdown -> applicants per group
+        rows: list[tuple[str, str, str]] = []
+        for breakdown, (labels, groups) in applicant_groups(market).items():
+            index = {g: k for k, g in enumerate(groups)}
+            self.codes[breakdown] = np.array([index[x] for x in labels], dtype=np.int64)
+            rows += [(breakdown, g, m) for g in groups for m in ("applicants", "hired")]
+            self.sizes[breakdown] = np.bincount(self.codes[breakdown], minlength=len(groups))
+        self.education = self.codes["education"]
+        labels = [ad.label for ad in market.data.ads]
+        rows += [("ad", label, m) for label in labels for m in self.AD_METRICS]
+        self.positions = np.array([ad.positions for ad in market.data.ads], dtype=np.int64)
         rows += [
-            ("ad", ad.label, "positions", ad.positions),
-            ("ad", ad.label, "capacity", int(market.capacity[j])),
-            ("ad", ad.label, "hired", int(hires_per_ad[j])),
+            ("cascade", f"round {r + 1}", f) for r in range(market.n_rounds) for f in CASCADE_FIELDS
         ]
-        for g in GROUPS:
-            rows.append(
-                ("ad", ad.label, f"hired_{g}", int(((outcome.hired_ad == j) & (edu == g)).sum()))
+        rows += [("cascade", "all", f) for f in CASCADE_FIELDS if f != "open_after"]
+        rows.append(("cascade", "all", "unfilled"))
+        self.layout = pd.DataFrame(rows, columns=["breakdown", "group", "metric"])
+
+    def values(self, outcome: ReplicationOutcome) -> np.ndarray:
+        """One replication's values, int64 aligned with :attr:`layout`."""
+        hired = outcome.hired_ad >= 0
+        parts = []
+        for breakdown, codes in self.codes.items():
+            n = self.sizes[breakdown]
+            h = np.bincount(codes[hired], minlength=len(n))
+            parts.append(np.column_stack([n, h]).ravel())
+        j = self.market.n_ads
+        by_edu = np.bincount(
+            outcome.hired_ad[hired] * len(GROUPS) + self.education[hired],
+            minlength=j * len(GROUPS),
+        ).reshape(j, len(GROUPS))
+        ads = np.column_stack([self.positions, self.market.capacity, by_edu.sum(axis=1), by_edu])
+        parts.append(ads.ravel())
+        parts.append(outcome.cascade.ravel())
+        keep = [k for k, f in enumerate(CASCADE_FIELDS) if f != "open_after"]
+        parts.append(outcome.cascade.sum(axis=0)[keep])
+        parts.append(outcome.cascade[-1:, CASCADE_FIELDS.index("open_after")])
+        return np.concatenate(parts).astype(np.int64)
+
+    def table(self, replications, values: np.ndarray) -> pd.DataFrame:
+        """The long table ``replication, breakdown, group, metric, value`` of replications
+        ``replications`` (R,) with ``values`` (R, K)."""
+        values = np.asarray(values, dtype=np.int64).reshape(len(replications), -1)
+        k = len(self.layout)
+        out = {"replication": np.repeat(np.asarray(replications, dtype=np.int64), k)}
+        for column in ("breakdown", "group", "metric"):
+            cat = pd.Categorical(self.layout[column])
+            out[column] = pd.Categorical.from_codes(
+                np.tile(cat.codes, len(replications)), cat.categories
             )
-    for r, counts in enumerate(outcome.cascade):
-        rows += [
-            ("cascade", f"round {r + 1}", f, int(v))
-            for f, v in zip(CASCADE_FIELDS, counts, strict=True)
-        ]
-    totals = outcome.cascade.sum(axis=0)
-    rows += [
-        ("cascade", "all", f, int(v))
-        for f, v in zip(CASCADE_FIELDS, totals, strict=True)
-        if f != "open_after"
-    ]
-    rows.append(("cascade", "all", "unfilled", int(outcome.cascade[-1, -1])))
-    table = pd.DataFrame(rows, columns=["breakdown", "group", "metric", "value"])
-    table.insert(0, "replication", outcome.replication)
-    return table
+        out["value"] = values.ravel()
+        return pd.DataFrame(out)
+
+
+def tally(market: Market, outcome: ReplicationOutcome) -> pd.DataFrame:
+    """One replication as a long table (see :class:`Tally`)."""
+    t = Tally(market)
+    return t.table([outcome.replication], t.values(outcome)[None, :])
 
 
 def report_figures(market: Market) -> dict[tuple[str, str], tuple[int, int | None, bool]]:
@@ -170,7 +205,7 @@ def compare(market: Market, reps: pd.DataFrame) -> list[dict]:
     report_derived, sim_hired_mean, sim_hired_p10, sim_hired_p90``.
     """
     hired = reps[reps["metric"] == "hired"]
-    stats = hired.groupby(["breakdown", "group"], sort=False)["value"].agg(
+    stats = hired.groupby(["breakdown", "group"], sort=False, observed=True)["value"].agg(
         mean="mean",
         p10=lambda v: float(np.percentile(v, 10)),
         p90=lambda v: float(np.percentile(v, 90)),
@@ -209,7 +244,7 @@ def compare(market: Market, reps: pd.DataFrame) -> list[dict]:
 def cascade_summary(reps: pd.DataFrame) -> dict:
     """Mean cascade figures over replications: per round and in all."""
     casc = reps[reps["breakdown"] == "cascade"]
-    means = casc.groupby(["group", "metric"], sort=False)["value"].mean()
+    means = casc.groupby(["group", "metric"], sort=False, observed=True)["value"].mean()
     rounds = sorted(
         {g for g in casc["group"] if g.startswith("round ")}, key=lambda g: int(g.split()[1])
     )

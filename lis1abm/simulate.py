@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import UserError
 from .market import Market, build_market
 from .model import LIS1Model
-from .outcomes import cascade_summary, compare, tally
+from .outcomes import Tally, cascade_summary, compare
 from .params import DEFAULT_PARAMS, load_params
 from .provenance import describe, file_digest
 from .round_data import load_round
@@ -98,15 +99,17 @@ def simulate(
     data.require_market()
     market = build_market(data, params, seed)
 
-    tables, logs = [], []
+    tally = Tally(market)
+    values = np.empty((reps, len(tally.layout)), dtype=np.int64)
+    logs = []
     for r in range(reps):
         model = LIS1Model(market, r, log_events=log_events)
-        tables.append(tally(market, model.run()))
+        values[r] = tally.values(model.run())
         if log_events:
             logs.append(model.event_log())
         if progress is not None:
             progress(1)
-    replications = pd.concat(tables, ignore_index=True)
+    replications = tally.table(np.arange(reps), values)
     meta = describe(
         round=data.name,
         round_file=data.file,

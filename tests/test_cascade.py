@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lis1abm import behaviour
-from lis1abm.agents import Applicant
 from lis1abm.applications import Applications
 from lis1abm.market import Market, build_market, ranked_lists
 from lis1abm.model import LIS1Model
@@ -111,23 +110,15 @@ def test_same_seed_same_result_different_seed_different(market, autumn, params):
     )
 
 
-def test_agent_order_does_not_matter(market, monkeypatch):
-    """Offers are simultaneous: replying in a shuffled order gives the same outcome."""
+def test_agent_order_does_not_matter(market):
+    """Offers are simultaneous: agents acting in a shuffled order give the same outcome."""
     expected = LIS1Model(market, 1).run()
-
-    def shuffled_step(self):
-        from lis1abm.agents import Ad
-
-        self.round_number += 1
-        self.agents_by_type[Ad].shuffle_do("make_offers")
-        self.agents_by_type[Applicant].shuffle_do("respond")
-        if self.round_number >= self.n_rounds:
-            self.running = False
-
-    monkeypatch.setattr(LIS1Model, "step", shuffled_step)
-    got = LIS1Model(market, 1).run()
-    assert np.array_equal(got.hired_ad, expected.hired_ad)
-    assert np.array_equal(got.hired_round, expected.hired_round)
+    for rep_rng in range(3):
+        model = LIS1Model(market, 1, shuffle=True)
+        model.random.seed(rep_rng)  # shuffle_do draws the order from model.random
+        got = model.run()
+        assert np.array_equal(got.hired_ad, expected.hired_ad)
+        assert np.array_equal(got.hired_round, expected.hired_round)
 
 
 def test_more_positions_never_lower_hires(market):
@@ -244,3 +235,18 @@ def test_everyone_qualified_fills_when_no_friction(market):
     for j in range(calm.n_ads):
         if hires[j] < calm.capacity[j]:
             assert hired[ranked[ptr[j] : ptr[j + 1]]].all()
+
+
+def test_finished_models_are_freed(market):
+    """Thousands of replications must not keep every model in memory (mesa issue #3179)."""
+    import gc
+    import weakref
+
+    refs = []
+    for rep in range(3):
+        model = LIS1Model(market, rep, log_events=False)
+        model.run()
+        refs.append(weakref.ref(model))
+        del model
+    gc.collect()
+    assert all(r() is None for r in refs)
