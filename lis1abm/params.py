@@ -11,7 +11,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .config import Section, read_toml
-from .errors import ConfigError
 from .round_data import CONFIG_DIR, GROUPS, REGIONS
 
 DEFAULT_PARAMS = CONFIG_DIR / "params" / "default.toml"
@@ -227,11 +226,3 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
     s.done()
     top.done()
     return Params(population, applications, ranking, behaviour, capacity, file=str(path))
-
-
-def check_params_file(path: Path) -> None:
-    """Load ``path`` for its errors alone (used by tests and ``lis1abm check``)."""
-    load_params(path)
-
-
-__all__ = ["Params", "load_params", "DEFAULT_PARAMS", "ConfigError"]

@@ -169,21 +169,40 @@ def load_round(name_or_path: str | Path) -> RoundData:
     kwargs: dict = {}
     if top.has("totals"):
         kwargs = _market(top, path)
-    # Facts kept for reference and later checks; each is validated where it is used.
+    # Facts kept for reference and later checks (calibration targets). The ones the model
+    # uses are read strictly here; the rest are kept as written.
     notes = {
         k: top.get(k, object)
-        for k in (
-            "not_hired",
-            "long_term_not_hired",
-            "ages",
-            "rounds_applied",
-            "positions_established",
-        )
+        for k in ("not_hired", "long_term_not_hired", "positions_established")
         if top.has(k)
     }
+    if top.has("rounds_applied"):
+        s = top.section("rounds_applied")
+        notes["rounds_applied"] = {
+            "more_than_five_share": s.get("more_than_five_share", float, unit_interval=True)
+        }
+        s.done()
+    if top.has("ages"):
+        s = top.section("ages")
+        notes["ages"] = {
+            k: s.get(k, float)
+            for k in ("applicants_mean", "hired_mean", "not_hired_mean_women", "not_hired_mean_men")
+        }
+        notes["ages"] |= {
+            k: s.get(k, float, unit_interval=True)
+            for k in (
+                "under30_share_of_applicants",
+                "under30_share_of_not_hired",
+                "hired_23_29_share",
+            )
+        }
+        notes["ages"]["not_hired_share"] = s.get("not_hired_share", dict)
+        s.done()
     if top.has("breakdowns"):
         kwargs["breakdowns"] = _breakdowns(top.section("breakdowns"), kwargs.get("totals"))
     top.done()
+    if top.has("totals") and "rounds_applied" not in notes:
+        raise ConfigError(path, "rounds_applied", "missing (needed to build the applicants)")
     return RoundData(
         name=name,
         season=season,

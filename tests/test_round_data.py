@@ -150,3 +150,12 @@ def test_groups_are_the_reports(autumn):
     assert set(autumn.countries.values()) == set(GROUPS)
     assert autumn.countries["Switzerland"] == "EEA+UK"  # counted with the EEA in the report
     shutil.disk_usage(CONFIG_DIR)  # configs live inside the repository
+
+
+def test_used_facts_are_read_strictly(tmp_path):
+    path = _edited(tmp_path, "more_than_five_share = 0.06", "more_than_five_share = 6")
+    with pytest.raises(ConfigError, match=r"rounds_applied\.more_than_five_share: must be a"):
+        load_round(path)
+    path = _edited(tmp_path, "[rounds_applied]", "[rounds_aplied]")
+    with pytest.raises(ConfigError, match="rounds_aplied: unknown key"):
+        load_round(path)
