@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from .errors import UserError
-from .outcomes import BREAKDOWNS
+from .outcomes import BREAKDOWNS, CASCADE_FIELDS
 
 # Typer >= 0.22 vendors click; reach its exception base through a public class so the code works
 # with either layout.
@@ -157,17 +157,7 @@ def _print_tables(result) -> None:
     table = Table(
         title="Offer cascade (mean per replication)", title_justify="left", show_edge=False
     )
-    fields = (
-        "offers",
-        "accepted",
-        "declined",
-        "unanswered",
-        "declined_hired",
-        "applicants_waiting",
-        "applicants_no_reply",
-        "applicants_withdrawn",
-        "open_after",
-    )
+    fields = CASCADE_FIELDS
     table.add_column("round")
     for f in fields:
         table.add_column(f.replace("_", " "), justify="right")
