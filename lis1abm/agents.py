@@ -56,8 +56,8 @@ class Applicant(mesa.Agent):
         return int(self.model.draws[stream][self.index])
 
     def respond(self) -> None:
-        """Reply to the day's offers: accept the best one, wait, miss the deadline, or
-        decline because already hired elsewhere."""
+        """Reply to the day's offers: accept the best one, wait, miss the deadline, decline
+        all for another job, or decline because already hired elsewhere."""
         if not self.offers:
             return
         m = self.model

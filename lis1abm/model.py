@@ -65,6 +65,9 @@ class LIS1Model(mesa.Model):
         self.shuffle = shuffle
         self.events: list[tuple[int, int, int, int]] = []
         self.draws: dict[Stream, np.ndarray] = {}  # this round's 16-bit draws, (N,) per purpose
+        # Withdrawal is decided once per replication (drawn with round 0).
+        ids = np.arange(market.n_applicants)
+        self._withdrawal = u16(market.seed, replication, Stream.WITHDRAWAL, ids, 0)
         self._tally = np.zeros((self.n_rounds, len(CASCADE_FIELDS)), dtype=np.int64)
 
         apps = market.applications
@@ -100,12 +103,10 @@ class LIS1Model(mesa.Model):
         self.round_number += 1
         ids = np.arange(self.market.n_applicants)
         seed, rep, r = self.market.seed, self.replication, self.round_number
-        # Withdrawal is drawn once per replication (round 0), the rest per round.
         self.draws = {
             stream: u16(seed, rep, stream, ids, r)
             for stream in (Stream.NO_REPLY, Stream.WAIT, Stream.LATE_MARKING)
-        }
-        self.draws[Stream.WITHDRAWAL] = u16(seed, rep, Stream.WITHDRAWAL, ids, 0)
+        } | {Stream.WITHDRAWAL: self._withdrawal}
         # Offers and replies are simultaneous: the order in which agents act cannot matter
         # (a test checks it with shuffle=True).
         act = "shuffle_do" if self.shuffle else "do"
