@@ -119,7 +119,7 @@ def fit_attractiveness(c: np.ndarray, target: np.ndarray, tol: float = 1e-9) -> 
     a = np.log(p0 / (1 - p0)) - np.median(c, axis=0)
     for _ in range(500):
         p = _sigmoid(a + c)
-        keep = 1.0 - np.prod(1.0 - p, axis=0 if False else 1)
+        keep = 1.0 - np.prod(1.0 - p, axis=1)
         expected = (p / keep[:, None]).sum(axis=0)
         slope = (p * (1 - p) / keep[:, None]).sum(axis=0)
         step = (expected - target) / slope

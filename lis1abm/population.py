@@ -321,9 +321,3 @@ def _proficiency(pop: pd.DataFrame, params: Params, z: np.ndarray) -> np.ndarray
         (nat != "Norway") & (pop["residence"] == "Norway")
     )
     return np.clip(base + pp.proficiency_sd * z, 0.0, 1.0)
-
-
-def group_counts(values, labels) -> dict[str, int]:
-    """Counts of each label (for checks and tests)."""
-    s = pd.Series(values).value_counts()
-    return {g: int(s.get(g, 0)) for g in labels}
