@@ -6,9 +6,19 @@ code: decisions made on integers cannot be split by the last bit of a float. Ran
 16-bit uniform integers ``u`` in [0, 65536) from :mod:`lis1abm.rng`; a probability ``p`` enters
 as its threshold ``q16 = round(65536 p)`` (see :func:`q16`), and "``u < q16``" happens with
 probability ``q16 / 65536``.
+
+Each rule is decorated with :data:`rule` (numba ``njit(inline="always")``): Python callers (the
+Mesa agents) run the compiled function, and the numba CPU and CUDA kernels inline the very
+same source into their own code.
 """
 
 from __future__ import annotations
+
+from numba import njit
+
+rule = njit(inline="always")
+"""The house decorator of behavioural rules. ``inline="always"``: inlined into the kernels that
+call it, which is also what lets a CUDA kernel calling it compile to PTX."""
 
 # Responses to an offer (event log and tallies).
 ACCEPTED = 0
@@ -32,22 +42,26 @@ def q16(probability: float) -> int:
     return int(round(min(max(probability, 0.0), 1.0) * 65536))
 
 
+@rule
 def vacancies(capacity: int, hired: int) -> int:
     """Open positions of an ad: it offers one position per vacancy in each round."""
     return capacity - hired if capacity > hired else 0
 
 
+@rule
 def can_receive_offer(marked_from: int, round_number: int) -> bool:
     """An applicant marked as hired (merking) before this round gets no more offers. An
     accepted applicant whose marking is late is not yet marked and can still get offers."""
     return marked_from > round_number
 
 
+@rule
 def misses_deadline(u_no_reply: int, no_reply_q16: int) -> bool:
     """An applicant with offers fails to reply in time (probability by reply window)."""
     return u_no_reply < no_reply_q16
 
 
+@rule
 def wants_to_wait(
     best_rank: int, n_applied: int, u_wait: int, wait_q16: int, rounds_left: int, rounds_total: int
 ) -> bool:
@@ -63,11 +77,13 @@ def wants_to_wait(
     return u_wait * (n_applied - 1) * (rounds_total - 1) < wait_q16 * best_rank * rounds_left
 
 
+@rule
 def has_withdrawn(u_withdraw: int, withdraw_q16: int) -> bool:
     """The applicant has left the round for another job (drawn once per replication)."""
     return u_withdraw < withdraw_q16
 
 
+@rule
 def reply(
     already_hired: bool,
     withdrawn: bool,
@@ -98,6 +114,7 @@ def reply(
     return ACCEPT_BEST
 
 
+@rule
 def marking_round(accept_round: int, u_late: int, late_q16: int) -> int:
     """The first round in which an applicant accepted in ``accept_round`` counts as marked:
     the next one, or the one after if the trust marks late."""

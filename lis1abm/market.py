@@ -5,8 +5,8 @@ data, the parameters and the seed), the hospitals' score of every application be
 interview, each ad's capacity and the calendar's decision thresholds. Every backend runs the
 offer cascade on these arrays; :func:`ranked_lists` adds one replication's interview noise.
 
-Scores are integers in units of 1/65536 of the interview noise's standard deviation, so that
-ranking is exact on any backend; ties are broken by applicant id.
+Scores are integers (one standard deviation of the interview noise is :data:`SCORE_UNIT`, about
+53,510 units), so that ranking is exact on any backend; ties are broken by applicant id.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from . import behaviour
 from .applications import Applications, draw_applications, trust_index
 from .params import Params
 from .population import build_population
-from .rng import IRWIN_HALL_UNIT, Stream, irwin_hall_noise
+from .rng import NOISE_SD, Stream, noise
 from .round_data import RoundData, largest_remainder
 
-SCORE_UNIT = IRWIN_HALL_UNIT  # one standard deviation of interview noise, in score units
+SCORE_UNIT = NOISE_SD  # one standard deviation of interview noise, in score units (53509.6)
 
 
 @dataclass(frozen=True)
@@ -160,9 +160,7 @@ def ranked_lists(market: Market, replication: int) -> tuple[np.ndarray, np.ndarr
     mask = market.qualified
     who = market.app_applicant[mask]
     ad = market.applications.ad[mask]
-    key = market.base_score[mask] + irwin_hall_noise(
-        market.seed, replication, Stream.INTERVIEW, who, ad
-    )
+    key = market.base_score[mask] + noise(market.seed, replication, Stream.INTERVIEW, who, ad)
     order = np.lexsort((who, -key, ad))
     ptr = np.zeros(market.n_ads + 1, dtype=np.int64)
     np.cumsum(np.bincount(ad, minlength=market.n_ads), out=ptr[1:])

@@ -2,19 +2,25 @@
 
 A draw is addressed by ``(seed, replication, stream, a, b)``: the root seed, the replication
 index, a named purpose (:class:`Stream`) and up to two ids (an applicant, an ad, a round, an
-attempt). It is computed by hashing those coordinates with the splitmix64 finaliser, so
+attempt). It is the Philox4x32-10 block cipher (Salmon et al. 2011, "Parallel random numbers:
+as easy as 1, 2, 3"; the generator of Random123, cuRAND and JAX) applied to the counter
+``(replication, stream, a, b)`` under the key ``seed``, so
 
 * any replication can be recomputed alone, in any order, on any backend;
 * two scenarios with the same seed share every draw that they have in common;
 * adding a new purpose never shifts the draws of another.
 
-The hash uses only 64-bit integer multiply, xor, add and shift, which wrap the same way in
-NumPy, numba CPU code and CUDA kernels. The functions here take NumPy arrays (or scalars, which
-are treated as 0-d arrays) and broadcast their arguments.
+:func:`philox4x32` is written once, with only 64-bit integer multiply, xor, add, and, shift,
+which wrap the same way in NumPy, numba CPU code and CUDA kernels. The same source runs
+
+* on NumPy arrays (host side: the market, the Mesa model), through :func:`block` and the
+  functions built on it, which broadcast their arguments;
+* in compiled code (numba CPU and CUDA kernels), through :data:`philox4x32_jit` and
+  :func:`u16_jit` / :func:`noise_jit`.
 
 The market itself (population, applications, preferences) is drawn with ``replication = 0``
 from its own streams: it is a function of the seed alone. The offer cascade draws with the
-replication index.
+replication index. Coordinates must lie in [0, 2**32) (the seed in [0, 2**64)).
 """
 
 from __future__ import annotations
@@ -22,12 +28,18 @@ from __future__ import annotations
 from enum import IntEnum
 
 import numpy as np
+from numba import njit
 
-_GAMMA = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio increment of splitmix64
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+# Philox4x32 constants (Random123 philox.h): multipliers and Weyl key increments.
+_M0 = np.uint64(0xD2511F53)
+_M1 = np.uint64(0xCD9E8D57)
+_W0 = np.uint64(0x9E3779B9)
+_W1 = np.uint64(0xBB67AE85)
+_MASK32 = np.uint64(0xFFFFFFFF)
 _MASK16 = np.uint64(0xFFFF)
+_S11, _S16, _S32 = np.uint64(11), np.uint64(16), np.uint64(32)
+
+ROUNDS = 10  # Philox4x32-10: the standard, Crush-resistant number of rounds
 
 
 class Stream(IntEnum):
@@ -54,75 +66,121 @@ class Stream(IntEnum):
     WITHDRAWAL = 24
 
 
-def mix64(z: np.ndarray) -> np.ndarray:
-    """The splitmix64 finaliser: a bijection of uint64 that scrambles every bit.
+def philox4x32(c0, c1, c2, c3, k0, k1):
+    """Philox4x32-10: four 32-bit counter words and two 32-bit key words to four random
+    32-bit words.
 
-    Parameters
-    ----------
-    z : uint64 array, any shape.
+    Every argument is a uint64 holding a 32-bit value (NumPy scalars or arrays, which
+    broadcast; or numba uint64 scalars in compiled code). Returns four uint64 values (or
+    arrays) in [0, 2**32). Tested against Random123's known-answer vectors.
     """
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
+    for _ in range(ROUNDS):
+        # 32 x 32 -> 64-bit products; their high and low halves are Philox's mulhi / mullo.
+        p0 = _M0 * c0
+        p1 = _M1 * c2
+        c0, c1, c2, c3 = (p1 >> _S32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> _S32) ^ c3 ^ k1, p0 & _MASK32
+        k0 = (k0 + _W0) & _MASK32
+        k1 = (k1 + _W1) & _MASK32
+    return c0, c1, c2, c3
+
+
+philox4x32_jit = njit(inline="always")(philox4x32)
+""":func:`philox4x32` compiled for numba CPU and CUDA code (the same source)."""
+
+
+def _lanes_to_noise(x0, x1, x2, x3):
+    # Sum of the eight 16-bit halves of the four words (uint64, in [0, 8 * 65535]).
+    return (
+        (x0 & _MASK16)
+        + (x0 >> _S16)
+        + (x1 & _MASK16)
+        + (x1 >> _S16)
+        + (x2 & _MASK16)
+        + (x2 >> _S16)
+        + (x3 & _MASK16)
+        + (x3 >> _S16)
+    )
+
+
+_lanes_to_noise_jit = njit(inline="always")(_lanes_to_noise)
+
+NOISE_OFFSET = 262140  # 8 * 65535 / 2: the mean of the sum of eight 16-bit uniforms
+NOISE_SD = 65536 * (2 / 3) ** 0.5  # its standard deviation (to 1e-5): 53509.6
+NOISE_MAX = 262140  # largest absolute value of the centred noise
+
+
+@njit(inline="always")
+def u16_jit(k0, k1, replication, stream, a, b):
+    """A uniform integer in [0, 65536) (int64), in compiled code. ``k0, k1``: the seed's low
+    and high 32 bits (uint64, see :func:`key`); the other arguments are integers."""
+    x0, _, _, _ = philox4x32_jit(
+        np.uint64(replication), np.uint64(stream), np.uint64(a), np.uint64(b), k0, k1
+    )
+    return np.int64(x0 & _MASK16)
+
+
+@njit(inline="always")
+def noise_jit(k0, k1, replication, stream, a, b):
+    """Centred integer noise, approximately normal with sd :data:`NOISE_SD` (int64), in
+    compiled code: the sum of eight 16-bit uniforms (Irwin-Hall), minus its mean."""
+    x0, x1, x2, x3 = philox4x32_jit(
+        np.uint64(replication), np.uint64(stream), np.uint64(a), np.uint64(b), k0, k1
+    )
+    return np.int64(_lanes_to_noise_jit(x0, x1, x2, x3)) - NOISE_OFFSET
+
+
+def key(seed: int) -> tuple[np.uint64, np.uint64]:
+    """The Philox key of a root seed: its low and high 32 bits."""
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    return np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
 
 
 def _u64(x) -> np.ndarray:
-    # Negative ids never occur; astype keeps the bit pattern of int64 inputs.
-    return np.atleast_1d(np.asarray(x)).astype(np.uint64)
+    arr = np.atleast_1d(np.asarray(x))
+    if arr.size and (arr.min() < 0 or arr.max() >= 2**32):
+        raise ValueError("random-number coordinates must lie in [0, 2**32)")
+    return arr.astype(np.uint64)
 
 
-def hash64(seed, replication, stream, a=0, b=0) -> np.ndarray:
-    """64 random bits for each coordinate tuple (broadcast over array arguments).
+def block(seed, replication, stream, a=0, b=0) -> tuple[np.ndarray, ...]:
+    """The four 32-bit words of each coordinate tuple (host side; arguments broadcast).
 
-    Returns a uint64 array of the broadcast shape (at least 1-d).
+    Returns four uint64 arrays of the broadcast shape (at least 1-d).
     """
-    h = mix64(_u64(seed) + _GAMMA)
-    for part in (replication, stream, a, b):
-        h = mix64(h + _GAMMA + _u64(part))
-    return h
+    k0, k1 = key(int(seed))
+    c = np.broadcast_arrays(*(_u64(x) for x in (replication, stream, a, b)))
+    return philox4x32(*c, k0, k1)
 
 
 def uniform(seed, replication, stream, a=0, b=0) -> np.ndarray:
     """Uniform floats in [0, 1) with 53 random bits. Host-side use only (market building)."""
-    return (hash64(seed, replication, stream, a, b) >> np.uint64(11)) * (2.0**-53)
+    x0, x1, _, _ = block(seed, replication, stream, a, b)
+    return (((x0 << _S32) | x1) >> _S11) * (2.0**-53)
 
 
 def normal(seed, replication, stream, a=0, b=0) -> np.ndarray:
-    """Standard normal floats (Box-Muller on two 26-bit halves). Host-side use only."""
-    h = hash64(seed, replication, stream, a, b)
-    u1 = ((h >> np.uint64(38)) + np.uint64(1)) * (2.0**-26)  # in (0, 1]: log is finite
-    u2 = ((h >> np.uint64(12)) & np.uint64((1 << 26) - 1)) * (2.0**-26)
+    """Standard normal floats (Box-Muller on two 32-bit words). Host-side use only."""
+    x0, x1, _, _ = block(seed, replication, stream, a, b)
+    u1 = (x0 + np.uint64(1)) * (2.0**-32)  # in (0, 1]: log is finite
+    u2 = x1 * (2.0**-32)
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
 
 
 def gumbel(seed, replication, stream, a=0, b=0) -> np.ndarray:
     """Standard Gumbel floats. Host-side use only."""
-    u = ((hash64(seed, replication, stream, a, b) >> np.uint64(11)) + np.uint64(1)) * 2.0**-53
+    u = uniform(seed, replication, stream, a, b) + 2.0**-54  # in (0, 1): both logs finite
     return -np.log(-np.log(u))
 
 
 def u16(seed, replication, stream, a=0, b=0) -> np.ndarray:
-    """A uniform integer in [0, 65536) as int64: for decisions compared with a q16 threshold."""
-    return (hash64(seed, replication, stream, a, b) & _MASK16).astype(np.int64)
+    """A uniform integer in [0, 65536) as int64: for decisions compared with a q16 threshold.
+    The host-side twin of :func:`u16_jit` (same draws)."""
+    x0, _, _, _ = block(seed, replication, stream, a, b)
+    return (x0 & _MASK16).astype(np.int64)
 
 
-IRWIN_HALL_MEAN = 12 * 32767.5  # mean of the sum of twelve uniform 16-bit integers
-IRWIN_HALL_UNIT = 65536  # its standard deviation, to within 1e-10
-
-
-def irwin_hall_noise(seed, replication, stream, a=0, b=0) -> np.ndarray:
-    """Approximately normal integer noise with mean 0 and standard deviation 65536.
-
-    The sum of twelve uniform 16-bit integers (three hashes, four 16-bit lanes each), centred:
-    integer arithmetic only, so every backend gets exactly the same value. Range +-393210.
-    Returns int64.
-    """
-    total = np.zeros(
-        np.broadcast_shapes(*(np.shape(np.atleast_1d(x)) for x in (seed, replication, a, b))),
-        np.int64,
-    )
-    for k in range(3):
-        h = hash64(seed, replication, stream, a, _u64(b) * np.uint64(4) + np.uint64(k))
-        for lane in range(4):
-            total += ((h >> np.uint64(16 * lane)) & _MASK16).astype(np.int64)
-    return total - int(IRWIN_HALL_MEAN)
+def noise(seed, replication, stream, a=0, b=0) -> np.ndarray:
+    """Centred, approximately normal integer noise (sd :data:`NOISE_SD`, range
+    +-:data:`NOISE_MAX`), int64. The host-side twin of :func:`noise_jit` (same draws)."""
+    return _lanes_to_noise(*block(seed, replication, stream, a, b)).astype(np.int64) - NOISE_OFFSET
