@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import mesa
 
 from . import behaviour
-from .rng import Stream
 
 if TYPE_CHECKING:
     from .model import LIS1Model
@@ -51,9 +50,9 @@ class Applicant(mesa.Agent):
     def receive_offer(self, ad: Ad) -> None:
         self.offers.append(ad)
 
-    def _draw(self, stream: Stream) -> int:
-        """This applicant's 16-bit draw for ``stream`` in the current round."""
-        return int(self.model.draws[stream][self.index])
+    def _draw(self, decision: str) -> int:
+        """This applicant's 16-bit draw for ``decision`` in the current round."""
+        return int(self.model.draws[decision][self.index])
 
     def respond(self) -> None:
         """Reply to the day's offers: accept the best one, wait, miss the deadline, decline
@@ -65,12 +64,12 @@ class Applicant(mesa.Agent):
         best = min(self.offers, key=lambda ad: self.preference[ad.index])
         decision = behaviour.reply(
             already_hired=self.hired_ad is not None,
-            withdrawn=behaviour.has_withdrawn(self._draw(Stream.WITHDRAWAL), m.market.withdraw_q16),
+            withdrawn=behaviour.has_withdrawn(self._draw("withdrawal"), m.market.withdraw_q16),
             best_rank=self.preference[best.index],
             n_applied=len(self.preference),
-            u_no_reply=self._draw(Stream.NO_REPLY),
+            u_no_reply=self._draw("no_reply"),
             no_reply_q16=int(m.no_reply_q16[r - 1]),
-            u_wait=self._draw(Stream.WAIT),
+            u_wait=self._draw("wait"),
             wait_q16=m.market.wait_q16,
             rounds_left=m.n_rounds - r,
             rounds_total=m.n_rounds,
@@ -90,7 +89,7 @@ class Applicant(mesa.Agent):
             self.hired_ad = best
             self.hired_round = r
             self.marked_from = behaviour.marking_round(
-                r, self._draw(Stream.LATE_MARKING), m.market.late_q16
+                r, self._draw("late_marking"), m.market.late_q16
             )
         self.offers = []
 

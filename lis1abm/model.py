@@ -15,7 +15,7 @@ from . import behaviour
 from .agents import Ad, Applicant
 from .market import Market, ranked_lists
 from .outcomes import CASCADE_FIELDS, ReplicationOutcome
-from .rng import Stream, u16
+from .rng import Stream, u16, u16x4
 
 
 def release_agent_ids(model: mesa.Model) -> None:
@@ -64,7 +64,7 @@ class LIS1Model(mesa.Model):
         self.log_events = log_events
         self.shuffle = shuffle
         self.events: list[tuple[int, int, int, int]] = []
-        self.draws: dict[Stream, np.ndarray] = {}  # this round's 16-bit draws, (N,) per purpose
+        self.draws: dict[str, np.ndarray] = {}  # this round's 16-bit draws, (N,) per decision
         # Withdrawal is decided once per replication (drawn with round 0).
         ids = np.arange(market.n_applicants)
         self._withdrawal = u16(market.seed, replication, Stream.WITHDRAWAL, ids, 0)
@@ -103,10 +103,14 @@ class LIS1Model(mesa.Model):
         self.round_number += 1
         ids = np.arange(self.market.n_applicants)
         seed, rep, r = self.market.seed, self.replication, self.round_number
+        # One block per (applicant, round) for the reply day's three decisions.
+        no_reply, wait, late, _ = u16x4(seed, rep, Stream.REPLY_DAY, ids, r)
         self.draws = {
-            stream: u16(seed, rep, stream, ids, r)
-            for stream in (Stream.NO_REPLY, Stream.WAIT, Stream.LATE_MARKING)
-        } | {Stream.WITHDRAWAL: self._withdrawal}
+            "no_reply": no_reply,
+            "wait": wait,
+            "late_marking": late,
+            "withdrawal": self._withdrawal,
+        }
         # Offers and replies are simultaneous: the order in which agents act cannot matter
         # (a test checks it with shuffle=True).
         act = "shuffle_do" if self.shuffle else "do"

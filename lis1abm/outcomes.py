@@ -98,29 +98,44 @@ class Tally:
     """Turns replication outcomes into the long table, cheaply.
 
     The rows of a replication, ``(breakdown, group, metric)``, are the same for every
-    replication of a market: they are laid out once here, each replication contributes one
-    int64 vector of values (:meth:`values`), and :meth:`table` builds the long DataFrame once
-    (categorical columns), whatever the number of replications.
+    replication of a market: they are laid out once here (:attr:`layout`, K rows), each
+    replication contributes one int64 vector of K values, and :meth:`table` builds the long
+    DataFrame once (categorical columns), whatever the number of replications.
 
     Metrics: ``applicants`` and ``hired`` for every applicant breakdown; for each ad
     ``positions``, ``capacity``, ``hired`` and ``hired_<education group>``; for the cascade
     (breakdown ``cascade``, group ``round k`` or ``all``) every field of
     :data:`CASCADE_FIELDS`, plus ``unfilled`` (open positions after the last round).
+
+    Hires are first counted into S *slots* (:meth:`hire_counts`): for each applicant breakdown
+    one slot per group, then one per (ad, education group). ``slots[i]`` lists the applicant
+    slots of applicant i, and a hire at ad j also counts in slot ``ad_slot0 + j * G +
+    education[i]``. The compiled engine counts into the same slots, so every backend's
+    outcome becomes values through :meth:`values_from`.
     """
 
     AD_METRICS = ("positions", "capacity", "hired", *(f"hired_{g}" for g in GROUPS))
 
     def __init__(self, market: Market):
         self.market = market
-        self.codes: dict[str, np.ndarray] = {}  # breakdown -> group index of each applicant
+        self.n_groups: dict[str, int] = {}  # breakdown -> number of groups
         self.sizes: dict[str, np.ndarray] = {}  # breakdown -> applicants per group
         rows: list[tuple[str, str, str]] = []
+        columns = []
+        offset = 0
         for breakdown, (labels, groups) in applicant_groups(market).items():
             index = {g: k for k, g in enumerate(groups)}
-            self.codes[breakdown] = np.array([index[x] for x in labels], dtype=np.int64)
+            code = np.array([index[x] for x in labels], dtype=np.int64)
             rows += [(breakdown, g, m) for g in groups for m in ("applicants", "hired")]
-            self.sizes[breakdown] = np.bincount(self.codes[breakdown], minlength=len(groups))
-        self.education = self.codes["education"]
+            self.n_groups[breakdown] = len(groups)
+            self.sizes[breakdown] = np.bincount(code, minlength=len(groups))
+            columns.append(offset + code)
+            offset += len(groups)
+            if breakdown == "education":
+                self.education = code  # int64 (N,): index in GROUPS
+        self.slots = np.column_stack(columns)  # int64 (N, B): applicant slots of each applicant
+        self.ad_slot0 = sum(self.n_groups.values())
+        self.n_slots = self.ad_slot0 + market.n_ads * len(GROUPS)
         labels = [ad.label for ad in market.data.ads]
         rows += [("ad", label, m) for label in labels for m in self.AD_METRICS]
         self.positions = np.array([ad.positions for ad in market.data.ads], dtype=np.int64)
@@ -131,26 +146,45 @@ class Tally:
         rows.append(("cascade", "all", "unfilled"))
         self.layout = pd.DataFrame(rows, columns=["breakdown", "group", "metric"])
 
-    def values(self, outcome: ReplicationOutcome) -> np.ndarray:
-        """One replication's values, int64 aligned with :attr:`layout`."""
-        hired = outcome.hired_ad >= 0
+    def hire_counts(self, hired_ad: np.ndarray) -> np.ndarray:
+        """Hires per slot, int64 (S,), from each applicant's ad (int (N,), -1 if not hired)."""
+        hired = hired_ad >= 0
+        ad_slots = self.ad_slot0 + hired_ad[hired] * len(GROUPS) + self.education[hired]
+        return np.bincount(
+            np.concatenate([self.slots[hired].ravel(), ad_slots]), minlength=self.n_slots
+        ).astype(np.int64)
+
+    def values_from(self, counts: np.ndarray, cascade: np.ndarray) -> np.ndarray:
+        """Values of replications, int64 (R, K) aligned with :attr:`layout`, from their hire
+        counts (R, S) and cascades (R, rounds, len(CASCADE_FIELDS))."""
+        counts = np.asarray(counts, dtype=np.int64)
+        reps = counts.shape[0]
         parts = []
-        for breakdown, codes in self.codes.items():
-            n = self.sizes[breakdown]
-            h = np.bincount(codes[hired], minlength=len(n))
-            parts.append(np.column_stack([n, h]).ravel())
+        start = 0
+        for breakdown, g in self.n_groups.items():
+            n = np.broadcast_to(self.sizes[breakdown], (reps, g))
+            h = counts[:, start : start + g]
+            parts.append(np.stack([n, h], axis=2).reshape(reps, 2 * g))
+            start += g
         j = self.market.n_ads
-        by_edu = np.bincount(
-            outcome.hired_ad[hired] * len(GROUPS) + self.education[hired],
-            minlength=j * len(GROUPS),
-        ).reshape(j, len(GROUPS))
-        ads = np.column_stack([self.positions, self.market.capacity, by_edu.sum(axis=1), by_edu])
-        parts.append(ads.ravel())
-        parts.append(outcome.cascade.ravel())
+        by_edu = counts[:, self.ad_slot0 :].reshape(reps, j, len(GROUPS))
+        fixed = np.broadcast_to(
+            np.column_stack([self.positions, self.market.capacity]), (reps, j, 2)
+        )
+        parts.append(
+            np.concatenate([fixed, by_edu.sum(axis=2, keepdims=True), by_edu], axis=2).reshape(
+                reps, -1
+            )
+        )
+        parts.append(cascade.reshape(reps, -1))
         keep = [k for k, f in enumerate(CASCADE_FIELDS) if f != "open_after"]
-        parts.append(outcome.cascade.sum(axis=0)[keep])
-        parts.append(outcome.cascade[-1:, CASCADE_FIELDS.index("open_after")])
-        return np.concatenate(parts).astype(np.int64)
+        parts.append(cascade.sum(axis=1)[:, keep])
+        parts.append(cascade[:, -1, CASCADE_FIELDS.index("open_after")][:, None])
+        return np.concatenate(parts, axis=1).astype(np.int64)
+
+    def values(self, outcome: ReplicationOutcome) -> np.ndarray:
+        """One replication's values, int64 (K,) aligned with :attr:`layout`."""
+        return self.values_from(self.hire_counts(outcome.hired_ad)[None], outcome.cascade[None])[0]
 
     def table(self, replications, values: np.ndarray) -> pd.DataFrame:
         """The long table ``replication, breakdown, group, metric, value`` of replications
@@ -197,34 +231,36 @@ def report_figures(market: Market) -> dict[tuple[str, str], tuple[int, int | Non
     return out
 
 
-def compare(market: Market, reps: pd.DataFrame) -> list[dict]:
+def compare(tally: Tally, values: np.ndarray) -> list[dict]:
     """The report's figures beside the model's hires over replications.
 
-    ``reps`` is the concatenation of :func:`tally` tables. Returns one dict per breakdown and
-    group, in :data:`BREAKDOWNS` order: ``breakdown, group, applicants, report_hired,
-    report_derived, sim_hired_mean, sim_hired_p10, sim_hired_p90``.
+    ``values`` (R, K) are the replications' values (see :class:`Tally`). Returns one dict per
+    breakdown and group, in :data:`BREAKDOWNS` order: ``breakdown, group, applicants,
+    report_hired, report_derived, sim_hired_mean, sim_hired_p10, sim_hired_p90``.
     """
-    hired = reps[reps["metric"] == "hired"]
-    stats = hired.groupby(["breakdown", "group"], sort=False, observed=True)["value"].agg(
-        mean="mean",
-        p10=lambda v: float(np.percentile(v, 10)),
-        p90=lambda v: float(np.percentile(v, 90)),
-    )
-    report = report_figures(market)
+    layout = tally.layout
+    values = np.asarray(values)
+    hired = np.flatnonzero(layout["metric"].to_numpy() == "hired")
+    mean = values[:, hired].mean(axis=0)
+    p10, p90 = np.percentile(values[:, hired], [10, 90], axis=0)
+    applicants = {
+        (b, g): v
+        for b, g, m, v in zip(
+            layout["breakdown"], layout["group"], layout["metric"], values[0], strict=True
+        )
+        if m == "applicants"
+    }
+    report = report_figures(tally.market)
     order = {b: i for i, b in enumerate(BREAKDOWNS)}
     rows = []
-    for (breakdown, group), s in stats.iterrows():
+    for k, col in enumerate(hired):
+        breakdown, group = layout["breakdown"].iloc[col], layout["group"].iloc[col]
         if breakdown not in order:
             continue
-        n, h, derived = report.get((breakdown, group), (None, None, False))
-        if n is None:  # a group the report lacks (never for the shipped round)
-            n = int(
-                reps[
-                    (reps["breakdown"] == breakdown)
-                    & (reps["group"] == group)
-                    & (reps["metric"] == "applicants")
-                ]["value"].iloc[0]
-            )
+        # A group the report lacks (never for the shipped round) shows the model's count.
+        n, h, derived = report.get(
+            (breakdown, group), (int(applicants[breakdown, group]), None, False)
+        )
         rows.append(
             {
                 "breakdown": breakdown,
@@ -232,28 +268,30 @@ def compare(market: Market, reps: pd.DataFrame) -> list[dict]:
                 "applicants": n,
                 "report_hired": h,
                 "report_derived": derived,
-                "sim_hired_mean": float(s["mean"]),
-                "sim_hired_p10": s["p10"],
-                "sim_hired_p90": s["p90"],
+                "sim_hired_mean": float(mean[k]),
+                "sim_hired_p10": float(p10[k]),
+                "sim_hired_p90": float(p90[k]),
             }
         )
     rows.sort(key=lambda r: order[r["breakdown"]])
     return rows
 
 
-def cascade_summary(reps: pd.DataFrame) -> dict:
-    """Mean cascade figures over replications: per round and in all."""
-    casc = reps[reps["breakdown"] == "cascade"]
-    means = casc.groupby(["group", "metric"], sort=False, observed=True)["value"].mean()
-    rounds = sorted(
-        {g for g in casc["group"] if g.startswith("round ")}, key=lambda g: int(g.split()[1])
-    )
+def cascade_summary(tally: Tally, values: np.ndarray) -> dict:
+    """Mean cascade figures over replications (values (R, K)): per round and in all."""
+    layout = tally.layout
+    cols = np.flatnonzero(layout["breakdown"].to_numpy() == "cascade")
+    means = {
+        (layout["group"].iloc[c], layout["metric"].iloc[c]): float(m)
+        for c, m in zip(cols, np.asarray(values)[:, cols].mean(axis=0), strict=True)
+    }
+    n_rounds = tally.market.n_rounds
     return {
-        "replications": int(reps["replication"].nunique()),
+        "replications": int(np.asarray(values).shape[0]),
         "rounds": [
-            {"round": int(g.split()[1]), **{f: float(means[(g, f)]) for f in CASCADE_FIELDS}}
-            for g in rounds
+            {"round": r, **{f: means[(f"round {r}", f)] for f in CASCADE_FIELDS}}
+            for r in range(1, n_rounds + 1)
         ],
-        "total": {f: float(means[("all", f)]) for f in CASCADE_FIELDS if f != "open_after"}
-        | {"unfilled": float(means[("all", "unfilled")])},
+        "total": {f: means[("all", f)] for f in CASCADE_FIELDS if f != "open_after"}
+        | {"unfilled": means[("all", "unfilled")]},
     }

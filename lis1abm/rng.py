@@ -59,11 +59,10 @@ class Stream(IntEnum):
     APPLY_AD = 11
     TASTE = 12
     # offer cascade (per replication)
-    INTERVIEW = 20
-    NO_REPLY = 21
-    WAIT = 22
-    LATE_MARKING = 23
-    WITHDRAWAL = 24
+    INTERVIEW = 20  # (applicant, ad): interview noise
+    # 21-23: retired (one stream per reply decision, before REPLY_DAY)
+    WITHDRAWAL = 24  # (applicant, 0): has taken another job
+    REPLY_DAY = 25  # (applicant, round): words 0, 1, 2 = missing the deadline, waiting, late
 
 
 def philox4x32(c0, c1, c2, c3, k0, k1):
@@ -117,6 +116,21 @@ def u16_jit(k0, k1, replication, stream, a, b):
         np.uint64(replication), np.uint64(stream), np.uint64(a), np.uint64(b), k0, k1
     )
     return np.int64(x0 & _MASK16)
+
+
+@njit(inline="always")
+def u16x4_jit(k0, k1, replication, stream, a, b):
+    """Four independent uniform integers in [0, 65536) (int64) from one block, in compiled
+    code: for several decisions about the same coordinates (see ``Stream.REPLY_DAY``)."""
+    x0, x1, x2, x3 = philox4x32_jit(
+        np.uint64(replication), np.uint64(stream), np.uint64(a), np.uint64(b), k0, k1
+    )
+    return (
+        np.int64(x0 & _MASK16),
+        np.int64(x1 & _MASK16),
+        np.int64(x2 & _MASK16),
+        np.int64(x3 & _MASK16),
+    )
 
 
 @njit(inline="always")
@@ -178,6 +192,12 @@ def u16(seed, replication, stream, a=0, b=0) -> np.ndarray:
     The host-side twin of :func:`u16_jit` (same draws)."""
     x0, _, _, _ = block(seed, replication, stream, a, b)
     return (x0 & _MASK16).astype(np.int64)
+
+
+def u16x4(seed, replication, stream, a=0, b=0) -> tuple[np.ndarray, ...]:
+    """Four uniform integers in [0, 65536) (int64 arrays), one from each word of the block.
+    The host-side twin of :func:`u16x4_jit`; the first equals :func:`u16`."""
+    return tuple((x & _MASK16).astype(np.int64) for x in block(seed, replication, stream, a, b))
 
 
 def noise(seed, replication, stream, a=0, b=0) -> np.ndarray:

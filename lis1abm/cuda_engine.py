@@ -1,0 +1,270 @@
+"""The array engine on a CUDA GPU: one thread per replication.
+
+The kernel calls :func:`lis1abm.engine.replicate`, the same source as the CPU driver, compiled
+for the GPU. Scratch memory is laid out as ``(size, batch)`` so that the threads of a warp,
+working on neighbouring replications, touch neighbouring addresses (coalesced access). Device
+arrays are CuPy arrays on a real GPU; under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``,
+for tests without a GPU) they are numba's own. The batch size is chosen from the free device
+memory, and each batch's tallies are copied back to the host before the next is launched.
+
+Nothing here is imported by ``lis1abm`` unless the ``cuda`` backend is asked for or probed.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+import numpy as np
+from numba import cuda, njit
+
+from . import engine
+from .outcomes import CASCADE_FIELDS
+
+THREADS_PER_BLOCK = 128
+MEMORY_SHARE = 0.6  # of the free device memory, for one batch
+MAX_BATCH = 1 << 20
+
+
+def simulator() -> bool:
+    """Is numba's CUDA simulator on (kernels run on the CPU)?"""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
+
+
+@cache
+def gpu_status() -> tuple[bool, str]:
+    """Whether the ``cuda`` backend can run here, and the device's name or why not."""
+    if simulator():
+        return True, "CUDA simulator (NUMBA_ENABLE_CUDASIM=1)"
+    try:
+        if not cuda.is_available():
+            return False, "no usable CUDA GPU (numba.cuda.is_available() is False)"
+        import cupy
+
+        cupy.cuda.runtime.getDeviceCount()
+        name = cuda.get_current_device().name
+    except ImportError:
+        return False, 'CuPy is not installed (pip install -e ".[gpu]")'
+    except Exception as error:  # driver or runtime missing or broken
+        return False, f"no usable CUDA GPU ({type(error).__name__}: {error})"
+    return True, name.decode() if isinstance(name, bytes) else str(name)
+
+
+# The same source as the CPU driver's, inlined into the kernel (what compile_ptx needs).
+_replicate = njit(inline="always")(getattr(engine.replicate, "py_func", engine.replicate))
+
+
+@cuda.jit
+def cascade_kernel(
+    k0,
+    k1,
+    reps,
+    prows,
+    ad_ptr,
+    ad_app,
+    ad_app_applicant,
+    ad_app_ad,
+    ad_app_score,
+    app_applicant,
+    app_ad,
+    app_pref,
+    n_applied,
+    capacity,
+    slots,
+    education,
+    ad_slot0,
+    n_rounds,
+    bucket_lo,
+    bucket_shift,
+    band_size,
+    band_threshold,
+    keys,
+    hist,
+    ad_state,
+    who,
+    offer_app,
+    counts,
+    cascade,
+    hired_ad,
+    hired_round,
+    offers,
+    keep_applicants,
+    keep_offers,
+):
+    b = cuda.grid(1)
+    if b >= reps.shape[0]:
+        return
+    out = b if keep_applicants else 0
+    out_offers = b if keep_offers else 0
+    _replicate(
+        k0,
+        k1,
+        reps[b],
+        prows[b],
+        (
+            ad_ptr,
+            ad_app,
+            ad_app_applicant,
+            ad_app_ad,
+            ad_app_score,
+            app_applicant,
+            app_ad,
+            app_pref,
+            n_applied,
+            capacity,
+            slots,
+            education,
+            ad_slot0,
+            n_rounds,
+            bucket_lo,
+            bucket_shift,
+            band_size,
+            band_threshold,
+        ),
+        keys[:, b],
+        hist[:, b],
+        ad_state[:, :, b],
+        who[:, :, b],
+        offer_app[:, b],
+        counts[b],
+        cascade[b],
+        hired_ad[out],
+        hired_round[out],
+        offers[out_offers],
+        keep_applicants,
+        keep_offers,
+    )
+
+
+class _Device:
+    """Device memory: CuPy on a GPU, numba's arrays under the simulator."""
+
+    def __init__(self):
+        self.cuda = cuda
+        self.cupy = None
+        if not simulator():
+            import cupy
+
+            self.cupy = cupy
+
+    def zeros(self, shape, dtype):
+        if self.cupy is not None:
+            return self.cupy.zeros(shape, dtype=dtype)
+        return self.cuda.to_device(np.zeros(shape, dtype=dtype))
+
+    def empty(self, shape, dtype):
+        if self.cupy is not None:
+            return self.cupy.empty(shape, dtype=dtype)
+        return self.cuda.device_array(shape, dtype=dtype)
+
+    def put(self, array):
+        if self.cupy is not None:
+            return self.cupy.asarray(array)
+        return self.cuda.to_device(np.ascontiguousarray(array))
+
+    def get(self, array) -> np.ndarray:
+        if self.cupy is not None:
+            return self.cupy.asnumpy(array)
+        return array.copy_to_host()
+
+    def free_bytes(self) -> int:
+        if self.cupy is not None:
+            return int(self.cupy.cuda.runtime.memGetInfo()[0])
+        return 1 << 30  # the simulator: host memory, kept small
+
+    def synchronize(self):
+        self.cuda.synchronize()
+
+
+def bytes_per_replication(arrays: engine.EngineArrays, keep_applicants: bool, keep_offers: bool):
+    """Device memory one replication of a batch needs: scratch and outputs (bytes)."""
+    n, j = arrays.n_applicants, arrays.n_ads
+    words = (
+        len(arrays.ad_app)
+        + engine.N_BUCKETS
+        + engine.N_AD_STATE * j
+        + engine.N_WHO_STATE * n
+        + arrays.max_offers
+        + arrays.n_slots
+        + arrays.n_rounds * len(CASCADE_FIELDS)
+        + 3 * arrays.n_rounds  # parameter row and replication index
+    )
+    if keep_applicants:
+        words += 2 * n
+    return 8 * words + (arrays.n_applications if keep_offers else 0)
+
+
+def batch_size(arrays: engine.EngineArrays, reps: int, free_bytes: int, **keep) -> int:
+    """Replications per launch: as many as fit in MEMORY_SHARE of the free memory."""
+    fit = int(MEMORY_SHARE * free_bytes) // bytes_per_replication(arrays, **keep)
+    return max(1, min(reps, fit, MAX_BATCH))
+
+
+def run_cuda(
+    arrays: engine.EngineArrays,
+    seed: int,
+    replications,
+    params,
+    *,
+    batch: int | None = None,
+    keep_applicants: bool = False,
+    keep_offers: bool = False,
+) -> engine.EngineResult:
+    """Play replications on the GPU (same arguments and result as
+    :func:`lis1abm.engine.run_cpu`). ``batch``: replications per launch (default: from the
+    free device memory); results do not depend on it."""
+    ok, why = gpu_status()
+    if not ok:
+        raise RuntimeError(why)
+    (k0, k1), reps, prows = engine.check_batch(arrays, seed, replications, params)
+    dev = _Device()
+    kernel = cascade_kernel
+    keep = {"keep_applicants": keep_applicants, "keep_offers": keep_offers}
+    size = batch or batch_size(arrays, len(reps), dev.free_bytes(), **keep)
+    n, a, j = arrays.n_applicants, arrays.n_applications, arrays.n_ads
+    market = tuple(dev.put(x) if isinstance(x, np.ndarray) else x for x in arrays.kernel_args())
+    counts = np.zeros((len(reps), arrays.n_slots), np.int64)
+    cascade = np.zeros((len(reps), arrays.n_rounds, len(CASCADE_FIELDS)), np.int64)
+    hired_ad = np.zeros((len(reps), n), np.int64) if keep_applicants else None
+    hired_round = np.zeros_like(hired_ad) if keep_applicants else None
+    offers = np.zeros((len(reps), a), np.int8) if keep_offers else None
+    scratch = (
+        dev.empty((len(arrays.ad_app), size), np.int64),
+        dev.empty((engine.N_BUCKETS, size), np.int64),
+        dev.empty((engine.N_AD_STATE, j, size), np.int64),
+        dev.empty((engine.N_WHO_STATE, n, size), np.int64),
+        dev.empty((arrays.max_offers, size), np.int64),
+    )
+    for start in range(0, len(reps), size):
+        stop = min(start + size, len(reps))
+        m = stop - start
+        d_counts = dev.empty((m, arrays.n_slots), np.int64)
+        d_cascade = dev.empty((m, arrays.n_rounds, len(CASCADE_FIELDS)), np.int64)
+        d_hired_ad = dev.empty((m if keep_applicants else 1, n), np.int64)
+        d_hired_round = dev.empty((m if keep_applicants else 1, n), np.int64)
+        d_offers = dev.zeros((m if keep_offers else 1, a if keep_offers else 1), np.int8)
+        blocks = (m + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+        kernel[blocks, THREADS_PER_BLOCK](
+            k0,
+            k1,
+            dev.put(reps[start:stop]),
+            dev.put(prows[start:stop]),
+            *market,
+            *scratch,
+            d_counts,
+            d_cascade,
+            d_hired_ad,
+            d_hired_round,
+            d_offers,
+            keep_applicants,
+            keep_offers,
+        )
+        dev.synchronize()
+        counts[start:stop] = dev.get(d_counts)
+        cascade[start:stop] = dev.get(d_cascade)
+        if keep_applicants:
+            hired_ad[start:stop] = dev.get(d_hired_ad)
+            hired_round[start:stop] = dev.get(d_hired_round)
+        if keep_offers:
+            offers[start:stop] = dev.get(d_offers)
+    return engine.EngineResult(reps, counts, cascade, hired_ad, hired_round, offers)

@@ -1,0 +1,704 @@
+"""The array engine: the offer cascade of many replications in compiled code.
+
+The Mesa model (:mod:`lis1abm.model`) is the readable reference; this module plays the same
+rounds on plain arrays, for thousands of replications per second. For the same (seed,
+replication) it gives the same outcome as the Mesa model, applicant by applicant and offer by
+offer, because
+
+* every random draw comes from :mod:`lis1abm.rng` with the same coordinates (drawn lazily
+  here, for the applicants who need one, and eagerly there: a draw does not depend on when);
+* every decision calls the same rule in :mod:`lis1abm.behaviour`;
+* ranking is on integer keys that cannot tie (score, then applicant id).
+
+:func:`replicate` plays one replication. It is written once and compiled twice: into the CPU
+driver here (``prange`` over chunks of replications) and into the CUDA kernel of
+:mod:`lis1abm.cuda_engine`. It allocates nothing: all its scratch memory is passed in.
+
+Ranking without sorting
+-----------------------
+An ad only ever reaches the top of its ranked list (its positions plus the declines), so a
+full sort of its applicants is wasted work. Each ad's applications are kept in its own segment
+of ``keys``; the best of them (a band of buckets of the key holding at least
+``BAND_FACTOR * capacity + BAND_EXTRA`` applications) are moved to the front of the segment and made a
+binary max-heap, from which the ad pops its next candidate. Only when the heap runs out is the
+next band taken from the rest. The order of the candidates popped is exactly the order of a
+full sort.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from . import behaviour
+from .market import Market
+from .outcomes import CASCADE_FIELDS, Tally
+from .rng import NOISE_MAX, Stream, key, noise, noise_jit, u16_jit, u16x4_jit
+
+# -- layout of the arrays the kernels share -----------------------------------------------
+
+N_BUCKETS = 256  # buckets of the ranking key used to pick an ad's next band of candidates
+# An ad heaps BAND_FACTOR * capacity + BAND_EXTRA candidates at a time: on the autumn 2024
+# market an ad reaches about 3.4 times its capacity down its list (declines, and candidates
+# already hired elsewhere), so most ads never need a second band.
+BAND_FACTOR = 4
+BAND_EXTRA = 16
+PILOT_REPS = 8  # replications whose keys size an ad's first band (see EngineArrays)
+LOW32 = 0xFFFFFFFF
+INT64_MIN = -(2**63)
+
+# Parameter row of a replication: thresholds of the behavioural rules (q16 integers).
+PARAM_WAIT, PARAM_LATE, PARAM_WITHDRAW, PARAM_NO_REPLY = 0, 1, 2, 3
+"""Columns of a parameter row: wait (at its largest), late marking, withdrawal, then the
+no-reply threshold of each offer round (R columns). A row has ``3 + R`` columns."""
+
+# Per-ad scratch rows and per-applicant scratch rows.
+AD_HEAP_LO, AD_HEAP_N, AD_REST, AD_HIRED = 0, 1, 2, 3
+N_AD_STATE = 4
+WHO_HIRED_AD, WHO_HIRED_ROUND, WHO_MARKED, WHO_BEST_APP, WHO_DECISION, WHO_TOUCHED = range(6)
+WHO_WITHDRAWN = 6
+N_WHO_STATE = 7
+
+# Cascade fields (columns of a replication's cascade); a response counts in 1 + response.
+F_OFFERS = CASCADE_FIELDS.index("offers")
+F_WAITING = CASCADE_FIELDS.index("applicants_waiting")
+F_NO_REPLY = CASCADE_FIELDS.index("applicants_no_reply")
+F_WITHDRAWN = CASCADE_FIELDS.index("applicants_withdrawn")
+F_OPEN_AFTER = CASCADE_FIELDS.index("open_after")
+assert [CASCADE_FIELDS.index(r) for r in behaviour.RESPONSES] == [1, 2, 3, 4]
+N_EDUCATION = 3  # education groups (lis1abm.round_data.GROUPS)
+
+S_INTERVIEW = int(Stream.INTERVIEW)
+S_REPLY_DAY = int(Stream.REPLY_DAY)
+S_WITHDRAWAL = int(Stream.WITHDRAWAL)
+
+
+@dataclass(frozen=True)
+class EngineArrays:
+    """A market flattened for the kernels (N applicants, J ads, A applications, Q of them
+    qualified for a ranked list, S hire-count slots, B applicant breakdowns). All int64.
+
+    Attributes
+    ----------
+    ad_ptr : (J + 1,): ad j's qualified applications are ``ad_app[ad_ptr[j]:ad_ptr[j + 1]]``.
+    ad_app : (Q,): application indices, ascending within each ad (so ascending applicant id).
+    ad_app_applicant, ad_app_ad, ad_app_score : (Q,): their applicant, ad and pre-interview
+        score, in the same order (contiguous, so that the key loop vectorises: 10x faster
+        than gathering through ``ad_app``).
+    app_applicant, app_ad, app_pref : (A,): each application's applicant, ad and preference
+        rank (0 = the applicant's favourite).
+    n_applied : (N,): ads each applicant applied to.
+    capacity : (J,): hires each ad can make.
+    slots : (N, B): hire-count slots of each applicant (see :class:`lis1abm.outcomes.Tally`).
+    education : (N,): education group index; a hire at ad j also counts in slot
+        ``ad_slot0 + 3 j + education``.
+    ad_slot0, n_slots : first ad slot, number of slots.
+    n_rounds : offer rounds R.
+    bucket_lo, bucket_shift : ranking keys map to buckets ``(key - bucket_lo) >> shift``.
+    band_size : (J,): candidates an ad heaps at a time, ``BAND_FACTOR * capacity +
+        BAND_EXTRA``.
+    band_threshold : (J,): packed key above which an ad's first band lies, so that the first
+        band needs no histogram: the median over PILOT_REPS replications of the key of the ad's
+        ``band_size``-th best application. Any value gives the same outcome (a short band is
+        refilled); this one makes the first band about the right size.
+    """
+
+    ad_ptr: np.ndarray
+    ad_app: np.ndarray
+    ad_app_applicant: np.ndarray
+    ad_app_ad: np.ndarray
+    ad_app_score: np.ndarray
+    app_applicant: np.ndarray
+    app_ad: np.ndarray
+    app_pref: np.ndarray
+    n_applied: np.ndarray
+    capacity: np.ndarray
+    slots: np.ndarray
+    education: np.ndarray
+    ad_slot0: int
+    n_slots: int
+    n_rounds: int
+    bucket_lo: int
+    bucket_shift: int
+    band_size: np.ndarray
+    band_threshold: np.ndarray
+
+    @property
+    def n_applicants(self) -> int:
+        return len(self.n_applied)
+
+    @property
+    def n_ads(self) -> int:
+        return len(self.capacity)
+
+    @property
+    def n_applications(self) -> int:
+        return len(self.app_ad)
+
+    @property
+    def max_offers(self) -> int:
+        """Most offers in one round: one per position."""
+        return max(int(self.capacity.sum()), 1)
+
+    def kernel_args(self) -> tuple:
+        """The arrays and scalars in the order of :func:`replicate`'s ``market`` tuple."""
+        return (
+            self.ad_ptr,
+            self.ad_app,
+            self.ad_app_applicant,
+            self.ad_app_ad,
+            self.ad_app_score,
+            self.app_applicant,
+            self.app_ad,
+            self.app_pref,
+            self.n_applied,
+            self.capacity,
+            self.slots,
+            self.education,
+            self.ad_slot0,
+            self.n_rounds,
+            self.bucket_lo,
+            self.bucket_shift,
+            self.band_size,
+            self.band_threshold,
+        )
+
+
+def flatten(market: Market, tally: Tally | None = None) -> EngineArrays:
+    """The one place where a market becomes the kernels' arrays.
+
+    ``tally`` gives the hire-count slots (see :class:`lis1abm.outcomes.Tally`). Without one
+    (a hand-made market without round data, in tests) every hire counts in one slot, 0, and
+    by ad in slots ``1 + 3 j``.
+    """
+    if tally is not None:
+        slots, education, ad_slot0, n_slots = (
+            tally.slots,
+            tally.education,
+            tally.ad_slot0,
+            tally.n_slots,
+        )
+    else:
+        slots = np.zeros((market.n_applicants, 1), dtype=np.int64)
+        education = np.zeros(market.n_applicants, dtype=np.int64)
+        ad_slot0, n_slots = 1, 1 + N_EDUCATION * market.n_ads
+    apps = market.applications
+    qualified = np.flatnonzero(market.qualified)
+    order = np.argsort(apps.ad[qualified], kind="stable")  # by ad, then application index
+    ad_app = qualified[order]
+    ad_ptr = np.zeros(market.n_ads + 1, dtype=np.int64)
+    np.cumsum(np.bincount(apps.ad[ad_app], minlength=market.n_ads), out=ad_ptr[1:])
+    base = np.asarray(market.base_score, dtype=np.int64)
+    lo = int(base.min()) - NOISE_MAX if base.size else 0
+    hi = int(base.max()) + NOISE_MAX if base.size else 0
+    if max(abs(lo), abs(hi)) >= 2**31:
+        raise ValueError("ranking scores out of range: keys must fit in 32 bits")
+    if len(apps.ad) >= 2**32:
+        raise ValueError("too many applications for the engine (at most 2**32)")
+    shift = 0
+    while (hi - lo) >> shift >= N_BUCKETS:
+        shift += 1
+    band_size = BAND_FACTOR * market.capacity.astype(np.int64) + BAND_EXTRA
+    band_threshold = np.full(market.n_ads, INT64_MIN, dtype=np.int64)
+    who, ad = market.app_applicant[ad_app], apps.ad[ad_app]
+    pilot = [
+        base[ad_app] + noise(market.seed, rep, Stream.INTERVIEW, who, ad)
+        for rep in range(PILOT_REPS)
+    ]
+    for j in range(market.n_ads):
+        lo_j, hi_j = ad_ptr[j], ad_ptr[j + 1]
+        if hi_j - lo_j > band_size[j]:
+            kth = [np.sort(keys[lo_j:hi_j])[::-1][band_size[j] - 1] for keys in pilot]
+            band_threshold[j] = int(np.median(kth)) * 2**32
+    c = np.ascontiguousarray
+    return EngineArrays(
+        ad_ptr=ad_ptr,
+        ad_app=c(ad_app, dtype=np.int64),
+        ad_app_applicant=c(market.app_applicant[ad_app], dtype=np.int64),
+        ad_app_ad=c(apps.ad[ad_app], dtype=np.int64),
+        ad_app_score=c(base[ad_app]),
+        app_applicant=c(market.app_applicant, dtype=np.int64),
+        app_ad=c(apps.ad, dtype=np.int64),
+        app_pref=c(apps.pref, dtype=np.int64),
+        n_applied=np.diff(apps.ptr).astype(np.int64),
+        capacity=c(market.capacity, dtype=np.int64),
+        slots=c(slots, dtype=np.int64),
+        education=c(education, dtype=np.int64),
+        ad_slot0=int(ad_slot0),
+        n_slots=int(n_slots),
+        n_rounds=market.n_rounds,
+        bucket_lo=lo,
+        bucket_shift=shift,
+        band_size=band_size,
+        band_threshold=band_threshold,
+    )
+
+
+def param_rows(market: Market, n: int = 1) -> np.ndarray:
+    """The market's behaviour thresholds as ``n`` identical parameter rows, int64
+    (n, 3 + R). Rows may then be varied one by one (a calibration batch, a scenario grid)."""
+    row = np.empty(3 + market.n_rounds, dtype=np.int64)
+    row[PARAM_WAIT] = market.wait_q16
+    row[PARAM_LATE] = market.late_q16
+    row[PARAM_WITHDRAW] = market.withdraw_q16
+    row[PARAM_NO_REPLY:] = market.no_reply_q16
+    return np.tile(row, (n, 1))
+
+
+# -- one replication ----------------------------------------------------------------------
+
+
+@njit(inline="always")
+def _sift_down(keys, lo, n, i):
+    """Restore the max-heap ``keys[lo:lo + n]`` below position ``i``."""
+    item = keys[lo + i]
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and keys[lo + child + 1] > keys[lo + child]:
+            child += 1
+        if keys[lo + child] <= item:
+            break
+        keys[lo + i] = keys[lo + child]
+        i = child
+    keys[lo + i] = item
+
+
+@njit(inline="always")
+def _bucket(packed, bucket_lo, bucket_shift):
+    b = ((packed >> 32) - bucket_lo) >> bucket_shift
+    return min(max(b, 0), N_BUCKETS - 1)
+
+
+@njit(inline="always")
+def _heap_band(keys, start, end, threshold):
+    """Move the keys of ``keys[start:end]`` that are at least ``threshold`` to the front of the
+    range and make them a max-heap. Returns their number."""
+    front = start
+    for k in range(start, end):
+        # Branch-free Lomuto partition: [front, k) holds only keys below the threshold, so
+        # swapping unconditionally and advancing ``front`` only for a key at least the
+        # threshold keeps the invariant (about 3x faster than branching on random keys).
+        x = keys[k]
+        keys[k] = keys[front]
+        keys[front] = x
+        front += x >= threshold
+    n = front - start
+    for i in range(n // 2 - 1, -1, -1):
+        _sift_down(keys, start, n, i)
+    return n
+
+
+@njit(inline="always")
+def _band_threshold(keys, hist, start, end, want, bucket_lo, bucket_shift):
+    """The lowest key of the fewest whole buckets of ``keys[start:end]`` that hold at least
+    ``want`` keys (or all of them)."""
+    for b in range(N_BUCKETS):
+        hist[b] = 0
+    for k in range(start, end):
+        hist[_bucket(keys[k], bucket_lo, bucket_shift)] += 1
+    floor = N_BUCKETS - 1
+    total = hist[floor]
+    while total < want and floor > 0:
+        floor -= 1
+        total += hist[floor]
+    if floor == 0:
+        return INT64_MIN
+    # Bucket >= floor  <=>  key >= this (buckets are monotone in the key).
+    return (bucket_lo + (floor << bucket_shift)) * 4294967296
+
+
+@njit(inline="always")
+def replicate(
+    k0,
+    k1,
+    rep,
+    prow,
+    market,
+    keys,
+    hist,
+    ad_state,
+    who,
+    offer_app,
+    counts,
+    cascade,
+    hired_ad_out,
+    hired_round_out,
+    offers_out,
+    keep_applicants,
+    keep_offers,
+):
+    """Play one replication of the offer rounds.
+
+    Parameters
+    ----------
+    k0, k1 : uint64: the seed's Philox key (:func:`lis1abm.rng.key`).
+    rep : replication index.
+    prow : int64 (3 + R,): this replication's parameter row (see :func:`param_rows`).
+    market : the market's arrays and scalars, a tuple (:meth:`EngineArrays.kernel_args`).
+    keys : int64 (Q,), hist : int64 (N_BUCKETS,), ad_state : int64 (4, J), who : int64 (7, N),
+        offer_app : int64 (max offers,): scratch, overwritten.
+    counts : int64 (S,): out, hires per slot.
+    cascade : int64 (R, len(CASCADE_FIELDS)): out, the cascade per round.
+    hired_ad_out, hired_round_out : int64 (N,): out if ``keep_applicants``: each applicant's
+        ad (-1 if not hired) and round of acceptance (0 if not hired).
+    offers_out : int8 (A,): out if ``keep_offers``: per application, ``4 * round + response``
+        of the offer it got, or 0 if it got none (an ad never offers twice to one applicant).
+    """
+    (
+        ad_ptr,
+        ad_app,
+        ad_app_applicant,
+        ad_app_ad,
+        ad_app_score,
+        app_applicant,
+        app_ad,
+        app_pref,
+        n_applied,
+        capacity,
+        slots,
+        education,
+        ad_slot0,
+        n_rounds,
+        bucket_lo,
+        bucket_shift,
+        band_size,
+        band_threshold,
+    ) = market
+    n_ads = capacity.shape[0]
+    n_people = n_applied.shape[0]
+    wait_q16 = prow[PARAM_WAIT]
+    late_q16 = prow[PARAM_LATE]
+    withdraw_q16 = prow[PARAM_WITHDRAW]
+
+    # Ranking keys: score plus interview noise, packed with the application index so that
+    # keys never tie and a larger key ranks higher (ties in score go to the lower id).
+    for k in range(ad_app.shape[0]):
+        score = ad_app_score[k] + noise_jit(
+            k0, k1, rep, S_INTERVIEW, ad_app_applicant[k], ad_app_ad[k]
+        )
+        keys[k] = score * 4294967296 + (LOW32 - ad_app[k])
+    for j in range(n_ads):
+        ad_state[AD_HEAP_LO, j] = ad_ptr[j]
+        # The first band: the keys at least the ad's precomputed threshold (no histogram).
+        got = _heap_band(keys, ad_ptr[j], ad_ptr[j + 1], band_threshold[j])
+        ad_state[AD_HEAP_N, j] = got
+        ad_state[AD_REST, j] = ad_ptr[j] + got
+        ad_state[AD_HIRED, j] = 0
+    for i in range(n_people):
+        # Decided once per replication; drawn for everyone in one (vectorised) loop.
+        who[WHO_WITHDRAWN, i] = behaviour.has_withdrawn(
+            u16_jit(k0, k1, rep, S_WITHDRAWAL, i, 0), withdraw_q16
+        )
+    for i in range(n_people):
+        who[WHO_HIRED_AD, i] = -1
+        who[WHO_HIRED_ROUND, i] = 0
+        who[WHO_MARKED, i] = behaviour.NOT_MARKED
+        who[WHO_BEST_APP, i] = -1
+    for r in range(cascade.shape[0]):
+        for f in range(cascade.shape[1]):
+            cascade[r, f] = 0
+    total_capacity = 0
+    for j in range(n_ads):
+        total_capacity += capacity[j]
+    total_hired = 0
+
+    for r in range(1, n_rounds + 1):
+        row = r - 1
+        # 1. Offers: each ad offers one position per vacancy to its best remaining candidates
+        # who are not marked as hired.
+        n_offers = 0
+        n_touched = 0
+        for j in range(n_ads):
+            open_positions = behaviour.vacancies(capacity[j], ad_state[AD_HIRED, j])
+            while open_positions > 0:
+                if ad_state[AD_HEAP_N, j] == 0:
+                    rest = ad_state[AD_REST, j]
+                    if rest == ad_ptr[j + 1]:
+                        break  # the ranked list is exhausted
+                    threshold = _band_threshold(
+                        keys, hist, rest, ad_ptr[j + 1], band_size[j], bucket_lo, bucket_shift
+                    )
+                    got = _heap_band(keys, rest, ad_ptr[j + 1], threshold)
+                    ad_state[AD_HEAP_LO, j] = rest
+                    ad_state[AD_HEAP_N, j] = got
+                    ad_state[AD_REST, j] = rest + got
+                lo = ad_state[AD_HEAP_LO, j]
+                n = ad_state[AD_HEAP_N, j] - 1
+                top = keys[lo]
+                keys[lo] = keys[lo + n]
+                ad_state[AD_HEAP_N, j] = n
+                _sift_down(keys, lo, n, 0)
+                a = LOW32 - (top & LOW32)
+                i = app_applicant[a]
+                if not behaviour.can_receive_offer(who[WHO_MARKED, i], r):
+                    continue  # marked as hired: skipped, and never reconsidered
+                offer_app[n_offers] = a
+                n_offers += 1
+                open_positions -= 1
+                best = who[WHO_BEST_APP, i]
+                if best < 0:
+                    who[WHO_TOUCHED, n_touched] = i
+                    n_touched += 1
+                    who[WHO_BEST_APP, i] = a
+                elif app_pref[a] < app_pref[best]:
+                    who[WHO_BEST_APP, i] = a
+
+        # 2. Replies: each applicant with offers decides by the deadline.
+        for t in range(n_touched):
+            i = who[WHO_TOUCHED, t]
+            best = who[WHO_BEST_APP, i]
+            u_no_reply, u_wait, u_late, _ = u16x4_jit(k0, k1, rep, S_REPLY_DAY, i, r)
+            decision = behaviour.reply(
+                who[WHO_HIRED_AD, i] >= 0,
+                who[WHO_WITHDRAWN, i] != 0,
+                app_pref[best],
+                n_applied[i],
+                u_no_reply,
+                prow[PARAM_NO_REPLY + row],
+                u_wait,
+                wait_q16,
+                n_rounds - r,
+                n_rounds,
+            )
+            who[WHO_DECISION, i] = decision
+            if decision == behaviour.WAIT:
+                cascade[row, F_WAITING] += 1
+            elif decision == behaviour.NO_REPLY:
+                cascade[row, F_NO_REPLY] += 1
+            elif decision == behaviour.WITHDRAWN:
+                cascade[row, F_WITHDRAWN] += 1
+            elif decision == behaviour.ACCEPT_BEST:
+                j = app_ad[best]
+                who[WHO_HIRED_AD, i] = j
+                who[WHO_HIRED_ROUND, i] = r
+                who[WHO_MARKED, i] = behaviour.marking_round(r, u_late, late_q16)
+                ad_state[AD_HIRED, j] += 1
+                total_hired += 1
+        for o in range(n_offers):
+            a = offer_app[o]
+            i = app_applicant[a]
+            decision = who[WHO_DECISION, i]
+            if decision == behaviour.ACCEPT_BEST and a == who[WHO_BEST_APP, i]:
+                response = behaviour.ACCEPTED
+            elif decision == behaviour.NO_REPLY:
+                response = behaviour.UNANSWERED
+            elif decision == behaviour.MUST_DECLINE:
+                response = behaviour.DECLINED_HIRED
+            else:
+                response = behaviour.DECLINED
+            cascade[row, F_OFFERS] += 1
+            cascade[row, 1 + response] += 1
+            if keep_offers:
+                offers_out[a] = 4 * r + response
+        for t in range(n_touched):
+            who[WHO_BEST_APP, who[WHO_TOUCHED, t]] = -1
+        cascade[row, F_OPEN_AFTER] = total_capacity - total_hired
+
+    # Hires by slot.
+    for s in range(counts.shape[0]):
+        counts[s] = 0
+    for i in range(n_people):
+        j = who[WHO_HIRED_AD, i]
+        if keep_applicants:
+            hired_ad_out[i] = j
+            hired_round_out[i] = who[WHO_HIRED_ROUND, i]
+        if j >= 0:
+            for c in range(slots.shape[1]):
+                counts[slots[i, c]] += 1
+            counts[ad_slot0 + N_EDUCATION * j + education[i]] += 1
+
+
+# -- the CPU driver -----------------------------------------------------------------------
+
+
+@njit(parallel=True, cache=True)
+def _run_cpu(
+    k0,
+    k1,
+    reps,
+    prows,
+    chunk,
+    ad_ptr,
+    ad_app,
+    ad_app_applicant,
+    ad_app_ad,
+    ad_app_score,
+    app_applicant,
+    app_ad,
+    app_pref,
+    n_applied,
+    capacity,
+    slots,
+    education,
+    ad_slot0,
+    n_rounds,
+    bucket_lo,
+    bucket_shift,
+    band_size,
+    band_threshold,
+    max_offers,
+    counts,
+    cascade,
+    hired_ad,
+    hired_round,
+    offers,
+    keep_applicants,
+    keep_offers,
+):
+    market = (
+        ad_ptr,
+        ad_app,
+        ad_app_applicant,
+        ad_app_ad,
+        ad_app_score,
+        app_applicant,
+        app_ad,
+        app_pref,
+        n_applied,
+        capacity,
+        slots,
+        education,
+        ad_slot0,
+        n_rounds,
+        bucket_lo,
+        bucket_shift,
+        band_size,
+        band_threshold,
+    )
+    n = reps.shape[0]
+    n_chunks = (n + chunk - 1) // chunk
+    for c in prange(n_chunks):
+        # Scratch memory, once per chunk of replications (each thread takes whole chunks).
+        keys = np.empty(ad_app.shape[0], np.int64)
+        hist = np.empty(N_BUCKETS, np.int64)
+        ad_state = np.empty((N_AD_STATE, capacity.shape[0]), np.int64)
+        who = np.empty((N_WHO_STATE, n_applied.shape[0]), np.int64)
+        offer_app = np.empty(max_offers, np.int64)
+        for b in range(c * chunk, min(n, (c + 1) * chunk)):
+            out = b if keep_applicants else 0
+            out_offers = b if keep_offers else 0
+            replicate(
+                k0,
+                k1,
+                reps[b],
+                prows[b],
+                market,
+                keys,
+                hist,
+                ad_state,
+                who,
+                offer_app,
+                counts[b],
+                cascade[b],
+                hired_ad[out],
+                hired_round[out],
+                offers[out_offers],
+                keep_applicants,
+                keep_offers,
+            )
+
+
+@dataclass
+class EngineResult:
+    """Outcomes of a batch of replications (B of them).
+
+    Attributes
+    ----------
+    replications : int64 (B,): replication indices.
+    counts : int64 (B, S): hires per slot (:meth:`lis1abm.outcomes.Tally.values_from`).
+    cascade : int64 (B, R, len(CASCADE_FIELDS)).
+    hired_ad, hired_round : int64 (B, N) if applicant outcomes were asked for, else None.
+    offers : int8 (B, A) if offers were asked for (see :func:`replicate`), else None.
+    """
+
+    replications: np.ndarray
+    counts: np.ndarray
+    cascade: np.ndarray
+    hired_ad: np.ndarray | None = None
+    hired_round: np.ndarray | None = None
+    offers: np.ndarray | None = None
+
+
+def check_batch(arrays: EngineArrays, seed: int, replications, params) -> tuple:
+    """Validate a batch: replication indices (B,) in [0, 2**32), parameter rows (B, 3 + R)."""
+    reps = np.ascontiguousarray(replications, dtype=np.int64).reshape(-1)
+    prows = np.ascontiguousarray(params, dtype=np.int64)
+    if prows.ndim == 1 or prows.shape[0] == 1:
+        prows = np.ascontiguousarray(np.broadcast_to(prows.reshape(1, -1), (len(reps), prows.size)))
+    if prows.shape != (len(reps), 3 + arrays.n_rounds):
+        raise ValueError(
+            f"parameter rows must have shape ({len(reps)}, {3 + arrays.n_rounds}), "
+            f"got {prows.shape}"
+        )
+    if reps.size and (reps.min() < 0 or reps.max() >= 2**32):
+        raise ValueError("replication indices must lie in [0, 2**32)")
+    return key(seed), reps, prows
+
+
+def run_cpu(
+    arrays: EngineArrays,
+    seed: int,
+    replications,
+    params,
+    *,
+    threads: int | None = None,
+    chunk: int = 16,
+    keep_applicants: bool = False,
+    keep_offers: bool = False,
+) -> EngineResult:
+    """Play replications on the CPU, in parallel over chunks of ``chunk`` replications.
+
+    Parameters
+    ----------
+    arrays : the market (:func:`flatten`).
+    seed : root seed.
+    replications : int (B,): replication indices.
+    params : int64 (B, 3 + R) parameter rows, or one row for all (:func:`param_rows`).
+    threads : numba threads (default: all).
+    chunk : replications per task; results do not depend on it.
+    keep_applicants, keep_offers : also return per-applicant outcomes / per-application
+        offers.
+    """
+    (k0, k1), reps, prows = check_batch(arrays, seed, replications, params)
+    b = len(reps)
+    n, a = arrays.n_applicants, arrays.n_applications
+    counts = np.zeros((b, arrays.n_slots), np.int64)
+    cascade = np.zeros((b, arrays.n_rounds, len(CASCADE_FIELDS)), np.int64)
+    hired_ad = np.zeros((b if keep_applicants else 1, n), np.int64)
+    hired_round = np.zeros_like(hired_ad)
+    offers = np.zeros((b if keep_offers else 1, a if keep_offers else 1), np.int8)
+    previous = numba.get_num_threads()
+    if threads is not None:
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        _run_cpu(
+            k0,
+            k1,
+            reps,
+            prows,
+            max(1, int(chunk)),
+            *arrays.kernel_args(),
+            arrays.max_offers,
+            counts,
+            cascade,
+            hired_ad,
+            hired_round,
+            offers,
+            keep_applicants,
+            keep_offers,
+        )
+    finally:
+        numba.set_num_threads(previous)
+    return EngineResult(
+        reps,
+        counts,
+        cascade,
+        hired_ad if keep_applicants else None,
+        hired_round if keep_applicants else None,
+        offers if keep_offers else None,
+    )
