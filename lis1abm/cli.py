@@ -50,13 +50,25 @@ def simulate(
     ] = "autumn2024",
     reps: Annotated[int, typer.Option(help="Replications.")] = 20,
     seed: Annotated[int, typer.Option(help="Root seed.")] = 2024,
-    backend: Annotated[str, typer.Option(help="Engine: mesa.")] = "mesa",
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="Engine: auto (cuda when a GPU is usable, else cpu), mesa, cpu or cuda. "
+            "All give the same outcome."
+        ),
+    ] = "auto",
     params: Annotated[Path | None, typer.Option(help="Parameter file (TOML).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     out: Annotated[
         Path | None, typer.Option(help="Write Parquet results and meta.json here.")
     ] = None,
-    events: Annotated[bool, typer.Option(help="Keep the event log of every offer.")] = True,
+    events: Annotated[
+        bool,
+        typer.Option(
+            help="With --out, also write events.parquet: every offer of every replication "
+            "(about 1,100 rows per replication)."
+        ),
+    ] = False,
 ) -> None:
     """Play an application round and compare the model's hires with the report."""
     from .simulate import simulate as run  # keeps `--help` fast

@@ -16,13 +16,13 @@ driver here (``prange`` over chunks of replications) and into the CUDA kernel of
 
 Ranking without sorting
 -----------------------
-An ad only ever reaches the top of its ranked list (its positions plus the declines), so a
-full sort of its applicants is wasted work. Each ad's applications are kept in its own segment
-of ``keys``; the best of them (a band of buckets of the key holding at least
-``BAND_FACTOR * capacity + BAND_EXTRA`` applications) are moved to the front of the segment and made a
-binary max-heap, from which the ad pops its next candidate. Only when the heap runs out is the
-next band taken from the rest. The order of the candidates popped is exactly the order of a
-full sort.
+An ad only ever reaches the top of its ranked list (its positions, the declines, and the
+candidates already hired elsewhere), so a full sort of its applicants is wasted work. Each
+ad's applications are kept in its own segment of ``keys``. The keys at least a threshold (the
+first *band*: about ``BAND_FACTOR * capacity + BAND_EXTRA`` of them) are moved to the front of
+the segment and made a binary max-heap, from which the ad pops its next candidate. Only when
+the heap runs out is the next band taken from the rest (chosen with a histogram of the keys).
+The candidates come out in exactly the order of a full sort.
 """
 
 from __future__ import annotations

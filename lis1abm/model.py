@@ -14,7 +14,7 @@ import pandas as pd
 from . import behaviour
 from .agents import Ad, Applicant
 from .market import Market, ranked_lists
-from .outcomes import CASCADE_FIELDS, ReplicationOutcome
+from .outcomes import CASCADE_FIELDS, ReplicationOutcome, event_table
 from .rng import Stream, u16, u16x4
 
 
@@ -157,9 +157,7 @@ class LIS1Model(mesa.Model):
         return ReplicationOutcome(self.replication, hired_ad, hired_round, self._tally.copy())
 
     def event_log(self) -> pd.DataFrame:
-        """Every offer: round, ad index, applicant id and response name."""
+        """Every offer: replication, round, ad index, applicant id and response name, sorted
+        by round, ad and applicant."""
         events = np.array(self.events, dtype=np.int64).reshape(-1, 4)
-        log = pd.DataFrame(events, columns=["round", "ad", "applicant", "response"])
-        log["response"] = pd.Categorical.from_codes(log["response"], behaviour.RESPONSES)
-        log.insert(0, "replication", self.replication)
-        return log
+        return event_table(np.full(len(events), self.replication), *events.T)

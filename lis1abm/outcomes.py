@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .behaviour import RESPONSES
 from .round_data import GROUPS
 
 if TYPE_CHECKING:
@@ -207,6 +208,39 @@ def tally(market: Market, outcome: ReplicationOutcome) -> pd.DataFrame:
     return t.table([outcome.replication], t.values(outcome)[None, :])
 
 
+def offer_events(market: Market, replications: np.ndarray, offers: np.ndarray) -> pd.DataFrame:
+    """The event log of the array engine's replications, in the Mesa model's form.
+
+    ``offers`` (B, A) holds, per application, ``4 * round + response`` of the offer it got or
+    0 (see :func:`lis1abm.engine.replicate`). Returns the columns ``replication, round, ad,
+    applicant, response`` sorted by replication, round, ad and applicant.
+    """
+    rep, app = np.nonzero(offers)
+    code = offers[rep, app].astype(np.int64)
+    return event_table(
+        np.asarray(replications)[rep],
+        code // 4,
+        market.applications.ad[app],
+        market.app_applicant[app],
+        code % 4,
+    )
+
+
+def event_table(replication, round_, ad, applicant, response) -> pd.DataFrame:
+    """The event log (one row per offer) from its columns, sorted by replication, round, ad
+    and applicant; ``response`` codes become the names of :data:`lis1abm.behaviour.RESPONSES`."""
+    log = pd.DataFrame(
+        {
+            "replication": np.asarray(replication, dtype=np.int64),
+            "round": np.asarray(round_, dtype=np.int64),
+            "ad": np.asarray(ad, dtype=np.int64),
+            "applicant": np.asarray(applicant, dtype=np.int64),
+            "response": pd.Categorical.from_codes(np.asarray(response), RESPONSES),
+        }
+    )
+    return log.sort_values(["replication", "round", "ad", "applicant"], ignore_index=True)
+
+
 def report_figures(market: Market) -> dict[tuple[str, str], tuple[int, int | None, bool]]:
     """The report's (applicants, hired, derived) for each (breakdown, group) it covers; for
     ads, (positions, the trust's hires where the trust has a single ad, False)."""
@@ -257,10 +291,10 @@ def compare(tally: Tally, values: np.ndarray) -> list[dict]:
         breakdown, group = layout["breakdown"].iloc[col], layout["group"].iloc[col]
         if breakdown not in order:
             continue
-        # A group the report lacks (never for the shipped round) shows the model's count.
-        n, h, derived = report.get(
-            (breakdown, group), (int(applicants[breakdown, group]), None, False)
-        )
+        figure = report.get((breakdown, group))
+        if figure is None:  # a group the report lacks (never for the shipped round)
+            figure = (int(applicants[breakdown, group]), None, False)
+        n, h, derived = figure
         rows.append(
             {
                 "breakdown": breakdown,

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +20,40 @@ import pandas as pd
 from .errors import UserError
 from .market import Market, build_market
 from .model import LIS1Model
-from .outcomes import Tally, cascade_summary, compare
+from .outcomes import Tally, cascade_summary, compare, offer_events
 from .params import DEFAULT_PARAMS, load_params
 from .provenance import describe, file_digest
 from .round_data import load_round
 
-BACKENDS = ("mesa",)
-"""Engines that can run the cascade."""
+BACKENDS = ("auto", "mesa", "cpu", "cuda")
+"""Engines that can run the cascade: ``mesa`` (the readable reference), ``cpu`` (numba),
+``cuda`` (a GPU), ``auto`` (``cuda`` when a GPU is usable, else ``cpu``)."""
+
+BATCH = 8192  # replications per engine call: bounds memory and paces the progress bar
+
+
+def resolve_backend(backend: str) -> tuple[str, str]:
+    """The engine a backend name stands for, and a description of the device it runs on.
+
+    Raises
+    ------
+    UserError : an unknown backend, or ``cuda`` without a usable GPU.
+    """
+    if backend not in BACKENDS:
+        raise UserError(f"--backend: unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    if backend == "mesa":
+        return "mesa", "cpu: 1 thread"
+    if backend in ("auto", "cuda"):
+        from .cuda_engine import gpu_status
+
+        ok, device = gpu_status()
+        if ok:
+            return "cuda", f"gpu: {device}"
+        if backend == "cuda":
+            raise UserError(f"--backend cuda: {device}")
+    import numba
+
+    return "cpu", f"cpu: {numba.get_num_threads()} threads"
 
 
 @dataclass
@@ -35,19 +63,26 @@ class SimulationResult:
     Attributes
     ----------
     market : the market the replications ran on.
-    replications : long table of every replication (see :func:`lis1abm.outcomes.tally`).
-    events : every offer of every replication (Mesa backend), or None.
+    tally : the layout of a replication's values.
+    values : int64 (R, K): every replication's values (see :class:`lis1abm.outcomes.Tally`).
+    events : every offer of every replication, or None.
     rows : the comparison with the report (see :func:`lis1abm.outcomes.compare`).
     cascade : mean cascade figures (see :func:`lis1abm.outcomes.cascade_summary`).
-    meta : provenance: round, params, seed, replications, backend, version, commit.
+    meta : provenance: round, params, seed, replications, backend, device, version, commit.
     """
 
     market: Market
-    replications: pd.DataFrame
+    tally: Tally
+    values: np.ndarray
     events: pd.DataFrame | None
     rows: list[dict]
     cascade: dict
     meta: dict
+
+    @cached_property
+    def replications(self) -> pd.DataFrame:
+        """The long table of every replication (built when first asked for)."""
+        return self.tally.table(np.arange(len(self.values)), self.values)
 
     def to_json(self) -> dict:
         return {
@@ -65,10 +100,10 @@ def simulate(
     round_name: str = "autumn2024",
     reps: int = 20,
     seed: int = 2024,
-    backend: str = "mesa",
+    backend: str = "auto",
     params_path: str | Path | None = None,
     *,
-    log_events: bool = True,
+    log_events: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> SimulationResult:
     """Simulate ``reps`` replications of a round.
@@ -77,20 +112,21 @@ def simulate(
     ----------
     round_name : a round config name (``configs/rounds/<name>.toml``) or path.
     reps : number of replications (>= 1); replication r uses the draws keyed by (seed, r).
-    seed : the root seed (>= 0).
-    backend : one of :data:`BACKENDS`.
+    seed : the root seed, in [0, 2**63).
+    backend : one of :data:`BACKENDS`; every engine gives the same outcome.
     params_path : parameter file; default ``configs/params/default.toml``.
     log_events : keep every offer in ``events``.
-    progress : called with 1 after each replication.
+    progress : called with the number of replications done, after each step.
 
     Raises
     ------
-    UserError : bad arguments or config.
+    UserError : bad arguments or config, or a backend that cannot run here.
     """
-    if backend not in BACKENDS:
-        raise UserError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    engine_name, device = resolve_backend(backend)
     if reps < 1:
         raise UserError(f"--reps must be at least 1, got {reps}")
+    if reps > 2**32:
+        raise UserError(f"--reps must be at most 2**32, got {reps}")
     if not 0 <= seed < 2**63:
         raise UserError(f"--seed must be an integer in [0, 2**63), got {seed}")
     params_path = Path(params_path) if params_path is not None else DEFAULT_PARAMS
@@ -98,18 +134,11 @@ def simulate(
     params = load_params(params_path)
     data.require_market()
     market = build_market(data, params, seed)
-
     tally = Tally(market)
-    values = np.empty((reps, len(tally.layout)), dtype=np.int64)
-    logs = []
-    for r in range(reps):
-        model = LIS1Model(market, r, log_events=log_events)
-        values[r] = tally.values(model.run())
-        if log_events:
-            logs.append(model.event_log())
-        if progress is not None:
-            progress(1)
-    replications = tally.table(np.arange(reps), values)
+    if engine_name == "mesa":
+        values, events = _run_mesa(market, tally, reps, log_events, progress)
+    else:
+        values, events = _run_engine(engine_name, market, tally, reps, log_events, progress)
     meta = describe(
         round=data.name,
         round_file=data.file,
@@ -119,17 +148,54 @@ def simulate(
         params=params.to_dict(),
         seed=seed,
         replications=reps,
-        backend=backend,
-        device="cpu",
+        backend=engine_name,
+        backend_asked=backend,
+        device=device,
     )
     return SimulationResult(
         market,
-        replications,
-        pd.concat(logs, ignore_index=True) if log_events else None,
-        compare(market, replications),
-        cascade_summary(replications),
+        tally,
+        values,
+        events,
+        compare(tally, values),
+        cascade_summary(tally, values),
         meta,
     )
+
+
+def _run_mesa(market, tally, reps, log_events, progress):
+    values = np.empty((reps, len(tally.layout)), dtype=np.int64)
+    logs = []
+    for r in range(reps):
+        model = LIS1Model(market, r, log_events=log_events)
+        values[r] = tally.values(model.run())
+        if log_events:
+            logs.append(model.event_log())
+        if progress is not None:
+            progress(1)
+    return values, (pd.concat(logs, ignore_index=True) if log_events else None)
+
+
+def _run_engine(engine_name, market, tally, reps, log_events, progress):
+    from . import engine
+
+    arrays = engine.flatten(market, tally)
+    rows = engine.param_rows(market)
+    if engine_name == "cuda":
+        from .cuda_engine import run_cuda as run
+    else:
+        run = engine.run_cpu
+    values = np.empty((reps, len(tally.layout)), dtype=np.int64)
+    logs = []
+    for start in range(0, reps, BATCH):
+        ids = np.arange(start, min(start + BATCH, reps))
+        out = run(arrays, market.seed, ids, rows, keep_offers=log_events)
+        values[ids] = tally.values_from(out.counts, out.cascade)
+        if log_events:
+            logs.append(offer_events(market, ids, out.offers))
+        if progress is not None:
+            progress(len(ids))
+    return values, (pd.concat(logs, ignore_index=True) if log_events else None)
 
 
 def write_results(result: SimulationResult, out_dir: str | Path) -> list[Path]:
