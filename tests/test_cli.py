@@ -166,4 +166,6 @@ def test_console_script_exit_code(tmp_path):
         timeout=120,
     )
     assert done.returncode == 2
-    assert done.stderr.strip() == "lis1abm: error: unknown backend 'x' (known: mesa)"
+    assert done.stderr.strip() == (
+        "lis1abm: error: --backend: unknown backend 'x' (known: auto, mesa, cpu, cuda)"
+    )
