@@ -64,38 +64,38 @@ def test_host_and_compiled_draws_are_identical():
 
 def test_draws_are_pure_functions_of_coordinates():
     ids = np.arange(100)
-    a = rng.u16(7, 3, Stream.WAIT, ids, 2)
-    assert (a == rng.u16(7, 3, Stream.WAIT, ids, 2)).all()
+    a = rng.u16(7, 3, Stream.REPLY_DAY, ids, 2)
+    assert (a == rng.u16(7, 3, Stream.REPLY_DAY, ids, 2)).all()
     # Element-wise calls agree with the broadcast call, in any order.
-    singles = [int(rng.u16(7, 3, Stream.WAIT, i, 2)[0]) for i in ids[::-1]]
+    singles = [int(rng.u16(7, 3, Stream.REPLY_DAY, i, 2)[0]) for i in ids[::-1]]
     assert singles[::-1] == a.tolist()
 
 
 def test_each_coordinate_changes_the_draw():
-    base = rng.block(1, 2, Stream.NO_REPLY, 3, 4)[0][0]
+    base = rng.block(1, 2, Stream.REPLY_DAY, 3, 4)[0][0]
     for changed in [
-        (9, 2, Stream.NO_REPLY, 3, 4),
-        (2**33 + 1, 2, Stream.NO_REPLY, 3, 4),  # the seed's high word is part of the key
-        (1, 9, Stream.NO_REPLY, 3, 4),
-        (1, 2, Stream.WAIT, 3, 4),
-        (1, 2, Stream.NO_REPLY, 9, 4),
-        (1, 2, Stream.NO_REPLY, 3, 9),
+        (9, 2, Stream.REPLY_DAY, 3, 4),
+        (2**33 + 1, 2, Stream.REPLY_DAY, 3, 4),  # the seed's high word is part of the key
+        (1, 9, Stream.REPLY_DAY, 3, 4),
+        (1, 2, Stream.WITHDRAWAL, 3, 4),
+        (1, 2, Stream.REPLY_DAY, 9, 4),
+        (1, 2, Stream.REPLY_DAY, 3, 9),
     ]:
         assert rng.block(*changed)[0][0] != base
 
 
 def test_coordinates_out_of_range_are_refused():
     with pytest.raises(ValueError, match="2\\*\\*32"):
-        rng.u16(1, 2**32, Stream.WAIT)
+        rng.u16(1, 2**32, Stream.REPLY_DAY)
     with pytest.raises(ValueError, match="seed"):
-        rng.u16(-1, 0, Stream.WAIT)
+        rng.u16(-1, 0, Stream.REPLY_DAY)
 
 
 def test_distributions():
     ids = np.arange(200_000)
     u = rng.uniform(1, 0, Stream.GENDER, ids)
     assert 0 <= u.min() and u.max() < 1 and abs(u.mean() - 0.5) < 0.005
-    v = rng.u16(1, 0, Stream.WAIT, ids)
+    v = rng.u16(1, 0, Stream.REPLY_DAY, ids)
     assert v.min() >= 0 and v.max() < 65536 and v.dtype == np.int64
     assert abs(v.mean() / 65535 - 0.5) < 0.005
     z = rng.normal(1, 0, Stream.AGE, ids)
