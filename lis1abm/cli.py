@@ -108,6 +108,55 @@ def simulate(
 
 
 @app.command()
+def bench(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    mesa_reps: Annotated[int, typer.Option(help="Replications timed for mesa.")] = 20,
+    cpu_reps: Annotated[
+        int, typer.Option(help="Replications timed for cpu (a quarter for cpu_1thread).")
+    ] = 20_000,
+    cuda_reps: Annotated[int, typer.Option(help="Replications timed for cuda.")] = 1 << 20,
+    repeats: Annotated[int, typer.Option(help="Timings per backend (the median counts).")] = 3,
+    save: Annotated[bool, typer.Option(help="Save the figures under results/bench/.")] = True,
+) -> None:
+    """Measure replications per second of every engine on the autumn 2024 market, in one
+    run, and print the ratios."""
+    from .bench import run_bench
+    from .bench import save as save_result
+
+    result = run_bench(mesa_reps=mesa_reps, cpu_reps=cpu_reps, cuda_reps=cuda_reps, repeats=repeats)
+    path = save_result(result) if save else None
+    if as_json:
+        sys.stdout.write(json.dumps(result | {"saved_to": str(path) if path else None}) + "\n")
+        return
+    console = _console()
+    m = result["machine"]
+    table = Table(title="Replications per second (autumn 2024 market)", title_justify="left")
+    for name in ("backend", "replications/s", "replications timed", "median s"):
+        table.add_column(name, justify="left" if name == "backend" else "right")
+    for name, r in result["backends"].items():
+        if r is None:
+            table.add_row(name, "-", "-", "-")
+        else:
+            table.add_row(
+                name,
+                f"{r['reps_per_s']:,.0f}",
+                f"{r['replications']:,}",
+                f"{r['seconds_median']:.3f}",
+            )
+    console.print(table)
+    for name, value in result["ratios"].items():
+        console.print(
+            f"{name.replace('_over_', ' / ')}: " + ("-" if value is None else f"{value:,.1f}x")
+        )
+    console.print(
+        f"machine: {m['cpu']}, {m['cpu_count']} cores ({m['numba_threads']} numba threads), "
+        f"{m['memory_gib']} GiB; GPU: {m['gpu'] or 'none (' + str(m['gpu_unavailable_because']) + ')'}"
+    )
+    if path:
+        console.print(f"saved to {path}")
+
+
+@app.command()
 def check(files: Annotated[list[Path], typer.Argument(help="Round or parameter files.")]) -> None:
     """Check config files: a round file (has [round]) or a parameter file."""
     from .config import read_toml

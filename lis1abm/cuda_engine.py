@@ -79,7 +79,7 @@ def cascade_kernel(
     band_size,
     band_threshold,
     keys,
-    hist,
+    work,
     ad_state,
     who,
     offer_app,
@@ -122,7 +122,7 @@ def cascade_kernel(
             band_threshold,
         ),
         keys[:, b],
-        hist[:, b],
+        work[:, b],
         ad_state[:, :, b],
         who[:, :, b],
         offer_app[:, b],
@@ -182,6 +182,7 @@ def bytes_per_replication(arrays: engine.EngineArrays, keep_applicants: bool, ke
     words = (
         len(arrays.ad_app)
         + engine.N_BUCKETS
+        + arrays.max_segment
         + engine.N_AD_STATE * j
         + engine.N_WHO_STATE * n
         + arrays.max_offers
@@ -230,7 +231,7 @@ def run_cuda(
     offers = np.zeros((len(reps), a), np.int8) if keep_offers else None
     scratch = (
         dev.empty((len(arrays.ad_app), size), np.int64),
-        dev.empty((engine.N_BUCKETS, size), np.int64),
+        dev.empty((engine.N_BUCKETS + arrays.max_segment, size), np.int64),
         dev.empty((engine.N_AD_STATE, j, size), np.int64),
         dev.empty((engine.N_WHO_STATE, n, size), np.int64),
         dev.empty((arrays.max_offers, size), np.int64),

@@ -20,8 +20,10 @@ An ad only ever reaches the top of its ranked list (its positions, the declines,
 candidates already hired elsewhere), so a full sort of its applicants is wasted work. Each
 ad's applications are kept in its own segment of ``keys``. The keys at least a threshold (the
 first *band*: about ``BAND_FACTOR * capacity + BAND_EXTRA`` of them) are moved to the front of
-the segment and made a binary max-heap, from which the ad pops its next candidate. Only when
-the heap runs out is the next band taken from the rest (chosen with a histogram of the keys).
+the segment and sorted (a counting sort on a coarse bucket of the key, then an insertion
+sort within buckets: linear time in practice), and the ad takes its next candidate from the
+front. Only when the band runs out is the next one taken from the rest (its threshold chosen
+with a histogram of the keys).
 The candidates come out in exactly the order of a full sort.
 """
 
@@ -41,7 +43,7 @@ from .rng import NOISE_MAX, Stream, key, noise, noise_jit, u16_jit, u16x4_jit
 # -- layout of the arrays the kernels share -----------------------------------------------
 
 N_BUCKETS = 256  # buckets of the ranking key used to pick an ad's next band of candidates
-# An ad heaps BAND_FACTOR * capacity + BAND_EXTRA candidates at a time: on the autumn 2024
+# An ad sorts BAND_FACTOR * capacity + BAND_EXTRA candidates at a time: on the autumn 2024
 # market an ad reaches about 3.4 times its capacity down its list (declines, and candidates
 # already hired elsewhere), so most ads never need a second band.
 BAND_FACTOR = 4
@@ -56,7 +58,7 @@ PARAM_WAIT, PARAM_LATE, PARAM_WITHDRAW, PARAM_NO_REPLY = 0, 1, 2, 3
 no-reply threshold of each offer round (R columns). A row has ``3 + R`` columns."""
 
 # Per-ad scratch rows and per-applicant scratch rows.
-AD_HEAP_LO, AD_HEAP_N, AD_REST, AD_HIRED = 0, 1, 2, 3
+AD_BAND_NEXT, AD_BAND_LEFT, AD_REST, AD_HIRED = 0, 1, 2, 3
 N_AD_STATE = 4
 WHO_HIRED_AD, WHO_HIRED_ROUND, WHO_MARKED, WHO_BEST_APP, WHO_DECISION, WHO_TOUCHED = range(6)
 WHO_WITHDRAWN = 6
@@ -98,7 +100,7 @@ class EngineArrays:
     ad_slot0, n_slots : first ad slot, number of slots.
     n_rounds : offer rounds R.
     bucket_lo, bucket_shift : ranking keys map to buckets ``(key - bucket_lo) >> shift``.
-    band_size : (J,): candidates an ad heaps at a time, ``BAND_FACTOR * capacity +
+    band_size : (J,): candidates an ad sorts at a time, ``BAND_FACTOR * capacity +
         BAND_EXTRA``.
     band_threshold : (J,): packed key above which an ad's first band lies, so that the first
         band needs no histogram: the median over PILOT_REPS replications of the key of the ad's
@@ -137,6 +139,11 @@ class EngineArrays:
     @property
     def n_applications(self) -> int:
         return len(self.app_ad)
+
+    @property
+    def max_segment(self) -> int:
+        """Length of the longest ranked list."""
+        return max(int(np.diff(self.ad_ptr).max(initial=0)), 1)
 
     @property
     def max_offers(self) -> int:
@@ -252,33 +259,16 @@ def param_rows(market: Market, n: int = 1) -> np.ndarray:
 
 
 @njit(inline="always")
-def _sift_down(keys, lo, n, i):
-    """Restore the max-heap ``keys[lo:lo + n]`` below position ``i``."""
-    item = keys[lo + i]
-    while True:
-        child = 2 * i + 1
-        if child >= n:
-            break
-        if child + 1 < n and keys[lo + child + 1] > keys[lo + child]:
-            child += 1
-        if keys[lo + child] <= item:
-            break
-        keys[lo + i] = keys[lo + child]
-        i = child
-    keys[lo + i] = item
-
-
-@njit(inline="always")
-def _bucket(packed, bucket_lo, bucket_shift):
-    b = ((packed >> 32) - bucket_lo) >> bucket_shift
-    return min(max(b, 0), N_BUCKETS - 1)
-
-
-@njit(inline="always")
-def _heap_band(keys, start, end, threshold):
+def _take_band(keys, work, start, end, threshold):
     """Move the keys of ``keys[start:end]`` that are at least ``threshold`` to the front of the
-    range and make them a max-heap. Returns their number."""
+    range, sorted in descending order. Returns their number.
+
+    ``work`` (N_BUCKETS + band size,) is scratch: a histogram, then a buffer. The band is
+    sorted by a counting sort on a coarse bucket of the key (about one key per bucket), then
+    an insertion sort that only fixes the order inside buckets: linear time in practice.
+    """
     front = start
+    top = INT64_MIN
     for k in range(start, end):
         # Branch-free Lomuto partition: [front, k) holds only keys below the threshold, so
         # swapping unconditionally and advancing ``front`` only for a key at least the
@@ -287,25 +277,65 @@ def _heap_band(keys, start, end, threshold):
         keys[k] = keys[front]
         keys[front] = x
         front += x >= threshold
+        top = max(top, x)
     n = front - start
-    for i in range(n // 2 - 1, -1, -1):
-        _sift_down(keys, start, n, i)
+    if n <= 1:
+        return n
+    high = top >> 32
+    if threshold != INT64_MIN:
+        low = threshold >> 32  # every key of the band is at least the threshold
+    else:
+        low = high
+        for k in range(start, front):
+            low = min(low, keys[k] >> 32)
+    n_buckets = min(n, N_BUCKETS)
+    shift = 0
+    while (high - low) >> shift >= n_buckets:
+        shift += 1
+    for b in range(n_buckets):
+        work[b] = 0
+    for k in range(start, front):
+        work[(high - (keys[k] >> 32)) >> shift] += 1  # bucket 0 holds the highest keys
+    position = N_BUCKETS
+    for b in range(n_buckets):
+        count = work[b]
+        work[b] = position
+        position += count
+    for k in range(start, front):
+        b = (high - (keys[k] >> 32)) >> shift
+        work[work[b]] = keys[k]
+        work[b] += 1
+    for k in range(n):
+        # Insertion sort, descending: keys only move within their bucket.
+        x = work[N_BUCKETS + k]
+        m = start + k
+        while m > start and keys[m - 1] < x:
+            keys[m] = keys[m - 1]
+            m -= 1
+        keys[m] = x
     return n
 
 
 @njit(inline="always")
-def _band_threshold(keys, hist, start, end, want, bucket_lo, bucket_shift):
+def _bucket(packed, bucket_lo, bucket_shift):
+    """The histogram bucket of a packed key, in [0, N_BUCKETS)."""
+    b = ((packed >> 32) - bucket_lo) >> bucket_shift
+    return min(max(b, 0), N_BUCKETS - 1)
+
+
+@njit(inline="always")
+def _band_threshold(keys, work, start, end, want, bucket_lo, bucket_shift):
     """The lowest key of the fewest whole buckets of ``keys[start:end]`` that hold at least
     ``want`` keys (or all of them)."""
     for b in range(N_BUCKETS):
-        hist[b] = 0
+        work[b] = 0
     for k in range(start, end):
-        hist[_bucket(keys[k], bucket_lo, bucket_shift)] += 1
+        work[_bucket(keys[k], bucket_lo, bucket_shift)] += 1
     floor = N_BUCKETS - 1
-    total = hist[floor]
+    total = work[floor]
     while total < want and floor > 0:
         floor -= 1
-        total += hist[floor]
+        total += work[floor]
     if floor == 0:
         return INT64_MIN
     # Bucket >= floor  <=>  key >= this (buckets are monotone in the key).
@@ -320,7 +350,7 @@ def replicate(
     prow,
     market,
     keys,
-    hist,
+    work,
     ad_state,
     who,
     offer_app,
@@ -340,7 +370,7 @@ def replicate(
     rep : replication index.
     prow : int64 (3 + R,): this replication's parameter row (see :func:`param_rows`).
     market : the market's arrays and scalars, a tuple (:meth:`EngineArrays.kernel_args`).
-    keys : int64 (Q,), hist : int64 (N_BUCKETS,), ad_state : int64 (4, J), who : int64 (7, N),
+    keys : int64 (Q,), work : int64 (N_BUCKETS + longest ranked list,), ad_state : int64 (4, J), who : int64 (7, N),
         offer_app : int64 (max offers,): scratch, overwritten.
     counts : int64 (S,): out, hires per slot.
     cascade : int64 (R, len(CASCADE_FIELDS)): out, the cascade per round.
@@ -383,10 +413,10 @@ def replicate(
         )
         keys[k] = score * 4294967296 + (LOW32 - ad_app[k])
     for j in range(n_ads):
-        ad_state[AD_HEAP_LO, j] = ad_ptr[j]
+        ad_state[AD_BAND_NEXT, j] = ad_ptr[j]
         # The first band: the keys at least the ad's precomputed threshold (no histogram).
-        got = _heap_band(keys, ad_ptr[j], ad_ptr[j + 1], band_threshold[j])
-        ad_state[AD_HEAP_N, j] = got
+        got = _take_band(keys, work, ad_ptr[j], ad_ptr[j + 1], band_threshold[j])
+        ad_state[AD_BAND_LEFT, j] = got
         ad_state[AD_REST, j] = ad_ptr[j] + got
         ad_state[AD_HIRED, j] = 0
     for i in range(n_people):
@@ -416,23 +446,20 @@ def replicate(
         for j in range(n_ads):
             open_positions = behaviour.vacancies(capacity[j], ad_state[AD_HIRED, j])
             while open_positions > 0:
-                if ad_state[AD_HEAP_N, j] == 0:
+                if ad_state[AD_BAND_LEFT, j] == 0:
                     rest = ad_state[AD_REST, j]
                     if rest == ad_ptr[j + 1]:
                         break  # the ranked list is exhausted
                     threshold = _band_threshold(
-                        keys, hist, rest, ad_ptr[j + 1], band_size[j], bucket_lo, bucket_shift
+                        keys, work, rest, ad_ptr[j + 1], band_size[j], bucket_lo, bucket_shift
                     )
-                    got = _heap_band(keys, rest, ad_ptr[j + 1], threshold)
-                    ad_state[AD_HEAP_LO, j] = rest
-                    ad_state[AD_HEAP_N, j] = got
+                    got = _take_band(keys, work, rest, ad_ptr[j + 1], threshold)
+                    ad_state[AD_BAND_NEXT, j] = rest
+                    ad_state[AD_BAND_LEFT, j] = got
                     ad_state[AD_REST, j] = rest + got
-                lo = ad_state[AD_HEAP_LO, j]
-                n = ad_state[AD_HEAP_N, j] - 1
-                top = keys[lo]
-                keys[lo] = keys[lo + n]
-                ad_state[AD_HEAP_N, j] = n
-                _sift_down(keys, lo, n, 0)
+                top = keys[ad_state[AD_BAND_NEXT, j]]
+                ad_state[AD_BAND_NEXT, j] += 1
+                ad_state[AD_BAND_LEFT, j] -= 1
                 a = LOW32 - (top & LOW32)
                 i = app_applicant[a]
                 if not behaviour.can_receive_offer(who[WHO_MARKED, i], r):
@@ -542,6 +569,7 @@ def _run_cpu(
     band_size,
     band_threshold,
     max_offers,
+    max_segment,
     counts,
     cascade,
     hired_ad,
@@ -575,7 +603,7 @@ def _run_cpu(
     for c in prange(n_chunks):
         # Scratch memory, once per chunk of replications (each thread takes whole chunks).
         keys = np.empty(ad_app.shape[0], np.int64)
-        hist = np.empty(N_BUCKETS, np.int64)
+        work = np.empty(N_BUCKETS + max_segment, np.int64)
         ad_state = np.empty((N_AD_STATE, capacity.shape[0]), np.int64)
         who = np.empty((N_WHO_STATE, n_applied.shape[0]), np.int64)
         offer_app = np.empty(max_offers, np.int64)
@@ -589,7 +617,7 @@ def _run_cpu(
                 prows[b],
                 market,
                 keys,
-                hist,
+                work,
                 ad_state,
                 who,
                 offer_app,
@@ -684,6 +712,7 @@ def run_cpu(
             max(1, int(chunk)),
             *arrays.kernel_args(),
             arrays.max_offers,
+            arrays.max_segment,
             counts,
             cascade,
             hired_ad,

@@ -1,0 +1,175 @@
+"""Speed of the engines on the autumn 2024 market, measured in one run.
+
+:func:`run_bench` times the Mesa model, the CPU engine on one thread and on all threads, and
+the CUDA engine when a GPU is usable, each on the same market and seed, and reports
+replications per second (the median of ``repeats`` timings, after a warm-up that compiles
+and loads the kernels) and the ratios between them. Timings on shared machines are noisy;
+ratios from the same run are the figures to compare.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+from .provenance import describe
+
+BENCH_DIR = Path(__file__).resolve().parent.parent / "results" / "bench"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib() -> float | None:
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        return round(pages * size / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def machine() -> dict:
+    """A description of this machine: CPU, cores, memory, GPU, library versions."""
+    import numba
+
+    from .cuda_engine import gpu_status
+
+    ok, gpu = gpu_status()
+    return {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "numba_threads": numba.get_num_threads(),
+        "memory_gib": _memory_gib(),
+        "gpu": gpu if ok else None,
+        "gpu_unavailable_because": None if ok else gpu,
+        "numba": numba.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def _rate(run, reps: int, repeats: int) -> dict:
+    """Median replications per second over ``repeats`` timed calls of ``run(reps)``."""
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(reps)
+        seconds.append(time.perf_counter() - start)
+    median = statistics.median(seconds)
+    return {
+        "reps_per_s": reps / median,
+        "replications": reps,
+        "seconds_median": median,
+        "seconds": seconds,
+    }
+
+
+def run_bench(
+    *,
+    seed: int = 2024,
+    mesa_reps: int = 20,
+    cpu_reps: int = 20_000,
+    cuda_reps: int = 1 << 20,
+    repeats: int = 3,
+    backends: tuple[str, ...] = ("mesa", "cpu_1thread", "cpu", "cuda"),
+) -> dict:
+    """Measure the engines. Returns ``{"backends": {name: {...} or None}, "ratios": {...},
+    "machine": {...}, "meta": {...}}``; a backend not measured (not asked for, or ``cuda``
+    without a GPU) is None."""
+    for n, name in ((mesa_reps, "mesa"), (cpu_reps, "cpu"), (cuda_reps, "cuda"), (repeats, "")):
+        if n < 1:
+            raise UserError(f"--{name + '-' if name else ''}reps must be at least 1, got {n}")
+    from . import engine
+    from .cuda_engine import gpu_status
+    from .market import build_market
+    from .model import LIS1Model
+    from .outcomes import Tally
+    from .params import load_params
+    from .round_data import load_round
+
+    market = build_market(load_round("autumn2024"), load_params(), seed)
+    arrays = engine.flatten(market, Tally(market))
+    rows = engine.param_rows(market)
+
+    def mesa(reps):
+        for r in range(reps):
+            LIS1Model(market, r, log_events=False).run()
+
+    def cpu(threads):
+        def run(reps):
+            engine.run_cpu(arrays, seed, np.arange(reps), rows, threads=threads)
+
+        return run
+
+    results: dict[str, dict | None] = dict.fromkeys(("mesa", "cpu_1thread", "cpu", "cuda"))
+    if "mesa" in backends:
+        mesa(1)  # warm-up: compiles the behavioural rules
+        results["mesa"] = _rate(mesa, mesa_reps, repeats)
+    if "cpu_1thread" in backends:
+        cpu(1)(64)  # warm-up: compiles (or loads) the CPU kernel
+        results["cpu_1thread"] = _rate(cpu(1), max(1, cpu_reps // 4), repeats) | {"threads": 1}
+    if "cpu" in backends:
+        import numba
+
+        cpu(None)(64)
+        results["cpu"] = _rate(cpu(None), cpu_reps, repeats) | {"threads": numba.get_num_threads()}
+    if "cuda" in backends and gpu_status()[0]:
+        from .cuda_engine import run_cuda
+
+        def gpu(reps):
+            run_cuda(arrays, seed, np.arange(reps), rows)
+
+        gpu(256)  # warm-up: compiles the kernel
+        results["cuda"] = _rate(gpu, cuda_reps, repeats) | {"device": gpu_status()[1]}
+
+    def ratio(a, b):
+        if results[a] is None or results[b] is None:
+            return None
+        return results[a]["reps_per_s"] / results[b]["reps_per_s"]
+
+    return {
+        "backends": results,
+        "ratios": {
+            "cpu_over_mesa": ratio("cpu", "mesa"),
+            "cpu_over_cpu_1thread": ratio("cpu", "cpu_1thread"),
+            "cpu_1thread_over_mesa": ratio("cpu_1thread", "mesa"),
+            "cuda_over_cpu": ratio("cuda", "cpu"),
+            "cuda_over_mesa": ratio("cuda", "mesa"),
+        },
+        "machine": machine(),
+        "meta": describe(
+            round="autumn2024",
+            seed=seed,
+            repeats=repeats,
+            timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
+        ),
+    }
+
+
+def save(result: dict, folder: Path = BENCH_DIR) -> Path:
+    """Write the result as ``bench-<UTC time>-<host>.json`` in ``folder``; returns the path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = result["meta"]["timestamp"].replace(":", "").replace("+0000", "Z")
+    host = "".join(c if c.isalnum() or c in "-_" else "_" for c in result["machine"]["hostname"])
+    path = folder / f"bench-{stamp}-{host or 'host'}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, path)  # never a half-written file
+    return path
