@@ -148,9 +148,10 @@ def bench(
         console.print(
             f"{name.replace('_over_', ' / ')}: " + ("-" if value is None else f"{value:,.1f}x")
         )
+    gpu = m["gpu"] or f"none ({m['gpu_unavailable_because']})"
     console.print(
         f"machine: {m['cpu']}, {m['cpu_count']} cores ({m['numba_threads']} numba threads), "
-        f"{m['memory_gib']} GiB; GPU: {m['gpu'] or 'none (' + str(m['gpu_unavailable_because']) + ')'}"
+        f"{m['memory_gib']} GiB; GPU: {gpu}"
     )
     if path:
         console.print(f"saved to {path}")

@@ -370,8 +370,8 @@ def replicate(
     rep : replication index.
     prow : int64 (3 + R,): this replication's parameter row (see :func:`param_rows`).
     market : the market's arrays and scalars, a tuple (:meth:`EngineArrays.kernel_args`).
-    keys : int64 (Q,), work : int64 (N_BUCKETS + longest ranked list,), ad_state : int64 (4, J), who : int64 (7, N),
-        offer_app : int64 (max offers,): scratch, overwritten.
+    keys : int64 (Q,), work : int64 (N_BUCKETS + longest ranked list,), ad_state : int64
+        (4, J), who : int64 (7, N), offer_app : int64 (max offers,): scratch, overwritten.
     counts : int64 (S,): out, hires per slot.
     cascade : int64 (R, len(CASCADE_FIELDS)): out, the cascade per round.
     hired_ad_out, hired_round_out : int64 (N,): out if ``keep_applicants``: each applicant's
