@@ -188,11 +188,12 @@ def bytes_per_replication(arrays: engine.EngineArrays, keep_applicants: bool, ke
         + arrays.max_offers
         + arrays.n_slots
         + arrays.n_rounds * len(CASCADE_FIELDS)
-        + 3 * arrays.n_rounds  # parameter row and replication index
+        + (3 + arrays.n_rounds)
+        + 1  # parameter row and replication index
     )
     if keep_applicants:
         words += 2 * n
-    return 8 * words + (arrays.n_applications if keep_offers else 0)
+    return 8 * words + (2 * arrays.n_applications if keep_offers else 0)
 
 
 def batch_size(arrays: engine.EngineArrays, reps: int, free_bytes: int, **keep) -> int:
@@ -228,7 +229,7 @@ def run_cuda(
     cascade = np.zeros((len(reps), arrays.n_rounds, len(CASCADE_FIELDS)), np.int64)
     hired_ad = np.zeros((len(reps), n), np.int64) if keep_applicants else None
     hired_round = np.zeros_like(hired_ad) if keep_applicants else None
-    offers = np.zeros((len(reps), a), np.int8) if keep_offers else None
+    offers = np.zeros((len(reps), a), np.int16) if keep_offers else None
     scratch = (
         dev.empty((len(arrays.ad_app), size), np.int64),
         dev.empty((engine.N_BUCKETS + arrays.max_segment, size), np.int64),
@@ -243,7 +244,7 @@ def run_cuda(
         d_cascade = dev.empty((m, arrays.n_rounds, len(CASCADE_FIELDS)), np.int64)
         d_hired_ad = dev.empty((m if keep_applicants else 1, n), np.int64)
         d_hired_round = dev.empty((m if keep_applicants else 1, n), np.int64)
-        d_offers = dev.zeros((m if keep_offers else 1, a if keep_offers else 1), np.int8)
+        d_offers = dev.zeros((m if keep_offers else 1, a if keep_offers else 1), np.int16)
         blocks = (m + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
         kernel[blocks, THREADS_PER_BLOCK](
             k0,

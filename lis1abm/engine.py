@@ -51,6 +51,7 @@ BAND_EXTRA = 16
 PILOT_REPS = 8  # replications whose keys size an ad's first band (see EngineArrays)
 LOW32 = 0xFFFFFFFF
 INT64_MIN = -(2**63)
+MAX_ROUNDS = 8000  # 4 * round + response must fit the int16 offer codes
 
 # Parameter row of a replication: thresholds of the behavioural rules (q16 integers).
 PARAM_WAIT, PARAM_LATE, PARAM_WITHDRAW, PARAM_NO_REPLY = 0, 1, 2, 3
@@ -205,6 +206,8 @@ def flatten(market: Market, tally: Tally | None = None) -> EngineArrays:
         raise ValueError("ranking scores out of range: keys must fit in 32 bits")
     if len(apps.ad) >= 2**32:
         raise ValueError("too many applications for the engine (at most 2**32)")
+    if market.n_rounds > MAX_ROUNDS:
+        raise ValueError(f"at most {MAX_ROUNDS} offer rounds (offer codes are int16)")
     shift = 0
     while (hi - lo) >> shift >= N_BUCKETS:
         shift += 1
@@ -376,7 +379,7 @@ def replicate(
     cascade : int64 (R, len(CASCADE_FIELDS)): out, the cascade per round.
     hired_ad_out, hired_round_out : int64 (N,): out if ``keep_applicants``: each applicant's
         ad (-1 if not hired) and round of acceptance (0 if not hired).
-    offers_out : int8 (A,): out if ``keep_offers``: per application, ``4 * round + response``
+    offers_out : int16 (A,): out if ``keep_offers``: per application, ``4 * round + response``
         of the offer it got, or 0 if it got none (an ad never offers twice to one applicant).
     """
     (
@@ -641,7 +644,7 @@ class EngineResult:
     counts : int64 (B, S): hires per slot (:meth:`lis1abm.outcomes.Tally.values_from`).
     cascade : int64 (B, R, len(CASCADE_FIELDS)).
     hired_ad, hired_round : int64 (B, N) if applicant outcomes were asked for, else None.
-    offers : int8 (B, A) if offers were asked for (see :func:`replicate`), else None.
+    offers : int16 (B, A) if offers were asked for (see :func:`replicate`), else None.
     """
 
     replications: np.ndarray
@@ -657,7 +660,8 @@ def check_batch(arrays: EngineArrays, seed: int, replications, params) -> tuple:
     reps = np.ascontiguousarray(replications, dtype=np.int64).reshape(-1)
     prows = np.ascontiguousarray(params, dtype=np.int64)
     if prows.ndim == 1 or prows.shape[0] == 1:
-        prows = np.ascontiguousarray(np.broadcast_to(prows.reshape(1, -1), (len(reps), prows.size)))
+        # A real (writable) copy: a read-only view would make numba compile a second version.
+        prows = np.repeat(prows.reshape(1, -1), len(reps), axis=0)
     if prows.shape != (len(reps), 3 + arrays.n_rounds):
         raise ValueError(
             f"parameter rows must have shape ({len(reps)}, {3 + arrays.n_rounds}), "
@@ -699,7 +703,7 @@ def run_cpu(
     cascade = np.zeros((b, arrays.n_rounds, len(CASCADE_FIELDS)), np.int64)
     hired_ad = np.zeros((b if keep_applicants else 1, n), np.int64)
     hired_round = np.zeros_like(hired_ad)
-    offers = np.zeros((b if keep_offers else 1, a if keep_offers else 1), np.int8)
+    offers = np.zeros((b if keep_offers else 1, a if keep_offers else 1), np.int16)
     previous = numba.get_num_threads()
     if threads is not None:
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))

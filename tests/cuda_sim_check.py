@@ -1,0 +1,151 @@
+"""The CUDA kernel against the CPU engine, under numba's CUDA simulator (no GPU needed).
+
+Run by ``tests/test_cuda.py`` in a subprocess, because the simulator must be switched on
+before numba is imported::
+
+    NUMBA_ENABLE_CUDASIM=1 NUMBA_DISABLE_JIT=1 python tests/cuda_sim_check.py
+
+Plays a few small hand-made markets with ``run_cpu`` and with ``run_cuda`` (launch sizes 1, 4
+and the default) and exits non-zero, naming the first difference, unless every output is
+identical: hire counts, cascade, each applicant's ad and round, and every offer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+for var in ("NUMBA_ENABLE_CUDASIM", "NUMBA_DISABLE_JIT"):
+    if os.environ.get(var) != "1":
+        sys.exit(f"cuda_sim_check: {var}=1 must be set before numba is imported")
+if "numba" in sys.modules:
+    sys.exit("cuda_sim_check: numba was imported before the simulator was switched on")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+from test_cascade import tiny_market  # noqa: E402
+
+from lis1abm import engine  # noqa: E402
+from lis1abm.cuda_engine import gpu_status, run_cuda, simulator  # noqa: E402
+
+OUTPUTS = ("replications", "counts", "cascade", "hired_ad", "hired_round", "offers")
+
+
+def small_markets():
+    """Hand-made markets, deterministic from a seeded generator: (name, market) pairs."""
+    rng = np.random.default_rng(20241)
+    specs = [
+        # applicants, ads, capacities (0 included), rounds, late, wait
+        (6, 2, [1, 0], 3, 30000, 40000),
+        (9, 3, [2, 1, 0], 4, 65536, 20000),
+        (12, 4, [1, 3, 0, 2], 6, 15000, 65536),
+    ]
+    out = []
+    for k, (n, j, capacity, rounds, late, wait) in enumerate(specs):
+        apply = rng.random((n, j)) < 0.7
+        apply[np.arange(n), rng.integers(0, j, n)] = True  # everyone applies somewhere
+        market = tiny_market(
+            n,
+            j,
+            apply,
+            rng.normal(size=(n, j)),
+            rng.random((n, j)) < 0.85,
+            capacity,
+            seed=int(rng.integers(0, 2**40)),
+            rounds=rounds,
+            late=late,
+            wait=wait,
+        )
+        out.append((f"market {k} ({n} applicants, {j} ads)", market))
+    # One longer ranked list, gone through band by band (most replies missed): the kernel's
+    # band refill (histogram threshold, sorting the next band).
+    n, rounds = 40, 12
+    market = tiny_market(
+        n,
+        1,
+        np.ones((n, 1), dtype=bool),
+        rng.normal(size=(n, 1)),
+        np.ones((n, 1), dtype=bool),
+        [3],
+        seed=77,
+        rounds=rounds,
+        late=20000,
+        wait=20000,
+    )
+    market = dataclasses.replace(market, no_reply_q16=np.full(rounds, 60000, dtype=np.int64))
+    out.append((f"band market ({n} applicants, 1 ad)", market))
+    return out
+
+
+def parameter_rows(market, n: int) -> np.ndarray:
+    """The market's row, with every other row changed (no waiting, late marking, more
+    withdrawal), so that the kernel must read each replication's own row."""
+    rows = engine.param_rows(market, n)
+    rows[1::2, engine.PARAM_WAIT] = 0
+    rows[1::2, engine.PARAM_LATE] = 65536
+    rows[1::2, engine.PARAM_WITHDRAW] = 12000
+    return rows
+
+
+def differences(name: str, expected: engine.EngineResult, got: engine.EngineResult) -> list[str]:
+    """What differs between two results (empty if nothing)."""
+    problems = []
+    for field in OUTPUTS:
+        a, b = getattr(expected, field), getattr(got, field)
+        if (a is None) != (b is None):
+            problems.append(f"{name}: {field} is {'missing' if b is None else 'unexpected'}")
+        elif a is not None and (a.shape != b.shape or a.dtype != b.dtype):
+            problems.append(f"{name}: {field} {b.dtype}{b.shape} instead of {a.dtype}{a.shape}")
+        elif a is not None and not np.array_equal(a, b):
+            rows = np.flatnonzero((a != b).reshape(len(a), -1).any(axis=1))
+            problems.append(f"{name}: {field} differs in batch rows {rows.tolist()}")
+    return problems
+
+
+def main() -> int:
+    ok, why = gpu_status()
+    if not (simulator() and ok):
+        print(f"cuda_sim_check: the CUDA simulator is not available: {why}", file=sys.stderr)
+        return 2
+    reps = np.array([0, 1, 2, 5, 9, 2**32 - 1], dtype=np.int64)
+    problems = []
+    runs = 0
+    offers = 0
+    for name, market in small_markets():
+        arrays = engine.flatten(market)
+        rows = parameter_rows(market, len(reps))
+        full = {"keep_applicants": True, "keep_offers": True}
+        expected = engine.run_cpu(arrays, market.seed, reps, rows, **full)
+        offers += int(np.count_nonzero(expected.offers))
+        if name.startswith("band"):
+            made = np.count_nonzero(expected.offers, axis=1).max()
+            if made <= arrays.band_size[0]:
+                problems.append(f"{name}: {made} offers, never past the first band")
+        for batch in (1, 4, None):
+            got = run_cuda(arrays, market.seed, reps, rows, batch=batch, **full)
+            problems += differences(f"{name}, batch={batch}", expected, got)
+            runs += 1
+        # Without per-applicant outputs (the kernel writes to 1-row dummies).
+        lean = engine.run_cpu(arrays, market.seed, reps, rows)
+        got = run_cuda(arrays, market.seed, reps, rows, batch=4)
+        problems += differences(f"{name}, lean, batch=4", lean, got)
+        runs += 1
+    if offers == 0:
+        problems.append("no offers were made at all: the comparison is vacuous")
+    if problems:
+        print("cuda_sim_check: run_cuda differs from run_cpu:", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    print(
+        f"cuda_sim_check: OK: {runs} run_cuda calls ({len(reps)} replications each, "
+        f"{offers} offers per launch size) identical to run_cpu"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The CUDA backend: the kernel under numba's CUDA simulator (in a subprocess), its PTX for an
+H100 (sm_90, compiled without a GPU), the batch size, and on a real GPU the full market against
+the CPU engine."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+from numba import cuda, types
+from test_cascade import tiny_market
+
+from lis1abm import cuda_engine, engine
+from lis1abm.outcomes import CASCADE_FIELDS, Tally
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def arrays(market):
+    return engine.flatten(market, Tally(market))
+
+
+def test_kernel_equals_cpu_engine_under_simulator():
+    """tests/cuda_sim_check.py, with the simulator switched on before numba is imported:
+    run_cuda (launches of 1, 4 and the default number of replications) gives exactly what
+    run_cpu gives on small markets, offers and per-applicant outcomes included."""
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", NUMBA_DISABLE_JIT="1")
+    proc = subprocess.run(
+        [sys.executable, str(TESTS / "cuda_sim_check.py")],
+        env=env,
+        cwd=TESTS.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    report = f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert proc.returncode == 0, report
+    assert "cuda_sim_check: OK" in proc.stdout, report
+
+
+def kernel_arguments(arrays: engine.EngineArrays, batch: int) -> tuple:
+    """Host arrays shaped like the arguments run_cuda passes to the kernel for one launch."""
+    n, j, a = arrays.n_applicants, arrays.n_ads, arrays.n_applications
+    i64 = np.int64
+    return (
+        np.uint64(1),  # k0
+        np.uint64(2),  # k1
+        np.zeros(batch, i64),  # reps
+        np.zeros((batch, 3 + arrays.n_rounds), i64),  # prows
+        *arrays.kernel_args(),
+        np.zeros((len(arrays.ad_app), batch), i64),  # keys
+        np.zeros((engine.N_BUCKETS + arrays.max_segment, batch), i64),  # work
+        np.zeros((engine.N_AD_STATE, j, batch), i64),  # ad_state
+        np.zeros((engine.N_WHO_STATE, n, batch), i64),  # who
+        np.zeros((arrays.max_offers, batch), i64),  # offer_app
+        np.zeros((batch, arrays.n_slots), i64),  # counts
+        np.zeros((batch, arrays.n_rounds, len(CASCADE_FIELDS)), i64),  # cascade
+        np.zeros((batch, n), i64),  # hired_ad
+        np.zeros((batch, n), i64),  # hired_round
+        np.zeros((batch, a), np.int16),  # offers
+        True,  # keep_applicants
+        True,  # keep_offers
+    )
+
+
+def test_kernel_compiles_to_sm90_ptx():
+    """The kernel, with the types run_cuda launches it with, compiles to PTX for an H100
+    (compute capability 9.0) with no GPU here: NVVM comes from pip (numba-cuda[cu13])."""
+    rng = np.random.default_rng(3)
+    market = tiny_market(
+        6,
+        2,
+        np.ones((6, 2), dtype=bool),
+        rng.normal(size=(6, 2)),
+        np.ones((6, 2), dtype=bool),
+        [1, 2],
+        seed=3,
+        rounds=3,
+        late=1000,
+        wait=1000,
+    )
+    args = kernel_arguments(engine.flatten(market), batch=2)
+    names = list(inspect.signature(cuda_engine.cascade_kernel.py_func).parameters)
+    assert len(args) == len(names), "kernel_arguments() is out of step with the kernel"
+
+    def c_type(value):
+        t = numba.typeof(value)
+        return types.Array(t.dtype, t.ndim, "C") if isinstance(t, types.Array) else t
+
+    signature = types.void(*map(c_type, args))
+    assert [str(t) for t in signature.args[:2]] == ["uint64", "uint64"]
+    assert signature.args[-3] == types.Array(types.int16, 2, "C")
+    ptx, _ = cuda.compile_ptx(cuda_engine.cascade_kernel.py_func, signature, cc=(9, 0))
+    assert ".target sm_90" in ptx
+    assert ".entry" in ptx  # a kernel, not only device functions
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_gpu_equals_cpu_on_full_market(market, arrays):
+    """512 replications of the autumn 2024 market on the GPU (with per-replication parameter
+    rows): every output equals the CPU engine's, with the default launch size and with
+    launches of 100 replications."""
+    ok, why = cuda_engine.gpu_status()
+    if not ok:
+        pytest.skip(why)
+    if cuda_engine.simulator():
+        pytest.skip(f"{why}: far too slow for the full market")
+    reps = np.arange(512)
+    rows = engine.param_rows(market, len(reps))
+    rows[1::3, engine.PARAM_WAIT] = 0
+    rows[2::3, engine.PARAM_LATE] = 65536
+    keep = {"keep_applicants": True, "keep_offers": True}
+    expected = engine.run_cpu(arrays, market.seed, reps, rows, **keep)
+    for batch in (None, 100):
+        got = cuda_engine.run_cuda(arrays, market.seed, reps, rows, batch=batch, **keep)
+        for field in ("replications", "counts", "cascade", "hired_ad", "hired_round", "offers"):
+            np.testing.assert_array_equal(
+                getattr(got, field), getattr(expected, field), err_msg=f"{field}, batch={batch}"
+            )
+    # Without per-applicant outputs, the tallies are the same too.
+    lean = cuda_engine.run_cuda(arrays, market.seed, reps, rows, batch=100)
+    assert lean.hired_ad is None and lean.offers is None
+    np.testing.assert_array_equal(lean.counts, expected.counts)
+    np.testing.assert_array_equal(lean.cascade, expected.cascade)
+
+
+# -- batch size ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("keep_applicants", [False, True])
+@pytest.mark.parametrize("keep_offers", [False, True])
+def test_batch_size_bounds_and_growth(arrays, keep_applicants, keep_offers):
+    """A launch holds at least one replication, never more than asked for, and more of them
+    with more free memory; the ones it holds fit in MEMORY_SHARE of the free memory."""
+    keep = {"keep_applicants": keep_applicants, "keep_offers": keep_offers}
+    per_rep = cuda_engine.bytes_per_replication(arrays, **keep)
+    assert per_rep > 8 * len(arrays.ad_app)  # at least the ranking keys
+    for reps in (1, 7, 10_000):
+        assert cuda_engine.batch_size(arrays, reps, 0, **keep) == 1
+        assert cuda_engine.batch_size(arrays, reps, 1 << 50, **keep) == reps
+    free = [0, per_rep, 10 * per_rep, 1 << 24, 1 << 28, 1 << 32, 1 << 36]
+    sizes = [cuda_engine.batch_size(arrays, 10**6, f, **keep) for f in free]
+    assert all(s >= 1 for s in sizes)
+    assert sizes == sorted(sizes), sizes
+    assert sizes[-1] > sizes[3] > sizes[1], sizes
+    for f, s in zip(free, sizes, strict=True):
+        if s > 1:
+            assert s * per_rep <= cuda_engine.MEMORY_SHARE * f
+    # Never more than MAX_BATCH replications per launch.
+    assert cuda_engine.batch_size(arrays, 10**9, 1 << 60, **keep) == cuda_engine.MAX_BATCH
+
+
+def test_bytes_per_replication_counts_kept_outputs(arrays):
+    """Keeping per-applicant outcomes costs two int64 per applicant, keeping offers one byte
+    per application; so a launch keeping them holds fewer replications."""
+    bpr = cuda_engine.bytes_per_replication
+    lean = bpr(arrays, keep_applicants=False, keep_offers=False)
+    assert bpr(arrays, keep_applicants=True, keep_offers=False) == lean + 16 * arrays.n_applicants
+    assert bpr(arrays, keep_applicants=False, keep_offers=True) == lean + 2 * arrays.n_applications
+    free = 1 << 30
+    small = cuda_engine.batch_size(arrays, 10**6, free, keep_applicants=True, keep_offers=True)
+    large = cuda_engine.batch_size(arrays, 10**6, free, keep_applicants=False, keep_offers=False)
+    assert small < large
