@@ -169,3 +169,24 @@ def test_console_script_exit_code(tmp_path):
     assert done.stderr.strip() == (
         "lis1abm: error: --backend: unknown backend 'x' (known: auto, mesa, cpu, cuda)"
     )
+
+
+def test_backends_print_the_same_comparison(capsys, json_result):
+    """`--backend cpu` gives exactly the JSON rows and cascade of `--backend mesa` (the module
+    fixture), so users can switch engines without changing a figure."""
+    code, out, _ = run_cli(capsys, "simulate", "--reps", "20", "--backend", "cpu", "--json")
+    assert code == 0
+    cpu = json.loads(out)
+    assert cpu["meta"]["backend"] == "cpu" and json_result["meta"]["backend"] == "mesa"
+    assert cpu["rows"] == json_result["rows"]
+    assert cpu["cascade"] == json_result["cascade"]
+
+
+def test_cuda_without_gpu_is_one_line_error(capsys, monkeypatch):
+    """Asking for the GPU engine where none is usable names the reason, exit code 2."""
+    from lis1abm import cuda_engine
+
+    monkeypatch.setattr(cuda_engine, "gpu_status", lambda: (False, "no usable CUDA GPU (test)"))
+    code, out, err = run_cli(capsys, "simulate", "--reps", "2", "--backend", "cuda")
+    assert code == 2 and out == ""
+    assert err.strip() == "lis1abm: error: --backend cuda: no usable CUDA GPU (test)"
