@@ -76,15 +76,7 @@ class Applicant(mesa.Agent):
         )
         m.count_decision(decision)
         for ad in self.offers:
-            if decision == behaviour.ACCEPT_BEST and ad is best:
-                response = behaviour.ACCEPTED
-            elif decision == behaviour.NO_REPLY:
-                response = behaviour.UNANSWERED
-            elif decision == behaviour.MUST_DECLINE:
-                response = behaviour.DECLINED_HIRED
-            else:
-                response = behaviour.DECLINED
-            ad.receive_response(self, response)
+            ad.receive_response(self, behaviour.offer_response(decision, ad is best))
         if decision == behaviour.ACCEPT_BEST:
             self.hired_ad = best
             self.hired_round = r

@@ -115,6 +115,19 @@ def reply(
 
 
 @rule
+def offer_response(decision: int, is_best: bool) -> int:
+    """The response to one offer, given the applicant's decision for the day and whether this
+    is their best offer: ACCEPTED, UNANSWERED, DECLINED_HIRED or DECLINED."""
+    if decision == ACCEPT_BEST and is_best:
+        return ACCEPTED
+    if decision == NO_REPLY:
+        return UNANSWERED
+    if decision == MUST_DECLINE:
+        return DECLINED_HIRED
+    return DECLINED
+
+
+@rule
 def marking_round(accept_round: int, u_late: int, late_q16: int) -> int:
     """The first round in which an applicant accepted in ``accept_round`` counts as marked:
     the next one, or the one after if the trust marks late."""

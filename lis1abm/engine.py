@@ -512,15 +512,7 @@ def replicate(
         for o in range(n_offers):
             a = offer_app[o]
             i = app_applicant[a]
-            decision = who[WHO_DECISION, i]
-            if decision == behaviour.ACCEPT_BEST and a == who[WHO_BEST_APP, i]:
-                response = behaviour.ACCEPTED
-            elif decision == behaviour.NO_REPLY:
-                response = behaviour.UNANSWERED
-            elif decision == behaviour.MUST_DECLINE:
-                response = behaviour.DECLINED_HIRED
-            else:
-                response = behaviour.DECLINED
+            response = behaviour.offer_response(who[WHO_DECISION, i], a == who[WHO_BEST_APP, i])
             cascade[row, F_OFFERS] += 1
             cascade[row, 1 + response] += 1
             if keep_offers:
@@ -553,24 +545,7 @@ def _run_cpu(
     reps,
     prows,
     chunk,
-    ad_ptr,
-    ad_app,
-    ad_app_applicant,
-    ad_app_ad,
-    ad_app_score,
-    app_applicant,
-    app_ad,
-    app_pref,
-    n_applied,
-    capacity,
-    slots,
-    education,
-    ad_slot0,
-    n_rounds,
-    bucket_lo,
-    bucket_shift,
-    band_size,
-    band_threshold,
+    market,
     max_offers,
     max_segment,
     counts,
@@ -581,26 +556,10 @@ def _run_cpu(
     keep_applicants,
     keep_offers,
 ):
-    market = (
-        ad_ptr,
-        ad_app,
-        ad_app_applicant,
-        ad_app_ad,
-        ad_app_score,
-        app_applicant,
-        app_ad,
-        app_pref,
-        n_applied,
-        capacity,
-        slots,
-        education,
-        ad_slot0,
-        n_rounds,
-        bucket_lo,
-        bucket_shift,
-        band_size,
-        band_threshold,
-    )
+    """Play replications ``reps`` in parallel chunks; ``market`` is
+    :meth:`EngineArrays.kernel_args`; outputs as in :func:`replicate`, one row per replication
+    (row 0 only, unused, when not kept)."""
+    ad_app, n_applied, capacity = market[1], market[8], market[9]  # kernel_args() order
     n = reps.shape[0]
     n_chunks = (n + chunk - 1) // chunk
     for c in prange(n_chunks):
@@ -714,7 +673,7 @@ def run_cpu(
             reps,
             prows,
             max(1, int(chunk)),
-            *arrays.kernel_args(),
+            arrays.kernel_args(),
             arrays.max_offers,
             arrays.max_segment,
             counts,
