@@ -39,6 +39,7 @@ from . import behaviour
 from .market import Market
 from .outcomes import CASCADE_FIELDS, Tally
 from .rng import NOISE_MAX, Stream, key, noise, noise_jit, u16_jit, u16x4_jit
+from .round_data import GROUPS
 
 # -- layout of the arrays the kernels share -----------------------------------------------
 
@@ -72,7 +73,7 @@ F_NO_REPLY = CASCADE_FIELDS.index("applicants_no_reply")
 F_WITHDRAWN = CASCADE_FIELDS.index("applicants_withdrawn")
 F_OPEN_AFTER = CASCADE_FIELDS.index("open_after")
 assert [CASCADE_FIELDS.index(r) for r in behaviour.RESPONSES] == [1, 2, 3, 4]
-N_EDUCATION = 3  # education groups (lis1abm.round_data.GROUPS)
+N_EDUCATION = len(GROUPS)  # education groups: a hire at ad j counts in slot 3 j + group
 
 S_INTERVIEW = int(Stream.INTERVIEW)
 S_REPLY_DAY = int(Stream.REPLY_DAY)
@@ -89,8 +90,8 @@ class EngineArrays:
     ad_ptr : (J + 1,): ad j's qualified applications are ``ad_app[ad_ptr[j]:ad_ptr[j + 1]]``.
     ad_app : (Q,): application indices, ascending within each ad (so ascending applicant id).
     ad_app_applicant, ad_app_ad, ad_app_score : (Q,): their applicant, ad and pre-interview
-        score, in the same order (contiguous, so that the key loop vectorises: 10x faster
-        than gathering through ``ad_app``).
+        score, in the same order (contiguous, so that the key loop vectorises, which gathering
+        through ``ad_app`` prevents).
     app_applicant, app_ad, app_pref : (A,): each application's applicant, ad and preference
         rank (0 = the applicant's favourite).
     n_applied : (N,): ads each applicant applied to.
@@ -275,7 +276,7 @@ def _take_band(keys, work, start, end, threshold):
     for k in range(start, end):
         # Branch-free Lomuto partition: [front, k) holds only keys below the threshold, so
         # swapping unconditionally and advancing ``front`` only for a key at least the
-        # threshold keeps the invariant (about 3x faster than branching on random keys).
+        # threshold keeps the invariant: no branch to mispredict on random keys.
         x = keys[k]
         keys[k] = keys[front]
         keys[front] = x
