@@ -79,6 +79,7 @@ def cascade_kernel(
     band_size,
     band_threshold,
     keys,
+    segment,
     work,
     ad_state,
     who,
@@ -122,6 +123,7 @@ def cascade_kernel(
             band_threshold,
         ),
         keys[:, b],
+        segment[:, b],
         work[:, b],
         ad_state[:, :, b],
         who[:, :, b],
@@ -178,14 +180,9 @@ class _Device:
 
 def bytes_per_replication(arrays: engine.EngineArrays, keep_applicants: bool, keep_offers: bool):
     """Device memory one replication of a batch needs: scratch and outputs (bytes)."""
-    n, j = arrays.n_applicants, arrays.n_ads
+    n = arrays.n_applicants
     words = (
-        len(arrays.ad_app)
-        + engine.N_BUCKETS
-        + arrays.max_segment
-        + engine.N_AD_STATE * j
-        + engine.N_WHO_STATE * n
-        + arrays.max_offers
+        sum(int(np.prod(shape)) for shape in arrays.scratch_shapes())
         + arrays.n_slots
         + arrays.n_rounds * len(CASCADE_FIELDS)
         + (3 + arrays.n_rounds)
@@ -223,20 +220,14 @@ def run_cuda(
     kernel = cascade_kernel
     keep = {"keep_applicants": keep_applicants, "keep_offers": keep_offers}
     size = batch or batch_size(arrays, len(reps), dev.free_bytes(), **keep)
-    n, a, j = arrays.n_applicants, arrays.n_applications, arrays.n_ads
+    n, a = arrays.n_applicants, arrays.n_applications
     market = tuple(dev.put(x) if isinstance(x, np.ndarray) else x for x in arrays.kernel_args())
     counts = np.zeros((len(reps), arrays.n_slots), np.int64)
     cascade = np.zeros((len(reps), arrays.n_rounds, len(CASCADE_FIELDS)), np.int64)
     hired_ad = np.zeros((len(reps), n), np.int64) if keep_applicants else None
     hired_round = np.zeros_like(hired_ad) if keep_applicants else None
     offers = np.zeros((len(reps), a), np.int16) if keep_offers else None
-    scratch = (
-        dev.empty((len(arrays.ad_app), size), np.int64),
-        dev.empty((engine.N_BUCKETS + arrays.max_segment, size), np.int64),
-        dev.empty((engine.N_AD_STATE, j, size), np.int64),
-        dev.empty((engine.N_WHO_STATE, n, size), np.int64),
-        dev.empty((arrays.max_offers, size), np.int64),
-    )
+    scratch = tuple(dev.empty((*shape, size), np.int64) for shape in arrays.scratch_shapes())
     for start in range(0, len(reps), size):
         stop = min(start + size, len(reps))
         m = stop - start

@@ -17,14 +17,15 @@ driver here (``prange`` over chunks of replications) and into the CUDA kernel of
 Ranking without sorting
 -----------------------
 An ad only ever reaches the top of its ranked list (its positions, the declines, and the
-candidates already hired elsewhere), so a full sort of its applicants is wasted work. Each
-ad's applications are kept in its own segment of ``keys``. The keys at least a threshold (the
-first *band*: about ``BAND_FACTOR * capacity + BAND_EXTRA`` of them) are moved to the front of
-the segment and sorted (a counting sort on a coarse bucket of the key, then an insertion
-sort within buckets: linear time in practice), and the ad takes its next candidate from the
-front. Only when the band runs out is the next one taken from the rest (its threshold chosen
-with a histogram of the keys).
-The candidates come out in exactly the order of a full sort.
+candidates already hired elsewhere), so a full sort of its applicants is wasted work. For each
+ad, the ranking keys of its applications are computed into a scratch buffer (one vectorised
+loop), and only those at least a threshold (the first *band*: about ``BAND_FACTOR * capacity +
+BAND_EXTRA`` of them) are kept, sorted, at the front of the ad's segment of ``keys`` (a
+counting sort on a fine bucket of the key, then an insertion sort within buckets: linear time
+in practice). The ad takes its next candidate from the front. Only when the band runs out are
+the keys computed again and the next band taken: those below the last threshold and at least
+a new one, chosen with a histogram. The candidates come out in exactly the order of a full
+sort.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ from .round_data import GROUPS
 # -- layout of the arrays the kernels share -----------------------------------------------
 
 N_BUCKETS = 256  # buckets of the ranking key used to pick an ad's next band of candidates
+# A band of n keys is counting-sorted into about SORT_FACTOR * n buckets (at most
+# SORT_BUCKETS), so that most buckets hold one key and the insertion sort after it rarely
+# moves anything.
+SORT_FACTOR = 4
+SORT_BUCKETS = 1024
 # An ad sorts BAND_FACTOR * capacity + BAND_EXTRA candidates at a time: on the autumn 2024
 # market an ad reaches about 3.4 times its capacity down its list (declines, and candidates
 # already hired elsewhere), so most ads never need a second band.
@@ -52,6 +58,7 @@ BAND_EXTRA = 16
 PILOT_REPS = 8  # replications whose keys size an ad's first band (see EngineArrays)
 LOW32 = 0xFFFFFFFF
 INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1  # above every packed key (scores are below 2**31 - 1)
 MAX_ROUNDS = 8000  # 4 * round + response must fit the int16 offer codes
 
 # Parameter row of a replication: thresholds of the behavioural rules (q16 integers).
@@ -60,8 +67,8 @@ PARAM_WAIT, PARAM_LATE, PARAM_WITHDRAW, PARAM_NO_REPLY = 0, 1, 2, 3
 no-reply threshold of each offer round (R columns). A row has ``3 + R`` columns."""
 
 # Per-ad scratch rows and per-applicant scratch rows.
-AD_BAND_NEXT, AD_BAND_LEFT, AD_REST, AD_HIRED = 0, 1, 2, 3
-N_AD_STATE = 4
+AD_BAND_NEXT, AD_BAND_LEFT, AD_REST, AD_FLOOR, AD_HIRED = 0, 1, 2, 3, 4
+N_AD_STATE = 5
 WHO_HIRED_AD, WHO_HIRED_ROUND, WHO_MARKED, WHO_BEST_APP, WHO_DECISION, WHO_TOUCHED = range(6)
 WHO_WITHDRAWN = 6
 N_WHO_STATE = 7
@@ -152,6 +159,18 @@ class EngineArrays:
         """Most offers in one round: one per position."""
         return max(int(self.capacity.sum()), 1)
 
+    def scratch_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Shapes of one replication's scratch arrays (int64), in :func:`replicate`'s order:
+        keys, segment, work, ad_state, who, offer_app."""
+        return (
+            (len(self.ad_app),),
+            (self.max_segment,),
+            (SORT_BUCKETS + self.max_segment + 1,),
+            (N_AD_STATE, self.n_ads),
+            (N_WHO_STATE, self.n_applicants),
+            (self.max_offers,),
+        )
+
     def kernel_args(self) -> tuple:
         """The arrays and scalars in the order of :func:`replicate`'s ``market`` tuple."""
         return (
@@ -203,7 +222,7 @@ def flatten(market: Market, tally: Tally | None = None) -> EngineArrays:
     base = np.asarray(market.base_score, dtype=np.int64)
     lo = int(base.min()) - NOISE_MAX if base.size else 0
     hi = int(base.max()) + NOISE_MAX if base.size else 0
-    if max(abs(lo), abs(hi)) >= 2**31:
+    if max(abs(lo), abs(hi)) >= 2**31 - 1:
         raise ValueError("ranking scores out of range: keys must fit in 32 bits")
     if len(apps.ad) >= 2**32:
         raise ValueError("too many applications for the engine (at most 2**32)")
@@ -263,57 +282,73 @@ def param_rows(market: Market, n: int = 1) -> np.ndarray:
 
 
 @njit(inline="always")
-def _take_band(keys, work, start, end, threshold):
-    """Move the keys of ``keys[start:end]`` that are at least ``threshold`` to the front of the
-    range, sorted in descending order. Returns their number.
-
-    ``work`` (N_BUCKETS + band size,) is scratch: a histogram, then a buffer. The band is
-    sorted by a counting sort on a coarse bucket of the key (about one key per bucket), then
-    an insertion sort that only fixes the order inside buckets: linear time in practice.
-    """
-    front = start
-    top = INT64_MIN
+def _segment_keys(k0, k1, rep, market, start, end, segment):
+    """The ranking keys of the applications ``start:end`` (one ad's) into ``segment[:end -
+    start]``: score plus interview noise, packed with the application index so that keys never
+    tie and a larger key ranks higher (ties in score go to the lower index, hence the lower
+    applicant id). One Philox block per key; the loop vectorises on the CPU."""
+    ad_app, ad_app_applicant, ad_app_ad, ad_app_score = market[1], market[2], market[3], market[4]
     for k in range(start, end):
-        # Branch-free Lomuto partition: [front, k) holds only keys below the threshold, so
-        # swapping unconditionally and advancing ``front`` only for a key at least the
-        # threshold keeps the invariant: no branch to mispredict on random keys.
-        x = keys[k]
-        keys[k] = keys[front]
-        keys[front] = x
-        front += x >= threshold
-        top = max(top, x)
-    n = front - start
-    if n <= 1:
-        return n
+        score = ad_app_score[k] + noise_jit(
+            k0, k1, rep, S_INTERVIEW, ad_app_applicant[k], ad_app_ad[k]
+        )
+        segment[k - start] = score * 4294967296 + (LOW32 - ad_app[k])
+
+
+@njit(inline="always")
+def _take_band(source, first, n_keys, threshold, floor, keys, dst, work):
+    """Write the keys of ``source[first:first + n_keys]`` that lie in ``[threshold, floor)``
+    to ``keys[dst:]``, sorted in descending order, and return their number. The source may be
+    ``keys`` itself, with ``dst == first``: it is read whole before anything is written.
+
+    ``work`` (SORT_BUCKETS + n_keys + 1,) is scratch: a histogram, then the unsorted band. The
+    band is sorted by a counting sort on a fine bucket of the key (most buckets hold one key),
+    then an insertion sort that only fixes the order inside buckets: linear time in practice.
+    """
+    # Branch-free compaction: every key is written to the next free place, which only
+    # advances for a key inside the range (no branch to mispredict on random keys).
+    n = 0
+    for k in range(first, first + n_keys):
+        x = source[k]
+        work[SORT_BUCKETS + n] = x
+        n += (x >= threshold) & (x < floor)
+    if n == 0:
+        return 0
+    top = INT64_MIN
+    bottom = INT64_MAX
+    for k in range(SORT_BUCKETS, SORT_BUCKETS + n):
+        top = max(top, work[k])
+        bottom = min(bottom, work[k])
     high = top >> 32
-    if threshold != INT64_MIN:
-        low = threshold >> 32  # every key of the band is at least the threshold
-    else:
-        low = high
-        for k in range(start, front):
-            low = min(low, keys[k] >> 32)
-    n_buckets = min(n, N_BUCKETS)
+    n_buckets = min(SORT_FACTOR * n, SORT_BUCKETS)
     shift = 0
-    while (high - low) >> shift >= n_buckets:
+    while (high - (bottom >> 32)) >> shift >= n_buckets:
         shift += 1
     for b in range(n_buckets):
         work[b] = 0
-    for k in range(start, front):
-        work[(high - (keys[k] >> 32)) >> shift] += 1  # bucket 0 holds the highest keys
-    position = N_BUCKETS
+    for k in range(SORT_BUCKETS, SORT_BUCKETS + n):
+        work[(high - (work[k] >> 32)) >> shift] += 1  # bucket 0 holds the highest keys
+    position = dst
     for b in range(n_buckets):
         count = work[b]
         work[b] = position
         position += count
-    for k in range(start, front):
-        b = (high - (keys[k] >> 32)) >> shift
-        work[work[b]] = keys[k]
+    for k in range(SORT_BUCKETS, SORT_BUCKETS + n):
+        x = work[k]
+        b = (high - (x >> 32)) >> shift
+        keys[work[b]] = x
         work[b] += 1
-    for k in range(n):
-        # Insertion sort, descending: keys only move within their bucket.
-        x = work[N_BUCKETS + k]
-        m = start + k
-        while m > start and keys[m - 1] < x:
+    # Insertion sort, descending: keys only move within their bucket, and most buckets hold
+    # one key, so the common case is one comparison with the previous key (kept in a
+    # register: reading it back from memory would wait for the store before it).
+    previous = keys[dst]
+    for k in range(dst + 1, dst + n):
+        x = keys[k]
+        if x < previous:
+            previous = x
+            continue
+        m = k
+        while m > dst and keys[m - 1] < x:
             keys[m] = keys[m - 1]
             m -= 1
         keys[m] = x
@@ -328,22 +363,23 @@ def _bucket(packed, bucket_lo, bucket_shift):
 
 
 @njit(inline="always")
-def _band_threshold(keys, work, start, end, want, bucket_lo, bucket_shift):
-    """The lowest key of the fewest whole buckets of ``keys[start:end]`` that hold at least
-    ``want`` keys (or all of them)."""
+def _band_threshold(segment, n_keys, floor, want, work, bucket_lo, bucket_shift):
+    """The lowest key of the fewest whole buckets of the keys of ``segment[:n_keys]`` below
+    ``floor`` that hold at least ``want`` of them (or INT64_MIN: all of them)."""
     for b in range(N_BUCKETS):
         work[b] = 0
-    for k in range(start, end):
-        work[_bucket(keys[k], bucket_lo, bucket_shift)] += 1
-    floor = N_BUCKETS - 1
-    total = work[floor]
-    while total < want and floor > 0:
-        floor -= 1
-        total += work[floor]
-    if floor == 0:
+    for k in range(n_keys):
+        x = segment[k]
+        work[_bucket(x, bucket_lo, bucket_shift)] += x < floor
+    lowest = N_BUCKETS - 1
+    total = work[lowest]
+    while total < want and lowest > 0:
+        lowest -= 1
+        total += work[lowest]
+    if lowest == 0:
         return INT64_MIN
-    # Bucket >= floor  <=>  key >= this (buckets are monotone in the key).
-    return (bucket_lo + (floor << bucket_shift)) * 4294967296
+    # Bucket >= lowest  <=>  key >= this (buckets are monotone in the key).
+    return (bucket_lo + (lowest << bucket_shift)) * 4294967296
 
 
 @njit(inline="always")
@@ -354,6 +390,7 @@ def replicate(
     prow,
     market,
     keys,
+    segment,
     work,
     ad_state,
     who,
@@ -374,8 +411,8 @@ def replicate(
     rep : replication index.
     prow : int64 (3 + R,): this replication's parameter row (see :func:`param_rows`).
     market : the market's arrays and scalars, a tuple (:meth:`EngineArrays.kernel_args`).
-    keys : int64 (Q,), work : int64 (N_BUCKETS + longest ranked list,), ad_state : int64
-        (4, J), who : int64 (7, N), offer_app : int64 (max offers,): scratch, overwritten.
+    keys, segment, work, ad_state, who, offer_app : int64 scratch arrays, overwritten, shaped
+        as :meth:`EngineArrays.scratch_shapes` says.
     counts : int64 (S,): out, hires per slot.
     cascade : int64 (R, len(CASCADE_FIELDS)): out, the cascade per round.
     hired_ad_out, hired_round_out : int64 (N,): out if ``keep_applicants``: each applicant's
@@ -409,19 +446,17 @@ def replicate(
     late_q16 = prow[PARAM_LATE]
     withdraw_q16 = prow[PARAM_WITHDRAW]
 
-    # Ranking keys: score plus interview noise, packed with the application index so that
-    # keys never tie and a larger key ranks higher (ties in score go to the lower id).
-    for k in range(ad_app.shape[0]):
-        score = ad_app_score[k] + noise_jit(
-            k0, k1, rep, S_INTERVIEW, ad_app_applicant[k], ad_app_ad[k]
-        )
-        keys[k] = score * 4294967296 + (LOW32 - ad_app[k])
+    # Ranking keys of every application (one vectorised loop), then every ad's first band:
+    # the keys at least its precomputed threshold (no histogram), sorted at the front of the
+    # ad's segment. The keys below it are not kept: a later band computes them again.
+    _segment_keys(k0, k1, rep, market, 0, ad_app.shape[0], keys)
     for j in range(n_ads):
-        ad_state[AD_BAND_NEXT, j] = ad_ptr[j]
-        # The first band: the keys at least the ad's precomputed threshold (no histogram).
-        got = _take_band(keys, work, ad_ptr[j], ad_ptr[j + 1], band_threshold[j])
+        start, end = ad_ptr[j], ad_ptr[j + 1]
+        got = _take_band(keys, start, end - start, band_threshold[j], INT64_MAX, keys, start, work)
+        ad_state[AD_BAND_NEXT, j] = start
         ad_state[AD_BAND_LEFT, j] = got
-        ad_state[AD_REST, j] = ad_ptr[j] + got
+        ad_state[AD_REST, j] = start + got
+        ad_state[AD_FLOOR, j] = band_threshold[j]
         ad_state[AD_HIRED, j] = 0
     for i in range(n_people):
         # Decided once per replication; drawn for everyone in one (vectorised) loop.
@@ -451,16 +486,20 @@ def replicate(
             open_positions = behaviour.vacancies(capacity[j], ad_state[AD_HIRED, j])
             while open_positions > 0:
                 if ad_state[AD_BAND_LEFT, j] == 0:
-                    rest = ad_state[AD_REST, j]
-                    if rest == ad_ptr[j + 1]:
+                    start, end, rest = ad_ptr[j], ad_ptr[j + 1], ad_state[AD_REST, j]
+                    if rest == end:
                         break  # the ranked list is exhausted
+                    # The next band: recompute the ad's keys, take those below the last band.
+                    _segment_keys(k0, k1, rep, market, start, end, segment)
+                    floor = ad_state[AD_FLOOR, j]
                     threshold = _band_threshold(
-                        keys, work, rest, ad_ptr[j + 1], band_size[j], bucket_lo, bucket_shift
+                        segment, end - start, floor, band_size[j], work, bucket_lo, bucket_shift
                     )
-                    got = _take_band(keys, work, rest, ad_ptr[j + 1], threshold)
+                    got = _take_band(segment, 0, end - start, threshold, floor, keys, rest, work)
                     ad_state[AD_BAND_NEXT, j] = rest
                     ad_state[AD_BAND_LEFT, j] = got
                     ad_state[AD_REST, j] = rest + got
+                    ad_state[AD_FLOOR, j] = threshold
                 top = keys[ad_state[AD_BAND_NEXT, j]]
                 ad_state[AD_BAND_NEXT, j] += 1
                 ad_state[AD_BAND_LEFT, j] -= 1
@@ -547,8 +586,7 @@ def _run_cpu(
     prows,
     chunk,
     market,
-    max_offers,
-    max_segment,
+    shapes,
     counts,
     cascade,
     hired_ad,
@@ -558,18 +596,23 @@ def _run_cpu(
     keep_offers,
 ):
     """Play replications ``reps`` in parallel chunks; ``market`` is
-    :meth:`EngineArrays.kernel_args`; outputs as in :func:`replicate`, one row per replication
-    (row 0 only, unused, when not kept)."""
-    ad_app, n_applied, capacity = market[1], market[8], market[9]  # kernel_args() order
+    :meth:`EngineArrays.kernel_args`, ``shapes`` :meth:`EngineArrays.scratch_shapes`; outputs
+    as in :func:`replicate`, one row per replication (row 0 only, unused, when not kept)."""
+    # Sizes as scalars: numba's parallel loops do not take tuples of shapes.
+    n_keys, n_segment, n_work = shapes[0][0], shapes[1][0], shapes[2][0]
+    n_ad_state, n_ads = shapes[3]
+    n_who, n_people = shapes[4]
+    n_offer = shapes[5][0]
     n = reps.shape[0]
     n_chunks = (n + chunk - 1) // chunk
     for c in prange(n_chunks):
         # Scratch memory, once per chunk of replications (each thread takes whole chunks).
-        keys = np.empty(ad_app.shape[0], np.int64)
-        work = np.empty(N_BUCKETS + max_segment, np.int64)
-        ad_state = np.empty((N_AD_STATE, capacity.shape[0]), np.int64)
-        who = np.empty((N_WHO_STATE, n_applied.shape[0]), np.int64)
-        offer_app = np.empty(max_offers, np.int64)
+        keys = np.empty(n_keys, np.int64)
+        segment = np.empty(n_segment, np.int64)
+        work = np.empty(n_work, np.int64)
+        ad_state = np.empty((n_ad_state, n_ads), np.int64)
+        who = np.empty((n_who, n_people), np.int64)
+        offer_app = np.empty(n_offer, np.int64)
         for b in range(c * chunk, min(n, (c + 1) * chunk)):
             out = b if keep_applicants else 0
             out_offers = b if keep_offers else 0
@@ -580,6 +623,7 @@ def _run_cpu(
                 prows[b],
                 market,
                 keys,
+                segment,
                 work,
                 ad_state,
                 who,
@@ -675,8 +719,7 @@ def run_cpu(
             prows,
             max(1, int(chunk)),
             arrays.kernel_args(),
-            arrays.max_offers,
-            arrays.max_segment,
+            arrays.scratch_shapes(),
             counts,
             cascade,
             hired_ad,

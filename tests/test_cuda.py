@@ -48,7 +48,7 @@ def test_kernel_equals_cpu_engine_under_simulator():
 
 def kernel_arguments(arrays: engine.EngineArrays, batch: int) -> tuple:
     """Host arrays shaped like the arguments run_cuda passes to the kernel for one launch."""
-    n, j, a = arrays.n_applicants, arrays.n_ads, arrays.n_applications
+    n, a = arrays.n_applicants, arrays.n_applications
     i64 = np.int64
     return (
         np.uint64(1),  # k0
@@ -56,11 +56,8 @@ def kernel_arguments(arrays: engine.EngineArrays, batch: int) -> tuple:
         np.zeros(batch, i64),  # reps
         np.zeros((batch, 3 + arrays.n_rounds), i64),  # prows
         *arrays.kernel_args(),
-        np.zeros((len(arrays.ad_app), batch), i64),  # keys
-        np.zeros((engine.N_BUCKETS + arrays.max_segment, batch), i64),  # work
-        np.zeros((engine.N_AD_STATE, j, batch), i64),  # ad_state
-        np.zeros((engine.N_WHO_STATE, n, batch), i64),  # who
-        np.zeros((arrays.max_offers, batch), i64),  # offer_app
+        # keys, segment, work, ad_state, who, offer_app
+        *(np.zeros((*shape, batch), i64) for shape in arrays.scratch_shapes()),
         np.zeros((batch, arrays.n_slots), i64),  # counts
         np.zeros((batch, arrays.n_rounds, len(CASCADE_FIELDS)), i64),  # cascade
         np.zeros((batch, n), i64),  # hired_ad
