@@ -71,7 +71,9 @@ AD_BAND_NEXT, AD_BAND_LEFT, AD_REST, AD_FLOOR, AD_HIRED = 0, 1, 2, 3, 4
 N_AD_STATE = 5
 WHO_HIRED_AD, WHO_HIRED_ROUND, WHO_MARKED, WHO_BEST_APP, WHO_DECISION, WHO_TOUCHED = range(6)
 WHO_WITHDRAWN = 6
-N_WHO_STATE = 7
+# The reply-day draws, by position in the round's list of applicants with offers.
+WHO_U_NO_REPLY, WHO_U_WAIT, WHO_U_LATE = 7, 8, 9
+N_WHO_STATE = 10
 
 # Cascade fields (columns of a replication's cascade); a response counts in 1 + response.
 F_OFFERS = CASCADE_FIELDS.index("offers")
@@ -518,11 +520,23 @@ def replicate(
                 elif app_pref[a] < app_pref[best]:
                     who[WHO_BEST_APP, i] = a
 
-        # 2. Replies: each applicant with offers decides by the deadline.
+        # 2. Replies: each applicant with offers decides by the deadline. The day's draws
+        # first, in a loop of their own that vectorises.
+        for t in range(n_touched):
+            u_no_reply, u_wait, u_late, _ = u16x4_jit(
+                k0, k1, rep, S_REPLY_DAY, who[WHO_TOUCHED, t], r
+            )
+            who[WHO_U_NO_REPLY, t] = u_no_reply
+            who[WHO_U_WAIT, t] = u_wait
+            who[WHO_U_LATE, t] = u_late
         for t in range(n_touched):
             i = who[WHO_TOUCHED, t]
             best = who[WHO_BEST_APP, i]
-            u_no_reply, u_wait, u_late, _ = u16x4_jit(k0, k1, rep, S_REPLY_DAY, i, r)
+            u_no_reply, u_wait, u_late = (
+                who[WHO_U_NO_REPLY, t],
+                who[WHO_U_WAIT, t],
+                who[WHO_U_LATE, t],
+            )
             decision = behaviour.reply(
                 who[WHO_HIRED_AD, i] >= 0,
                 who[WHO_WITHDRAWN, i] != 0,
