@@ -72,9 +72,11 @@ def wants_to_wait(
     least-preferred ad in the first round. ``best_rank`` is the preference rank of the best
     offer (0 = favourite of the ``n_applied`` ads applied to). Integer arithmetic only.
     """
-    if rounds_left <= 0 or best_rank <= 0 or n_applied <= 1 or rounds_total <= 1:
-        return False
-    return u_wait * (n_applied - 1) * (rounds_total - 1) < wait_q16 * best_rank * rounds_left
+    # ``&`` rather than ``and``: compiled code then decides without a branch.
+    possible = (rounds_left > 0) & (best_rank > 0) & (n_applied > 1) & (rounds_total > 1)
+    return possible & (
+        u_wait * (n_applied - 1) * (rounds_total - 1) < wait_q16 * best_rank * rounds_left
+    )
 
 
 @rule
@@ -103,28 +105,36 @@ def reply(
     (declines all) or ``ACCEPT_BEST`` (accepts the best offer by their own preference and
     declines the rest).
     """
-    if already_hired:
-        return MUST_DECLINE
-    if withdrawn:
-        return WITHDRAWN
-    if misses_deadline(u_no_reply, no_reply_q16):
-        return NO_REPLY
-    if wants_to_wait(best_rank, n_applied, u_wait, wait_q16, rounds_left, rounds_total):
-        return WAIT
-    return ACCEPT_BEST
+    # Conditional expressions in order of precedence, so that compiled code can choose
+    # without branching (random decisions make branches unpredictable).
+    waits = wants_to_wait(best_rank, n_applied, u_wait, wait_q16, rounds_left, rounds_total)
+    misses = misses_deadline(u_no_reply, no_reply_q16)
+    return (
+        MUST_DECLINE
+        if already_hired
+        else WITHDRAWN
+        if withdrawn
+        else NO_REPLY
+        if misses
+        else WAIT
+        if waits
+        else ACCEPT_BEST
+    )
 
 
 @rule
 def offer_response(decision: int, is_best: bool) -> int:
     """The response to one offer, given the applicant's decision for the day and whether this
     is their best offer: ACCEPTED, UNANSWERED, DECLINED_HIRED or DECLINED."""
-    if decision == ACCEPT_BEST and is_best:
-        return ACCEPTED
-    if decision == NO_REPLY:
-        return UNANSWERED
-    if decision == MUST_DECLINE:
-        return DECLINED_HIRED
-    return DECLINED
+    return (
+        ACCEPTED
+        if (decision == ACCEPT_BEST) & is_best
+        else UNANSWERED
+        if decision == NO_REPLY
+        else DECLINED_HIRED
+        if decision == MUST_DECLINE
+        else DECLINED
+    )
 
 
 @rule

@@ -169,7 +169,7 @@ class EngineArrays:
             (self.max_segment,),
             (SORT_BUCKETS + self.max_segment + 1,),
             (N_AD_STATE, self.n_ads),
-            (N_WHO_STATE, self.n_applicants),
+            (N_WHO_STATE, self.n_applicants + 1),  # + a spare place (see replicate)
             (self.max_offers,),
         )
 
@@ -507,19 +507,25 @@ def replicate(
                 ad_state[AD_BAND_LEFT, j] -= 1
                 a = LOW32 - (top & LOW32)
                 i = app_applicant[a]
-                if not behaviour.can_receive_offer(who[WHO_MARKED, i], r):
-                    continue  # marked as hired: skipped, and never reconsidered
+                # Without branches (whether a candidate is marked, or already has an offer
+                # this round, is random, and mispredicted branches were most of the time):
+                # the offer and the applicant's entry in the round's list are always written,
+                # and count only if the candidate can receive an offer (a marked candidate is
+                # skipped, and never reconsidered). Row WHO_TOUCHED has a spare last place.
+                ok = behaviour.can_receive_offer(who[WHO_MARKED, i], r)
                 offer_app[n_offers] = a
-                n_offers += 1
-                open_positions -= 1
+                n_offers += ok
+                open_positions -= ok
                 best = who[WHO_BEST_APP, i]
-                if best < 0:
-                    who[WHO_TOUCHED, n_touched] = i
-                    n_touched += 1
-                    who[WHO_BEST_APP, i] = a
-                elif app_pref[a] < app_pref[best]:
-                    who[WHO_BEST_APP, i] = a
+                first = best < 0  # the applicant's first offer this round
+                who[WHO_TOUCHED, n_touched] = i
+                n_touched += ok & first
+                better = first | (app_pref[a] < app_pref[a if first else best])
+                who[WHO_BEST_APP, i] = a if ok & better else best
 
+        n_waiting = 0
+        n_no_reply = 0
+        n_withdrawn = 0
         # 2. Replies: each applicant with offers decides by the deadline. The day's draws
         # first, in a loop of their own that vectorises.
         for t in range(n_touched):
@@ -550,24 +556,26 @@ def replicate(
                 n_rounds,
             )
             who[WHO_DECISION, i] = decision
-            if decision == behaviour.WAIT:
-                cascade[row, F_WAITING] += 1
-            elif decision == behaviour.NO_REPLY:
-                cascade[row, F_NO_REPLY] += 1
-            elif decision == behaviour.WITHDRAWN:
-                cascade[row, F_WITHDRAWN] += 1
-            elif decision == behaviour.ACCEPT_BEST:
-                j = app_ad[best]
-                who[WHO_HIRED_AD, i] = j
-                who[WHO_HIRED_ROUND, i] = r
-                who[WHO_MARKED, i] = behaviour.marking_round(r, u_late, late_q16)
-                ad_state[AD_HIRED, j] += 1
-                total_hired += 1
+            # Counted and recorded without branches, as above.
+            n_waiting += decision == behaviour.WAIT
+            n_no_reply += decision == behaviour.NO_REPLY
+            n_withdrawn += decision == behaviour.WITHDRAWN
+            accept = decision == behaviour.ACCEPT_BEST
+            j = app_ad[best]
+            marked = behaviour.marking_round(r, u_late, late_q16)
+            who[WHO_HIRED_AD, i] = j if accept else who[WHO_HIRED_AD, i]
+            who[WHO_HIRED_ROUND, i] = r if accept else who[WHO_HIRED_ROUND, i]
+            who[WHO_MARKED, i] = marked if accept else who[WHO_MARKED, i]
+            ad_state[AD_HIRED, j] += accept
+            total_hired += accept
+        cascade[row, F_OFFERS] = n_offers
+        cascade[row, F_WAITING] = n_waiting
+        cascade[row, F_NO_REPLY] = n_no_reply
+        cascade[row, F_WITHDRAWN] = n_withdrawn
         for o in range(n_offers):
             a = offer_app[o]
             i = app_applicant[a]
             response = behaviour.offer_response(who[WHO_DECISION, i], a == who[WHO_BEST_APP, i])
-            cascade[row, F_OFFERS] += 1
             cascade[row, 1 + response] += 1
             if keep_offers:
                 offers_out[a] = 4 * r + response
