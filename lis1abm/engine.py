@@ -603,10 +603,10 @@ def replicate(
         if keep_applicants:
             hired_ad_out[i] = j
             hired_round_out[i] = who[WHO_HIRED_ROUND, i]
-        if j >= 0:
-            for c in range(slots.shape[1]):
-                counts[slots[i, c]] += 1
-            counts[ad_slot0 + N_EDUCATION * j + education[i]] += 1
+        hired = j >= 0  # added without a branch, as in the rounds
+        for c in range(slots.shape[1]):
+            counts[_ix(slots[i, c])] += hired
+        counts[_ix(ad_slot0 + N_EDUCATION * max(j, 0) + education[i])] += hired
 
 
 # -- the CPU driver -----------------------------------------------------------------------
