@@ -3,8 +3,10 @@
 :func:`run_bench` times the Mesa model, the CPU engine on one thread and on all threads, and
 the CUDA engine when a GPU is usable, each on the same market and seed, and reports
 replications per second (the median of ``repeats`` timings, after a warm-up that compiles
-and loads the kernels) and the ratios between them. Timings on shared machines are noisy;
-ratios from the same run are the figures to compare.
+and loads the kernels) and the ratios between them. The backends are timed in turn (one
+timing of each, then the next round), so that a slow spell of a shared machine does not fall
+on one backend only. Timings on shared machines are noisy; ratios from the same run are the
+figures to compare.
 """
 
 from __future__ import annotations
@@ -65,20 +67,26 @@ def machine() -> dict:
     }
 
 
-def _rate(run, reps: int, repeats: int) -> dict:
-    """Median replications per second over ``repeats`` timed calls of ``run(reps)``."""
-    seconds = []
+def _rates(runs: dict, repeats: int) -> dict:
+    """Median replications per second of each ``runs[name] = (run, reps)``: ``repeats`` timed
+    calls of ``run(reps)`` each, taken in turn (one of each backend, then again), so that a
+    slow spell of a shared machine falls on every backend rather than on one."""
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        run(reps)
-        seconds.append(time.perf_counter() - start)
-    median = statistics.median(seconds)
-    return {
-        "reps_per_s": reps / median,
-        "replications": reps,
-        "seconds_median": median,
-        "seconds": seconds,
-    }
+        for name, (run, reps) in runs.items():
+            start = time.perf_counter()
+            run(reps)
+            seconds[name].append(time.perf_counter() - start)
+    rates = {}
+    for name, (_, reps) in runs.items():
+        median = statistics.median(seconds[name])
+        rates[name] = {
+            "reps_per_s": reps / median,
+            "replications": reps,
+            "seconds_median": median,
+            "seconds": seconds[name],
+        }
+    return rates
 
 
 def run_bench(
@@ -87,7 +95,7 @@ def run_bench(
     mesa_reps: int = 20,
     cpu_reps: int = 20_000,
     cuda_reps: int = 1 << 20,
-    repeats: int = 3,
+    repeats: int = 5,
     backends: tuple[str, ...] = ("mesa", "cpu_1thread", "cpu", "cuda"),
 ) -> dict:
     """Measure the engines. Returns ``{"backends": {name: {...} or None}, "ratios": {...},
@@ -118,18 +126,21 @@ def run_bench(
 
         return run
 
-    results: dict[str, dict | None] = dict.fromkeys(("mesa", "cpu_1thread", "cpu", "cuda"))
+    import numba
+
+    runs = {}
+    extra = {}
     if "mesa" in backends:
         mesa(1)  # warm-up: compiles the behavioural rules
-        results["mesa"] = _rate(mesa, mesa_reps, repeats)
+        runs["mesa"] = (mesa, mesa_reps)
     if "cpu_1thread" in backends:
         cpu(1)(64)  # warm-up: compiles (or loads) the CPU kernel
-        results["cpu_1thread"] = _rate(cpu(1), max(1, cpu_reps // 4), repeats) | {"threads": 1}
+        runs["cpu_1thread"] = (cpu(1), max(1, cpu_reps // 4))
+        extra["cpu_1thread"] = {"threads": 1}
     if "cpu" in backends:
-        import numba
-
         cpu(None)(64)
-        results["cpu"] = _rate(cpu(None), cpu_reps, repeats) | {"threads": numba.get_num_threads()}
+        runs["cpu"] = (cpu(None), cpu_reps)
+        extra["cpu"] = {"threads": numba.get_num_threads()}
     if "cuda" in backends and gpu_status()[0]:
         from .cuda_engine import run_cuda
 
@@ -137,7 +148,11 @@ def run_bench(
             run_cuda(arrays, seed, np.arange(reps), rows)
 
         gpu(256)  # warm-up: compiles the kernel
-        results["cuda"] = _rate(gpu, cuda_reps, repeats) | {"device": gpu_status()[1]}
+        runs["cuda"] = (gpu, cuda_reps)
+        extra["cuda"] = {"device": gpu_status()[1]}
+    results: dict[str, dict | None] = dict.fromkeys(("mesa", "cpu_1thread", "cpu", "cuda"))
+    for name, rate in _rates(runs, repeats).items():
+        results[name] = rate | extra.get(name, {})
 
     def ratio(a, b):
         if results[a] is None or results[b] is None:

@@ -115,7 +115,7 @@ def bench(
         int, typer.Option(help="Replications timed for cpu (a quarter for cpu_1thread).")
     ] = 20_000,
     cuda_reps: Annotated[int, typer.Option(help="Replications timed for cuda.")] = 1 << 20,
-    repeats: Annotated[int, typer.Option(help="Timings per backend (the median counts).")] = 3,
+    repeats: Annotated[int, typer.Option(help="Timings per backend (the median counts).")] = 5,
     save: Annotated[bool, typer.Option(help="Save the figures under results/bench/.")] = True,
 ) -> None:
     """Measure replications per second of every engine on the autumn 2024 market, in one

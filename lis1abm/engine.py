@@ -26,6 +26,15 @@ in practice). The ad takes its next candidate from the front. Only when the band
 the keys computed again and the next band taken: those below the last threshold and at least
 a new one, chosen with a histogram. The candidates come out in exactly the order of a full
 sort.
+
+Where the rest of the time went
+-------------------------------
+Measured with ``python scripts/profile_engine.py`` and a sampling profiler: once ranking was
+cheap, most of a replication's time was mispredicted branches (whether a candidate is marked
+as hired, whether an applicant already holds an offer, what they reply: all random) and
+numba's handling of negative indices. So the offer rounds decide without branches (flags
+added to counters, conditional expressions that compile to selects), and the hot loops index
+with unsigned integers (:func:`_ix`).
 """
 
 from __future__ import annotations
