@@ -105,8 +105,9 @@ def reply(
     (declines all) or ``ACCEPT_BEST`` (accepts the best offer by their own preference and
     declines the rest).
     """
-    # Conditional expressions in order of precedence, so that compiled code can choose
-    # without branching (random decisions make branches unpredictable).
+    # One conditional expression, read "A if a else B if b else ...": the first condition
+    # that holds decides. Not early returns, so that compiled code chooses without branching
+    # (the decisions are random: branches on them would be mispredicted).
     waits = wants_to_wait(best_rank, n_applied, u_wait, wait_q16, rounds_left, rounds_total)
     misses = misses_deadline(u_no_reply, no_reply_q16)
     return (
@@ -126,6 +127,7 @@ def reply(
 def offer_response(decision: int, is_best: bool) -> int:
     """The response to one offer, given the applicant's decision for the day and whether this
     is their best offer: ACCEPTED, UNANSWERED, DECLINED_HIRED or DECLINED."""
+    # The first condition that holds decides, without branching (as in reply).
     return (
         ACCEPTED
         if (decision == ACCEPT_BEST) & is_best

@@ -17,15 +17,15 @@ driver here (``prange`` over chunks of replications) and into the CUDA kernel of
 Ranking without sorting
 -----------------------
 An ad only ever reaches the top of its ranked list (its positions, the declines, and the
-candidates already hired elsewhere), so a full sort of its applicants is wasted work. For each
-ad, the ranking keys of its applications are computed into a scratch buffer (one vectorised
-loop), and only those at least a threshold (the first *band*: about ``BAND_FACTOR * capacity +
-BAND_EXTRA`` of them) are kept, sorted, at the front of the ad's segment of ``keys`` (a
-counting sort on a fine bucket of the key, then an insertion sort within buckets: linear time
-in practice). The ad takes its next candidate from the front. Only when the band runs out are
-the keys computed again and the next band taken: those below the last threshold and at least
-a new one, chosen with a histogram. The candidates come out in exactly the order of a full
-sort.
+candidates already hired elsewhere), so a full sort of its applicants is wasted work. The
+ranking keys of all applications are computed in one vectorised loop, each ad's in its own
+segment of ``keys``. Of an ad's keys, only those at least a threshold (the first *band*: about
+``BAND_FACTOR * capacity + BAND_EXTRA`` of them) are kept: gathered into a buffer, then
+sorted back to the front of the segment (a counting sort on a fine bucket of the key, then an
+insertion sort within buckets: linear time in practice). The ad takes its next candidate from
+the front. Only when the band runs out are the ad's keys computed again and the next band
+taken: those below the last threshold and at least a new one, chosen with a histogram. The
+candidates come out in exactly the order of a full sort.
 
 Where the rest of the time went
 -------------------------------
