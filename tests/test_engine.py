@@ -150,6 +150,33 @@ def test_band_refill_matches_mesa():
         assert_same_as_mesa(market, result, b)
 
 
+@pytest.mark.parametrize(
+    ("size", "threshold", "what"),
+    [
+        (1, engine.INT64_MAX - 1, "no first band, then one candidate per band"),
+        (3, engine.INT64_MAX - 1, "no first band, then bands of about three"),
+        (1, engine.INT64_MIN, "every key in the first band"),
+    ],
+)
+def test_outcome_does_not_depend_on_the_bands(market, arrays, size, threshold, what):
+    """Band sizes and first-band thresholds only decide how much is sorted at a time, never
+    the outcome: forcing a new band for (nearly) every candidate, each taken below the last
+    one's floor, or sorting whole lists at once, gives exactly the default result on the full
+    market, offer by offer."""
+    forced = dataclasses.replace(
+        arrays,
+        band_size=np.full(arrays.n_ads, size, dtype=np.int64),
+        band_threshold=np.full(arrays.n_ads, threshold, dtype=np.int64),
+    )
+    reps = np.arange(12)
+    rows = engine.param_rows(market)
+    keep = {"keep_applicants": True, "keep_offers": True}
+    assert_same_results(
+        engine.run_cpu(forced, market.seed, reps, rows, **keep),
+        engine.run_cpu(arrays, market.seed, reps, rows, **keep),
+    )
+
+
 # -- parameter rows -----------------------------------------------------------------------
 
 
