@@ -17,11 +17,12 @@ import sys
 
 import numpy as np
 
-from lis1abm.market import build_market
-from lis1abm.model import LIS1Model
-from lis1abm.outcomes import Tally, compare
+from lis1abm.abm.model import LIS1Model
+from lis1abm.data.round import load_round
+from lis1abm.market.ranking import build_market
 from lis1abm.params import DEFAULT_PARAMS, Params, load_params
-from lis1abm.round_data import load_round
+from lis1abm.results.compare import compare
+from lis1abm.results.tally import Tally
 
 GRID = {
     "behaviour.withdrawal_probability": [0.02, 0.04, 0.06],

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lis1abm.market import build_market
+from lis1abm.data.round import load_round
+from lis1abm.market.ranking import build_market
 from lis1abm.params import load_params
-from lis1abm.round_data import load_round
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from test_cascade import tiny_market  # noqa: E402
 
 from lis1abm import engine  # noqa: E402
-from lis1abm.cuda_engine import gpu_status, run_cuda, simulator  # noqa: E402
+from lis1abm.engine.cuda import gpu_status, run_cuda, simulator  # noqa: E402
 
 OUTPUTS = ("replications", "counts", "cascade", "hired_ad", "hired_round", "offers")
 

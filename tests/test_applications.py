@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lis1abm.applications import fit_ad_probability, trust_index
+from lis1abm.market.applications import fit_ad_probability, trust_index
 
 
 def test_expected_applications_fit(market, autumn):

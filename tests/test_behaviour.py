@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lis1abm import behaviour as b
+from lis1abm import rules as b
 
 U = range(65536)
 

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from lis1abm import bench
 from lis1abm.cli import main
+from lis1abm.simulation import bench
 
 TINY = {"mesa_reps": 1, "cpu_reps": 16, "cuda_reps": 16, "repeats": 2}
 

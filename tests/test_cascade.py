@@ -11,11 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lis1abm import behaviour
-from lis1abm.applications import Applications
-from lis1abm.market import Market, build_market, ranked_lists
-from lis1abm.model import LIS1Model
-from lis1abm.outcomes import CASCADE_FIELDS, tally
+from lis1abm import rules
+from lis1abm.abm.model import LIS1Model
+from lis1abm.market.applications import Applications
+from lis1abm.market.ranking import Market, build_market, ranked_lists
+from lis1abm.results.tally import tally
+from lis1abm.rules import CASCADE_FIELDS
 
 
 def check_invariants(market: Market, model: LIS1Model) -> None:
@@ -28,7 +29,7 @@ def check_invariants(market: Market, model: LIS1Model) -> None:
 
     hires = np.bincount(out.hired_ad[out.hired_ad >= 0], minlength=market.n_ads)
     assert (hires <= market.capacity).all(), "an ad hired over capacity"
-    accepted = codes == behaviour.ACCEPTED
+    accepted = codes == rules.ACCEPTED
     assert np.bincount(who[accepted], minlength=market.n_applicants).max(initial=0) <= 1, (
         "someone accepted twice"
     )

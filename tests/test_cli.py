@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from lis1abm.cli import main
-from lis1abm.outcomes import BREAKDOWNS
 from lis1abm.params import DEFAULT_PARAMS
+from lis1abm.results.tally import BREAKDOWNS
 
 ROW_KEYS = {
     "breakdown",
@@ -184,7 +184,7 @@ def test_backends_print_the_same_comparison(capsys, json_result):
 
 def test_cuda_without_gpu_is_one_line_error(capsys, monkeypatch):
     """Asking for the GPU engine where none is usable names the reason, exit code 2."""
-    from lis1abm import cuda_engine
+    from lis1abm.engine import cuda as cuda_engine
 
     monkeypatch.setattr(cuda_engine, "gpu_status", lambda: (False, "no usable CUDA GPU (test)"))
     code, out, err = run_cli(capsys, "simulate", "--reps", "2", "--backend", "cuda")

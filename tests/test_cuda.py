@@ -16,8 +16,10 @@ import pytest
 from numba import cuda, types
 from test_cascade import tiny_market
 
-from lis1abm import cuda_engine, engine
-from lis1abm.outcomes import CASCADE_FIELDS, Tally
+from lis1abm import engine
+from lis1abm.engine import cuda as cuda_engine
+from lis1abm.results.tally import Tally
+from lis1abm.rules import CASCADE_FIELDS
 
 TESTS = Path(__file__).resolve().parent
 

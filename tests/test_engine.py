@@ -13,9 +13,11 @@ from hypothesis import given, settings
 from test_cascade import markets, tiny_market
 
 from lis1abm import engine
-from lis1abm.market import Market
-from lis1abm.model import LIS1Model
-from lis1abm.outcomes import CASCADE_FIELDS, Tally, offer_events
+from lis1abm.abm.model import LIS1Model
+from lis1abm.market.ranking import Market
+from lis1abm.results.events import offer_events
+from lis1abm.results.tally import Tally
+from lis1abm.rules import CASCADE_FIELDS
 
 
 @pytest.fixture(scope="module")

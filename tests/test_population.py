@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lis1abm.population import build_population, graduation_table, ipf, round_table
+from lis1abm.market.population import build_population, graduation_table, ipf, round_table
 
 
 @pytest.fixture(scope="module", params=[1, 2024])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from lis1abm.data.round import CONFIG_DIR, GROUPS, largest_remainder, load_round
 from lis1abm.errors import ConfigError, UserError
-from lis1abm.round_data import CONFIG_DIR, GROUPS, largest_remainder, load_round
 
 AUTUMN = CONFIG_DIR / "rounds" / "autumn2024.toml"
 

@@ -27,9 +27,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from .params import Params
-from .rng import Stream, normal, uniform
-from .round_data import GROUPS, REGIONS, RoundData, largest_remainder
+from lis1abm.data.round import GROUPS, REGIONS, RoundData, largest_remainder
+from lis1abm.params import Params
+from lis1abm.rng import Stream, normal, uniform
 
 NORDIC = ("Denmark", "Sweden", "Finland", "Iceland")
 """Nordic countries other than Norway (for residence and proficiency)."""

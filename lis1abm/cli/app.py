@@ -16,8 +16,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from .errors import UserError
-from .outcomes import BREAKDOWNS, CASCADE_FIELDS
+from lis1abm.errors import UserError
+from lis1abm.results.tally import BREAKDOWNS
+from lis1abm.rules import CASCADE_FIELDS
 
 # Typer >= 0.22 vendors click; reach its exception base through a public class so the code works
 # with either layout.
@@ -71,8 +72,8 @@ def simulate(
     ] = False,
 ) -> None:
     """Play an application round and compare the model's hires with the report."""
-    from .simulate import simulate as run  # keeps `--help` fast
-    from .simulate import write_results
+    from lis1abm.simulation.simulate import simulate as run  # keeps `--help` fast
+    from lis1abm.simulation.simulate import write_results
 
     err = Console(stderr=True)
     with Progress(
@@ -120,8 +121,8 @@ def bench(
 ) -> None:
     """Measure replications per second of every engine on the autumn 2024 market, in one
     run, and print the ratios."""
-    from .bench import run_bench
-    from .bench import save as save_result
+    from lis1abm.simulation.bench import run_bench
+    from lis1abm.simulation.bench import save as save_result
 
     result = run_bench(mesa_reps=mesa_reps, cpu_reps=cpu_reps, cuda_reps=cuda_reps, repeats=repeats)
     path = save_result(result) if save else None
@@ -160,9 +161,9 @@ def bench(
 @app.command()
 def check(files: Annotated[list[Path], typer.Argument(help="Round or parameter files.")]) -> None:
     """Check config files: a round file (has [round]) or a parameter file."""
-    from .config import read_toml
-    from .params import load_params
-    from .round_data import load_round
+    from lis1abm.data.round import load_round
+    from lis1abm.data.toml import read_toml
+    from lis1abm.params import load_params
 
     for f in files:
         (load_round if "round" in read_toml(f) else load_params)(f)

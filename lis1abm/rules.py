@@ -144,3 +144,21 @@ def marking_round(accept_round: int, u_late: int, late_q16: int) -> int:
     """The first round in which an applicant accepted in ``accept_round`` counts as marked:
     the next one, or the one after if the trust marks late."""
     return accept_round + 2 if u_late < late_q16 else accept_round + 1
+
+
+# -- the vocabulary of the cascade ---------------------------------------------------------
+
+CASCADE_FIELDS = (
+    "offers",
+    "accepted",
+    "declined",
+    "unanswered",
+    "declined_hired",
+    "applicants_waiting",
+    "applicants_no_reply",
+    "applicants_withdrawn",
+    "open_after",
+)
+"""Per-round cascade counts: offers made; responses (accepted, declined, unanswered,
+declined because already hired elsewhere); applicants who declined all to wait, who missed the
+deadline, who declined all because they took another job; open positions after the round."""

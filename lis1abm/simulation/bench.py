@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
-from .provenance import describe
+from lis1abm.errors import UserError
+from lis1abm.results.provenance import describe
 
-BENCH_DIR = Path(__file__).resolve().parent.parent / "results" / "bench"
+BENCH_DIR = Path(__file__).resolve().parents[2] / "results" / "bench"
 
 
 def _cpu_model() -> str:
@@ -49,7 +49,7 @@ def machine() -> dict:
     """A description of this machine: CPU, cores, memory, GPU, library versions."""
     import numba
 
-    from .cuda_engine import gpu_status
+    from lis1abm.engine.cuda import gpu_status
 
     ok, gpu = gpu_status()
     return {
@@ -104,13 +104,13 @@ def run_bench(
     for n, name in ((mesa_reps, "mesa"), (cpu_reps, "cpu"), (cuda_reps, "cuda"), (repeats, "")):
         if n < 1:
             raise UserError(f"--{name + '-' if name else ''}reps must be at least 1, got {n}")
-    from . import engine
-    from .cuda_engine import gpu_status
-    from .market import build_market
-    from .model import LIS1Model
-    from .outcomes import Tally
-    from .params import load_params
-    from .round_data import load_round
+    from lis1abm import engine
+    from lis1abm.abm.model import LIS1Model
+    from lis1abm.data.round import load_round
+    from lis1abm.engine.cuda import gpu_status
+    from lis1abm.market.ranking import build_market
+    from lis1abm.params import load_params
+    from lis1abm.results.tally import Tally
 
     market = build_market(load_round("autumn2024"), load_params(), seed)
     arrays = engine.flatten(market, Tally(market))
@@ -142,7 +142,7 @@ def run_bench(
         runs["cpu"] = (cpu(None), cpu_reps)
         extra["cpu"] = {"threads": numba.get_num_threads()}
     if "cuda" in backends and gpu_status()[0]:
-        from .cuda_engine import run_cuda
+        from lis1abm.engine.cuda import run_cuda
 
         def gpu(reps):
             run_cuda(arrays, seed, np.arange(reps), rows)

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .params import Params
-from .rng import Stream, gumbel, normal, uniform
-from .round_data import RoundData
+from lis1abm.data.round import RoundData
+from lis1abm.params import Params
+from lis1abm.rng import Stream, gumbel, normal, uniform
 
 MAX_ATTEMPTS = 10_000  # rejection sampling: an applicant with no draw after this many is a bug
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .config import Section, read_toml
-from .round_data import CONFIG_DIR, GROUPS, REGIONS
+from lis1abm.data.round import CONFIG_DIR, GROUPS, REGIONS
+from lis1abm.data.toml import Section, read_toml
 
 DEFAULT_PARAMS = CONFIG_DIR / "params" / "default.toml"
 

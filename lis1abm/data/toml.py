@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from lis1abm.errors import ConfigError
 
 _TYPE_NAMES = {
     int: "an integer",

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import behaviour
-from .applications import Applications, draw_applications, trust_index
-from .params import Params
-from .population import build_population
-from .rng import NOISE_SD, Stream, noise
-from .round_data import RoundData, largest_remainder
+from lis1abm import rules
+from lis1abm.data.round import RoundData, largest_remainder
+from lis1abm.market.applications import Applications, draw_applications, trust_index
+from lis1abm.market.population import build_population
+from lis1abm.params import Params
+from lis1abm.rng import NOISE_SD, Stream, noise
 
 SCORE_UNIT = NOISE_SD  # one standard deviation of interview noise, in score units (53509.6)
 
@@ -91,14 +91,14 @@ def build_market(data: RoundData, params: Params, seed: int) -> Market:
         capacity=ad_capacity(data, params.capacity.rule),
         no_reply_q16=np.array(
             [
-                behaviour.q16(b.no_reply_probability_one_day / max(r.reply_window_days, 1))
+                rules.q16(b.no_reply_probability_one_day / max(r.reply_window_days, 1))
                 for r in data.calendar
             ],
             dtype=np.int64,
         ),
-        wait_q16=behaviour.q16(b.wait_probability_max),
-        late_q16=behaviour.q16(b.late_marking_probability),
-        withdraw_q16=behaviour.q16(b.withdrawal_probability),
+        wait_q16=rules.q16(b.wait_probability_max),
+        late_q16=rules.q16(b.late_marking_probability),
+        withdraw_q16=rules.q16(b.withdrawal_probability),
     )
 
 

@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import __version__
+from lis1abm import __version__
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _git(*args: str) -> str:

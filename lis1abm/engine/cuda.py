@@ -1,6 +1,7 @@
 """The array engine on a CUDA GPU: one thread per replication.
 
-The kernel calls :func:`lis1abm.engine.replicate`, the same source as the CPU driver, compiled
+The kernel calls :func:`lis1abm.engine.kernel.replicate`, the same source as the CPU driver,
+compiled
 for the GPU. Scratch memory is laid out as ``(size, batch)`` so that the threads of a warp,
 working on neighbouring replications, touch neighbouring addresses (coalesced access). Device
 arrays are CuPy arrays on a real GPU; under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``,
@@ -18,8 +19,8 @@ from functools import cache
 import numpy as np
 from numba import cuda, njit
 
-from . import engine
-from .outcomes import CASCADE_FIELDS
+from lis1abm import engine
+from lis1abm.rules import CASCADE_FIELDS
 
 THREADS_PER_BLOCK = 128
 MEMORY_SHARE = 0.6  # of the free device memory, for one batch
@@ -210,7 +211,7 @@ def run_cuda(
     keep_offers: bool = False,
 ) -> engine.EngineResult:
     """Play replications on the GPU (same arguments and result as
-    :func:`lis1abm.engine.run_cpu`). ``batch``: replications per launch (default: from the
+    :func:`lis1abm.engine.cpu.run_cpu`). ``batch``: replications per launch (default: from the
     free device memory); results do not depend on it."""
     ok, why = gpu_status()
     if not ok:

@@ -13,8 +13,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Section, read_toml
-from .errors import ConfigError, UserError
+from lis1abm.data.toml import Section, read_toml
+from lis1abm.errors import ConfigError, UserError
 
 GROUPS = ("Norway", "EEA+UK", "Outside EEA")
 """Nationality and education-country groups, in the report's order."""
@@ -22,7 +22,7 @@ GROUPS = ("Norway", "EEA+UK", "Outside EEA")
 REGIONS = ("Sør-Øst", "Vest", "Midt-Norge", "Nord")
 """The four regional health authorities (RHF)."""
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 @dataclass(frozen=True)

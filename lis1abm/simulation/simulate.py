@@ -17,13 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import UserError
-from .market import Market, build_market
-from .model import LIS1Model
-from .outcomes import Tally, cascade_summary, compare, offer_events
-from .params import DEFAULT_PARAMS, load_params
-from .provenance import describe, file_digest
-from .round_data import load_round
+from lis1abm.abm.model import LIS1Model
+from lis1abm.data.round import load_round
+from lis1abm.errors import UserError
+from lis1abm.market.ranking import Market, build_market
+from lis1abm.params import DEFAULT_PARAMS, load_params
+from lis1abm.results.compare import cascade_summary, compare
+from lis1abm.results.events import offer_events
+from lis1abm.results.provenance import describe, file_digest
+from lis1abm.results.tally import Tally
 
 BACKENDS = ("auto", "mesa", "cpu", "cuda")
 """Engines that can run the cascade: ``mesa`` (the readable reference), ``cpu`` (numba),
@@ -44,7 +46,7 @@ def resolve_backend(backend: str) -> tuple[str, str]:
     if backend == "mesa":
         return "mesa", "cpu: 1 thread"
     if backend in ("auto", "cuda"):
-        from .cuda_engine import gpu_status
+        from lis1abm.engine.cuda import gpu_status
 
         ok, device = gpu_status()
         if ok:
@@ -64,10 +66,10 @@ class SimulationResult:
     ----------
     market : the market the replications ran on.
     tally : the layout of a replication's values.
-    values : int64 (R, K): every replication's values (see :class:`lis1abm.outcomes.Tally`).
+    values : int64 (R, K): every replication's values (see :class:`lis1abm.results.tally.Tally`).
     events : every offer of every replication, or None.
-    rows : the comparison with the report (see :func:`lis1abm.outcomes.compare`).
-    cascade : mean cascade figures (see :func:`lis1abm.outcomes.cascade_summary`).
+    rows : the comparison with the report (see :func:`lis1abm.results.compare.compare`).
+    cascade : mean cascade figures (see :func:`lis1abm.results.compare.cascade_summary`).
     meta : provenance: round, params, seed, replications, backend, device, version, commit.
     """
 
@@ -177,12 +179,12 @@ def _run_mesa(market, tally, reps, log_events, progress):
 
 
 def _run_engine(engine_name, market, tally, reps, log_events, progress):
-    from . import engine
+    from lis1abm import engine
 
     arrays = engine.flatten(market, tally)
     rows = engine.param_rows(market)
     if engine_name == "cuda":
-        from .cuda_engine import run_cuda as run
+        from lis1abm.engine.cuda import run_cuda as run
     else:
         run = engine.run_cpu
     values = np.empty((reps, len(tally.layout)), dtype=np.int64)

@@ -1,6 +1,6 @@
 """Mesa agents: applicants (doctors) and ads (a hospital's positions).
 
-The agents hold the state of the offer rounds and call the rules in :mod:`lis1abm.behaviour`
+The agents hold the state of the offer rounds and call the rules in :mod:`lis1abm.rules`
 for every decision. Their random inputs come from :mod:`lis1abm.rng`, keyed by (seed,
 replication, purpose, applicant, round); the model draws them for all applicants at the start
 of each round (one vectorised call per purpose), so the order in which agents act does not
@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from . import behaviour
+from lis1abm import rules
 
 if TYPE_CHECKING:
-    from .model import LIS1Model
+    from lis1abm.abm.model import LIS1Model
 
 
 class Applicant(mesa.Agent):
@@ -29,7 +29,7 @@ class Applicant(mesa.Agent):
     offers : the ads offering this applicant a position in the current round.
     hired_ad : the ad whose offer was accepted, or None.
     hired_round : the round of acceptance (0 if never).
-    marked_from : first round in which the applicant counts as marked (behaviour.NOT_MARKED
+    marked_from : first round in which the applicant counts as marked (rules.NOT_MARKED
         if never hired).
     """
 
@@ -42,10 +42,10 @@ class Applicant(mesa.Agent):
         self.offers: list[Ad] = []
         self.hired_ad: Ad | None = None
         self.hired_round = 0
-        self.marked_from = behaviour.NOT_MARKED
+        self.marked_from = rules.NOT_MARKED
 
     def can_receive_offer(self) -> bool:
-        return behaviour.can_receive_offer(self.marked_from, self.model.round_number)
+        return rules.can_receive_offer(self.marked_from, self.model.round_number)
 
     def receive_offer(self, ad: Ad) -> None:
         self.offers.append(ad)
@@ -62,9 +62,9 @@ class Applicant(mesa.Agent):
         m = self.model
         r = m.round_number
         best = min(self.offers, key=lambda ad: self.preference[ad.index])
-        decision = behaviour.reply(
+        decision = rules.reply(
             already_hired=self.hired_ad is not None,
-            withdrawn=behaviour.has_withdrawn(self._draw("withdrawal"), m.market.withdraw_q16),
+            withdrawn=rules.has_withdrawn(self._draw("withdrawal"), m.market.withdraw_q16),
             best_rank=self.preference[best.index],
             n_applied=len(self.preference),
             u_no_reply=self._draw("no_reply"),
@@ -76,11 +76,11 @@ class Applicant(mesa.Agent):
         )
         m.count_decision(decision)
         for ad in self.offers:
-            ad.receive_response(self, behaviour.offer_response(decision, ad is best))
-        if decision == behaviour.ACCEPT_BEST:
+            ad.receive_response(self, rules.offer_response(decision, ad is best))
+        if decision == rules.ACCEPT_BEST:
             self.hired_ad = best
             self.hired_round = r
-            self.marked_from = behaviour.marking_round(
+            self.marked_from = rules.marking_round(
                 r, self._draw("late_marking"), m.market.late_q16
             )
         self.offers = []
@@ -112,7 +112,7 @@ class Ad(mesa.Agent):
     def make_offers(self) -> None:
         """One offer per vacancy to the highest-ranked candidates who are not marked and have
         not had (and so declined) an offer from this ad."""
-        open_positions = behaviour.vacancies(self.capacity, len(self.hires))
+        open_positions = rules.vacancies(self.capacity, len(self.hires))
         applicants = self.model.applicant_list
         while open_positions > 0 and self.next_rank < len(self.ranked):
             candidate = applicants[self.ranked[self.next_rank]]
@@ -122,6 +122,6 @@ class Ad(mesa.Agent):
                 open_positions -= 1
 
     def receive_response(self, applicant: Applicant, response: int) -> None:
-        if response == behaviour.ACCEPTED:
+        if response == rules.ACCEPTED:
             self.hires.append(applicant)
         self.model.record(self, applicant, response)

@@ -1,9 +1,9 @@
-"""Outcomes: what one replication produced, as tidy tables, and their comparison with the report.
+"""The tally: what one replication produced, as a vector of values, and as tidy tables.
 
 Per replication the cascade produces who was hired where and when (:class:`ReplicationOutcome`).
-:func:`tally` turns that into one long table, the single place where outcomes become a
-DataFrame: columns ``replication, breakdown, group, metric, value``. :func:`compare` summarises
-many replications beside the report's figures.
+:class:`Tally` lays out the values of a replication (hires per breakdown and group, per ad, the
+cascade) and is the single place where outcomes become a DataFrame: columns ``replication,
+breakdown, group, metric, value``.
 """
 
 from __future__ import annotations
@@ -14,26 +14,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .behaviour import RESPONSES
-from .round_data import GROUPS
+from lis1abm.data.round import GROUPS
+from lis1abm.rules import CASCADE_FIELDS
 
 if TYPE_CHECKING:
-    from .market import Market
-
-CASCADE_FIELDS = (
-    "offers",
-    "accepted",
-    "declined",
-    "unanswered",
-    "declined_hired",
-    "applicants_waiting",
-    "applicants_no_reply",
-    "applicants_withdrawn",
-    "open_after",
-)
-"""Per-round cascade counts: offers made; responses (accepted, declined, unanswered,
-declined because already hired elsewhere); applicants who declined all to wait, who missed the
-deadline, who declined all because they took another job; open positions after the round."""
+    from lis1abm.market.ranking import Market
 
 BREAKDOWNS = (
     "total",
@@ -206,126 +191,3 @@ def tally(market: Market, outcome: ReplicationOutcome) -> pd.DataFrame:
     """One replication as a long table (see :class:`Tally`)."""
     t = Tally(market)
     return t.table([outcome.replication], t.values(outcome)[None, :])
-
-
-def offer_events(market: Market, replications: np.ndarray, offers: np.ndarray) -> pd.DataFrame:
-    """The event log of the array engine's replications, in the Mesa model's form.
-
-    ``offers`` (B, A) holds, per application, ``4 * round + response`` of the offer it got or
-    0 (see :func:`lis1abm.engine.replicate`). Returns the columns ``replication, round, ad,
-    applicant, response`` sorted by replication, round, ad and applicant.
-    """
-    rep, app = np.nonzero(offers)
-    code = offers[rep, app].astype(np.int64)
-    return event_table(
-        np.asarray(replications)[rep],
-        code // 4,
-        market.applications.ad[app],
-        market.app_applicant[app],
-        code % 4,
-    )
-
-
-def event_table(replication, round_, ad, applicant, response) -> pd.DataFrame:
-    """The event log (one row per offer) from its columns, sorted by replication, round, ad
-    and applicant; ``response`` codes become the names of :data:`lis1abm.behaviour.RESPONSES`."""
-    log = pd.DataFrame(
-        {
-            "replication": np.asarray(replication, dtype=np.int64),
-            "round": np.asarray(round_, dtype=np.int64),
-            "ad": np.asarray(ad, dtype=np.int64),
-            "applicant": np.asarray(applicant, dtype=np.int64),
-            "response": pd.Categorical.from_codes(np.asarray(response), RESPONSES),
-        }
-    )
-    return log.sort_values(["replication", "round", "ad", "applicant"], ignore_index=True)
-
-
-def report_figures(market: Market) -> dict[tuple[str, str], tuple[int, int | None, bool]]:
-    """The report's (applicants, hired, derived) for each (breakdown, group) it covers; for
-    ads, (positions, the trust's hires where the trust has a single ad, False)."""
-    data = market.data
-    out: dict[tuple[str, str], tuple[int, int | None, bool]] = {
-        ("total", "all"): (data.totals["applicants"], data.totals["hired"], False)
-    }
-    for kind in ("nationality", "education"):
-        for g, (n, h) in data.groups[kind].items():
-            out[(kind, g)] = (n, h, False)
-    for (ng, eg), (n, h) in data.groups["cross"].items():
-        out[("nationality_x_education", f"{ng} x {eg}")] = (n, h, False)
-    for p in data.appendix4:
-        n, h, _ = out.get(("education_country", p.education), (0, 0, False))
-        out[("education_country", p.education)] = (n + p.applicants, h + p.hired, False)
-    for name in ("gender", "age_group", "graduation_period"):
-        for g in data.breakdowns[name]:
-            out[(name, g.group)] = (g.applicants, g.hired, g.derived)
-    for ad in data.ads:
-        trust = data.trust(ad.trust)
-        out[("ad", ad.label)] = (ad.positions, trust.hired if trust.ads == 1 else None, False)
-    return out
-
-
-def compare(tally: Tally, values: np.ndarray) -> list[dict]:
-    """The report's figures beside the model's hires over replications.
-
-    ``values`` (R, K) are the replications' values (see :class:`Tally`). Returns one dict per
-    breakdown and group, in :data:`BREAKDOWNS` order: ``breakdown, group, applicants,
-    report_hired, report_derived, sim_hired_mean, sim_hired_p10, sim_hired_p90``.
-    """
-    layout = tally.layout
-    values = np.asarray(values)
-    hired = np.flatnonzero(layout["metric"].to_numpy() == "hired")
-    mean = values[:, hired].mean(axis=0)
-    p10, p90 = np.percentile(values[:, hired], [10, 90], axis=0)
-    applicants = {
-        (b, g): v
-        for b, g, m, v in zip(
-            layout["breakdown"], layout["group"], layout["metric"], values[0], strict=True
-        )
-        if m == "applicants"
-    }
-    report = report_figures(tally.market)
-    order = {b: i for i, b in enumerate(BREAKDOWNS)}
-    rows = []
-    for k, col in enumerate(hired):
-        breakdown, group = layout["breakdown"].iloc[col], layout["group"].iloc[col]
-        if breakdown not in order:
-            continue
-        figure = report.get((breakdown, group))
-        if figure is None:  # a group the report lacks (never for the shipped round)
-            figure = (int(applicants[breakdown, group]), None, False)
-        n, h, derived = figure
-        rows.append(
-            {
-                "breakdown": breakdown,
-                "group": group,
-                "applicants": n,
-                "report_hired": h,
-                "report_derived": derived,
-                "sim_hired_mean": float(mean[k]),
-                "sim_hired_p10": float(p10[k]),
-                "sim_hired_p90": float(p90[k]),
-            }
-        )
-    rows.sort(key=lambda r: order[r["breakdown"]])
-    return rows
-
-
-def cascade_summary(tally: Tally, values: np.ndarray) -> dict:
-    """Mean cascade figures over replications (values (R, K)): per round and in all."""
-    layout = tally.layout
-    cols = np.flatnonzero(layout["breakdown"].to_numpy() == "cascade")
-    means = {
-        (layout["group"].iloc[c], layout["metric"].iloc[c]): float(m)
-        for c, m in zip(cols, np.asarray(values)[:, cols].mean(axis=0), strict=True)
-    }
-    n_rounds = tally.market.n_rounds
-    return {
-        "replications": int(np.asarray(values).shape[0]),
-        "rounds": [
-            {"round": r, **{f: means[(f"round {r}", f)] for f in CASCADE_FIELDS}}
-            for r in range(1, n_rounds + 1)
-        ],
-        "total": {f: means[("all", f)] for f in CASCADE_FIELDS if f != "open_after"}
-        | {"unfilled": means[("all", "unfilled")]},
-    }

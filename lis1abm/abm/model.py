@@ -11,11 +11,13 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from . import behaviour
-from .agents import Ad, Applicant
-from .market import Market, ranked_lists
-from .outcomes import CASCADE_FIELDS, ReplicationOutcome, event_table
-from .rng import Stream, u16, u16x4
+from lis1abm import rules
+from lis1abm.abm.agents import Ad, Applicant
+from lis1abm.market.ranking import Market, ranked_lists
+from lis1abm.results.events import event_table
+from lis1abm.results.tally import ReplicationOutcome
+from lis1abm.rng import Stream, u16, u16x4
+from lis1abm.rules import CASCADE_FIELDS
 
 
 def release_agent_ids(model: mesa.Model) -> None:
@@ -135,17 +137,17 @@ class LIS1Model(mesa.Model):
     def record(self, ad: Ad, applicant: Applicant, response: int) -> None:
         row = self._tally[self.round_number - 1]
         row[CASCADE_FIELDS.index("offers")] += 1
-        row[CASCADE_FIELDS.index(behaviour.RESPONSES[response])] += 1
+        row[CASCADE_FIELDS.index(rules.RESPONSES[response])] += 1
         if self.log_events:
             self.events.append((self.round_number, ad.index, applicant.index, response))
 
     def count_decision(self, decision: int) -> None:
         row = self._tally[self.round_number - 1]
-        if decision == behaviour.WAIT:
+        if decision == rules.WAIT:
             row[CASCADE_FIELDS.index("applicants_waiting")] += 1
-        elif decision == behaviour.NO_REPLY:
+        elif decision == rules.NO_REPLY:
             row[CASCADE_FIELDS.index("applicants_no_reply")] += 1
-        elif decision == behaviour.WITHDRAWN:
+        elif decision == rules.WITHDRAWN:
             row[CASCADE_FIELDS.index("applicants_withdrawn")] += 1
 
     # -- results ----------------------------------------------------------------------

@@ -1,0 +1,3 @@
+from lis1abm.cli.app import main
+
+main()

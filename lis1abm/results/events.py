@@ -1,0 +1,47 @@
+"""The event log: every offer of every replication, one row each, in one form for every
+backend (the Mesa model's log and the engine's offer codes)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from lis1abm.rules import RESPONSES
+
+if TYPE_CHECKING:
+    from lis1abm.market.ranking import Market
+
+
+def offer_events(market: Market, replications: np.ndarray, offers: np.ndarray) -> pd.DataFrame:
+    """The event log of the array engine's replications, in the Mesa model's form.
+
+    ``offers`` (B, A) holds, per application, ``4 * round + response`` of the offer it got or
+    0 (see :func:`lis1abm.engine.kernel.replicate`). Returns the columns ``replication, round, ad,
+    applicant, response`` sorted by replication, round, ad and applicant.
+    """
+    rep, app = np.nonzero(offers)
+    code = offers[rep, app].astype(np.int64)
+    return event_table(
+        np.asarray(replications)[rep],
+        code // 4,
+        market.applications.ad[app],
+        market.app_applicant[app],
+        code % 4,
+    )
+
+
+def event_table(replication, round_, ad, applicant, response) -> pd.DataFrame:
+    """The event log (one row per offer) from its columns, sorted by replication, round, ad
+    and applicant; ``response`` codes become the names of :data:`lis1abm.rules.RESPONSES`."""
+    log = pd.DataFrame(
+        {
+            "replication": np.asarray(replication, dtype=np.int64),
+            "round": np.asarray(round_, dtype=np.int64),
+            "ad": np.asarray(ad, dtype=np.int64),
+            "applicant": np.asarray(applicant, dtype=np.int64),
+            "response": pd.Categorical.from_codes(np.asarray(response), RESPONSES),
+        }
+    )
+    return log.sort_values(["replication", "round", "ad", "applicant"], ignore_index=True)
