@@ -80,9 +80,7 @@ class Applicant(mesa.Agent):
         if decision == rules.ACCEPT_BEST:
             self.hired_ad = best
             self.hired_round = r
-            self.marked_from = rules.marking_round(
-                r, self._draw("late_marking"), m.market.late_q16
-            )
+            self.marked_from = rules.marking_round(r, self._draw("late_marking"), m.market.late_q16)
         self.offers = []
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from lis1abm.abm.model import LIS1Model
 from lis1abm.data.round import load_round
+from lis1abm.engine.backends import resolve_backend
 from lis1abm.errors import UserError
 from lis1abm.market.ranking import Market, build_market
 from lis1abm.params import DEFAULT_PARAMS, load_params
@@ -26,36 +27,6 @@ from lis1abm.results.compare import cascade_summary, compare
 from lis1abm.results.events import offer_events
 from lis1abm.results.provenance import describe, file_digest
 from lis1abm.results.tally import Tally
-
-BACKENDS = ("auto", "mesa", "cpu", "cuda")
-"""Engines that can run the cascade: ``mesa`` (the readable reference), ``cpu`` (numba),
-``cuda`` (a GPU), ``auto`` (``cuda`` when a GPU is usable, else ``cpu``)."""
-
-BATCH = 8192  # replications per engine call: bounds memory and paces the progress bar
-
-
-def resolve_backend(backend: str) -> tuple[str, str]:
-    """The engine a backend name stands for, and a description of the device it runs on.
-
-    Raises
-    ------
-    UserError : an unknown backend, or ``cuda`` without a usable GPU.
-    """
-    if backend not in BACKENDS:
-        raise UserError(f"--backend: unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
-    if backend == "mesa":
-        return "mesa", "cpu: 1 thread"
-    if backend in ("auto", "cuda"):
-        from lis1abm.engine.cuda import gpu_status
-
-        ok, device = gpu_status()
-        if ok:
-            return "cuda", f"gpu: {device}"
-        if backend == "cuda":
-            raise UserError(f"--backend cuda: {device}")
-    import numba
-
-    return "cpu", f"cpu: {numba.get_num_threads()} threads"
 
 
 @dataclass
@@ -115,7 +86,7 @@ def simulate(
     round_name : a round config name (``configs/rounds/<name>.toml``) or path.
     reps : number of replications (>= 1); replication r uses the draws keyed by (seed, r).
     seed : the root seed, in [0, 2**63).
-    backend : one of :data:`BACKENDS`; every engine gives the same outcome.
+    backend : one of :data:`lis1abm.engine.backends.BACKENDS`; every engine gives the same outcome.
     params_path : parameter file; default ``configs/params/default.toml``.
     log_events : keep every offer in ``events``.
     progress : called with the number of replications done, after each step.
@@ -176,6 +147,9 @@ def _run_mesa(market, tally, reps, log_events, progress):
         if progress is not None:
             progress(1)
     return values, (pd.concat(logs, ignore_index=True) if log_events else None)
+
+
+BATCH = 8192  # replications per engine call: bounds memory and paces the progress bar
 
 
 def _run_engine(engine_name, market, tally, reps, log_events, progress):
