@@ -146,6 +146,41 @@ def marking_round(accept_round: int, u_late: int, late_q16: int) -> int:
     return accept_round + 2 if u_late < late_q16 else accept_round + 1
 
 
+# -- ranking keys and offer codes: written once, read by every engine and the event log ------
+
+KEY_SHIFT = 4294967296  # 2**32: a key is ``score * KEY_SHIFT + (KEY_LOW - application)``
+KEY_LOW = 0xFFFFFFFF
+OFFER_CODE_BASE = 4  # an offer code is ``OFFER_CODE_BASE * round + response``
+
+
+@rule
+def ranking_key(score, application):
+    """The key an ad ranks an application by: larger ranks higher. The score (int, below
+    2**31 in absolute value) decides; between equal scores the lower application index (so the
+    lower applicant id, as applications are stored by applicant) ranks higher. Keys of distinct
+    applications never tie, so every backend orders them the same. Works on integers and on
+    int64 arrays alike."""
+    return score * KEY_SHIFT + (KEY_LOW - application)
+
+
+@rule
+def ranked_application(key):
+    """The application index a ranking key was made from (the inverse of :func:`ranking_key`)."""
+    return KEY_LOW - (key & KEY_LOW)
+
+
+@rule
+def offer_code(round_number, response):
+    """An offer's round and response as one small integer (0 is kept for "no offer": rounds
+    start at 1)."""
+    return OFFER_CODE_BASE * round_number + response
+
+
+def decode_offer(code):
+    """The (round, response) of offer codes (int arrays); see :func:`offer_code`."""
+    return code // OFFER_CODE_BASE, code % OFFER_CODE_BASE
+
+
 # -- the vocabulary of the cascade ---------------------------------------------------------
 
 CASCADE_FIELDS = (

@@ -57,7 +57,7 @@ def kernel_arguments(arrays: engine.EngineArrays, batch: int) -> tuple:
         np.uint64(2),  # k1
         np.zeros(batch, i64),  # reps
         np.zeros((batch, 3 + arrays.n_rounds), i64),  # prows
-        *arrays.kernel_args(),
+        arrays,  # the market (one NamedTuple)
         # keys, segment, work, ad_state, who, offer_app
         *(np.zeros((*shape, batch), i64) for shape in arrays.scratch_shapes()),
         np.zeros((batch, arrays.n_slots), i64),  # counts

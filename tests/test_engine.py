@@ -165,8 +165,7 @@ def test_outcome_does_not_depend_on_the_bands(market, arrays, size, threshold, w
     the outcome: forcing a new band for (nearly) every candidate, each taken below the last
     one's floor, or sorting whole lists at once, gives exactly the default result on the full
     market, offer by offer."""
-    forced = dataclasses.replace(
-        arrays,
+    forced = arrays._replace(
         band_size=np.full(arrays.n_ads, size, dtype=np.int64),
         band_threshold=np.full(arrays.n_ads, threshold, dtype=np.int64),
     )

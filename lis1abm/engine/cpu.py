@@ -39,7 +39,7 @@ def _run_cpu(
     keep_offers,
 ):
     """Play replications ``reps`` in parallel chunks; ``market`` is
-    :meth:`EngineArrays.kernel_args`, ``shapes`` :meth:`EngineArrays.scratch_shapes`; outputs
+    :class:`EngineArrays`, ``shapes`` :meth:`EngineArrays.scratch_shapes`; outputs
     as in :func:`replicate`, one row per replication (row 0 only, unused, when not kept)."""
     # Sizes as scalars: numba's parallel loops do not take tuples of shapes.
     n_keys, n_segment, n_work = shapes[0][0], shapes[1][0], shapes[2][0]
@@ -161,7 +161,7 @@ def run_cpu(
             reps,
             prows,
             max(1, int(chunk)),
-            arrays.kernel_args(),
+            arrays,
             arrays.scratch_shapes(),
             counts,
             cascade,

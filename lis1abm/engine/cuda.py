@@ -61,24 +61,7 @@ def cascade_kernel(
     k1,
     reps,
     prows,
-    ad_ptr,
-    ad_app,
-    ad_app_applicant,
-    ad_app_ad,
-    ad_app_score,
-    app_applicant,
-    app_ad,
-    app_pref,
-    n_applied,
-    capacity,
-    slots,
-    education,
-    ad_slot0,
-    n_rounds,
-    bucket_lo,
-    bucket_shift,
-    band_size,
-    band_threshold,
+    m,
     keys,
     segment,
     work,
@@ -93,6 +76,9 @@ def cascade_kernel(
     keep_applicants,
     keep_offers,
 ):
+    """One thread per replication: thread b plays replication ``reps[b]`` with parameter row
+    ``prows[b]`` on the market ``m`` (:class:`lis1abm.engine.layout.EngineArrays` holding
+    device arrays), in column b of the scratch arrays (laid out ``(size, batch)``)."""
     b = cuda.grid(1)
     if b >= reps.shape[0]:
         return
@@ -103,26 +89,7 @@ def cascade_kernel(
         k1,
         reps[b],
         prows[b],
-        (
-            ad_ptr,
-            ad_app,
-            ad_app_applicant,
-            ad_app_ad,
-            ad_app_score,
-            app_applicant,
-            app_ad,
-            app_pref,
-            n_applied,
-            capacity,
-            slots,
-            education,
-            ad_slot0,
-            n_rounds,
-            bucket_lo,
-            bucket_shift,
-            band_size,
-            band_threshold,
-        ),
+        m,
         keys[:, b],
         segment[:, b],
         work[:, b],
@@ -222,7 +189,9 @@ def run_cuda(
     keep = {"keep_applicants": keep_applicants, "keep_offers": keep_offers}
     size = batch or batch_size(arrays, len(reps), dev.free_bytes(), **keep)
     n, a = arrays.n_applicants, arrays.n_applications
-    market = tuple(dev.put(x) if isinstance(x, np.ndarray) else x for x in arrays.kernel_args())
+    market = arrays._replace(
+        **{f: dev.put(x) for f, x in arrays._asdict().items() if isinstance(x, np.ndarray)}
+    )
     counts = np.zeros((len(reps), arrays.n_slots), np.int64)
     cascade = np.zeros((len(reps), arrays.n_rounds, len(CASCADE_FIELDS)), np.int64)
     hired_ad = np.zeros((len(reps), n), np.int64) if keep_applicants else None
@@ -243,7 +212,7 @@ def run_cuda(
             k1,
             dev.put(reps[start:stop]),
             dev.put(prows[start:stop]),
-            *market,
+            market,
             *scratch,
             d_counts,
             d_cascade,

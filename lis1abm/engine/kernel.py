@@ -56,7 +56,6 @@ from lis1abm.engine.layout import (
     F_WITHDRAWN,
     INT64_MAX,
     INT64_MIN,
-    LOW32,
     N_BUCKETS,
     N_EDUCATION,
     PARAM_LATE,
@@ -93,18 +92,17 @@ def _ix(i):
 
 
 @njit(inline="always")
-def _segment_keys(k0, k1, rep, market, start, end, segment):
-    """The ranking keys of the applications ``start:end`` (one ad's) into ``segment[:end -
-    start]``: score plus interview noise, packed with the application index so that keys never
-    tie and a larger key ranks higher (ties in score go to the lower index, hence the lower
-    applicant id). One Philox block per key; the loop vectorises on the CPU."""
-    ad_app, ad_app_applicant, ad_app_ad, ad_app_score = market[1], market[2], market[3], market[4]
+def _segment_keys(k0, k1, rep, m, start, end, segment):
+    """The ranking keys (:func:`lis1abm.rules.ranking_key`) of the applications ``start:end``
+    of ``m.ad_app`` (one ad's, or all) into ``segment[:end - start]``: score plus interview
+    noise, packed with the application index so that keys never tie. One Philox block per key;
+    the loop vectorises on the CPU."""
     for k in range(start, end):
         q = _ix(k)
-        score = ad_app_score[q] + noise_jit(
-            k0, k1, rep, S_INTERVIEW, ad_app_applicant[q], ad_app_ad[q]
+        score = m.ad_app_score[q] + noise_jit(
+            k0, k1, rep, S_INTERVIEW, m.ad_app_applicant[q], m.ad_app_ad[q]
         )
-        segment[_ix(k - start)] = score * 4294967296 + (LOW32 - ad_app[q])
+        segment[_ix(k - start)] = rules.ranking_key(score, m.ad_app[q])
 
 
 @njit(inline="always")
@@ -191,7 +189,187 @@ def _band_threshold(segment, n_keys, floor, want, work, bucket_lo, bucket_shift)
     if lowest == 0:
         return INT64_MIN
     # Bucket >= lowest  <=>  key >= this (buckets are monotone in the key).
-    return (bucket_lo + (lowest << bucket_shift)) * 4294967296
+    return (bucket_lo + (lowest << bucket_shift)) * rules.KEY_SHIFT
+
+
+@njit(inline="always")
+def _first_bands(k0, k1, rep, m, keys, work, ad_state):
+    """The ranking keys of every application (one vectorised loop), then every ad's first
+    band: the keys at least its precomputed threshold (no histogram), sorted at the front of
+    the ad's segment of ``keys``. The keys below it are not kept: a later band computes them
+    again (:func:`_next_band`)."""
+    _segment_keys(k0, k1, rep, m, 0, m.ad_app.shape[0], keys)
+    for j in range(m.capacity.shape[0]):
+        start, end = m.ad_ptr[j], m.ad_ptr[j + 1]
+        threshold = m.band_threshold[j]
+        got = _take_band(keys, start, end - start, threshold, INT64_MAX, keys, start, work)
+        ad_state[AD_BAND_NEXT, j] = start
+        ad_state[AD_BAND_LEFT, j] = got
+        ad_state[AD_REST, j] = start + got
+        ad_state[AD_FLOOR, j] = threshold
+        ad_state[AD_HIRED, j] = 0
+
+
+@njit(inline="always")
+def _next_band(k0, k1, rep, m, j, keys, segment, work, ad_state):
+    """Refill ad j's band when it has run out: recompute the ad's keys and take the best
+    ``band_size`` of those below the last band's floor. Returns False if the ranked list is
+    exhausted."""
+    start, end, rest = m.ad_ptr[j], m.ad_ptr[j + 1], ad_state[AD_REST, j]
+    if rest == end:
+        return False
+    _segment_keys(k0, k1, rep, m, start, end, segment)
+    floor = ad_state[AD_FLOOR, j]
+    threshold = _band_threshold(
+        segment, end - start, floor, m.band_size[j], work, m.bucket_lo, m.bucket_shift
+    )
+    got = _take_band(segment, 0, end - start, threshold, floor, keys, rest, work)
+    ad_state[AD_BAND_NEXT, j] = rest
+    ad_state[AD_BAND_LEFT, j] = got
+    ad_state[AD_REST, j] = rest + got
+    ad_state[AD_FLOOR, j] = threshold
+    return True
+
+
+@njit(inline="always")
+def _start_state(k0, k1, rep, withdraw_q16, n_people, who, cascade):
+    """Applicants' state before the first round: who has taken another job (decided once
+    per replication; drawn for everyone in one vectorised loop), nobody hired or marked, no
+    offers; the cascade zeroed."""
+    for i in range(n_people):
+        who[WHO_WITHDRAWN, i] = rules.has_withdrawn(
+            u16_jit(k0, k1, rep, S_WITHDRAWAL, i, 0), withdraw_q16
+        )
+    for i in range(n_people):
+        who[WHO_HIRED_AD, i] = -1
+        who[WHO_HIRED_ROUND, i] = 0
+        who[WHO_MARKED, i] = rules.NOT_MARKED
+        who[WHO_BEST_APP, i] = -1
+    for r in range(cascade.shape[0]):
+        for f in range(cascade.shape[1]):
+            cascade[r, f] = 0
+
+
+@njit(inline="always")
+def _make_offers(k0, k1, rep, r, m, keys, segment, work, ad_state, who, offer_app):
+    """Step 1 of round r: each ad offers one position per vacancy to its best remaining
+    candidates who are not marked as hired. Each applicant's best offer of the day is kept in
+    ``who[WHO_BEST_APP]``, and the applicants with offers are listed in ``who[WHO_TOUCHED]``.
+    Returns (offers made, applicants with offers)."""
+    n_offers = 0
+    n_touched = 0
+    for j in range(m.capacity.shape[0]):
+        open_positions = rules.vacancies(m.capacity[j], ad_state[AD_HIRED, j])
+        while open_positions > 0:
+            if ad_state[AD_BAND_LEFT, j] == 0:
+                if not _next_band(k0, k1, rep, m, j, keys, segment, work, ad_state):
+                    break  # the ranked list is exhausted
+            top = keys[_ix(ad_state[AD_BAND_NEXT, j])]
+            ad_state[AD_BAND_NEXT, j] += 1
+            ad_state[AD_BAND_LEFT, j] -= 1
+            a = rules.ranked_application(top)
+            i = m.app_applicant[_ix(a)]
+            ia, ii = _ix(a), _ix(i)
+            # Without branches (whether a candidate is marked, or already has an offer this
+            # round, is random, and mispredicted branches were most of the time): the offer
+            # and the applicant's entry in the round's list are always written, and count
+            # only if the candidate can receive an offer (a marked candidate is skipped, and
+            # never reconsidered). Row WHO_TOUCHED has a spare last place for this.
+            ok = rules.can_receive_offer(who[WHO_MARKED, ii], r)
+            offer_app[_ix(n_offers)] = a
+            n_offers += ok
+            open_positions -= ok
+            best = who[WHO_BEST_APP, ii]
+            first = best < 0  # the applicant's first offer this round
+            who[WHO_TOUCHED, _ix(n_touched)] = i
+            n_touched += ok & first
+            better = first | (m.app_pref[ia] < m.app_pref[_ix(a if first else best)])
+            who[WHO_BEST_APP, ii] = a if ok & better else best
+    return n_offers, n_touched
+
+
+@njit(inline="always")
+def _reply(k0, k1, rep, r, prow, m, n_touched, ad_state, who, cascade_row):
+    """Step 2 of round r: each applicant with offers decides by the deadline (accept the
+    best, wait, miss the deadline, must decline, withdrawn), and an acceptance is recorded
+    with the round from which the applicant counts as marked. Returns the hires made."""
+    # The day's draws first, in a loop of their own that vectorises.
+    for t in range(n_touched):
+        u_no_reply, u_wait, u_late, _ = u16x4_jit(k0, k1, rep, S_REPLY_DAY, who[WHO_TOUCHED, t], r)
+        who[WHO_U_NO_REPLY, t] = u_no_reply
+        who[WHO_U_WAIT, t] = u_wait
+        who[WHO_U_LATE, t] = u_late
+    n_rounds = m.n_rounds
+    n_waiting = 0
+    n_no_reply = 0
+    n_withdrawn = 0
+    hired = 0
+    for t in range(n_touched):
+        ii = _ix(who[WHO_TOUCHED, t])
+        ib = _ix(who[WHO_BEST_APP, ii])
+        decision = rules.reply(
+            who[WHO_HIRED_AD, ii] >= 0,
+            who[WHO_WITHDRAWN, ii] != 0,
+            m.app_pref[ib],
+            m.n_applied[ii],
+            who[WHO_U_NO_REPLY, t],
+            prow[PARAM_NO_REPLY + r - 1],
+            who[WHO_U_WAIT, t],
+            prow[PARAM_WAIT],
+            n_rounds - r,
+            n_rounds,
+        )
+        who[WHO_DECISION, ii] = decision
+        # Counted and recorded without branches, as in the offers.
+        n_waiting += decision == rules.WAIT
+        n_no_reply += decision == rules.NO_REPLY
+        n_withdrawn += decision == rules.WITHDRAWN
+        accept = decision == rules.ACCEPT_BEST
+        j = m.app_ad[ib]
+        marked = rules.marking_round(r, who[WHO_U_LATE, t], prow[PARAM_LATE])
+        who[WHO_HIRED_AD, ii] = j if accept else who[WHO_HIRED_AD, ii]
+        who[WHO_HIRED_ROUND, ii] = r if accept else who[WHO_HIRED_ROUND, ii]
+        who[WHO_MARKED, ii] = marked if accept else who[WHO_MARKED, ii]
+        ad_state[AD_HIRED, _ix(j)] += accept
+        hired += accept
+    cascade_row[F_WAITING] = n_waiting
+    cascade_row[F_NO_REPLY] = n_no_reply
+    cascade_row[F_WITHDRAWN] = n_withdrawn
+    return hired
+
+
+@njit(inline="always")
+def _responses(r, m, n_offers, n_touched, who, offer_app, cascade_row, offers_out, keep_offers):
+    """Step 3 of round r: the response to every offer made (accepted, declined, unanswered,
+    declined because hired elsewhere), counted in the cascade and, if kept, recorded per
+    application; then the day's best offers are cleared."""
+    cascade_row[F_OFFERS] = n_offers
+    for o in range(n_offers):
+        a = offer_app[o]
+        ii = _ix(m.app_applicant[_ix(a)])
+        response = rules.offer_response(who[WHO_DECISION, ii], a == who[WHO_BEST_APP, ii])
+        cascade_row[_ix(1 + response)] += 1
+        if keep_offers:
+            offers_out[_ix(a)] = rules.offer_code(r, response)
+    for t in range(n_touched):
+        who[WHO_BEST_APP, _ix(who[WHO_TOUCHED, t])] = -1
+
+
+@njit(inline="always")
+def _hire_counts(m, who, counts, hired_ad_out, hired_round_out, keep_applicants):
+    """Hires per slot (every breakdown's group, and each ad by education group), and, if
+    kept, each applicant's ad and round."""
+    for s in range(counts.shape[0]):
+        counts[s] = 0
+    for i in range(m.n_applied.shape[0]):
+        j = who[WHO_HIRED_AD, i]
+        if keep_applicants:
+            hired_ad_out[i] = j
+            hired_round_out[i] = who[WHO_HIRED_ROUND, i]
+        hired = j >= 0  # added without a branch, as in the rounds
+        for c in range(m.slots.shape[1]):
+            counts[_ix(m.slots[i, c])] += hired
+        counts[_ix(m.ad_slot0 + N_EDUCATION * max(j, 0) + m.education[i])] += hired
 
 
 @njit(inline="always")
@@ -200,7 +378,7 @@ def replicate(
     k1,
     rep,
     prow,
-    market,
+    m,
     keys,
     segment,
     work,
@@ -221,190 +399,31 @@ def replicate(
     ----------
     k0, k1 : uint64: the seed's Philox key (:func:`lis1abm.rng.key`).
     rep : replication index.
-    prow : int64 (3 + R,): this replication's parameter row (see :func:`param_rows`).
-    market : the market's arrays and scalars, a tuple (:meth:`EngineArrays.kernel_args`).
+    prow : int64 (3 + R,): this replication's parameter row (see
+        :func:`lis1abm.engine.layout.param_rows`).
+    m : the market (:class:`lis1abm.engine.layout.EngineArrays`, a NamedTuple).
     keys, segment, work, ad_state, who, offer_app : int64 scratch arrays, overwritten, shaped
         as :meth:`EngineArrays.scratch_shapes` says.
     counts : int64 (S,): out, hires per slot.
     cascade : int64 (R, len(CASCADE_FIELDS)): out, the cascade per round.
     hired_ad_out, hired_round_out : int64 (N,): out if ``keep_applicants``: each applicant's
         ad (-1 if not hired) and round of acceptance (0 if not hired).
-    offers_out : int16 (A,): out if ``keep_offers``: per application, ``4 * round + response``
-        of the offer it got, or 0 if it got none (an ad never offers twice to one applicant).
+    offers_out : int16 (A,): out if ``keep_offers``: per application, the code of the offer
+        it got (:func:`lis1abm.rules.offer_code`), or 0 if it got none (an ad never offers
+        twice to one applicant).
     """
-    (
-        ad_ptr,
-        ad_app,
-        ad_app_applicant,
-        ad_app_ad,
-        ad_app_score,
-        app_applicant,
-        app_ad,
-        app_pref,
-        n_applied,
-        capacity,
-        slots,
-        education,
-        ad_slot0,
-        n_rounds,
-        bucket_lo,
-        bucket_shift,
-        band_size,
-        band_threshold,
-    ) = market
-    n_ads = capacity.shape[0]
-    n_people = n_applied.shape[0]
-    wait_q16 = prow[PARAM_WAIT]
-    late_q16 = prow[PARAM_LATE]
-    withdraw_q16 = prow[PARAM_WITHDRAW]
-
-    # Ranking keys of every application (one vectorised loop), then every ad's first band:
-    # the keys at least its precomputed threshold (no histogram), sorted at the front of the
-    # ad's segment. The keys below it are not kept: a later band computes them again.
-    _segment_keys(k0, k1, rep, market, 0, ad_app.shape[0], keys)
-    for j in range(n_ads):
-        start, end = ad_ptr[j], ad_ptr[j + 1]
-        got = _take_band(keys, start, end - start, band_threshold[j], INT64_MAX, keys, start, work)
-        ad_state[AD_BAND_NEXT, j] = start
-        ad_state[AD_BAND_LEFT, j] = got
-        ad_state[AD_REST, j] = start + got
-        ad_state[AD_FLOOR, j] = band_threshold[j]
-        ad_state[AD_HIRED, j] = 0
-    for i in range(n_people):
-        # Decided once per replication; drawn for everyone in one (vectorised) loop.
-        who[WHO_WITHDRAWN, i] = rules.has_withdrawn(
-            u16_jit(k0, k1, rep, S_WITHDRAWAL, i, 0), withdraw_q16
+    _first_bands(k0, k1, rep, m, keys, work, ad_state)
+    _start_state(k0, k1, rep, prow[PARAM_WITHDRAW], m.n_applied.shape[0], who, cascade)
+    open_positions = 0
+    for j in range(m.capacity.shape[0]):
+        open_positions += m.capacity[j]
+    for r in range(1, m.n_rounds + 1):
+        n_offers, n_touched = _make_offers(
+            k0, k1, rep, r, m, keys, segment, work, ad_state, who, offer_app
         )
-    for i in range(n_people):
-        who[WHO_HIRED_AD, i] = -1
-        who[WHO_HIRED_ROUND, i] = 0
-        who[WHO_MARKED, i] = rules.NOT_MARKED
-        who[WHO_BEST_APP, i] = -1
-    for r in range(cascade.shape[0]):
-        for f in range(cascade.shape[1]):
-            cascade[r, f] = 0
-    total_capacity = 0
-    for j in range(n_ads):
-        total_capacity += capacity[j]
-    total_hired = 0
-
-    for r in range(1, n_rounds + 1):
-        row = r - 1
-        # 1. Offers: each ad offers one position per vacancy to its best remaining candidates
-        # who are not marked as hired.
-        n_offers = 0
-        n_touched = 0
-        for j in range(n_ads):
-            open_positions = rules.vacancies(capacity[j], ad_state[AD_HIRED, j])
-            while open_positions > 0:
-                if ad_state[AD_BAND_LEFT, j] == 0:
-                    start, end, rest = ad_ptr[j], ad_ptr[j + 1], ad_state[AD_REST, j]
-                    if rest == end:
-                        break  # the ranked list is exhausted
-                    # The next band: recompute the ad's keys, take those below the last band.
-                    _segment_keys(k0, k1, rep, market, start, end, segment)
-                    floor = ad_state[AD_FLOOR, j]
-                    threshold = _band_threshold(
-                        segment, end - start, floor, band_size[j], work, bucket_lo, bucket_shift
-                    )
-                    got = _take_band(segment, 0, end - start, threshold, floor, keys, rest, work)
-                    ad_state[AD_BAND_NEXT, j] = rest
-                    ad_state[AD_BAND_LEFT, j] = got
-                    ad_state[AD_REST, j] = rest + got
-                    ad_state[AD_FLOOR, j] = threshold
-                top = keys[_ix(ad_state[AD_BAND_NEXT, j])]
-                ad_state[AD_BAND_NEXT, j] += 1
-                ad_state[AD_BAND_LEFT, j] -= 1
-                a = LOW32 - (top & LOW32)
-                i = app_applicant[_ix(a)]
-                ia, ii = _ix(a), _ix(i)
-                # Without branches (whether a candidate is marked, or already has an offer
-                # this round, is random, and mispredicted branches were most of the time):
-                # the offer and the applicant's entry in the round's list are always written,
-                # and count only if the candidate can receive an offer (a marked candidate is
-                # skipped, and never reconsidered). Row WHO_TOUCHED has a spare last place.
-                ok = rules.can_receive_offer(who[WHO_MARKED, ii], r)
-                offer_app[_ix(n_offers)] = a
-                n_offers += ok
-                open_positions -= ok
-                best = who[WHO_BEST_APP, ii]
-                first = best < 0  # the applicant's first offer this round
-                who[WHO_TOUCHED, _ix(n_touched)] = i
-                n_touched += ok & first
-                better = first | (app_pref[ia] < app_pref[_ix(a if first else best)])
-                who[WHO_BEST_APP, ii] = a if ok & better else best
-
-        n_waiting = 0
-        n_no_reply = 0
-        n_withdrawn = 0
-        # 2. Replies: each applicant with offers decides by the deadline. The day's draws
-        # first, in a loop of their own that vectorises.
-        for t in range(n_touched):
-            u_no_reply, u_wait, u_late, _ = u16x4_jit(
-                k0, k1, rep, S_REPLY_DAY, who[WHO_TOUCHED, t], r
-            )
-            who[WHO_U_NO_REPLY, t] = u_no_reply
-            who[WHO_U_WAIT, t] = u_wait
-            who[WHO_U_LATE, t] = u_late
-        for t in range(n_touched):
-            i = who[WHO_TOUCHED, t]
-            ii = _ix(i)
-            best = who[WHO_BEST_APP, ii]
-            ib = _ix(best)
-            u_no_reply, u_wait, u_late = (
-                who[WHO_U_NO_REPLY, t],
-                who[WHO_U_WAIT, t],
-                who[WHO_U_LATE, t],
-            )
-            decision = rules.reply(
-                who[WHO_HIRED_AD, ii] >= 0,
-                who[WHO_WITHDRAWN, ii] != 0,
-                app_pref[ib],
-                n_applied[ii],
-                u_no_reply,
-                prow[PARAM_NO_REPLY + row],
-                u_wait,
-                wait_q16,
-                n_rounds - r,
-                n_rounds,
-            )
-            who[WHO_DECISION, ii] = decision
-            # Counted and recorded without branches, as above.
-            n_waiting += decision == rules.WAIT
-            n_no_reply += decision == rules.NO_REPLY
-            n_withdrawn += decision == rules.WITHDRAWN
-            accept = decision == rules.ACCEPT_BEST
-            j = app_ad[ib]
-            marked = rules.marking_round(r, u_late, late_q16)
-            who[WHO_HIRED_AD, ii] = j if accept else who[WHO_HIRED_AD, ii]
-            who[WHO_HIRED_ROUND, ii] = r if accept else who[WHO_HIRED_ROUND, ii]
-            who[WHO_MARKED, ii] = marked if accept else who[WHO_MARKED, ii]
-            ad_state[AD_HIRED, _ix(j)] += accept
-            total_hired += accept
-        cascade[row, F_OFFERS] = n_offers
-        cascade[row, F_WAITING] = n_waiting
-        cascade[row, F_NO_REPLY] = n_no_reply
-        cascade[row, F_WITHDRAWN] = n_withdrawn
-        for o in range(n_offers):
-            a = offer_app[o]
-            ii = _ix(app_applicant[_ix(a)])
-            response = rules.offer_response(who[WHO_DECISION, ii], a == who[WHO_BEST_APP, ii])
-            cascade[row, _ix(1 + response)] += 1
-            if keep_offers:
-                offers_out[_ix(a)] = 4 * r + response
-        for t in range(n_touched):
-            who[WHO_BEST_APP, _ix(who[WHO_TOUCHED, t])] = -1
-        cascade[row, F_OPEN_AFTER] = total_capacity - total_hired
-
-    # Hires by slot.
-    for s in range(counts.shape[0]):
-        counts[s] = 0
-    for i in range(n_people):
-        j = who[WHO_HIRED_AD, i]
-        if keep_applicants:
-            hired_ad_out[i] = j
-            hired_round_out[i] = who[WHO_HIRED_ROUND, i]
-        hired = j >= 0  # added without a branch, as in the rounds
-        for c in range(slots.shape[1]):
-            counts[_ix(slots[i, c])] += hired
-        counts[_ix(ad_slot0 + N_EDUCATION * max(j, 0) + education[i])] += hired
+        open_positions -= _reply(k0, k1, rep, r, prow, m, n_touched, ad_state, who, cascade[r - 1])
+        _responses(
+            r, m, n_offers, n_touched, who, offer_app, cascade[r - 1], offers_out, keep_offers
+        )
+        cascade[r - 1, F_OPEN_AFTER] = open_positions
+    _hire_counts(m, who, counts, hired_ad_out, hired_round_out, keep_applicants)

@@ -7,10 +7,11 @@ the one place where a :class:`~lis1abm.market.ranking.Market` becomes them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
+from lis1abm import rules
 from lis1abm.data.round import GROUPS
 from lis1abm.market.ranking import Market
 from lis1abm.results.tally import Tally
@@ -31,7 +32,6 @@ SORT_BUCKETS = 1024
 BAND_FACTOR = 4
 BAND_EXTRA = 16
 PILOT_REPS = 8  # replications whose keys size an ad's first band (see EngineArrays)
-LOW32 = 0xFFFFFFFF
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1  # above every packed key (scores are below 2**31 - 1)
 MAX_ROUNDS = 8000  # 4 * round + response must fit the int16 offer codes
@@ -64,10 +64,13 @@ S_REPLY_DAY = int(Stream.REPLY_DAY)
 S_WITHDRAWAL = int(Stream.WITHDRAWAL)
 
 
-@dataclass(frozen=True)
-class EngineArrays:
+class EngineArrays(NamedTuple):
     """A market flattened for the kernels (N applicants, J ads, A applications, Q of them
     qualified for a ranked list, S hire-count slots, B applicant breakdowns). All int64.
+
+    A NamedTuple, so that every kernel (numba CPU and CUDA) takes the whole market as one
+    typed argument and reads its fields by name: no argument list to keep in order. Built
+    only by :func:`flatten`; on a GPU the same tuple holds device arrays (``_replace``).
 
     Attributes
     ----------
@@ -148,29 +151,6 @@ class EngineArrays:
             (self.max_offers,),
         )
 
-    def kernel_args(self) -> tuple:
-        """The arrays and scalars in the order of :func:`replicate`'s ``market`` tuple."""
-        return (
-            self.ad_ptr,
-            self.ad_app,
-            self.ad_app_applicant,
-            self.ad_app_ad,
-            self.ad_app_score,
-            self.app_applicant,
-            self.app_ad,
-            self.app_pref,
-            self.n_applied,
-            self.capacity,
-            self.slots,
-            self.education,
-            self.ad_slot0,
-            self.n_rounds,
-            self.bucket_lo,
-            self.bucket_shift,
-            self.band_size,
-            self.band_threshold,
-        )
-
 
 def flatten(market: Market, tally: Tally | None = None) -> EngineArrays:
     """The one place where a market becomes the kernels' arrays.
@@ -219,7 +199,7 @@ def flatten(market: Market, tally: Tally | None = None) -> EngineArrays:
         lo_j, hi_j = ad_ptr[j], ad_ptr[j + 1]
         if hi_j - lo_j > band_size[j]:
             kth = [np.sort(keys[lo_j:hi_j])[::-1][band_size[j] - 1] for keys in pilot]
-            band_threshold[j] = int(np.median(kth)) * 2**32
+            band_threshold[j] = int(np.median(kth)) * rules.KEY_SHIFT
     c = np.ascontiguousarray
     return EngineArrays(
         ad_ptr=ad_ptr,

@@ -150,18 +150,22 @@ def ranked_lists(market: Market, replication: int) -> tuple[np.ndarray, np.ndarr
     """Each ad's ranked list (innstillingsliste) in one replication.
 
     Interview noise (integer, sd = one score unit) is added to every qualified application's
-    base score; each ad ranks by score, highest first, ties by applicant id.
+    base score; each ad ranks by :func:`lis1abm.rules.ranking_key` (score, highest first; ties by
+    applicant id).
 
     Returns
     -------
     ptr : int64 (J + 1,): ad j's list is ``applicant[ptr[j]:ptr[j + 1]]``.
     applicant : int64 (Q,): applicant ids in rank order.
     """
-    mask = market.qualified
-    who = market.app_applicant[mask]
-    ad = market.applications.ad[mask]
-    key = market.base_score[mask] + noise(market.seed, replication, Stream.INTERVIEW, who, ad)
-    order = np.lexsort((who, -key, ad))
+    application = np.flatnonzero(market.qualified)
+    who = market.app_applicant[application]
+    ad = market.applications.ad[application]
+    score = np.asarray(market.base_score, dtype=np.int64)[application] + noise(
+        market.seed, replication, Stream.INTERVIEW, who, ad
+    )
+    key = rules.ranking_key(score.astype(np.int64), application.astype(np.int64))
+    order = np.lexsort((-key, ad))
     ptr = np.zeros(market.n_ads + 1, dtype=np.int64)
     np.cumsum(np.bincount(ad, minlength=market.n_ads), out=ptr[1:])
     return ptr, who[order]

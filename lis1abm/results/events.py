@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from lis1abm.rules import RESPONSES
+from lis1abm.rules import RESPONSES, decode_offer
 
 if TYPE_CHECKING:
     from lis1abm.market.ranking import Market
@@ -17,18 +17,18 @@ if TYPE_CHECKING:
 def offer_events(market: Market, replications: np.ndarray, offers: np.ndarray) -> pd.DataFrame:
     """The event log of the array engine's replications, in the Mesa model's form.
 
-    ``offers`` (B, A) holds, per application, ``4 * round + response`` of the offer it got or
-    0 (see :func:`lis1abm.engine.kernel.replicate`). Returns the columns ``replication, round, ad,
+    ``offers`` (B, A) holds, per application, the code of the offer it got
+    (:func:`lis1abm.rules.offer_code`) or 0. Returns the columns ``replication, round, ad,
     applicant, response`` sorted by replication, round, ad and applicant.
     """
     rep, app = np.nonzero(offers)
-    code = offers[rep, app].astype(np.int64)
+    round_, response = decode_offer(offers[rep, app].astype(np.int64))
     return event_table(
         np.asarray(replications)[rep],
-        code // 4,
+        round_,
         market.applications.ad[app],
         market.app_applicant[app],
-        code % 4,
+        response,
     )
 
 
