@@ -87,7 +87,7 @@ def test_kernel_compiles_to_sm90_ptx():
         wait=1000,
     )
     args = kernel_arguments(engine.flatten(market), batch=2)
-    names = list(inspect.signature(cuda_engine.cascade_kernel.py_func).parameters)
+    names = list(inspect.signature(cuda_engine.cascade_kernel).parameters)
     assert len(args) == len(names), "kernel_arguments() is out of step with the kernel"
 
     def c_type(value):
@@ -97,7 +97,7 @@ def test_kernel_compiles_to_sm90_ptx():
     signature = types.void(*map(c_type, args))
     assert [str(t) for t in signature.args[:2]] == ["uint64", "uint64"]
     assert signature.args[-3] == types.Array(types.int16, 2, "C")
-    ptx, _ = cuda.compile_ptx(cuda_engine.cascade_kernel.py_func, signature, cc=(9, 0))
+    ptx, _ = cuda.compile_ptx(cuda_engine.cascade_kernel, signature, cc=(9, 0))
     assert ".target sm_90" in ptx
     assert ".entry" in ptx  # a kernel, not only device functions
 

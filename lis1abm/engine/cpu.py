@@ -8,11 +8,13 @@ the thread count or the chunk size.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache, partial
 
 import numba
 import numpy as np
 from numba import njit, prange
 
+from lis1abm.engine.compiled import cached, is_cached
 from lis1abm.engine.kernel import replicate
 from lis1abm.engine.layout import EngineArrays
 from lis1abm.rng import key
@@ -21,7 +23,6 @@ from lis1abm.rules import CASCADE_FIELDS
 # -- the CPU driver -----------------------------------------------------------------------
 
 
-@njit(parallel=True, cache=True)
 def _run_cpu(
     k0,
     k1,
@@ -79,6 +80,19 @@ def _run_cpu(
                 keep_applicants,
                 keep_offers,
             )
+
+
+@cache
+def _driver():
+    """:func:`_run_cpu` compiled for parallel threads, cached on disk by the digest of the
+    engine's sources (:mod:`lis1abm.engine.compiled`); compiled on first use."""
+    return cached(partial(njit, parallel=True), _run_cpu, numba.config)
+
+
+def needs_compile() -> bool:
+    """Whether the first run in this process will compile the CPU engine (about 20 s), as
+    after installing or editing the engine, rather than load it from the cache."""
+    return _driver.cache_info().currsize == 0 and not is_cached("_run_cpu")
 
 
 @dataclass
@@ -155,7 +169,7 @@ def run_cpu(
     if threads is not None:
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     try:
-        _run_cpu(
+        _driver()(
             k0,
             k1,
             reps,

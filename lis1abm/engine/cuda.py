@@ -14,12 +14,13 @@ Nothing here is imported by ``lis1abm`` unless the ``cuda`` backend is asked for
 from __future__ import annotations
 
 import os
-from functools import cache
+from functools import cache, partial
 
 import numpy as np
 from numba import cuda, njit
 
 from lis1abm import engine
+from lis1abm.engine.compiled import cached
 from lis1abm.rules import CASCADE_FIELDS
 
 THREADS_PER_BLOCK = 128
@@ -55,7 +56,6 @@ def gpu_status() -> tuple[bool, str]:
 _replicate = njit(inline="always")(getattr(engine.replicate, "py_func", engine.replicate))
 
 
-@cuda.jit
 def cascade_kernel(
     k0,
     k1,
@@ -104,6 +104,18 @@ def cascade_kernel(
         keep_applicants,
         keep_offers,
     )
+
+
+@cache
+def _kernel():
+    """:func:`cascade_kernel` for ``numba.cuda``, cached on disk between processes by the
+    digest of the engine's sources (:mod:`lis1abm.engine.compiled`); under the simulator it is
+    not cached (there is no machine code)."""
+    if simulator():
+        return cuda.jit(cascade_kernel)
+    from numba.cuda.core import config
+
+    return cached(partial(cuda.jit), cascade_kernel, config)
 
 
 class _Device:
@@ -185,7 +197,7 @@ def run_cuda(
         raise RuntimeError(why)
     (k0, k1), reps, prows = engine.check_batch(arrays, seed, replications, params)
     dev = _Device()
-    kernel = cascade_kernel
+    kernel = _kernel()
     keep = {"keep_applicants": keep_applicants, "keep_offers": keep_offers}
     size = batch or batch_size(arrays, len(reps), dev.free_bytes(), **keep)
     n, a = arrays.n_applicants, arrays.n_applications
