@@ -14,6 +14,7 @@ Nothing here is imported by ``lis1abm`` unless the ``cuda`` backend is asked for
 from __future__ import annotations
 
 import os
+import warnings
 from functools import cache, partial
 
 import numpy as np
@@ -219,21 +220,25 @@ def run_cuda(
         d_hired_round = dev.empty((m if keep_applicants else 1, n), np.int64)
         d_offers = dev.zeros((m if keep_offers else 1, a if keep_offers else 1), np.int16)
         blocks = (m + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
-        kernel[blocks, THREADS_PER_BLOCK](
-            k0,
-            k1,
-            dev.put(reps[start:stop]),
-            dev.put(prows[start:stop]),
-            market,
-            *scratch,
-            d_counts,
-            d_cascade,
-            d_hired_ad,
-            d_hired_round,
-            d_offers,
-            keep_applicants,
-            keep_offers,
-        )
+        with warnings.catch_warnings():
+            # A small batch (a test, a short run) is a small grid, and numba-cuda warns about
+            # it; the warning is about speed, not results, and the size is the user's choice.
+            warnings.filterwarnings("ignore", message=".*Grid size .* under-utilization")
+            kernel[blocks, THREADS_PER_BLOCK](
+                k0,
+                k1,
+                dev.put(reps[start:stop]),
+                dev.put(prows[start:stop]),
+                market,
+                *scratch,
+                d_counts,
+                d_cascade,
+                d_hired_ad,
+                d_hired_round,
+                d_offers,
+                keep_applicants,
+                keep_offers,
+            )
         dev.synchronize()
         counts[start:stop] = dev.get(d_counts)
         cascade[start:stop] = dev.get(d_cascade)
