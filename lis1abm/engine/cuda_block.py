@@ -1,0 +1,449 @@
+"""The offer cascade designed for the GPU: one thread block per replication.
+
+:mod:`lis1abm.engine.cuda` runs the CPU's :func:`~lis1abm.engine.kernel.replicate` in one
+thread per replication. Here the 128 threads of a block share one replication:
+
+* **ranking keys**: the threads split the applications (neighbouring threads, neighbouring
+  keys: coalesced);
+* **bands and offers**: one thread per ad takes its first band, makes its offers and refills
+  its band, with the same functions as the CPU (:func:`~lis1abm.engine.kernel._take_band`,
+  :func:`~lis1abm.engine.kernel._band_threshold`); an applicant's best offer of the day is an
+  atomic minimum of ``preference * 2**32 + application`` in shared memory;
+* **replies, responses, hire counts**: the threads split the applicants with offers, the
+  offers and the applicants; counters are shared-memory atomic additions;
+* the applicants' state (hired where and when, marked from, decision, withdrawn, best offer)
+  lives in shared memory; the keys and the ads' scratch live in global memory per *resident
+  block* (a grid-stride loop over replications), not per replication, so one launch holds any
+  number of replications.
+
+The same rules (:mod:`lis1abm.rules`), the same random numbers (:mod:`lis1abm.rng`) and the
+same outcome as the CPU engine and the Mesa model, bit for bit. The order in which threads do
+their work never changes a decision, because every reduction is order-free:
+
+* keys never tie (:func:`lis1abm.rules.ranking_key`), so bands and their order are unique;
+* within a round, offers read only the marking state, which changes only in the replies, so
+  the ads' offers are independent; the best offer is a minimum (ties impossible: one
+  application per (applicant, ad)), and the applicants with offers form a set (the order in
+  which they are listed is irrelevant: each applicant's reply depends on their own state and
+  draws only);
+* hires, counters and the cascade are sums.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import cache, partial
+
+import numpy as np
+from numba import cuda, int32, int64
+
+from lis1abm import rules
+from lis1abm.engine import kernel as k
+from lis1abm.engine.compiled import cached
+from lis1abm.engine.cpu import EngineResult, check_batch
+from lis1abm.engine.cuda import _Device, gpu_status, simulator
+from lis1abm.engine.layout import (
+    F_NO_REPLY,
+    F_OFFERS,
+    F_OPEN_AFTER,
+    F_WAITING,
+    F_WITHDRAWN,
+    INT64_MAX,
+    N_EDUCATION,
+    PARAM_LATE,
+    PARAM_NO_REPLY,
+    PARAM_WAIT,
+    PARAM_WITHDRAW,
+    S_INTERVIEW,
+    S_REPLY_DAY,
+    S_WITHDRAWAL,
+    SORT_BUCKETS,
+    EngineArrays,
+)
+from lis1abm.rng import noise_jit, u16_jit, u16x4_jit
+from lis1abm.rules import CASCADE_FIELDS
+
+THREADS = 128  # threads per block (one replication)
+BLOCKS_PER_SM = 8  # resident blocks the grid is sized for (shared memory allows about 6)
+SHARED_LIMIT = 48 * 1024  # bytes of dynamic shared memory a block may use without opting in
+MEMORY_SHARE = 0.5  # of the free device memory, for one launch's outputs
+N_FIELDS = len(CASCADE_FIELDS)
+
+# Shared memory, int64 part (offsets in int64 words; sizes in shared_layout()).
+AD_NEXT, AD_LEFT, AD_REST, AD_FLOOR, AD_HIRED = range(5)  # rows of the ads' state (5, J)
+MISC_TOUCHED, MISC_OPEN = 0, 1  # applicants with offers this round; open positions
+N_MISC = 2
+
+
+def shared_layout(arrays: EngineArrays) -> tuple[int, int]:
+    """Words of the block's dynamic shared memory: (int64 words, int32 words).
+
+    int64: best offer (N), ads' state (5 J), cascade counters (F), hire counts (S), misc.
+    int32: hired ad, hired round, marked from, decision, withdrawn, applicants with offers
+    (N each), offers per ad this round (J).
+    """
+    n, j = arrays.n_applicants, arrays.n_ads
+    return n + 5 * j + N_FIELDS + arrays.n_slots + N_MISC, 6 * n + j
+
+
+def shared_bytes(arrays: EngineArrays) -> int:
+    """Bytes of dynamic shared memory a block needs."""
+    words64, words32 = shared_layout(arrays)
+    return 8 * words64 + 4 * words32
+
+
+def fits(arrays: EngineArrays) -> bool:
+    """Whether a replication's shared state fits a block (about 36 KB for autumn 2024)."""
+    return shared_bytes(arrays) <= SHARED_LIMIT
+
+
+def block_kernel(
+    k0,
+    k1,
+    reps,
+    prows,
+    m,
+    offer0,
+    keys,
+    segment,
+    work,
+    offer_app,
+    counts,
+    cascade,
+    hired_ad,
+    hired_round,
+    offers,
+    keep_applicants,
+    keep_offers,
+):
+    """Replications ``reps`` (B,), block by block: block g plays replications g, g + G, ...
+    (G blocks), in its own row g of the global scratch (``keys`` (G, Q), ``segment`` (G, J,
+    max segment), ``work`` (G, J, SORT_BUCKETS + max segment + 1), ``offer_app`` (G, sum of
+    capacities)). ``offer0`` (J,): first place of ad j's offers in an ``offer_app`` row.
+    Outputs as :func:`lis1abm.engine.kernel.replicate`'s, one row per replication."""
+    n_people = m.n_applied.shape[0]
+    n_ads = m.capacity.shape[0]
+    n_slots = counts.shape[1]
+    tid = cuda.threadIdx.x
+    step = cuda.blockDim.x
+    g = cuda.blockIdx.x
+    # Dynamic shared memory, carved by hand: both arrays start at the same address, so the
+    # int32 fields begin after the int64 ones (at twice their word count).
+    s64 = cuda.shared.array(0, dtype=int64)
+    s32 = cuda.shared.array(0, dtype=int32)
+    o = 0
+    best = s64[o : o + n_people]
+    o += n_people
+    ad = s64[o : o + 5 * n_ads]
+    o += 5 * n_ads
+    casc = s64[o : o + N_FIELDS]
+    o += N_FIELDS
+    slot_counts = s64[o : o + n_slots]
+    o += n_slots
+    misc = s64[o : o + N_MISC]
+    o += N_MISC
+    o *= 2
+    who_ad = s32[o : o + n_people]
+    who_round = s32[o + n_people : o + 2 * n_people]
+    marked = s32[o + 2 * n_people : o + 3 * n_people]
+    decision = s32[o + 3 * n_people : o + 4 * n_people]
+    withdrawn = s32[o + 4 * n_people : o + 5 * n_people]
+    touched = s32[o + 5 * n_people : o + 6 * n_people]
+    n_offered = s32[o + 6 * n_people : o + 6 * n_people + n_ads]
+    my_keys = keys[g]
+    my_offers = offer_app[g]
+
+    for b in range(g, reps.shape[0], cuda.gridDim.x):
+        rep = reps[b]
+        prow = prows[b]
+        # 1. Ranking keys, the threads splitting the applications.
+        for q in range(tid, m.ad_app.shape[0], step):
+            score = m.ad_app_score[q] + noise_jit(
+                k0, k1, rep, S_INTERVIEW, m.ad_app_applicant[q], m.ad_app_ad[q]
+            )
+            my_keys[q] = rules.ranking_key(score, m.ad_app[q])
+        # The applicants' state; counters.
+        for i in range(tid, n_people, step):
+            withdrawn[i] = rules.has_withdrawn(
+                u16_jit(k0, k1, rep, S_WITHDRAWAL, i, 0), prow[PARAM_WITHDRAW]
+            )
+            who_ad[i] = -1
+            who_round[i] = 0
+            marked[i] = rules.NOT_MARKED
+            best[i] = INT64_MAX
+        for f in range(tid, N_FIELDS, step):
+            casc[f] = 0
+        if tid == 0:
+            misc[MISC_TOUCHED] = 0
+            total = 0
+            for j in range(n_ads):
+                total += m.capacity[j]
+            misc[MISC_OPEN] = total
+        cuda.syncthreads()
+        # 2. Each ad's first band, a thread per ad.
+        for j in range(tid, n_ads, step):
+            start, end = m.ad_ptr[j], m.ad_ptr[j + 1]
+            threshold = m.band_threshold[j]
+            got = k._take_band(
+                my_keys, start, end - start, threshold, INT64_MAX, my_keys, start, work[g, j]
+            )
+            ad[AD_NEXT * n_ads + j] = start
+            ad[AD_LEFT * n_ads + j] = got
+            ad[AD_REST * n_ads + j] = start + got
+            ad[AD_FLOOR * n_ads + j] = threshold
+            ad[AD_HIRED * n_ads + j] = 0
+        cuda.syncthreads()
+        for r in range(1, m.n_rounds + 1):
+            # 3. Offers, a thread per ad.
+            for j in range(tid, n_ads, step):
+                n_offered[j] = _offers(
+                    k0, k1, rep, r, m, j, ad, n_ads, my_keys, segment[g, j], work[g, j],
+                    marked, best, touched, misc, my_offers, offer0[j],
+                )  # fmt: skip
+            cuda.syncthreads()
+            # 4. Replies, the threads splitting the applicants with offers.
+            for t in range(tid, misc[MISC_TOUCHED], step):
+                _reply(k0, k1, rep, r, prow, m, touched[t], best, who_ad, who_round, marked,
+                       decision, withdrawn, ad, n_ads, casc, misc)  # fmt: skip
+            cuda.syncthreads()
+            # 5. Responses, a thread per ad over its offers.
+            for j in range(tid, n_ads, step):
+                for x in range(n_offered[j]):
+                    a = my_offers[offer0[j] + x]
+                    i = m.app_applicant[a]
+                    response = rules.offer_response(
+                        decision[i], a == (best[i] & rules.KEY_LOW)
+                    )
+                    cuda.atomic.add(casc, 1 + response, 1)
+                    if keep_offers:
+                        offers[b, a] = rules.offer_code(r, response)
+                cuda.atomic.add(casc, F_OFFERS, n_offered[j])
+            cuda.syncthreads()
+            # 6. The round's cascade; the day's best offers cleared.
+            if tid == 0:
+                for f in range(N_FIELDS):
+                    cascade[b, r - 1, f] = casc[f]
+                cascade[b, r - 1, F_OPEN_AFTER] = misc[MISC_OPEN]
+            for t in range(tid, misc[MISC_TOUCHED], step):
+                best[touched[t]] = INT64_MAX
+            cuda.syncthreads()
+            for f in range(tid, N_FIELDS, step):
+                casc[f] = 0
+            if tid == 0:
+                misc[MISC_TOUCHED] = 0
+            cuda.syncthreads()
+        # 7. Hires per slot, the threads splitting the applicants.
+        for s in range(tid, n_slots, step):
+            slot_counts[s] = 0
+        cuda.syncthreads()
+        for i in range(tid, n_people, step):
+            j = who_ad[i]
+            if keep_applicants:
+                hired_ad[b, i] = j
+                hired_round[b, i] = who_round[i]
+            if j >= 0:
+                for c in range(m.slots.shape[1]):
+                    cuda.atomic.add(slot_counts, m.slots[i, c], 1)
+                cuda.atomic.add(slot_counts, m.ad_slot0 + N_EDUCATION * j + m.education[i], 1)
+        cuda.syncthreads()
+        for s in range(tid, n_slots, step):
+            counts[b, s] = slot_counts[s]
+        cuda.syncthreads()
+
+
+@cuda.jit(device=True, inline="always")
+def _offers(
+    k0, k1, rep, r, m, j, ad, n_ads, keys, segment, work, marked, best, touched, misc,
+    offer_app, first,
+):  # fmt: skip
+    """Ad j's offers of round r (one position per vacancy to its best remaining candidates
+    not marked as hired), written to ``offer_app[first:]``; returns their number. An
+    applicant's best offer is an atomic minimum; the first offer lists them as touched."""
+    n_made = 0
+    open_positions = rules.vacancies(m.capacity[j], ad[AD_HIRED * n_ads + j])
+    while open_positions > 0:
+        if ad[AD_LEFT * n_ads + j] == 0 and not _refill(k0, k1, rep, m, j, ad, n_ads, keys,
+                                                         segment, work):  # fmt: skip
+            break  # the ranked list is exhausted
+        top = keys[ad[AD_NEXT * n_ads + j]]
+        ad[AD_NEXT * n_ads + j] += 1
+        ad[AD_LEFT * n_ads + j] -= 1
+        a = rules.ranked_application(top)
+        i = m.app_applicant[a]
+        if rules.can_receive_offer(marked[i], r):
+            offer_app[first + n_made] = a
+            n_made += 1
+            open_positions -= 1
+            previous = cuda.atomic.min(best, i, m.app_pref[a] * rules.KEY_SHIFT + a)
+            if previous == INT64_MAX:  # the applicant's first offer this round
+                touched[cuda.atomic.add(misc, MISC_TOUCHED, 1)] = i
+    return n_made
+
+
+@cuda.jit(device=True, inline="always")
+def _refill(k0, k1, rep, m, j, ad, n_ads, keys, segment, work):
+    """Ad j's next band (as :func:`lis1abm.engine.kernel._next_band`, state in shared
+    memory); False if its ranked list is exhausted."""
+    start, end, rest = m.ad_ptr[j], m.ad_ptr[j + 1], ad[AD_REST * n_ads + j]
+    if rest == end:
+        return False
+    k._segment_keys(k0, k1, rep, m, start, end, segment)
+    floor = ad[AD_FLOOR * n_ads + j]
+    threshold = k._band_threshold(
+        segment, end - start, floor, m.band_size[j], work, m.bucket_lo, m.bucket_shift
+    )
+    got = k._take_band(segment, 0, end - start, threshold, floor, keys, rest, work)
+    ad[AD_NEXT * n_ads + j] = rest
+    ad[AD_LEFT * n_ads + j] = got
+    ad[AD_REST * n_ads + j] = rest + got
+    ad[AD_FLOOR * n_ads + j] = threshold
+    return True
+
+
+@cuda.jit(device=True, inline="always")
+def _reply(
+    k0, k1, rep, r, prow, m, i, best, who_ad, who_round, marked, decision, withdrawn, ad,
+    n_ads, casc, misc,
+):  # fmt: skip
+    """Applicant i's reply to the day's offers (as :func:`lis1abm.engine.kernel._reply`)."""
+    a = best[i] & rules.KEY_LOW
+    u_no_reply, u_wait, u_late, _ = u16x4_jit(k0, k1, rep, S_REPLY_DAY, i, r)
+    d = rules.reply(
+        who_ad[i] >= 0,
+        withdrawn[i] != 0,
+        m.app_pref[a],
+        m.n_applied[i],
+        u_no_reply,
+        prow[PARAM_NO_REPLY + r - 1],
+        u_wait,
+        prow[PARAM_WAIT],
+        m.n_rounds - r,
+        m.n_rounds,
+    )
+    decision[i] = d
+    if d == rules.WAIT:
+        cuda.atomic.add(casc, F_WAITING, 1)
+    elif d == rules.NO_REPLY:
+        cuda.atomic.add(casc, F_NO_REPLY, 1)
+    elif d == rules.WITHDRAWN:
+        cuda.atomic.add(casc, F_WITHDRAWN, 1)
+    elif d == rules.ACCEPT_BEST:
+        j = m.app_ad[a]
+        who_ad[i] = j
+        who_round[i] = r
+        marked[i] = rules.marking_round(r, u_late, prow[PARAM_LATE])
+        cuda.atomic.add(ad, AD_HIRED * n_ads + j, 1)
+        cuda.atomic.add(misc, MISC_OPEN, -1)
+
+
+@cache
+def _kernel():
+    """:func:`block_kernel` for ``numba.cuda``, cached on disk like the other kernels."""
+    if simulator():
+        return cuda.jit(block_kernel)
+    from numba.cuda.core import config
+
+    return cached(partial(cuda.jit), block_kernel, config)
+
+
+def output_bytes(arrays: EngineArrays, keep_applicants: bool, keep_offers: bool) -> int:
+    """Device memory of one replication's outputs and inputs (bytes)."""
+    words = arrays.n_slots + arrays.n_rounds * N_FIELDS + 3 + arrays.n_rounds + 1
+    if keep_applicants:
+        words += 2 * arrays.n_applicants
+    return 8 * words + (2 * arrays.n_applications if keep_offers else 0)
+
+
+def grid_size(dev) -> int:
+    """Blocks per launch: enough to fill every multiprocessor."""
+    if dev.cupy is None:
+        return 2  # the simulator: two blocks show that blocks share nothing
+    sms = dev.cupy.cuda.Device().attributes["MultiProcessorCount"]
+    return BLOCKS_PER_SM * int(sms)
+
+
+def run_cuda_block(
+    arrays: EngineArrays,
+    seed: int,
+    replications,
+    params,
+    *,
+    batch: int | None = None,
+    threads: int = THREADS,
+    keep_applicants: bool = False,
+    keep_offers: bool = False,
+) -> EngineResult:
+    """Play replications on the GPU, a block per replication (same arguments and result as
+    :func:`lis1abm.engine.cpu.run_cpu`). ``batch``: replications per launch (default: as many
+    as MEMORY_SHARE of the free memory holds); results do not depend on it, nor on
+    ``threads`` (threads per block, a multiple of 32)."""
+    ok, why = gpu_status()
+    if not ok:
+        raise RuntimeError(why)
+    if not fits(arrays):
+        raise ValueError(
+            f"the market needs {shared_bytes(arrays)} bytes of shared memory per block "
+            f"(at most {SHARED_LIMIT}): use the thread-per-replication kernel"
+        )
+    (k0, k1), reps, prows = check_batch(arrays, seed, replications, params)
+    dev = _Device()
+    keep = {"keep_applicants": keep_applicants, "keep_offers": keep_offers}
+    size = batch or max(1, int(MEMORY_SHARE * dev.free_bytes()) // output_bytes(arrays, **keep))
+    size = min(size, len(reps))
+    blocks = min(grid_size(dev), size)
+    n, a, j = arrays.n_applicants, arrays.n_applications, arrays.n_ads
+    market = arrays._replace(
+        **{f: dev.put(x) for f, x in arrays._asdict().items() if isinstance(x, np.ndarray)}
+    )
+    offer0 = np.zeros(j, np.int64)
+    np.cumsum(arrays.capacity[:-1], out=offer0[1:])
+    d_offer0 = dev.put(offer0)
+    segment_len = arrays.max_segment
+    keys = dev.empty((blocks, max(len(arrays.ad_app), 1)), np.int64)
+    segment = dev.empty((blocks, j, segment_len), np.int64)
+    work = dev.empty((blocks, j, SORT_BUCKETS + segment_len + 1), np.int64)
+    offer_app = dev.empty((blocks, arrays.max_offers), np.int64)
+    counts = np.zeros((len(reps), arrays.n_slots), np.int64)
+    cascade = np.zeros((len(reps), arrays.n_rounds, N_FIELDS), np.int64)
+    hired_ad = np.zeros((len(reps), n), np.int64) if keep_applicants else None
+    hired_round = np.zeros_like(hired_ad) if keep_applicants else None
+    offers = np.zeros((len(reps), a), np.int16) if keep_offers else None
+    kernel = _kernel()
+    for start in range(0, len(reps), size):
+        stop = min(start + size, len(reps))
+        rows = stop - start
+        d_counts = dev.empty((rows, arrays.n_slots), np.int64)
+        d_cascade = dev.empty((rows, arrays.n_rounds, N_FIELDS), np.int64)
+        d_hired_ad = dev.empty((rows if keep_applicants else 1, n), np.int64)
+        d_hired_round = dev.empty((rows if keep_applicants else 1, n), np.int64)
+        d_offers = dev.zeros((rows if keep_offers else 1, a if keep_offers else 1), np.int16)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Grid size .* under-utilization")
+            kernel[min(blocks, rows), threads, 0, shared_bytes(arrays)](
+                k0,
+                k1,
+                dev.put(reps[start:stop]),
+                dev.put(prows[start:stop]),
+                market,
+                d_offer0,
+                keys,
+                segment,
+                work,
+                offer_app,
+                d_counts,
+                d_cascade,
+                d_hired_ad,
+                d_hired_round,
+                d_offers,
+                keep_applicants,
+                keep_offers,
+            )
+        dev.synchronize()
+        counts[start:stop] = dev.get(d_counts)
+        cascade[start:stop] = dev.get(d_cascade)
+        if keep_applicants:
+            hired_ad[start:stop] = dev.get(d_hired_ad)
+            hired_round[start:stop] = dev.get(d_hired_round)
+        if keep_offers:
+            offers[start:stop] = dev.get(d_offers)
+    return EngineResult(reps, counts, cascade, hired_ad, hired_round, offers)
