@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
+from lis1abm import __version__
 from lis1abm.cli import main
+from lis1abm.data.round import known_rounds
+from lis1abm.engine import backends
 from lis1abm.params import DEFAULT_PARAMS
 from lis1abm.results.tally import BREAKDOWNS
 
@@ -59,7 +63,6 @@ def test_json_shape(json_result):
     assert {r["breakdown"] for r in rows} == set(BREAKDOWNS)
     for r in rows:
         assert ROW_KEYS <= set(r)
-        assert 0 <= r["sim_hired_p10"] <= r["sim_hired_p90"]
         if r["breakdown"] != "ad":  # an ad's capacity can exceed its positions (report_hires)
             assert r["sim_hired_p90"] <= r["applicants"]
     ads = [r for r in rows if r["breakdown"] == "ad"]
@@ -133,6 +136,10 @@ def test_out_writes_parquet_and_meta(capsys, tmp_path):
         (["simulate", "--seed", "-1"], "--seed must be"),
         (["simulate", "--colour"], "No such option"),
         (["simulate", "--params", "/nonexistent/params.toml"], "file not found"),
+        (["simulate", "--threads", "0"], "--threads: must be in [1, "),
+        (["simulate", "--threads", "2", "--backend", "mesa"], "only the cpu backend"),
+        (["simulate", "--events"], "--events: needs --out DIR"),
+        (["check"], "Missing argument"),
     ],
 )
 def test_user_errors_are_one_line(capsys, args, needle):
@@ -183,10 +190,135 @@ def test_backends_print_the_same_comparison(capsys, json_result):
 
 
 def test_cuda_without_gpu_is_one_line_error(capsys, monkeypatch):
-    """Asking for the GPU engine where none is usable names the reason, exit code 2."""
+    """Asking for the GPU engine where a driver is found but no GPU is usable names the
+    reason, exit code 2."""
     from lis1abm.engine import cuda as cuda_engine
 
+    monkeypatch.setattr(backends, "driver_present", lambda: True)
     monkeypatch.setattr(cuda_engine, "gpu_status", lambda: (False, "no usable CUDA GPU (test)"))
     code, out, err = run_cli(capsys, "simulate", "--reps", "2", "--backend", "cuda")
     assert code == 2 and out == ""
     assert err.strip() == "lis1abm: error: --backend cuda: no usable CUDA GPU (test)"
+
+
+def test_cuda_without_driver_is_one_line_error(capsys, monkeypatch):
+    """Without a driver, ``--backend cuda`` answers without importing the GPU engine (a
+    ``None`` entry in sys.modules makes any import of it fail)."""
+    monkeypatch.setattr(backends, "driver_present", lambda: False)
+    monkeypatch.setitem(sys.modules, "lis1abm.engine.cuda", None)
+    code, out, err = run_cli(capsys, "simulate", "--reps", "2", "--backend", "cuda")
+    assert code == 2 and out == ""
+    assert err == "lis1abm: error: --backend cuda: no CUDA driver found " + (
+        "(no /dev/nvidia0, libcuda cannot be loaded)\n"
+    )
+
+
+def fail(*args, **kwargs):
+    raise AssertionError("must not be called")
+
+
+def test_auto_small_runs_do_not_probe_cuda(monkeypatch):
+    """``auto`` picks the CPU engine below CUDA_MIN_REPS without looking for a GPU, and the
+    GPU from there on when one is usable."""
+    monkeypatch.setattr(backends, "driver_present", fail)
+    monkeypatch.setattr(backends, "gpu_status", fail)
+    monkeypatch.setitem(sys.modules, "lis1abm.engine.cuda", None)
+    assert backends.resolve_backend("auto", backends.CUDA_MIN_REPS - 1)[0] == "cpu"
+    monkeypatch.setattr(backends, "gpu_status", lambda: (True, "test GPU"))
+    assert backends.resolve_backend("auto", backends.CUDA_MIN_REPS) == ("cuda", "gpu: test GPU")
+
+
+def test_auto_small_run_imports_no_gpu_library():
+    """In a fresh process, resolving ``auto`` for 20 replications imports neither numba.cuda
+    nor CuPy (importing them is what made ``auto`` cost over a second without a GPU)."""
+    code = (
+        "import sys; from lis1abm.engine.backends import resolve_backend; "
+        "print(resolve_backend('auto', 20)[0], 'numba.cuda' in sys.modules, 'cupy' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.split() == ["cpu", "False", "False"]
+
+
+def test_cli_auto_small_run_does_not_probe(capsys, monkeypatch):
+    monkeypatch.setattr(backends, "driver_present", fail)
+    monkeypatch.setattr(backends, "gpu_status", fail)
+    code, out, _ = run_cli(capsys, "simulate", "--reps", "2", "--json")
+    assert code == 0 and json.loads(out)["meta"]["backend"] == "cpu"
+
+
+def test_bare_command_prints_help(capsys):
+    code, out, err = run_cli(capsys)
+    assert code == 0 and err == ""
+    assert "Usage: lis1abm" in out and "simulate" in out and "check" in out
+
+
+def test_version(capsys):
+    code, out, err = run_cli(capsys, "--version")
+    assert (code, out, err) == (0, f"lis1abm {__version__}\n", "")
+
+
+def test_help_texts(capsys):
+    code, out, _ = run_cli(capsys, "simulate", "--help")
+    assert code == 0
+    assert "[auto|mesa|cpu|cuda]" in out
+    for name in known_rounds():
+        assert name in out
+    assert "--threads" in out and "--version" not in out
+    code, out, _ = run_cli(capsys, "check", "--help")
+    assert code == 0 and "a [round] table" in " ".join(out.split())
+
+
+@pytest.fixture
+def no_run(monkeypatch):
+    """Make any simulation fail the test: the options must be refused before one starts."""
+    from lis1abm.simulation import simulate as module
+
+    monkeypatch.setattr(module, "simulate", fail)
+
+
+def test_bad_out_refused_before_any_run(capsys, tmp_path, no_run):
+    a_file = tmp_path / "taken"
+    a_file.write_text("")
+    for out, problem in [
+        (a_file, "exists and is not a folder"),
+        (tmp_path / "missing" / "run", "parent folder"),
+    ]:
+        code, std, err = run_cli(capsys, "simulate", "--reps", "2", "--out", str(out))
+        assert code == 2 and std == ""
+        assert err.startswith(f"lis1abm: error: --out {out}: {problem}") and err.count("\n") == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_unwritable_out_refused_before_any_run(capsys, tmp_path, no_run):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    code, _, err = run_cli(capsys, "simulate", "--out", str(locked / "run"))
+    assert code == 2 and f"--out {locked / 'run'}: cannot write in" in err
+
+
+def test_events_without_out_refused_before_any_run(capsys, no_run):
+    code, out, err = run_cli(capsys, "simulate", "--events")
+    assert code == 2 and out == ""
+    assert err.startswith("lis1abm: error: --events: needs --out DIR")
+
+
+def test_written_message_lists_only_what_was_written(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "simulate", "--reps", "2", "--out", str(tmp_path / "run"))
+    assert code == 0
+    assert "(comparison.parquet, meta.json, replications.parquet)" in " ".join(out.split())
+    assert "events.parquet" not in out
+
+
+def test_threads(capsys):
+    """``--threads 1`` runs the CPU engine on one thread (recorded in meta's device) and
+    leaves the process's thread count as it was."""
+    import numba
+
+    before = numba.get_num_threads()
+    code, out, _ = run_cli(
+        capsys, "simulate", "--reps", "2", "--backend", "cpu", "--threads", "1", "--json"
+    )
+    assert code == 0 and json.loads(out)["meta"]["device"] == "cpu: 1 thread"
+    assert numba.get_num_threads() == before

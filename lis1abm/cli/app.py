@@ -16,6 +16,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from lis1abm import __version__
+from lis1abm.data.round import known_rounds
+from lis1abm.engine.backends import BACKENDS, CUDA_MIN_REPS
 from lis1abm.errors import UserError
 from lis1abm.results.tally import BREAKDOWNS
 from lis1abm.rules import CASCADE_FIELDS
@@ -44,20 +47,51 @@ TITLES = {
 }
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lis1abm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _app(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Simulate the Norwegian LIS1 hiring market."""
+
+
 @app.command()
 def simulate(
     round_name: Annotated[
-        str, typer.Option("--round", help="Round name or config path.")
+        str,
+        typer.Option(
+            "--round",
+            help=f"Round: one of {', '.join(known_rounds())} (configs/rounds/), or the path "
+            "of a round file.",
+        ),
     ] = "autumn2024",
     reps: Annotated[int, typer.Option(help="Replications.")] = 20,
     seed: Annotated[int, typer.Option(help="Root seed.")] = 2024,
     backend: Annotated[
         str,
         typer.Option(
-            help="Engine: auto (cuda when a GPU is usable, else cpu), mesa, cpu or cuda. "
-            "All give the same outcome."
+            metavar="[" + "|".join(BACKENDS) + "]",
+            help=f"Engine: auto (cuda from {CUDA_MIN_REPS:,} replications when a GPU is "
+            "usable, else cpu), mesa, cpu or cuda. All give the same outcome.",
         ),
     ] = "auto",
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="Numba threads of the cpu backend (at least 1; default: all cores).",
+            show_default=False,
+        ),
+    ] = None,
     params: Annotated[Path | None, typer.Option(help="Parameter file (TOML).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     out: Annotated[
@@ -72,8 +106,52 @@ def simulate(
     ] = False,
 ) -> None:
     """Play an application round and compare the model's hires with the report."""
-    from lis1abm.simulation.simulate import simulate as run  # keeps `--help` fast
-    from lis1abm.simulation.simulate import write_results
+    from lis1abm.simulation.simulate import check_out_dir, write_results  # keeps --help fast
+
+    # Every option is checked before anything is built, so a mistake costs no run.
+    if backend not in BACKENDS:
+        raise UserError(f"--backend: unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    if events and out is None:
+        raise UserError("--events: needs --out DIR (events are written to DIR/events.parquet)")
+    if out is not None:
+        check_out_dir(out)
+    if threads is None:
+        result = _run(round_name, reps, seed, backend, params, events)
+    else:
+        result = _with_threads(
+            threads, backend, lambda: _run(round_name, reps, seed, backend, params, events)
+        )
+    written = write_results(result, out) if out is not None else []
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), default=_plain) + "\n")
+        return
+    _print_tables(result)
+    if written:
+        names = ", ".join(p.name for p in written)
+        Console().print(f"Results written to {out}/ ({names})", markup=False, highlight=False)
+
+
+def _with_threads(threads: int, backend: str, run):
+    """``run()`` with ``threads`` numba threads, restoring the count after (the process may
+    go on, as in tests)."""
+    if backend in ("mesa", "cuda"):
+        raise UserError(f"--threads: only the cpu backend uses threads, not {backend}")
+    import numba
+
+    most = numba.config.NUMBA_NUM_THREADS
+    if not 1 <= threads <= most:
+        raise UserError(f"--threads: must be in [1, {most}] (NUMBA_NUM_THREADS), got {threads}")
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        return run()
+    finally:
+        numba.set_num_threads(before)
+
+
+def _run(round_name, reps, seed, backend, params, log_events):
+    """The simulation, with a progress bar on a terminal."""
+    from lis1abm.simulation.simulate import simulate as run
 
     err = Console(stderr=True)
     with Progress(
@@ -86,25 +164,14 @@ def simulate(
         disable=not err.is_terminal,
     ) as bar:
         task = bar.add_task("replications", total=reps)
-        result = run(
+        return run(
             round_name,
             reps,
             seed,
             backend,
             params,
-            log_events=events and out is not None,
+            log_events=log_events,
             progress=lambda k: bar.advance(task, k),
-        )
-    if out is not None:
-        write_results(result, out)
-    if as_json:
-        sys.stdout.write(json.dumps(result.to_json(), default=_plain) + "\n")
-        return
-    _print_tables(result)
-    if out is not None:
-        Console().print(
-            f"Results written to {out}/ (replications.parquet, events.parquet, "
-            "comparison.parquet, meta.json)"
         )
 
 
@@ -119,8 +186,9 @@ def bench(
     repeats: Annotated[int, typer.Option(help="Timings per backend (the median counts).")] = 5,
     save: Annotated[bool, typer.Option(help="Save the figures under results/bench/.")] = True,
 ) -> None:
-    """Measure replications per second of every engine on the autumn 2024 market, in one
-    run, and print the ratios."""
+    """Measure replications per second of every engine on the autumn 2024 market.
+
+    All engines are timed in one run; the ratios between them are printed."""
     from lis1abm.simulation.bench import run_bench
     from lis1abm.simulation.bench import save as save_result
 
@@ -160,7 +228,7 @@ def bench(
 
 @app.command()
 def check(files: Annotated[list[Path], typer.Argument(help="Round or parameter files.")]) -> None:
-    """Check config files: a round file (has [round]) or a parameter file."""
+    """Check config files: a round file (has a \\[round] table) or a parameter file."""
     from lis1abm.data.round import load_round
     from lis1abm.data.toml import read_toml
     from lis1abm.params import load_params
@@ -236,8 +304,10 @@ def _print_tables(result) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
     command = typer.main.get_command(app)
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        code = command.main(args=argv, prog_name="lis1abm", standalone_mode=False)
+        # Bare `lis1abm` shows the help (click would add an empty error line after it).
+        code = command.main(args=args or ["--help"], prog_name="lis1abm", standalone_mode=False)
     except typer.Exit as stop:
         code = stop.exit_code
     except _ClickException as error:

@@ -8,6 +8,7 @@ values of the wrong type.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -78,7 +79,7 @@ class Section:
         """Read key ``name`` as type ``kind``.
 
         ``default`` (when given) is used for a missing key; otherwise a missing key is an error.
-        Numbers must be >= 0 unless ``signed``; ``positive`` requires > 0,
+        Floats must be finite; numbers must be >= 0 unless ``signed``; ``positive`` requires > 0,
         ``unit_interval`` requires a probability in [0, 1], ``choices`` a string from the set.
         """
         self._seen.add(name)
@@ -95,6 +96,10 @@ class Section:
             raise self.error(
                 name, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}"
             )
+        if kind is float and not math.isfinite(value):
+            # TOML allows nan and inf; no figure of a round is either, and they would pass
+            # every range check below (comparisons with nan are all false).
+            raise self.error(name, f"expected a finite number, got {value}")
         if kind in (int, float):
             if value < 0 and not signed:
                 raise self.error(name, f"must not be negative, got {value}")

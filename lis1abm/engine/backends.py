@@ -3,15 +3,63 @@ here."""
 
 from __future__ import annotations
 
+import ctypes
+import os
+from pathlib import Path
+
 from lis1abm.errors import UserError
 
 BACKENDS = ("auto", "mesa", "cpu", "cuda")
 """Engines that can run the cascade: ``mesa`` (the readable reference), ``cpu`` (numba),
-``cuda`` (a GPU), ``auto`` (``cuda`` when a GPU is usable, else ``cpu``)."""
+``cuda`` (a GPU), ``auto`` (``cuda`` for large runs when a GPU is usable, else ``cpu``)."""
+
+CUDA_MIN_REPS = 200_000
+"""Smallest run, in replications, for which ``auto`` picks the GPU.
+
+Compiling and loading the GPU kernel costs several seconds (about 5 s) before the first
+replication, while the CPU engine starts at once and runs about 30,000 replications/s on the
+2-core development machine; the H100 ran 223,000/s (``results/bench/``). The GPU finishes first
+when ``reps / 30,000 > 5 + reps / 223,000``, from about 175,000 replications. On a 16-core host
+(76,000/s) the break-even is nearer 580,000; at this threshold the GPU there costs about 3 s
+more than the CPU would, while a threshold of 580,000 would cost the 2-core machine up to 10 s.
+"""
+
+_DRIVER_LIBRARIES = ("libcuda.so.1", "libcuda.so", "nvcuda.dll")
 
 
-def resolve_backend(backend: str) -> tuple[str, str]:
-    """The engine a backend name stands for, and a description of the device it runs on.
+def driver_present() -> bool:
+    """A cheap look for an NVIDIA driver, before importing numba.cuda or CuPy (which takes
+    over a second even without a GPU): a device node, or the driver library loads. Numba's
+    CUDA simulator counts as present."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1":
+        return True
+    if Path("/dev/nvidia0").exists():
+        return True
+    for name in _DRIVER_LIBRARIES:
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        return True
+    return False
+
+
+def gpu_status() -> tuple[bool, str]:
+    """Whether the ``cuda`` backend can run here, and the device's name or why not; imports
+    the GPU engine only when a driver is there."""
+    if not driver_present():
+        return False, "no CUDA driver found (no /dev/nvidia0, libcuda cannot be loaded)"
+    from lis1abm.engine.cuda import gpu_status as probe
+
+    return probe()
+
+
+def resolve_backend(backend: str, reps: int) -> tuple[str, str]:
+    """The engine a backend name stands for in a run of ``reps`` replications, and a
+    description of the device it runs on.
+
+    ``auto`` is ``cpu`` below :data:`CUDA_MIN_REPS` replications without probing for a GPU,
+    and ``cuda`` from there on where a GPU is usable.
 
     Raises
     ------
@@ -21,9 +69,7 @@ def resolve_backend(backend: str) -> tuple[str, str]:
         raise UserError(f"--backend: unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
     if backend == "mesa":
         return "mesa", "cpu: 1 thread"
-    if backend in ("auto", "cuda"):
-        from lis1abm.engine.cuda import gpu_status
-
+    if backend == "cuda" or (backend == "auto" and reps >= CUDA_MIN_REPS):
         ok, device = gpu_status()
         if ok:
             return "cuda", f"gpu: {device}"
@@ -31,4 +77,5 @@ def resolve_backend(backend: str) -> tuple[str, str]:
             raise UserError(f"--backend cuda: {device}")
     import numba
 
-    return "cpu", f"cpu: {numba.get_num_threads()} threads"
+    threads = numba.get_num_threads()
+    return "cpu", f"cpu: {threads} thread{'s' if threads != 1 else ''}"

@@ -1,228 +1,389 @@
 """Model parameters: one frozen, validated object read from ``configs/params/*.toml``.
 
-Every field documents its unit. Scores and utilities are on logit-like scales: ranking scores
-are in units of the interview noise's standard deviation, application propensities in logits.
-The strict reader rejects unknown and missing keys and names the file and key in its error.
+Each parameter is declared once, below, with its allowed range, its unit and its meaning
+(pydantic dataclasses: ``dataclasses.replace`` keeps working and re-validates). Scores are in
+units of the interview noise's standard deviation ("score sds"), application propensities and
+applicant taste in logits, proficiency from 0 (none) to 1 (native). The reader rejects unknown
+and missing keys, values of the wrong type, ``nan`` and ``inf`` and values out of range, and
+names the file, the key, the value and what is allowed in its one-line error.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass, fields
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import AfterValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError
 
 from lis1abm.data.round import CONFIG_DIR, GROUPS, REGIONS
-from lis1abm.data.toml import Section, read_toml
+from lis1abm.data.toml import read_toml
+from lis1abm.errors import ConfigError
+from lis1abm.rng import NOISE_MAX, NOISE_SD
 
 DEFAULT_PARAMS = CONFIG_DIR / "params" / "default.toml"
 
+NATIONALITY_CLASSES = ("Norway", "Nordic", "EEA+UK", "Outside EEA")
+CAPACITY_RULES = ("positions", "report_hires")
 
-@dataclass(frozen=True)
+# Ranking keys must fit in 32 bits: the engine packs (key, applicant id) into one int64 and
+# refuses a market where |base score| + NOISE_MAX reaches 2**31 - 1 (engine.layout.flatten).
+# The base score is round(score * NOISE_SD) with score = education weight + nationality weight
+# + proficiency_weight * proficiency + recency_weight * recency + age_weight_per_decade *
+# (age - 30) / 10 + specialist_weight + home_region_weight, where proficiency, recency and the
+# two flags lie and (age - 30) / 10 in [0, (MAX_AGE - 30) / 10]. With every weight in
+# [-RANKING_WEIGHT_MAX, RANKING_WEIGHT_MAX], |score| <= 3000 * (6 + 7) = 39,000 score sds, below
+# the room of (2**31 - 1 - NOISE_MAX) / NOISE_SD = 40,127 score sds.
+MAX_AGE = 100
+"""Oldest age assumed for the bound (the population's oldest group, "50+", ends at 69), years."""
+RANKING_WEIGHT_MAX = 3000.0
+"""Largest absolute ranking weight, score sds (see the derivation above)."""
+KEY_ROOM_SDS = (2**31 - 1 - NOISE_MAX) / NOISE_SD
+"""Largest absolute score whose ranking keys fit in 32 bits, score sds (40,127.7)."""
+RANKING_TERMS = 6 + (MAX_AGE - 30) / 10
+"""Largest total multiplier of the ranking weights in one score (13)."""
+
+_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _num(lo: float, hi: float, *, lo_open: bool = False) -> Any:
+    """A finite float in [lo, hi] (or (lo, hi]); integers are accepted, strings and booleans
+    are not (``Strict``)."""
+    bound = Field(gt=lo, le=hi) if lo_open else Field(ge=lo, le=hi)
+    return Annotated[float, Strict(), bound]
+
+
+def _exact_keys(known: Iterable[str]):
+    """An after-validator: the table has exactly the keys ``known``, returned in that order
+    (so that a file's key order cannot change any draw)."""
+    known = tuple(known)
+
+    def check(table: dict) -> dict:
+        for key in table:
+            if key not in known:
+                allowed = ", ".join(map(repr, known))
+                raise PydanticCustomError(
+                    "unknown_key",
+                    "unknown key (known: {allowed})",
+                    {"key": key, "allowed": allowed},
+                )
+        for key in known:
+            if key not in table:
+                raise PydanticCustomError("missing_key", "missing", {"key": key})
+        return {key: table[key] for key in known}
+
+    return AfterValidator(check)
+
+
+def _not_all_zero(values: Mapping | list) -> Mapping | list:
+    if not any(v > 0 for v in (values.values() if isinstance(values, Mapping) else values)):
+        raise PydanticCustomError("all_zero", "must not all be zero")
+    return values
+
+
+Probability = _num(0.0, 1.0)
+Proficiency = _num(0.0, 1.0)
+Share = _num(0.0, 1.0)
+# Application propensities: with wider spreads some applicants have almost no chance of applying
+# anywhere once the trusts' attractiveness is fitted to the report, and the application draw's
+# rejection sampling cannot finish. Every corner of these bounds builds the autumn 2024 market
+# (checked for seeds 1, 99 and 2024); 4 logits with breadth_sd 2.5 fails at 8 of 32 corners.
+Logits = _num(-3.0, 3.0)
+BREADTH_SD_MAX = 2.0
+ScoreWeight = _num(-RANKING_WEIGHT_MAX, RANKING_WEIGHT_MAX)
+PriorWeights = Annotated[
+    list[_num(0.0, 1000.0)], Field(min_length=4, max_length=4), AfterValidator(_not_all_zero)
+]
+
+
+def _by(keys: Iterable[str], value: Any, *extra) -> Any:
+    """A table with exactly the keys ``keys``, each value of type ``value``."""
+    return Annotated[dict[str, value], _exact_keys(keys), *extra]
+
+
+@dataclass(frozen=True, config=_CONFIG)
 class PopulationParams:
     """Assumptions that complete the report's marginals into individual applicants."""
 
-    age_at_graduation_mean: dict[str, float]
-    """Mean age at graduation (cand.med.) by education group, years."""
-    age_at_graduation_sd: float
-    """Standard deviation of the age at graduation, years."""
-    years_before_2020_mean: float
-    """Mean time since graduation beyond the end of 2019 for the '2019 or earlier' group
-    (exponential), years."""
-    graduation_prior: dict[str, list[float]]
-    """By education group: relative weights of the four older graduation periods
-    (2023-03..2024-02, 2022-03..2023-02, 2020-01..2022-02, 2019 or earlier), before fitting
-    to the report's period totals. Unitless."""
-    repeat_probability: float
-    """Probability that an applicant not hired in an earlier round applies again in the next
-    one; with the time since graduation it sets the rounds applied. Probability."""
-    home_region_shares: dict[str, float]
-    """Shares of applicants living in Norway whose home region is each RHF (approximate
-    population shares; not from the report). Unitless, normalised."""
-    proficiency_base: dict[str, float]
-    """Mean latent Norwegian proficiency by nationality class ('Norway', 'Nordic', 'EEA+UK',
-    'Outside EEA'); 0 = none, 1 = native."""
-    proficiency_norway_education_bonus: float
-    """Added proficiency for a medical degree from Norway, proficiency units."""
-    proficiency_norway_residence_bonus: float
-    """Added proficiency for a foreign national living in Norway, proficiency units."""
-    proficiency_sd: float
-    """Standard deviation of individual proficiency around the mean, proficiency units."""
+    age_at_graduation_mean: _by(GROUPS, _num(18.0, 60.0)) = Field(
+        description="Mean age at graduation (cand.med.) by education group (years)"
+    )
+    age_at_graduation_sd: _num(0.0, 20.0) = Field(
+        description="Standard deviation of the age at graduation (years)"
+    )
+    years_before_2020_mean: _num(0.0, 50.0, lo_open=True) = Field(
+        description="Mean time since graduation beyond the end of 2019 for the '2019 or "
+        "earlier' group, exponential (years)"
+    )
+    graduation_prior: _by(GROUPS, PriorWeights) = Field(
+        description="By education group: relative weights of the four older graduation periods "
+        "(2023-03..2024-02, 2022-03..2023-02, 2020-01..2022-02, 2019 or earlier) before fitting "
+        "to the report's period totals; not all zero (unitless)"
+    )
+    repeat_probability: Probability = Field(
+        description="Probability that an applicant not hired in a round applies again in the "
+        "next; with the time since graduation it sets the rounds applied (probability)"
+    )
+    home_region_shares: _by(REGIONS, Share, AfterValidator(_not_all_zero)) = Field(
+        description="Share of applicants living in Norway whose home region is each RHF "
+        "(approximate population shares, not from the report); normalised, not all zero (share)"
+    )
+    proficiency_base: _by(NATIONALITY_CLASSES, Proficiency) = Field(
+        description="Mean latent Norwegian proficiency by nationality class ('Norway', "
+        "'Nordic', 'EEA+UK', 'Outside EEA'); 0 none, 1 native (proficiency)"
+    )
+    proficiency_norway_education_bonus: Proficiency = Field(
+        description="Added proficiency for a medical degree from Norway (proficiency)"
+    )
+    proficiency_norway_residence_bonus: Proficiency = Field(
+        description="Added proficiency for a foreign national living in Norway (proficiency)"
+    )
+    proficiency_sd: Proficiency = Field(
+        description="Standard deviation of individual proficiency around the mean (proficiency)"
+    )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_CONFIG)
 class ApplicationParams:
     """The application model: which trusts and ads an applicant applies to."""
 
-    breadth_sd: float
-    """Standard deviation of an applicant's propensity to apply widely, logits."""
-    breadth_by_education: dict[str, float]
-    """Mean propensity to apply widely by education group, logits."""
-    home_region_bonus: float
-    """Added propensity to apply to a trust in one's home region, logits."""
-    urban_bonus_norway_educated: float
-    """Added propensity of Norway-educated applicants for urban/university hospitals, logits."""
-    taste_scale: float
-    """Scale of the Gumbel taste shock in an applicant's ranking of the ads applied to,
-    logits."""
+    breadth_sd: _num(0.0, BREADTH_SD_MAX) = Field(
+        description="Standard deviation of an applicant's propensity to apply widely (logits)"
+    )
+    breadth_by_education: _by(GROUPS, Logits) = Field(
+        description="Mean propensity to apply widely by education group (logits)"
+    )
+    home_region_bonus: Logits = Field(
+        description="Added propensity to apply to a trust in one's home region (logits)"
+    )
+    urban_bonus_norway_educated: Logits = Field(
+        description="Added propensity of Norway-educated applicants for urban and university "
+        "hospitals (logits)"
+    )
+    taste_scale: _num(0.0, 10.0) = Field(
+        description="Scale of the Gumbel taste shock in an applicant's ranking of the ads "
+        "applied to (logits)"
+    )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_CONFIG)
 class RankingParams:
-    """How an ad scores its applicants. Weights are in units of the interview noise's sd."""
+    """How an ad scores its applicants. Weights are in score sds (one standard deviation of
+    the interview noise); their bound keeps every ranking key within 32 bits."""
 
-    education_weight: dict[str, float]
-    """Score by education group."""
-    nationality_weight: dict[str, float]
-    """Score by nationality group."""
-    proficiency_weight: float
-    """Score per unit of Norwegian proficiency."""
-    recency_weight: float
-    """Score of the newest graduation period over the oldest (linear in between)."""
-    age_weight_per_decade: float
-    """Score per 10 years of age above 30 (0 below 30)."""
-    home_region_weight: float
-    """Score for an applicant whose home region is the ad's region."""
-    specialist_weight: float
-    """Score for an applicant who wants to work in the specialist health service after LIS1."""
-    qualification_threshold: float
-    """Minimum Norwegian proficiency to be on a ranked list at all, proficiency units."""
+    education_weight: _by(GROUPS, ScoreWeight) = Field(
+        description="Score by education group (score sds)"
+    )
+    nationality_weight: _by(GROUPS, ScoreWeight) = Field(
+        description="Score by nationality group (score sds)"
+    )
+    proficiency_weight: ScoreWeight = Field(
+        description="Score per unit of Norwegian proficiency (score sds)"
+    )
+    recency_weight: ScoreWeight = Field(
+        description="Score of the newest graduation period over the oldest, linear in "
+        "between (score sds)"
+    )
+    age_weight_per_decade: ScoreWeight = Field(
+        description="Score per 10 years of age above 30, none below 30 (score sds)"
+    )
+    home_region_weight: ScoreWeight = Field(
+        description="Score for an applicant whose home region is the ad's region (score sds)"
+    )
+    specialist_weight: ScoreWeight = Field(
+        description="Score for an applicant who wants to work in the specialist health "
+        "service after LIS1 (score sds)"
+    )
+    qualification_threshold: Proficiency = Field(
+        description="Minimum Norwegian proficiency to be on a ranked list at all (proficiency)"
+    )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_CONFIG)
 class BehaviourParams:
     """Applicants' and trusts' behaviour during the offer rounds."""
 
-    wait_probability_max: float
-    """Probability of declining all offers to wait, for an applicant whose best offer is their
-    least-preferred ad, in the first round. Falls linearly with the rank of the best offer and
-    with the rounds left (0 in the last round). Probability."""
-    no_reply_probability_one_day: float
-    """Probability of missing the reply deadline with a one-day window; a window of d days
-    gives this divided by d. Probability."""
-    late_marking_probability: float
-    """Probability that a trust marks an accepted applicant after the marking deadline, so that
-    other trusts may offer them a position in the next round. Probability."""
-    withdrawal_probability: float
-    """Probability that an applicant takes another job (research post, other LIS post,
-    restplass; the report's footnote) and declines every LIS1 offer. Probability."""
+    wait_probability_max: Probability = Field(
+        description="Probability of declining all offers to wait, for an applicant whose best "
+        "offer is their least-preferred ad, in the first round; falls linearly with the rank "
+        "of the best offer and with the rounds left, to 0 in the last round "
+        "(probability)"
+    )
+    no_reply_probability_one_day: Probability = Field(
+        description="Probability of missing the reply deadline with a one-day window; a window "
+        "of d days gives this divided by d (probability)"
+    )
+    late_marking_probability: Probability = Field(
+        description="Probability that a trust marks an accepted applicant after the marking "
+        "deadline, so that other trusts may offer them a position in the next round "
+        "(probability)"
+    )
+    withdrawal_probability: Probability = Field(
+        description="Probability that an applicant takes another job (research post, other "
+        "LIS post, restplass; the report's footnote) and declines every LIS1 offer "
+        "(probability)"
+    )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_CONFIG)
 class CapacityParams:
     """How many hires each ad can make."""
 
-    rule: str
-    """'positions': the positions advertised (601 in autumn 2024); 'report_hires': the report's
-    hires per trust (606), split over a trust's ads in proportion to positions."""
+    rule: Literal["positions", "report_hires"] = Field(
+        description="'positions': the positions advertised (601 in autumn 2024); "
+        "'report_hires': the report's hires per trust (606), split over a trust's ads in "
+        "proportion to positions (rule name)"
+    )
 
 
-@dataclass(frozen=True)
-class Params:
-    """All model parameters, and the file they came from."""
+@dataclass(frozen=True, config=_CONFIG)
+class ParamFile:
+    """The tables of a parameter file, exactly these and no others."""
 
     population: PopulationParams
     applications: ApplicationParams
     ranking: RankingParams
     behaviour: BehaviourParams
     capacity: CapacityParams
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class Params(ParamFile):
+    """All model parameters, and the file they came from."""
+
     file: str = ""
 
     def to_dict(self) -> dict:
         """The parameters as plain data (for results' provenance)."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = (
-                {g.name: getattr(value, g.name) for g in fields(value)}
-                if hasattr(value, "__dataclass_fields__")
-                else value
-            )
-        return out
+        return dataclasses.asdict(self)
 
 
-NATIONALITY_CLASSES = ("Norway", "Nordic", "EEA+UK", "Outside EEA")
-CAPACITY_RULES = ("positions", "report_hires")
-
-
-def _table(s: Section, name: str, keys, *, signed=False, unit_interval=False) -> dict:
-    sub = s.section(name)
-    out = {k: sub.get(k, float, signed=signed, unit_interval=unit_interval) for k in keys}
-    sub.done()
-    return out
+_READER = TypeAdapter(ParamFile)
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
-    """Read a parameter file.
+    """Read and validate a parameter file.
 
     Raises
     ------
-    ConfigError : missing file, unknown or missing key, value of the wrong type or range.
+    ConfigError : missing file, invalid TOML, unknown or missing key, value of the wrong type,
+        not finite or out of range (the first problem found, on one line).
     """
     path = Path(path)
-    top = Section(path, read_toml(path))
-
-    s = top.section("population")
-    prior_sec = s.section("graduation_prior")
-    prior = {}
-    for g in GROUPS:
-        weights = prior_sec.get(g, list)
-        if len(weights) != 4 or not all(isinstance(w, int | float) and w >= 0 for w in weights):
-            raise prior_sec.error(g, "needs 4 non-negative weights, one per older period")
-        if sum(weights) <= 0:
-            raise prior_sec.error(g, "weights must not all be zero")
-        prior[g] = [float(w) for w in weights]
-    prior_sec.done()
-    population = PopulationParams(
-        age_at_graduation_mean=_table(s, "age_at_graduation_mean", GROUPS),
-        age_at_graduation_sd=s.get("age_at_graduation_sd", float),
-        years_before_2020_mean=s.get("years_before_2020_mean", float, positive=True),
-        graduation_prior=prior,
-        repeat_probability=s.get("repeat_probability", float, unit_interval=True),
-        home_region_shares=_table(s, "home_region_shares", REGIONS),
-        proficiency_base=_table(s, "proficiency_base", NATIONALITY_CLASSES, unit_interval=True),
-        proficiency_norway_education_bonus=s.get("proficiency_norway_education_bonus", float),
-        proficiency_norway_residence_bonus=s.get("proficiency_norway_residence_bonus", float),
-        proficiency_sd=s.get("proficiency_sd", float),
+    data = read_toml(path)
+    try:
+        tables = _READER.validate_python(data)
+    except ValidationError as error:
+        raise _config_error(path, error) from None
+    return Params(
+        **{f.name: getattr(tables, f.name) for f in dataclasses.fields(ParamFile)}, file=str(path)
     )
-    if sum(population.home_region_shares.values()) <= 0:
-        raise s.error("home_region_shares", "shares must not all be zero")
-    s.done()
 
-    s = top.section("applications")
-    applications = ApplicationParams(
-        breadth_sd=s.get("breadth_sd", float),
-        breadth_by_education=_table(s, "breadth_by_education", GROUPS, signed=True),
-        home_region_bonus=s.get("home_region_bonus", float, signed=True),
-        urban_bonus_norway_educated=s.get("urban_bonus_norway_educated", float, signed=True),
-        taste_scale=s.get("taste_scale", float),
-    )
-    s.done()
 
-    s = top.section("ranking")
-    ranking = RankingParams(
-        education_weight=_table(s, "education_weight", GROUPS, signed=True),
-        nationality_weight=_table(s, "nationality_weight", GROUPS, signed=True),
-        proficiency_weight=s.get("proficiency_weight", float, signed=True),
-        recency_weight=s.get("recency_weight", float, signed=True),
-        age_weight_per_decade=s.get("age_weight_per_decade", float, signed=True),
-        home_region_weight=s.get("home_region_weight", float, signed=True),
-        specialist_weight=s.get("specialist_weight", float, signed=True),
-        qualification_threshold=s.get("qualification_threshold", float, unit_interval=True),
-    )
-    s.done()
+def _config_error(path: Path, error: ValidationError) -> ConfigError:
+    """The first validation error as a one-line ConfigError: dotted key, value, what is
+    allowed."""
+    first = error.errors(include_url=False)[0]
+    loc = list(first["loc"])
+    ctx = first.get("ctx") or {}
+    if "key" in ctx:  # a table's own check names the offending key
+        loc.append(ctx["key"])
+    key = _dotted(loc)
+    kind = first["type"]
+    if kind in ("missing", "missing_key"):
+        return ConfigError(path, key, "missing")
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        return ConfigError(path, key, "unknown key")
+    if kind == "unknown_key":
+        return ConfigError(path, key, f"unknown key (known: {ctx['allowed']})")
+    if kind == "all_zero":
+        shown = "" if isinstance(first["input"], dict) else f"got {_show(first['input'])}; "
+        return ConfigError(path, key, f"{shown}must not all be zero")
+    if kind == "dataclass_type":
+        return ConfigError(path, key, f"expected a table, got {_show(first['input'])}")
+    allowed = _allowed(first["loc"])
+    if allowed is not None:
+        return ConfigError(path, key, f"got {_show(first['input'])}; allowed: {allowed}")
+    return ConfigError(path, key, f"{first['msg'][:1].lower()}{first['msg'][1:]}")
 
-    s = top.section("behaviour")
-    behaviour = BehaviourParams(
-        wait_probability_max=s.get("wait_probability_max", float, unit_interval=True),
-        no_reply_probability_one_day=s.get(
-            "no_reply_probability_one_day", float, unit_interval=True
-        ),
-        late_marking_probability=s.get("late_marking_probability", float, unit_interval=True),
-        withdrawal_probability=s.get("withdrawal_probability", float, unit_interval=True),
-    )
-    s.done()
 
-    s = top.section("capacity")
-    capacity = CapacityParams(rule=s.get("rule", str, choices=CAPACITY_RULES))
-    s.done()
-    top.done()
-    return Params(population, applications, ranking, behaviour, capacity, file=str(path))
+def _dotted(loc: list) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it in TOML (``nan``, ``inf``, ``"text"``, ``1.5``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict):
+        return "a table"
+    return repr(value)
+
+
+def _allowed(loc: tuple) -> str | None:
+    """What the field at ``loc`` allows, from its declaration: ``a number
+    (probability)``, ``one of 'positions', 'report_hires'``; None for a table or a list."""
+    cls = ParamFile
+    field = cls.__pydantic_fields__[loc[0]]
+    unit = ""
+    kind: Any = field.annotation
+    metadata = list(field.metadata)
+    for part in loc[1:]:
+        if dataclasses.is_dataclass(kind):
+            field = kind.__pydantic_fields__[part]
+            kind, metadata = field.annotation, list(field.metadata)
+            unit = (field.description or "").rpartition("(")[2].rstrip(")")
+            continue
+        kind, metadata = _unwrap(kind, metadata)
+        origin = get_origin(kind)
+        if origin is dict:
+            kind, metadata = _unwrap(get_args(kind)[1], [])
+        elif origin is list:
+            kind, metadata = _unwrap(get_args(kind)[0], [])
+        else:
+            return None
+    return _describe(kind, metadata, unit)
+
+
+def _describe(kind: Any, metadata: list, unit: str) -> str | None:
+    """What a declared type allows, in words; None for a table."""
+    kind, metadata = _unwrap(kind, metadata)
+    unit_text = f" ({unit})" if unit else ""
+    if get_origin(kind) is Literal:
+        return "one of " + ", ".join(f'"{v}"' for v in get_args(kind))
+    if get_origin(kind) is list:
+        size = next(m.min_length for m in metadata if hasattr(m, "min_length"))
+        each = _describe(get_args(kind)[0], [], "").removeprefix("a finite number ")
+        return f"a list of {size} finite numbers, each {each}{unit_text}"
+    if kind is not float:
+        return None
+    lo = next(m for m in metadata if hasattr(m, "ge") or hasattr(m, "gt"))
+    hi = next(m for m in metadata if hasattr(m, "le"))
+    left = f"({_g(lo.gt)}" if hasattr(lo, "gt") else f"[{_g(lo.ge)}"
+    return f"a finite number in {left}, {_g(hi.le)}]{unit_text}"
+
+
+def _unwrap(kind: Any, metadata: list) -> tuple[Any, list]:
+    """``Annotated[T, m...]`` as (T, its constraints), flattening pydantic's FieldInfo."""
+    while get_origin(kind) is Annotated:
+        base, *extra = get_args(kind)
+        for m in extra:
+            metadata.extend(getattr(m, "metadata", [m]))
+        kind = base
+    return kind, metadata
+
+
+def _g(x: float) -> str:
+    return f"{x:g}"

@@ -95,7 +95,7 @@ def simulate(
     ------
     UserError : bad arguments or config, or a backend that cannot run here.
     """
-    engine_name, device = resolve_backend(backend)
+    engine_name, device = resolve_backend(backend, reps)
     if reps < 1:
         raise UserError(f"--reps must be at least 1, got {reps}")
     if reps > 2**32:
@@ -174,6 +174,25 @@ def _run_engine(engine_name, market, tally, reps, log_events, progress):
     return values, (pd.concat(logs, ignore_index=True) if log_events else None)
 
 
+def check_out_dir(out_dir: str | Path) -> Path:
+    """Check that results can be written to ``out_dir`` (before a run, so that a mistake costs
+    no run) and return the folder it will be made in.
+
+    Raises
+    ------
+    UserError : ``out_dir`` is a file, its parent folder is missing, or it cannot be written.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise UserError(f"--out {out}: parent folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (out.is_dir() and not os.access(out, os.W_OK)):
+        raise UserError(f"--out {out}: cannot write in {out if out.is_dir() else parent}")
+    return parent
+
+
 def write_results(result: SimulationResult, out_dir: str | Path) -> list[Path]:
     """Write ``replications.parquet``, ``events.parquet`` (if any), ``comparison.parquet``
     and ``meta.json`` into ``out_dir``.
@@ -182,13 +201,7 @@ def write_results(result: SimulationResult, out_dir: str | Path) -> list[Path]:
     when all are complete, so a failure leaves nothing half-written.
     """
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
-    parent = out.resolve().parent
-    if not parent.is_dir():
-        raise UserError(f"--out {out}: parent folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"--out {out}: cannot write in {parent}")
+    parent = check_out_dir(out)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     try:
         result.replications.to_parquet(staging / "replications.parquet", index=False)
