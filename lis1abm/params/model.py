@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from lis1abm.data.round import CONFIG_DIR, GROUPS, REGIONS
+from lis1abm.data.files import default_params_path
+from lis1abm.data.round import GROUPS, REGIONS
 from lis1abm.data.toml import Section, read_toml
 
-DEFAULT_PARAMS = CONFIG_DIR / "params" / "default.toml"
+DEFAULT_PARAMS = default_params_path()
 
 
 @dataclass(frozen=True)
