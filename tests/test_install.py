@@ -50,7 +50,7 @@ def _repo(root: Path, project_name: str) -> Path:
 @pytest.mark.parametrize(
     ("project_name", "package_dir"),
     [
-        ("other", "lib/site-packages/lis1abm"),  # installed inside some other checkout
+        ("other", "lis1abm"),  # pip install --target . in some other project's checkout
         ("lis1abm", ".venv/lib/site-packages/lis1abm"),  # a wheel install inside our checkout
     ],
 )
