@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lis1abm.cli import main
-from lis1abm.data.round import CONFIG_DIR
+from lis1abm.data.files import rounds_dir
 from lis1abm.engine.layout import flatten
 from lis1abm.errors import ConfigError
 from lis1abm.market.ranking import build_market
@@ -189,7 +189,7 @@ def test_cli_refuses_in_one_line(tmp_path, capsys, command, old, new, key, probl
 
 def test_round_files_refuse_nan(tmp_path, capsys):
     """Round files keep their own strict reader; it refuses nan and inf too."""
-    text = (CONFIG_DIR / "rounds" / "autumn2024.toml").read_text(encoding="utf-8")
+    text = (rounds_dir() / "autumn2024.toml").read_text(encoding="utf-8")
     for value in ("nan", "inf", "-inf"):
         path = tmp_path / f"round-{value}.toml"
         path.write_text(

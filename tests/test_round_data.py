@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from lis1abm.data.round import CONFIG_DIR, GROUPS, largest_remainder, load_round
+from lis1abm.data.files import builtin_round, configs_dir, rounds_dir
+from lis1abm.data.round import GROUPS, largest_remainder, load_round
 from lis1abm.errors import ConfigError, UserError
 
-AUTUMN = CONFIG_DIR / "rounds" / "autumn2024.toml"
+AUTUMN = builtin_round("autumn2024")
 
 
 def test_autumn_figures(autumn):
@@ -139,9 +140,12 @@ def test_missing_and_malformed_files(tmp_path):
 def test_every_shipped_config_loads():
     from lis1abm.params import load_params
 
-    for path in sorted((CONFIG_DIR / "rounds").glob("*.toml")):
+    rounds = sorted(rounds_dir().glob("*.toml"))
+    params = sorted((configs_dir() / "params").glob("*.toml"))
+    assert rounds and params  # found at all
+    for path in rounds:
         load_round(path)
-    for path in sorted((CONFIG_DIR / "params").glob("*.toml")):
+    for path in params:
         load_params(path)
 
 

@@ -184,16 +184,23 @@ def bench(
     ] = 20_000,
     cuda_reps: Annotated[int, typer.Option(help="Replications timed for cuda.")] = 1 << 20,
     repeats: Annotated[int, typer.Option(help="Timings per backend (the median counts).")] = 5,
-    save: Annotated[bool, typer.Option(help="Save the figures under results/bench/.")] = True,
+    save: Annotated[bool, typer.Option(help="Save the figures as a JSON record.")] = True,
+    save_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the record.  [default: results/bench/ in the current directory]"
+        ),
+    ] = None,
 ) -> None:
     """Measure replications per second of every engine on the autumn 2024 market.
 
     All engines are timed in one run; the ratios between them are printed."""
-    from lis1abm.simulation.bench import run_bench
+    from lis1abm.simulation.bench import BENCH_DIR, run_bench, save_folder
     from lis1abm.simulation.bench import save as save_result
 
+    folder = save_folder(save_dir or BENCH_DIR) if save else None  # fails before the timings
     result = run_bench(mesa_reps=mesa_reps, cpu_reps=cpu_reps, cuda_reps=cuda_reps, repeats=repeats)
-    path = save_result(result) if save else None
+    path = save_result(result, folder) if folder else None
     if as_json:
         sys.stdout.write(json.dumps(result | {"saved_to": str(path) if path else None}) + "\n")
         return

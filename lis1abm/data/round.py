@@ -1,7 +1,9 @@
 """The application round as data: ads, trusts, calendar and the report's figures.
 
-:func:`load_round` reads ``configs/rounds/<name>.toml`` with the strict reader and checks that
-the report's totals add up, so a typo in the data is caught with the file and key named.
+:func:`load_round` reads a built-in round (``configs/rounds/<name>.toml``, shipped in the
+package: :mod:`lis1abm.data.files`) or a round file given by path with the strict reader, and
+checks that the report's totals add up, so a typo in the data is caught with the file and key
+named.
 
 Group labels (nationality and education country groups) are :data:`GROUPS`. Breakdowns whose
 report figures are percentages carry both the percentage and the count derived from it.
@@ -13,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lis1abm.data.files import builtin_round, known_rounds
 from lis1abm.data.toml import Section, read_toml
 from lis1abm.errors import ConfigError, UserError
 
@@ -21,8 +24,6 @@ GROUPS = ("Norway", "EEA+UK", "Outside EEA")
 
 REGIONS = ("Sør-Øst", "Vest", "Midt-Norge", "Nord")
 """The four regional health authorities (RHF)."""
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 @dataclass(frozen=True)
@@ -131,15 +132,12 @@ class RoundData:
 
 
 def round_path(name_or_path: str | Path) -> Path:
-    """``configs/rounds/<name>.toml`` for a round name, or the path itself."""
+    """The path itself when it ends in ``.toml`` or has a ``/``, else the built-in round of that
+    name (``configs/rounds/<name>.toml``, shipped in the package)."""
     text = str(name_or_path)
     if text.endswith(".toml") or "/" in text:
         return Path(text)
-    return CONFIG_DIR / "rounds" / f"{text}.toml"
-
-
-def known_rounds() -> list[str]:
-    return sorted(p.stem for p in (CONFIG_DIR / "rounds").glob("*.toml"))
+    return builtin_round(text)
 
 
 def load_round(name_or_path: str | Path) -> RoundData:

@@ -211,9 +211,7 @@ def block_kernel(
                 for x in range(n_offered[j]):
                     a = my_offers[offer0[j] + x]
                     i = m.app_applicant[a]
-                    response = rules.offer_response(
-                        decision[i], a == (best[i] & rules.KEY_LOW)
-                    )
+                    response = rules.offer_response(decision[i], a == (best[i] & rules.KEY_LOW))
                     cuda.atomic.add(casc, 1 + response, 1)
                     if keep_offers:
                         offers[b, a] = rules.offer_code(r, response)

@@ -18,12 +18,13 @@ from pydantic import AfterValidator, ConfigDict, Field, Strict, TypeAdapter, Val
 from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 
-from lis1abm.data.round import CONFIG_DIR, GROUPS, REGIONS
+from lis1abm.data.files import default_params_path
+from lis1abm.data.round import GROUPS, REGIONS
 from lis1abm.data.toml import read_toml
 from lis1abm.errors import ConfigError
 from lis1abm.rng import NOISE_MAX, NOISE_SD
 
-DEFAULT_PARAMS = CONFIG_DIR / "params" / "default.toml"
+DEFAULT_PARAMS = default_params_path()
 
 NATIONALITY_CLASSES = ("Norway", "Nordic", "EEA+UK", "Outside EEA")
 CAPACITY_RULES = ("positions", "report_hires")

@@ -7,23 +7,43 @@ import hashlib
 import platform
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from lis1abm import __version__
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+"""The folder of the ``lis1abm`` package that is running (a checkout's, or site-packages')."""
 
 
 def _git(*args: str) -> str:
     return subprocess.run(
-        ["git", *args], cwd=PACKAGE_ROOT, check=True, capture_output=True, text=True, timeout=10
+        ["git", *args], cwd=PACKAGE_DIR, check=True, capture_output=True, text=True, timeout=10
     ).stdout.strip()
 
 
-def git_commit() -> str | None:
-    """The commit of the source tree, with '-dirty' when it has uncommitted changes; None
-    outside a git checkout."""
+def _is_project_checkout(root: Path) -> bool:
+    """True when ``root`` is lis1abm's own checkout and the running package is its source
+    folder (not a copy installed in a virtual environment inside it)."""
     try:
+        project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    name = project.get("project", {}).get("name")
+    return name == "lis1abm" and (root / "lis1abm").resolve() == PACKAGE_DIR
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree, with '-dirty' when it has uncommitted changes.
+
+    None unless the running package is the source folder of a lis1abm git checkout: an
+    installed package (site-packages) may sit inside some other repository, whose commit says
+    nothing about this code.
+    """
+    try:
+        root = Path(_git("rev-parse", "--show-toplevel"))
+        if not _is_project_checkout(root):
+            return None
         head = _git("rev-parse", "HEAD")
         dirty = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):

@@ -24,7 +24,9 @@ import numpy as np
 from lis1abm.errors import UserError
 from lis1abm.results.provenance import describe
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "results" / "bench"
+# Relative, so resolved against the current directory when saving: the package folder may be
+# site-packages, which is no place for results.
+BENCH_DIR = Path("results") / "bench"
 
 
 def _cpu_model() -> str:
@@ -179,8 +181,38 @@ def run_bench(
 
 
 def save(result: dict, folder: Path = BENCH_DIR) -> Path:
-    """Write the result as ``bench-<UTC time>-<host>.json`` in ``folder``; returns the path."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write the result as ``bench-<UTC time>-<host>.json`` in ``folder`` (by default
+    ``results/bench/`` under the current directory), creating it; returns the path.
+
+    Raises
+    ------
+    UserError : the folder cannot be created or written.
+    """
+    try:
+        return _write(result, save_folder(folder))
+    except OSError as error:
+        raise UserError(f"--save-dir: {folder}: cannot save there ({error.strerror})") from None
+
+
+def save_folder(folder: Path = BENCH_DIR) -> Path:
+    """Create ``folder`` for bench records if needed and check that it can be written; call it
+    before the timings so that a bad folder fails at once.
+
+    Raises
+    ------
+    UserError : the folder cannot be created, or is not writable.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"--save-dir: {folder}: cannot create it ({error.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"--save-dir: {folder}: not writable")
+    return folder
+
+
+def _write(result: dict, folder: Path) -> Path:
     stamp = result["meta"]["timestamp"].replace(":", "").replace("+0000", "Z")
     host = "".join(c if c.isalnum() or c in "-_" else "_" for c in result["machine"]["hostname"])
     path = folder / f"bench-{stamp}-{host or 'host'}.json"

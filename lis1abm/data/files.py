@@ -1,0 +1,51 @@
+"""The built-in round and parameter files, found wherever the package is installed.
+
+The files live once, in the repository's top-level ``configs/`` folder (``rounds/*.toml``,
+``params/*.toml``). ``pyproject.toml`` maps that folder to the package ``lis1abm.configs``, so
+:mod:`importlib.resources` finds it in an editable install (the checkout's folder) and in a
+wheel install (``site-packages/lis1abm/configs``) alike, whatever the current directory.
+User files are given by path and never looked up here.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+PACKAGE = "lis1abm.configs"
+"""The package that holds the built-in files."""
+
+
+def configs_dir() -> Path:
+    """The folder of the built-in files.
+
+    Raises
+    ------
+    RuntimeError : the package is not installed as files on disk (a zip import), which the
+        loaders and the provenance records (paths and SHA-256 of the files read) need.
+    """
+    root = files(PACKAGE)
+    if not isinstance(root, Path):
+        raise RuntimeError(f"{PACKAGE} is not installed as files on disk ({root!r})")
+    return root
+
+
+def rounds_dir() -> Path:
+    """The folder of the built-in rounds, one ``<name>.toml`` each."""
+    return configs_dir() / "rounds"
+
+
+def known_rounds() -> list[str]:
+    """Names of the built-in rounds, sorted."""
+    return sorted(p.stem for p in rounds_dir().glob("*.toml"))
+
+
+def builtin_round(name: str) -> Path:
+    """The file of the built-in round ``name``; it exists when ``name`` is in
+    :func:`known_rounds`."""
+    return rounds_dir() / f"{name}.toml"
+
+
+def default_params_path() -> Path:
+    """The default parameter file, ``params/default.toml`` of the built-in files."""
+    return configs_dir() / "params" / "default.toml"
