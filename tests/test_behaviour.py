@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from lis1abm import rules as b
 
 U = range(65536)
@@ -60,12 +58,3 @@ def test_marking_and_offers():
     assert b.can_receive_offer(b.NOT_MARKED, 5)
     assert b.can_receive_offer(3, 2) and not b.can_receive_offer(3, 3)
     assert b.vacancies(5, 2) == 3 and b.vacancies(5, 7) == 0
-
-
-def test_rules_use_integers_only():
-    # The rules must give the same answer for NumPy integers as for Python ints (kernels
-    # pass fixed-width integers).
-    for u in (0, 1000, 65535):
-        assert b.wants_to_wait(
-            np.int64(4), np.int64(10), np.int64(u), np.int64(30000), np.int64(3), np.int64(5)
-        ) == b.wants_to_wait(4, 10, u, 30000, 3, 5)

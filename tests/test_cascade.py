@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lis1abm import rules
+from lis1abm import engine, rules
 from lis1abm.abm.model import LIS1Model
 from lis1abm.market.applications import Applications
 from lis1abm.market.ranking import Market, build_market, ranked_lists
@@ -65,8 +65,19 @@ def check_invariants(market: Market, model: LIS1Model) -> None:
         offers = np.bincount(ads[rnd == r], minlength=market.n_ads)
         assert (offers <= market.capacity - hired_before).all()
         hired_before += np.bincount(ads[(rnd == r) & accepted], minlength=market.n_ads)
-    # Tallies agree with the event log.
-    assert out.cascade[:, CASCADE_FIELDS.index("offers")].sum() == len(log)
+    # The model's tallies (counted as responses are recorded) agree with the agents' own
+    # state (set when they accept and hire): acceptances per round from the applicants'
+    # hired_round, hires per ad from the ads' hires, open positions after each round.
+    per_round = np.bincount(out.hired_round[out.hired_ad >= 0], minlength=market.n_rounds + 1)
+    np.testing.assert_array_equal(
+        out.cascade[:, CASCADE_FIELDS.index("accepted")], per_round[1:], "accepted per round"
+    )
+    np.testing.assert_array_equal(hires, [len(ad.hires) for ad in model.ad_list])
+    np.testing.assert_array_equal(
+        out.cascade[:, CASCADE_FIELDS.index("open_after")],
+        market.capacity.sum() - np.cumsum(per_round[1:]),
+        "open positions after each round",
+    )
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -122,20 +133,51 @@ def test_agent_order_does_not_matter(market):
         assert np.array_equal(got.hired_round, expected.hired_round)
 
 
-def test_more_positions_never_lower_hires(market):
-    more = dataclasses.replace(market, capacity=market.capacity + 1)
-    for rep in range(5):
-        base = (LIS1Model(market, rep).run().hired_ad >= 0).sum()
-        bigger = (LIS1Model(more, rep).run().hired_ad >= 0).sum()
-        assert bigger >= base
+def test_more_positions_raise_hires_on_average(market):
+    """One more position raises total hires on average, but not in every replication.
+
+    The exception is real, not noise: an extra position at ad j can hire, in round 1, an
+    applicant who would otherwise have accepted ad k in a later round; that changes who is
+    still free when k and the ads after it make their offers, and a chain of declines
+    (waiting, missed deadlines, late marking) can leave a position unfilled that would have
+    been filled. On the autumn 2024 market that happens in about 0.5 % of replications for
+    one more position at one ad. So the test states what is true: over 2,000 replications
+    (CPU engine) the mean rises, and losses are rare but allowed.
+    """
+    reps = np.arange(2000)
+
+    def total_hires(capacity):
+        bigger = dataclasses.replace(market, capacity=capacity)
+        arrays = engine.flatten(bigger)  # without a tally, slot 0 counts every hire
+        return engine.run_cpu(arrays, market.seed, reps, engine.param_rows(bigger)).counts[:, 0]
+
+    base = total_hires(market.capacity)
+    # One more position at every ad (29 in all): most are filled, in every replication.
+    everywhere = total_hires(market.capacity + 1) - base
+    n_ads = market.n_ads
+    assert everywhere.mean() > 0.7 * n_ads, f"mean gain {everywhere.mean():.2f} of {n_ads}"
+    assert (everywhere > 0).all()
+    # One more position at one ad: filled in nearly every replication ...
+    for ad in (0, 10, 20):
+        one_more = market.capacity + (np.arange(market.n_ads) == ad)
+        gain = total_hires(one_more) - base
+        assert gain.mean() > 0.8, f"ad {ad}: mean gain {gain.mean():.3f}"
+        # ... and lower in a few, through a chain of declines (see the docstring).
+        assert (gain < 0).mean() < 0.02, f"ad {ad}: {(gain < 0).sum()} of {len(reps)} lower"
 
 
 def test_datacollector_records_each_round(market):
-    model = LIS1Model(market, 0)
-    out = model.run()
+    """Mesa's DataCollector (one row collected at the end of each round) holds the cascade that
+    the CPU engine computes independently for the same replication, round by round."""
+    rep = 3
+    model = LIS1Model(market, rep, log_events=False)
+    model.run()
     frame = model.datacollector.get_model_vars_dataframe()
-    assert frame["round"].tolist() == [1, 2, 3, 4, 5]
-    assert frame["accepted"].sum() == (out.hired_ad >= 0).sum()
+    assert frame["round"].tolist() == list(range(1, market.n_rounds + 1))
+    result = engine.run_cpu(engine.flatten(market), market.seed, [rep], engine.param_rows(market))
+    np.testing.assert_array_equal(frame[list(CASCADE_FIELDS)].to_numpy(), result.cascade[0])
+    # Not vacuous: every round's row differs from the next.
+    assert (np.diff(result.cascade[0], axis=0) != 0).any(axis=1).all()
 
 
 # -- tiny random markets (Hypothesis) ----------------------------------------------------
