@@ -4,7 +4,9 @@ The files live once, in the repository's top-level ``configs/`` folder (``rounds
 ``params/*.toml``). ``pyproject.toml`` maps that folder to the package ``lis1abm.configs``, so
 :mod:`importlib.resources` finds it in an editable install (the checkout's folder) and in a
 wheel install (``site-packages/lis1abm/configs``) alike, whatever the current directory.
-User files are given by path and never looked up here.
+User files are given by path and never looked up here. A source checkout used without
+installing (``PYTHONPATH=.``, as on a batch machine with its own environment) has no
+``lis1abm.configs`` package; its ``configs/`` folder beside the package is used then.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ def configs_dir() -> Path:
     RuntimeError : the package is not installed as files on disk (a zip import), which the
         loaders and the provenance records (paths and SHA-256 of the files read) need.
     """
-    root = files(PACKAGE)
+    try:
+        root = files(PACKAGE)
+    except ModuleNotFoundError:
+        checkout = Path(__file__).resolve().parents[2] / "configs"
+        if not (checkout / "rounds").is_dir():
+            raise
+        return checkout
     if not isinstance(root, Path):
         raise RuntimeError(f"{PACKAGE} is not installed as files on disk ({root!r})")
     return root

@@ -59,6 +59,7 @@ from lis1abm.engine.layout import (
     S_WITHDRAWAL,
     SORT_BUCKETS,
     EngineArrays,
+    with_bands,
 )
 from lis1abm.rng import noise_jit, u16_jit, u16x4_jit
 from lis1abm.rules import CASCADE_FIELDS
@@ -66,6 +67,7 @@ from lis1abm.rules import CASCADE_FIELDS
 THREADS = 128  # threads per block (one replication)
 BLOCKS_PER_SM = 8  # resident blocks the grid is sized for (shared memory allows about 6)
 SHARED_LIMIT = 48 * 1024  # bytes of dynamic shared memory a block may use without opting in
+BAND_FACTOR, BAND_EXTRA = 6, 32  # first band: BAND_FACTOR * capacity + BAND_EXTRA keys
 MEMORY_SHARE = 0.5  # of the free device memory, for one launch's outputs
 N_FIELDS = len(CASCADE_FIELDS)
 
@@ -80,10 +82,10 @@ def shared_layout(arrays: EngineArrays) -> tuple[int, int]:
 
     int64: best offer (N), ads' state (5 J), cascade counters (F), hire counts (S), misc.
     int32: hired ad, hired round, marked from, decision, withdrawn, applicants with offers
-    (N each), offers per ad this round (J).
+    (N each), offers per ad this round and keys in each ad's first band (J each).
     """
     n, j = arrays.n_applicants, arrays.n_ads
-    return n + 5 * j + N_FIELDS + arrays.n_slots + N_MISC, 6 * n + j
+    return n + 5 * j + N_FIELDS + arrays.n_slots + N_MISC, 6 * n + 2 * j
 
 
 def shared_bytes(arrays: EngineArrays) -> int:
@@ -105,6 +107,7 @@ def block_kernel(
     m,
     offer0,
     keys,
+    band,
     segment,
     work,
     offer_app,
@@ -117,9 +120,9 @@ def block_kernel(
     keep_offers,
 ):
     """Replications ``reps`` (B,), block by block: block g plays replications g, g + G, ...
-    (G blocks), in its own row g of the global scratch (``keys`` (G, Q), ``segment`` (G, J,
-    max segment), ``work`` (G, J, SORT_BUCKETS + max segment + 1), ``offer_app`` (G, sum of
-    capacities)). ``offer0`` (J,): first place of ad j's offers in an ``offer_app`` row.
+    (G blocks), in its own row g of the global scratch (``keys``, ``band`` (G, Q), ``segment``
+    (G, J, max segment), ``work`` (G, J, SORT_BUCKETS + max segment + 1), ``offer_app`` (G,
+    sum of capacities)). ``offer0`` (J,): first place of ad j's offers in an ``offer_app`` row.
     Outputs as :func:`lis1abm.engine.kernel.replicate`'s, one row per replication."""
     n_people = m.n_applied.shape[0]
     n_ads = m.capacity.shape[0]
@@ -150,18 +153,15 @@ def block_kernel(
     withdrawn = s32[o + 4 * n_people : o + 5 * n_people]
     touched = s32[o + 5 * n_people : o + 6 * n_people]
     n_offered = s32[o + 6 * n_people : o + 6 * n_people + n_ads]
+    band_count = s32[o + 6 * n_people + n_ads : o + 6 * n_people + 2 * n_ads]
     my_keys = keys[g]
+    my_band = band[g]
+    n_keys = m.ad_app.shape[0]
     my_offers = offer_app[g]
 
     for b in range(g, reps.shape[0], cuda.gridDim.x):
         rep = reps[b]
         prow = prows[b]
-        # 1. Ranking keys, the threads splitting the applications.
-        for q in range(tid, m.ad_app.shape[0], step):
-            score = m.ad_app_score[q] + noise_jit(
-                k0, k1, rep, S_INTERVIEW, m.ad_app_applicant[q], m.ad_app_ad[q]
-            )
-            my_keys[q] = rules.ranking_key(score, m.ad_app[q])
         # The applicants' state; counters.
         for i in range(tid, n_people, step):
             withdrawn[i] = rules.has_withdrawn(
@@ -173,6 +173,8 @@ def block_kernel(
             best[i] = INT64_MAX
         for f in range(tid, N_FIELDS, step):
             casc[f] = 0
+        for j in range(tid, n_ads, step):
+            band_count[j] = 0
         if tid == 0:
             misc[MISC_TOUCHED] = 0
             total = 0
@@ -180,17 +182,35 @@ def block_kernel(
                 total += m.capacity[j]
             misc[MISC_OPEN] = total
         cuda.syncthreads()
-        # 2. Each ad's first band, a thread per ad.
-        for j in range(tid, n_ads, step):
-            start, end = m.ad_ptr[j], m.ad_ptr[j + 1]
-            threshold = m.band_threshold[j]
-            got = k._take_band(
-                my_keys, start, end - start, threshold, INT64_MAX, my_keys, start, work[g, j]
+        # 1. Ranking keys, the threads splitting the applications; only the keys of each
+        # ad's first band are kept, appended to the ad's part of ``band`` in whatever order
+        # the threads get there (the sort below makes the order unique).
+        for q in range(tid, n_keys, step):
+            j = m.ad_app_ad[q]
+            key = rules.ranking_key(
+                m.ad_app_score[q] + noise_jit(k0, k1, rep, S_INTERVIEW, m.ad_app_applicant[q], j),
+                m.ad_app[q],
             )
+            if key >= m.band_threshold[j]:
+                my_band[m.ad_ptr[j] + cuda.atomic.add(band_count, j, 1)] = key
+        cuda.syncthreads()
+        # 2. Each band sorted (descending) to the front of its ad's segment of ``keys``: a
+        # key's place is the number of keys of its band above it (keys never tie).
+        for q in range(tid, n_keys, step):
+            j = m.ad_app_ad[q]
+            start = m.ad_ptr[j]
+            if q - start < band_count[j]:
+                key = my_band[q]
+                place = 0
+                for e in range(start, start + band_count[j]):
+                    place += my_band[e] > key
+                my_keys[start + place] = key
+        for j in range(tid, n_ads, step):
+            start = m.ad_ptr[j]
             ad[AD_NEXT * n_ads + j] = start
-            ad[AD_LEFT * n_ads + j] = got
-            ad[AD_REST * n_ads + j] = start + got
-            ad[AD_FLOOR * n_ads + j] = threshold
+            ad[AD_LEFT * n_ads + j] = band_count[j]
+            ad[AD_REST * n_ads + j] = start + band_count[j]
+            ad[AD_FLOOR * n_ads + j] = m.band_threshold[j]
             ad[AD_HIRED * n_ads + j] = 0
         cuda.syncthreads()
         for r in range(1, m.n_rounds + 1):
@@ -368,13 +388,15 @@ def run_cuda_block(
     *,
     batch: int | None = None,
     threads: int = THREADS,
+    bands: tuple[int, int] = (BAND_FACTOR, BAND_EXTRA),
     keep_applicants: bool = False,
     keep_offers: bool = False,
 ) -> EngineResult:
     """Play replications on the GPU, a block per replication (same arguments and result as
     :func:`lis1abm.engine.cpu.run_cpu`). ``batch``: replications per launch (default: as many
     as MEMORY_SHARE of the free memory holds); results do not depend on it, nor on
-    ``threads`` (threads per block, a multiple of 32)."""
+    ``threads`` (threads per block, a multiple of 32), nor on ``bands`` (first bands of
+    ``factor * capacity + extra`` keys; small ones make every ad refill, for tests)."""
     ok, why = gpu_status()
     if not ok:
         raise RuntimeError(why)
@@ -384,6 +406,9 @@ def run_cuda_block(
             f"(at most {SHARED_LIMIT}): use the thread-per-replication kernel"
         )
     (k0, k1), reps, prows = check_batch(arrays, seed, replications, params)
+    # Longer first bands than the CPU's: a band costs the block a sort shared by its threads,
+    # a refill costs one thread the whole list (the outcome is the same either way).
+    arrays = with_bands(arrays, seed, *bands)
     dev = _Device()
     keep = {"keep_applicants": keep_applicants, "keep_offers": keep_offers}
     size = batch or max(1, int(MEMORY_SHARE * dev.free_bytes()) // output_bytes(arrays, **keep))
@@ -398,6 +423,7 @@ def run_cuda_block(
     d_offer0 = dev.put(offer0)
     segment_len = arrays.max_segment
     keys = dev.empty((blocks, max(len(arrays.ad_app), 1)), np.int64)
+    band = dev.empty((blocks, max(len(arrays.ad_app), 1)), np.int64)
     segment = dev.empty((blocks, j, segment_len), np.int64)
     work = dev.empty((blocks, j, SORT_BUCKETS + segment_len + 1), np.int64)
     offer_app = dev.empty((blocks, arrays.max_offers), np.int64)
@@ -407,8 +433,16 @@ def run_cuda_block(
     hired_round = np.zeros_like(hired_ad) if keep_applicants else None
     offers = np.zeros((len(reps), a), np.int16) if keep_offers else None
     kernel = _kernel()
-    for start in range(0, len(reps), size):
-        stop = min(start + size, len(reps))
+    smem = shared_bytes(arrays)
+    # A grid-stride loop must not have more blocks than fit on the device at once: a block
+    # that waits for a free place would start its share of the replications only when a
+    # resident block has finished all of its own, doubling the time. The first launch (one
+    # block per multiprocessor) compiles the kernel; its occupancy then sizes the grid.
+    resident = None
+    start = 0
+    while start < len(reps):
+        first = max(1, blocks // BLOCKS_PER_SM) if resident is None else size
+        stop = min(start + min(size, first), len(reps))
         rows = stop - start
         d_counts = dev.empty((rows, arrays.n_slots), np.int64)
         d_cascade = dev.empty((rows, arrays.n_rounds, N_FIELDS), np.int64)
@@ -417,7 +451,7 @@ def run_cuda_block(
         d_offers = dev.zeros((rows if keep_offers else 1, a if keep_offers else 1), np.int16)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Grid size .* under-utilization")
-            kernel[min(blocks, rows), threads, 0, shared_bytes(arrays)](
+            kernel[min(resident or blocks, rows), threads, 0, smem](
                 k0,
                 k1,
                 dev.put(reps[start:stop]),
@@ -425,6 +459,7 @@ def run_cuda_block(
                 market,
                 d_offer0,
                 keys,
+                band,
                 segment,
                 work,
                 offer_app,
@@ -444,4 +479,15 @@ def run_cuda_block(
             hired_round[start:stop] = dev.get(d_hired_round)
         if keep_offers:
             offers[start:stop] = dev.get(d_offers)
+        if resident is None:
+            resident = min(blocks, resident_blocks(kernel, threads, smem) or blocks)
+        start = stop
     return EngineResult(reps, counts, cascade, hired_ad, hired_round, offers)
+
+
+def resident_blocks(kernel, threads: int, smem: int) -> int | None:
+    """How many blocks of the compiled ``kernel`` the device holds at once (its occupancy
+    times the multiprocessors), or None where that is unknown (the simulator)."""
+    for compiled in getattr(kernel, "overloads", {}).values():
+        return int(compiled.max_cooperative_grid_blocks(threads, smem))
+    return None

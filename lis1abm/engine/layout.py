@@ -189,17 +189,9 @@ def flatten(market: Market, tally: Tally | None = None) -> EngineArrays:
     while (hi - lo) >> shift >= N_BUCKETS:
         shift += 1
     band_size = BAND_FACTOR * market.capacity.astype(np.int64) + BAND_EXTRA
-    band_threshold = np.full(market.n_ads, INT64_MIN, dtype=np.int64)
-    who, ad = market.app_applicant[ad_app], apps.ad[ad_app]
-    pilot = [
-        base[ad_app] + noise(market.seed, rep, Stream.INTERVIEW, who, ad)
-        for rep in range(PILOT_REPS)
-    ]
-    for j in range(market.n_ads):
-        lo_j, hi_j = ad_ptr[j], ad_ptr[j + 1]
-        if hi_j - lo_j > band_size[j]:
-            kth = [np.sort(keys[lo_j:hi_j])[::-1][band_size[j] - 1] for keys in pilot]
-            band_threshold[j] = int(np.median(kth)) * rules.KEY_SHIFT
+    band_threshold = band_thresholds(
+        ad_ptr, base[ad_app], market.app_applicant[ad_app], apps.ad[ad_app], market.seed, band_size
+    )
     c = np.ascontiguousarray
     return EngineArrays(
         ad_ptr=ad_ptr,
@@ -221,6 +213,40 @@ def flatten(market: Market, tally: Tally | None = None) -> EngineArrays:
         bucket_shift=shift,
         band_size=band_size,
         band_threshold=band_threshold,
+    )
+
+
+def band_thresholds(ad_ptr, score, applicant, ad, seed: int, band_size) -> np.ndarray:
+    """Packed key above which each ad's first band lies (int64 (J,)): the median over
+    PILOT_REPS replications of the key of the ad's ``band_size[j]``-th best application
+    (INT64_MIN where the list is no longer than the band). ``score``, ``applicant``, ``ad``
+    (Q,): the qualified applications in ranked-list order (by ad). Any threshold gives the
+    same outcome (a short band is refilled); this one makes the first band about the right
+    size, so that few ads need a second."""
+    thresholds = np.full(len(ad_ptr) - 1, INT64_MIN, dtype=np.int64)
+    pilot = [score + noise(seed, rep, Stream.INTERVIEW, applicant, ad) for rep in range(PILOT_REPS)]
+    for j in range(len(thresholds)):
+        lo, hi = ad_ptr[j], ad_ptr[j + 1]
+        if hi - lo > band_size[j]:
+            kth = [np.sort(keys[lo:hi])[::-1][band_size[j] - 1] for keys in pilot]
+            thresholds[j] = int(np.median(kth)) * rules.KEY_SHIFT
+    return thresholds
+
+
+def with_bands(arrays: EngineArrays, seed: int, factor: int, extra: int) -> EngineArrays:
+    """The same market with first bands of ``factor * capacity + extra`` candidates (an
+    engine that pays more for a refill than for a longer band takes longer ones)."""
+    band_size = factor * arrays.capacity + extra
+    return arrays._replace(
+        band_size=band_size,
+        band_threshold=band_thresholds(
+            arrays.ad_ptr,
+            arrays.ad_app_score,
+            arrays.ad_app_applicant,
+            arrays.ad_app_ad,
+            seed,
+            band_size,
+        ),
     )
 
 
