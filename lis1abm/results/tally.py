@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from numba import njit, prange
 
 from lis1abm.data.round import GROUPS
 from lis1abm.rules import CASCADE_FIELDS
@@ -194,15 +195,11 @@ class Tally:
     def values_from(self, counts: np.ndarray, cascade: np.ndarray) -> np.ndarray:
         """Values of replications, int64 (R, K) aligned with :attr:`layout`, from their hire
         counts (R, S) and cascades (R, rounds, len(CASCADE_FIELDS))."""
-        counts = np.asarray(counts, dtype=np.int64)
-        reps = counts.shape[0]
-        sources = np.concatenate(
-            [counts, np.asarray(cascade, dtype=np.int64).reshape(reps, -1)], axis=1
-        )
-        # Sums of consecutive sources as differences of a running sum (exact in int64).
-        running = np.zeros((reps, len(self.value_src) + 1), dtype=np.int64)
-        np.cumsum(sources[:, self.value_src], axis=1, out=running[:, 1:])
-        return self.value_const + running[:, self.value_ptr[1:]] - running[:, self.value_ptr[:-1]]
+        counts = np.ascontiguousarray(counts, dtype=np.int64)
+        cascade = np.ascontiguousarray(cascade, dtype=np.int64)
+        out = np.empty((counts.shape[0], len(self.value_const)), dtype=np.int64)
+        _values(counts, cascade, self.value_const, self.value_ptr, self.value_src, out)
+        return out
 
     def values(self, outcome: ReplicationOutcome) -> np.ndarray:
         """One replication's values, int64 (K,) aligned with :attr:`layout`."""
@@ -221,6 +218,31 @@ class Tally:
             )
         out["value"] = values.ravel()
         return pd.DataFrame(out)
+
+
+@njit(cache=True)
+def recipe_value(k, counts, cascade, const, ptr, src) -> int:
+    """Value k of one replication (:class:`Tally`'s recipe ``const, ptr, src``) from its hire
+    counts, int64 (S,), and cascade, int64 (R, F)."""
+    n_slots = counts.shape[0]
+    n_fields = cascade.shape[1]
+    v = const[k]
+    for p in range(ptr[k], ptr[k + 1]):
+        s = src[p]
+        if s < n_slots:
+            v += counts[s]
+        else:
+            q = s - n_slots
+            v += cascade[q // n_fields, q % n_fields]
+    return v
+
+
+@njit(parallel=True, cache=True)
+def _values(counts, cascade, const, ptr, src, out):
+    """Every value of replications (counts (B, S), cascade (B, R, F)) into ``out`` (B, K)."""
+    for b in prange(counts.shape[0]):
+        for k in range(const.shape[0]):
+            out[b, k] = recipe_value(k, counts[b], cascade[b], const, ptr, src)
 
 
 def tally(market: Market, outcome: ReplicationOutcome) -> pd.DataFrame:
