@@ -101,6 +101,7 @@ def test_out_writes_parquet_and_meta(capsys, tmp_path):
         "11",
         "--json",
         "--events",
+        "--per-replication",
         "--out",
         str(out_dir),
     )

@@ -61,19 +61,26 @@ def simulate(
     params: Annotated[Path | None, typer.Option(help="Parameter file (TOML).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     out: Annotated[
-        Path | None, typer.Option(help="Write Parquet results and meta.json here.")
+        Path | None,
+        typer.Option(help="Write comparison.parquet and meta.json here (and the tables below)."),
     ] = None,
+    per_replication: Annotated[
+        bool,
+        typer.Option(
+            help="With --out, also write replications.parquet: every value of every "
+            "replication (about 340 rows per replication), streamed as replications come."
+        ),
+    ] = False,
     events: Annotated[
         bool,
         typer.Option(
             help="With --out, also write events.parquet: every offer of every replication "
-            "(about 1,100 rows per replication)."
+            "(about 1,100 rows per replication), streamed as replications come."
         ),
     ] = False,
 ) -> None:
     """Play an application round and compare the model's hires with the report."""
     from lis1abm.simulation.simulate import simulate as run  # keeps `--help` fast
-    from lis1abm.simulation.simulate import write_results
 
     err = Console(stderr=True)
     with Progress(
@@ -92,20 +99,18 @@ def simulate(
             seed,
             backend,
             params,
+            per_replication=per_replication and out is not None,
             log_events=events and out is not None,
+            out=out,
             progress=lambda k: bar.advance(task, k),
         )
-    if out is not None:
-        write_results(result, out)
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), default=_plain) + "\n")
         return
     _print_tables(result)
     if out is not None:
-        Console().print(
-            f"Results written to {out}/ (replications.parquet, events.parquet, "
-            "comparison.parquet, meta.json)"
-        )
+        names = ", ".join(path.name for path in result.written)
+        Console().print(f"Results written to {out}/ ({names})")
 
 
 @app.command()
