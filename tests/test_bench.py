@@ -22,8 +22,8 @@ def result():
 
 def test_every_backend_is_reported(result):
     backends = result["backends"]
-    assert set(backends) == {"mesa", "cpu_1thread", "cpu", "cuda"}
-    for name in ("mesa", "cpu_1thread", "cpu"):
+    assert set(backends) == {"mesa", "cpu_1thread", "cpu", "simulate", "cuda"}
+    for name in ("mesa", "cpu_1thread", "cpu", "simulate"):
         r = backends[name]
         assert r["reps_per_s"] > 0
         assert len(r["seconds"]) == TINY["repeats"]
@@ -40,6 +40,7 @@ def test_ratios_are_of_the_same_run(result):
     ratios = result["ratios"]
     assert ratios["cpu_over_mesa"] == pytest.approx(rate["cpu"] / rate["mesa"])
     assert ratios["cpu_over_cpu_1thread"] == pytest.approx(rate["cpu"] / rate["cpu_1thread"])
+    assert ratios["simulate_over_engine"] == pytest.approx(rate["simulate"] / rate["cpu"])
     if result["backends"]["cuda"] is None:
         assert ratios["cuda_over_cpu"] is None and ratios["cuda_over_mesa"] is None
 
@@ -64,7 +65,7 @@ def test_cli_json(capsys):
     out, _ = capsys.readouterr()
     assert stop.value.code in (0, None)
     data = json.loads(out)
-    assert set(data["backends"]) == {"mesa", "cpu_1thread", "cpu", "cuda"}
+    assert set(data["backends"]) == {"mesa", "cpu_1thread", "cpu", "simulate", "cuda"}
     assert data["saved_to"] is None
     assert {"cpu", "cpu_count", "numba_threads", "gpu"} <= set(data["machine"])
 

@@ -176,10 +176,7 @@ def simulate(
         market_sha256=market_digest(arrays),
     )
     with ResultSink(tally, provenance, out, per_replication, log_events) as sink:
-        if engine_name == "mesa":
-            summary = _run_mesa(market, tally, reps, sink, progress)
-        else:
-            summary = _run_engine(engine_name, market, arrays, tally, reps, sink, progress)
+        summary = run_replications(engine_name, market, tally, arrays, reps, sink, progress)
         result = SimulationResult(
             market,
             tally,
@@ -214,6 +211,25 @@ def market_digest(arrays: EngineArrays) -> str:
 
 MESA_BATCH = 64  # Mesa replications summarised (and written) at a time
 BATCH = 8192  # replications per engine call: bounds memory and paces the progress bar
+
+
+def run_replications(
+    engine_name: str,
+    market: Market,
+    tally: Tally,
+    arrays: EngineArrays,
+    reps: int,
+    sink: ResultSink | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Summary:
+    """Replications ``0 .. reps - 1`` of a built market on an engine (``mesa``, ``cpu`` or
+    ``cuda``), summarised as they come; per-replication values and offers go to ``sink`` when
+    it keeps them. This is :func:`simulate` without loading, building and recording."""
+    if sink is None:
+        sink = ResultSink(tally, {}, None, per_replication=False, log_events=False)
+    if engine_name == "mesa":
+        return _run_mesa(market, tally, reps, sink, progress)
+    return _run_engine(engine_name, market, arrays, tally, reps, sink, progress)
 
 
 def _run_mesa(market, tally, reps, sink, progress) -> Summary:
