@@ -211,6 +211,10 @@ def market_digest(arrays: EngineArrays) -> str:
 
 MESA_BATCH = 64  # Mesa replications summarised (and written) at a time
 BATCH = 8192  # replications per engine call: bounds memory and paces the progress bar
+# Replications per GPU call: each call copies the market to the device and returns every
+# replication's counts (about 1.5 KB), so larger calls keep the GPU busy; 65,536 of them
+# hold about 100 MB of counts on the host.
+CUDA_BATCH = 65536
 
 
 def run_replications(
@@ -264,8 +268,9 @@ def _run_engine(engine_name, market, arrays, tally, reps, sink, progress) -> Sum
     # The CPU engine summarises on its threads unless every replication's values are kept;
     # the GPU engine returns each batch's counts, summarised here on the CPU's threads.
     on_threads = engine_name == "cpu" and not sink.per_replication
-    for start in range(0, reps, BATCH):
-        ids = np.arange(start, min(start + BATCH, reps))
+    batch = CUDA_BATCH if engine_name == "cuda" else BATCH
+    for start in range(0, reps, batch):
+        ids = np.arange(start, min(start + batch, reps))
         keep = {"keep_offers": sink.log_events}
         if on_threads:
             out = run(arrays, market.seed, ids, rows, summary=summary, **keep)
