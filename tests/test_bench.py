@@ -22,8 +22,8 @@ def result():
 
 def test_every_backend_is_reported(result):
     backends = result["backends"]
-    assert set(backends) == {"mesa", "cpu_1thread", "cpu", "cuda"}
-    for name in ("mesa", "cpu_1thread", "cpu"):
+    assert set(backends) == {"mesa", "cpu_1thread", "cpu", "simulate", "cuda"}
+    for name in ("mesa", "cpu_1thread", "cpu", "simulate"):
         r = backends[name]
         assert r["reps_per_s"] > 0
         assert len(r["seconds"]) == TINY["repeats"]
@@ -108,7 +108,7 @@ def test_cli_json(capsys):
     out, _ = capsys.readouterr()
     assert stop.value.code in (0, None)
     data = json.loads(out)
-    assert set(data["backends"]) == {"mesa", "cpu_1thread", "cpu", "cuda"}
+    assert set(data["backends"]) == {"mesa", "cpu_1thread", "cpu", "simulate", "cuda"}
     assert data["saved_to"] is None
     assert {"cpu", "cpu_count", "numba_threads", "gpu"} <= set(data["machine"])
 

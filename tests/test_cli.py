@@ -104,6 +104,7 @@ def test_out_writes_parquet_and_meta(capsys, tmp_path):
         "11",
         "--json",
         "--events",
+        "--per-replication",
         "--out",
         str(out_dir),
     )
@@ -307,7 +308,7 @@ def test_events_without_out_refused_before_any_run(capsys, no_run):
 def test_written_message_lists_only_what_was_written(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "simulate", "--reps", "2", "--out", str(tmp_path / "run"))
     assert code == 0
-    assert "(comparison.parquet, meta.json, replications.parquet)" in " ".join(out.split())
+    assert "(comparison.parquet, meta.json)" in " ".join(out.split())
     assert "events.parquet" not in out
 
 

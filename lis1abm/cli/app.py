@@ -95,39 +95,49 @@ def simulate(
     params: Annotated[Path | None, typer.Option(help="Parameter file (TOML).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     out: Annotated[
-        Path | None, typer.Option(help="Write Parquet results and meta.json here.")
+        Path | None,
+        typer.Option(help="Write comparison.parquet and meta.json here (and the tables below)."),
     ] = None,
+    per_replication: Annotated[
+        bool,
+        typer.Option(
+            "--per-replication",
+            help="With --out, also write replications.parquet: every value of every "
+            "replication (about 340 rows per replication), streamed as replications come."
+        ),
+    ] = False,
     events: Annotated[
         bool,
         typer.Option(
+            "--events",
             help="With --out, also write events.parquet: every offer of every replication "
-            "(about 1,100 rows per replication)."
+            "(about 1,100 rows per replication), streamed as replications come."
         ),
     ] = False,
 ) -> None:
     """Play an application round and compare the model's hires with the report."""
-    from lis1abm.simulation.simulate import check_out_dir, write_results  # keeps --help fast
+    from lis1abm.simulation.simulate import check_out  # keeps --help fast
 
     # Every option is checked before anything is built, so a mistake costs no run.
     if backend not in BACKENDS:
         raise UserError(f"--backend: unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
-    if events and out is None:
-        raise UserError("--events: needs --out DIR (events are written to DIR/events.parquet)")
+    for flag, asked in (("--events", events), ("--per-replication", per_replication)):
+        if asked and out is None:
+            raise UserError(f"{flag}: needs --out DIR (the table is written into DIR)")
     if out is not None:
-        check_out_dir(out)
-    if threads is None:
-        result = _run(round_name, reps, seed, backend, params, events)
-    else:
-        result = _with_threads(
-            threads, backend, lambda: _run(round_name, reps, seed, backend, params, events)
-        )
-    written = write_results(result, out) if out is not None else []
+        check_out(out)
+    options = {"per_replication": per_replication, "log_events": events, "out": out}
+
+    def run():
+        return _run(round_name, reps, seed, backend, params, options)
+
+    result = run() if threads is None else _with_threads(threads, backend, run)
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), default=_plain) + "\n")
         return
     _print_tables(result)
-    if written:
-        names = ", ".join(p.name for p in written)
+    if result.written:
+        names = ", ".join(path.name for path in result.written)
         Console().print(f"Results written to {out}/ ({names})", markup=False, highlight=False)
 
 
@@ -149,7 +159,7 @@ def _with_threads(threads: int, backend: str, run):
         numba.set_num_threads(before)
 
 
-def _run(round_name, reps, seed, backend, params, log_events):
+def _run(round_name, reps, seed, backend, params, options):
     """The simulation, with a progress bar on a terminal."""
     from lis1abm.simulation.simulate import simulate as run
 
@@ -170,7 +180,7 @@ def _run(round_name, reps, seed, backend, params, log_events):
             seed,
             backend,
             params,
-            log_events=log_events,
+            **options,
             progress=lambda k: bar.advance(task, k),
         )
 

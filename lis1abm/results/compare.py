@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lis1abm.results.aggregate import Summary
 from lis1abm.results.tally import BREAKDOWNS, Tally
 from lis1abm.rules import CASCADE_FIELDS
 
@@ -38,22 +39,34 @@ def report_figures(market: Market) -> dict[tuple[str, str], tuple[int, int | Non
     return out
 
 
-def compare(tally: Tally, values: np.ndarray) -> list[dict]:
+def _summary(tally: Tally, replications: Summary | np.ndarray) -> Summary:
+    """A summary as it is, or one made of values (R, K) held in memory."""
+    if isinstance(replications, Summary):
+        return replications
+    summary = Summary(tally)
+    summary.add_values(replications)
+    return summary
+
+
+def compare(tally: Tally, replications: Summary | np.ndarray) -> list[dict]:
     """The report's figures beside the model's hires over replications.
 
-    ``values`` (R, K) are the replications' values (see :class:`Tally`). Returns one dict per
-    breakdown and group, in :data:`BREAKDOWNS` order: ``breakdown, group, applicants,
-    report_hired, report_derived, sim_hired_mean, sim_hired_p10, sim_hired_p90``.
+    ``replications``: their :class:`Summary`, or their values (R, K) (see :class:`Tally`).
+    Returns one dict per breakdown and group, in :data:`BREAKDOWNS` order: ``breakdown, group,
+    applicants, report_hired, report_derived, sim_hired_mean, sim_hired_p10, sim_hired_p90``
+    (mean and percentiles as :func:`numpy.mean` and :func:`numpy.percentile` give them on the
+    values of every replication).
     """
+    summary = _summary(tally, replications)
     layout = tally.layout
-    values = np.asarray(values)
     hired = np.flatnonzero(layout["metric"].to_numpy() == "hired")
-    mean = values[:, hired].mean(axis=0)
-    p10, p90 = np.percentile(values[:, hired], [10, 90], axis=0)
+    mean = summary.mean()[hired]
+    p10, p90 = summary.percentile([10, 90])[:, hired]
+    first = summary.order_statistics([0])[:, 0]  # applicants: the same in every replication
     applicants = {
         (b, g): v
         for b, g, m, v in zip(
-            layout["breakdown"], layout["group"], layout["metric"], values[0], strict=True
+            layout["breakdown"], layout["group"], layout["metric"], first, strict=True
         )
         if m == "applicants"
     }
@@ -84,17 +97,19 @@ def compare(tally: Tally, values: np.ndarray) -> list[dict]:
     return rows
 
 
-def cascade_summary(tally: Tally, values: np.ndarray) -> dict:
-    """Mean cascade figures over replications (values (R, K)): per round and in all."""
+def cascade_summary(tally: Tally, replications: Summary | np.ndarray) -> dict:
+    """Mean cascade figures over replications (their :class:`Summary` or values (R, K)): per
+    round and in all."""
+    summary = _summary(tally, replications)
     layout = tally.layout
     cols = np.flatnonzero(layout["breakdown"].to_numpy() == "cascade")
     means = {
         (layout["group"].iloc[c], layout["metric"].iloc[c]): float(m)
-        for c, m in zip(cols, np.asarray(values)[:, cols].mean(axis=0), strict=True)
+        for c, m in zip(cols, summary.mean()[cols], strict=True)
     }
     n_rounds = tally.market.n_rounds
     return {
-        "replications": int(np.asarray(values).shape[0]),
+        "replications": summary.replications,
         "rounds": [
             {"round": r, **{f: means[(f"round {r}", f)] for f in CASCADE_FIELDS}}
             for r in range(1, n_rounds + 1)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from numba import njit, prange
 
 from lis1abm.data.round import GROUPS
 from lis1abm.rules import CASCADE_FIELDS
@@ -107,6 +108,7 @@ class Tally:
         self.n_groups: dict[str, int] = {}  # breakdown -> number of groups
         self.sizes: dict[str, np.ndarray] = {}  # breakdown -> applicants per group
         rows: list[tuple[str, str, str]] = []
+        recipe: list[tuple[int, list[int]]] = []  # per row: (constant, sources)
         columns = []
         offset = 0
         for breakdown, (labels, groups) in applicant_groups(market).items():
@@ -115,6 +117,8 @@ class Tally:
             rows += [(breakdown, g, m) for g in groups for m in ("applicants", "hired")]
             self.n_groups[breakdown] = len(groups)
             self.sizes[breakdown] = np.bincount(code, minlength=len(groups))
+            for k, size in enumerate(self.sizes[breakdown]):
+                recipe += [(int(size), []), (0, [offset + k])]
             columns.append(offset + code)
             offset += len(groups)
             if breakdown == "education":
@@ -125,12 +129,60 @@ class Tally:
         labels = [ad.label for ad in market.data.ads]
         rows += [("ad", label, m) for label in labels for m in self.AD_METRICS]
         self.positions = np.array([ad.positions for ad in market.data.ads], dtype=np.int64)
+        capacity = np.asarray(market.capacity, dtype=np.int64)
+        for j in range(market.n_ads):
+            by_edu = [self.ad_slot0 + j * len(GROUPS) + g for g in range(len(GROUPS))]
+            recipe += [(int(self.positions[j]), []), (int(capacity[j]), []), (0, by_edu)]
+            recipe += [(0, [s]) for s in by_edu]
+        n_fields = len(CASCADE_FIELDS)
         rows += [
             ("cascade", f"round {r + 1}", f) for r in range(market.n_rounds) for f in CASCADE_FIELDS
         ]
-        rows += [("cascade", "all", f) for f in CASCADE_FIELDS if f != "open_after"]
+        recipe += [(0, [self.n_slots + q]) for q in range(market.n_rounds * n_fields)]
+        for k, f in enumerate(CASCADE_FIELDS):
+            if f != "open_after":
+                rows.append(("cascade", "all", f))
+                recipe.append(
+                    (0, [self.n_slots + r * n_fields + k for r in range(market.n_rounds)])
+                )
         rows.append(("cascade", "all", "unfilled"))
+        last_open = (market.n_rounds - 1) * n_fields + CASCADE_FIELDS.index("open_after")
+        recipe.append((0, [self.n_slots + last_open]))
         self.layout = pd.DataFrame(rows, columns=["breakdown", "group", "metric"])
+        self._set_recipe(recipe, capacity)
+
+    def _set_recipe(self, recipe: list[tuple[int, list[int]]], capacity: np.ndarray) -> None:
+        """Store each value as a constant plus a sum of sources, and bound it.
+
+        A source indexes the vector ``[counts (S), cascade.ravel() (R * F)]`` of one
+        replication. The bounds hold for any replication: a group's hires are at most its
+        applicants (each is hired at most once), an ad's hires of a group at most the smaller
+        of its capacity and the group's size, and every per-round cascade count at most the
+        positions of all ads C (an ad offers one position per vacancy, each offer has one
+        response, and an applicant counted in a round holds at least one offer).
+        """
+        n_education = np.bincount(self.education, minlength=len(GROUPS))
+        source_hi = np.full(self.n_slots + self.market.n_rounds * len(CASCADE_FIELDS), -1)
+        start = 0
+        for breakdown, g in self.n_groups.items():
+            source_hi[start : start + g] = self.sizes[breakdown]
+            start += g
+        source_hi[self.ad_slot0 : self.n_slots] = np.minimum(
+            capacity[:, None], n_education[None, :]
+        ).ravel()
+        source_hi[self.n_slots :] = int(capacity.sum())
+        assert source_hi.min() >= 0
+        # Value k = value_const[k] + sum of value_src[value_ptr[k]:value_ptr[k + 1]], each
+        # source an index into [counts (S), cascade.ravel() (R * F)]; it lies in
+        # [value_const[k], value_hi[k]].
+        self.value_const = np.array([c for c, _ in recipe], dtype=np.int64)  # (K,)
+        self.value_ptr = np.zeros(len(recipe) + 1, dtype=np.int64)  # (K + 1,)
+        np.cumsum([len(s) for _, s in recipe], out=self.value_ptr[1:])
+        self.value_src = np.array([x for _, s in recipe for x in s], dtype=np.int64)  # (P,)
+        running = np.concatenate([[0], np.cumsum(source_hi[self.value_src])])
+        self.value_hi = (
+            self.value_const + running[self.value_ptr[1:]] - running[self.value_ptr[:-1]]
+        )
 
     def hire_counts(self, hired_ad: np.ndarray) -> np.ndarray:
         """Hires per slot, int64 (S,), from each applicant's ad (int (N,), -1 if not hired)."""
@@ -143,30 +195,11 @@ class Tally:
     def values_from(self, counts: np.ndarray, cascade: np.ndarray) -> np.ndarray:
         """Values of replications, int64 (R, K) aligned with :attr:`layout`, from their hire
         counts (R, S) and cascades (R, rounds, len(CASCADE_FIELDS))."""
-        counts = np.asarray(counts, dtype=np.int64)
-        reps = counts.shape[0]
-        parts = []
-        start = 0
-        for breakdown, g in self.n_groups.items():
-            n = np.broadcast_to(self.sizes[breakdown], (reps, g))
-            h = counts[:, start : start + g]
-            parts.append(np.stack([n, h], axis=2).reshape(reps, 2 * g))
-            start += g
-        j = self.market.n_ads
-        by_edu = counts[:, self.ad_slot0 :].reshape(reps, j, len(GROUPS))
-        fixed = np.broadcast_to(
-            np.column_stack([self.positions, self.market.capacity]), (reps, j, 2)
-        )
-        parts.append(
-            np.concatenate([fixed, by_edu.sum(axis=2, keepdims=True), by_edu], axis=2).reshape(
-                reps, -1
-            )
-        )
-        parts.append(cascade.reshape(reps, -1))
-        keep = [k for k, f in enumerate(CASCADE_FIELDS) if f != "open_after"]
-        parts.append(cascade.sum(axis=1)[:, keep])
-        parts.append(cascade[:, -1, CASCADE_FIELDS.index("open_after")][:, None])
-        return np.concatenate(parts, axis=1).astype(np.int64)
+        counts = np.ascontiguousarray(counts, dtype=np.int64)
+        cascade = np.ascontiguousarray(cascade, dtype=np.int64)
+        out = np.empty((counts.shape[0], len(self.value_const)), dtype=np.int64)
+        _values(counts, cascade, self.value_const, self.value_ptr, self.value_src, out)
+        return out
 
     def values(self, outcome: ReplicationOutcome) -> np.ndarray:
         """One replication's values, int64 (K,) aligned with :attr:`layout`."""
@@ -185,6 +218,31 @@ class Tally:
             )
         out["value"] = values.ravel()
         return pd.DataFrame(out)
+
+
+@njit(cache=True)
+def recipe_value(k, counts, cascade, const, ptr, src) -> int:
+    """Value k of one replication (:class:`Tally`'s recipe ``const, ptr, src``) from its hire
+    counts, int64 (S,), and cascade, int64 (R, F)."""
+    n_slots = counts.shape[0]
+    n_fields = cascade.shape[1]
+    v = const[k]
+    for p in range(ptr[k], ptr[k + 1]):
+        s = src[p]
+        if s < n_slots:
+            v += counts[s]
+        else:
+            q = s - n_slots
+            v += cascade[q // n_fields, q % n_fields]
+    return v
+
+
+@njit(parallel=True, cache=True)
+def _values(counts, cascade, const, ptr, src, out):
+    """Every value of replications (counts (B, S), cascade (B, R, F)) into ``out`` (B, K)."""
+    for b in prange(counts.shape[0]):
+        for k in range(const.shape[0]):
+            out[b, k] = recipe_value(k, counts[b], cascade[b], const, ptr, src)
 
 
 def tally(market: Market, outcome: ReplicationOutcome) -> pd.DataFrame:

@@ -1,7 +1,10 @@
 """Speed of the engines on the autumn 2024 market, measured in one run.
 
-:func:`run_bench` times the Mesa model, the CPU engine on one thread and on all threads, and
-the CUDA engine when a GPU is usable, each on the same market and seed, and reports
+:func:`run_bench` times the Mesa model, the CPU engine on one thread and on all threads, the
+whole :func:`~lis1abm.simulation.simulate.simulate` path on the CPU engine (``simulate``:
+replications summarised as they come, then the comparison and the cascade; the market built
+once beforehand, not timed), and the CUDA engine when a GPU is usable, each on the same
+market and seed, and reports
 replications per second (the median of ``repeats`` timings, after a warm-up that compiles
 and loads the kernels) and the ratios between them. The backends are timed in turn (one
 timing of each, then the next round), so that a slow spell of a shared machine does not fall
@@ -98,11 +101,12 @@ def run_bench(
     cpu_reps: int = 20_000,
     cuda_reps: int = 1 << 20,
     repeats: int = 5,
-    backends: tuple[str, ...] = ("mesa", "cpu_1thread", "cpu", "cuda"),
+    backends: tuple[str, ...] = ("mesa", "cpu_1thread", "cpu", "simulate", "cuda"),
 ) -> dict:
     """Measure the engines. Returns ``{"backends": {name: {...} or None}, "ratios": {...},
     "machine": {...}, "meta": {...}}``; a backend not measured (not asked for, or ``cuda``
-    without a GPU) is None."""
+    without a GPU) is None. ``simulate`` runs ``cpu_reps`` replications, like ``cpu``; their
+    ratio ``simulate_over_engine`` is the share of the engine's rate that a user gets."""
     for n, name in ((mesa_reps, "mesa"), (cpu_reps, "cpu"), (cuda_reps, "cuda"), (repeats, "")):
         if n < 1:
             raise UserError(f"--{name + '-' if name else ''}reps must be at least 1, got {n}")
@@ -112,10 +116,13 @@ def run_bench(
     from lis1abm.engine.cuda import gpu_status
     from lis1abm.market.ranking import build_market
     from lis1abm.params import load_params
+    from lis1abm.results.compare import cascade_summary, compare
     from lis1abm.results.tally import Tally
+    from lis1abm.simulation.simulate import run_replications
 
     market = build_market(load_round("autumn2024"), load_params(), seed)
-    arrays = engine.flatten(market, Tally(market))
+    tally = Tally(market)
+    arrays = engine.flatten(market, tally)
     rows = engine.param_rows(market)
 
     def mesa(reps):
@@ -127,6 +134,11 @@ def run_bench(
             engine.run_cpu(arrays, seed, np.arange(reps), rows, threads=threads)
 
         return run
+
+    def simulate(reps):
+        summary = run_replications("cpu", market, tally, arrays, reps)
+        compare(tally, summary)
+        cascade_summary(tally, summary)
 
     import numba
 
@@ -143,6 +155,13 @@ def run_bench(
         cpu(None)(64)
         runs["cpu"] = (cpu(None), cpu_reps)
         extra["cpu"] = {"threads": numba.get_num_threads()}
+    if "simulate" in backends:
+        simulate(64)  # warm-up: compiles (or loads) the summarising driver
+        runs["simulate"] = (simulate, cpu_reps)
+        extra["simulate"] = {
+            "threads": numba.get_num_threads(),
+            "path": "simulate() on the cpu backend without building the market",
+        }
     if "cuda" in backends and gpu_status()[0]:
         from lis1abm.engine.cuda import run_cuda
 
@@ -152,7 +171,8 @@ def run_bench(
         gpu(256)  # warm-up: compiles the kernel
         runs["cuda"] = (gpu, cuda_reps)
         extra["cuda"] = {"device": gpu_status()[1]}
-    results: dict[str, dict | None] = dict.fromkeys(("mesa", "cpu_1thread", "cpu", "cuda"))
+    names = ("mesa", "cpu_1thread", "cpu", "simulate", "cuda")
+    results: dict[str, dict | None] = dict.fromkeys(names)
     for name, rate in _rates(runs, repeats).items():
         results[name] = rate | extra.get(name, {})
 
@@ -167,6 +187,7 @@ def run_bench(
             "cpu_over_mesa": ratio("cpu", "mesa"),
             "cpu_over_cpu_1thread": ratio("cpu", "cpu_1thread"),
             "cpu_1thread_over_mesa": ratio("cpu_1thread", "mesa"),
+            "simulate_over_engine": ratio("simulate", "cpu"),
             "cuda_over_cpu": ratio("cuda", "cpu"),
             "cuda_over_mesa": ratio("cuda", "mesa"),
         },
