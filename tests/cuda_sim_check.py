@@ -7,7 +7,9 @@ before numba is imported::
 
 Plays a few small hand-made markets with ``run_cpu`` and with ``run_cuda`` (launch sizes 1, 4
 and the default) and exits non-zero, naming the first difference, unless every output is
-identical: hire counts, cascade, each applicant's ad and round, and every offer.
+identical: hire counts, cascade, each applicant's ad and round, and every offer. With the
+argument ``block`` it checks the block-per-replication kernel (``run_cuda_block``) instead:
+blocks of 32 and 64 threads, launches of 4, and first bands of one key (every ad refills).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from test_cascade import tiny_market  # noqa: E402
 
 from lis1abm import engine  # noqa: E402
 from lis1abm.engine.cuda import gpu_status, run_cuda, simulator  # noqa: E402
+from lis1abm.engine.cuda_block import run_cuda_block  # noqa: E402
 
 OUTPUTS = ("replications", "counts", "cascade", "hired_ad", "hired_round", "offers")
 
@@ -105,7 +108,29 @@ def differences(name: str, expected: engine.EngineResult, got: engine.EngineResu
     return problems
 
 
+def thread_kernel_runs(arrays, market, reps, rows):
+    """(name, result) of the thread-per-replication kernel: launches of 1, 4 and the default
+    size with every output, and a lean launch of 4."""
+    full = {"keep_applicants": True, "keep_offers": True}
+    for batch in (1, 4, None):
+        yield f"batch={batch}", run_cuda(arrays, market.seed, reps, rows, batch=batch, **full)
+    yield "lean, batch=4", run_cuda(arrays, market.seed, reps, rows, batch=4)
+
+
+def block_kernel_runs(arrays, market, reps, rows):
+    """(name, result) of the block-per-replication kernel: blocks of 32 and 64 threads, a
+    lean launch of 4, and bands of one key (each ad refills for every candidate)."""
+    full = {"keep_applicants": True, "keep_offers": True}
+    yield "32 threads", run_cuda_block(arrays, market.seed, reps, rows, threads=32, **full)
+    yield (
+        "64 threads, bands of one",
+        run_cuda_block(arrays, market.seed, reps, rows, threads=64, bands=(0, 1), **full),
+    )
+    yield "lean, batch=4", run_cuda_block(arrays, market.seed, reps, rows, batch=4, threads=32)
+
+
 def main() -> int:
+    block = sys.argv[1:] == ["block"]
     ok, why = gpu_status()
     if not (simulator() and ok):
         print(f"cuda_sim_check: the CUDA simulator is not available: {why}", file=sys.stderr)
@@ -124,24 +149,23 @@ def main() -> int:
             made = np.count_nonzero(expected.offers, axis=1).max()
             if made <= arrays.band_size[0]:
                 problems.append(f"{name}: {made} offers, never past the first band")
-        for batch in (1, 4, None):
-            got = run_cuda(arrays, market.seed, reps, rows, batch=batch, **full)
-            problems += differences(f"{name}, batch={batch}", expected, got)
-            runs += 1
-        # Without per-applicant outputs (the kernel writes to 1-row dummies).
         lean = engine.run_cpu(arrays, market.seed, reps, rows)
-        got = run_cuda(arrays, market.seed, reps, rows, batch=4)
-        problems += differences(f"{name}, lean, batch=4", lean, got)
-        runs += 1
+        runs_of = block_kernel_runs if block else thread_kernel_runs
+        for what, got in runs_of(arrays, market, reps, rows):
+            want = lean if what.startswith("lean") else expected
+            problems += differences(f"{name}, {what}", want, got)
+            runs += 1
     if offers == 0:
         problems.append("no offers were made at all: the comparison is vacuous")
     if problems:
-        print("cuda_sim_check: run_cuda differs from run_cpu:", file=sys.stderr)
+        kernel = "run_cuda_block" if block else "run_cuda"
+        print(f"cuda_sim_check: {kernel} differs from run_cpu:", file=sys.stderr)
         for line in problems:
             print(f"  {line}", file=sys.stderr)
         return 1
     print(
-        f"cuda_sim_check: OK: {runs} run_cuda calls ({len(reps)} replications each, "
+        f"cuda_sim_check: OK: {runs} {'run_cuda_block' if block else 'run_cuda'} calls "
+        f"({len(reps)} replications each, "
         f"{offers} offers per launch size) identical to run_cpu"
     )
     return 0

@@ -22,7 +22,7 @@ def result():
 
 def test_every_backend_is_reported(result):
     backends = result["backends"]
-    assert set(backends) == {"mesa", "cpu_1thread", "cpu", "simulate", "cuda"}
+    assert set(backends) == {"mesa", "cpu_1thread", "cpu", "simulate", *bench.GPU_BACKENDS}
     for name in ("mesa", "cpu_1thread", "cpu", "simulate"):
         r = backends[name]
         assert r["reps_per_s"] > 0
@@ -30,7 +30,7 @@ def test_every_backend_is_reported(result):
     assert backends["cpu_1thread"]["threads"] == 1
     assert backends["cpu_1thread"]["replications"] == TINY["cpu_reps"] // 4
     if result["machine"]["gpu"] is None:
-        assert backends["cuda"] is None
+        assert all(backends[name] is None for name in bench.GPU_BACKENDS)
         assert result["machine"]["gpu_unavailable_because"]
 
 
@@ -86,6 +86,7 @@ def test_missing_gpu_leaves_cuda_ratios_empty(result):
     if result["backends"]["cuda"] is None:
         assert result["ratios"]["cuda_over_cpu"] is None
         assert result["ratios"]["cuda_over_mesa"] is None
+        assert result["ratios"]["cuda_block_over_thread_kernel"] is None
 
 
 def test_only_the_backends_asked_for():
@@ -108,7 +109,7 @@ def test_cli_json(capsys):
     out, _ = capsys.readouterr()
     assert stop.value.code in (0, None)
     data = json.loads(out)
-    assert set(data["backends"]) == {"mesa", "cpu_1thread", "cpu", "simulate", "cuda"}
+    assert set(data["backends"]) == {"mesa", "cpu_1thread", "cpu", "simulate", *bench.GPU_BACKENDS}
     assert data["saved_to"] is None
     assert {"cpu", "cpu_count", "numba_threads", "gpu"} <= set(data["machine"])
 

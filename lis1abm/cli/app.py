@@ -103,7 +103,7 @@ def simulate(
         typer.Option(
             "--per-replication",
             help="With --out, also write replications.parquet: every value of every "
-            "replication (about 340 rows per replication), streamed as replications come."
+            "replication (about 340 rows per replication), streamed as replications come.",
         ),
     ] = False,
     events: Annotated[
@@ -111,7 +111,7 @@ def simulate(
         typer.Option(
             "--events",
             help="With --out, also write events.parquet: every offer of every replication "
-            "(about 1,100 rows per replication), streamed as replications come."
+            "(about 1,100 rows per replication), streamed as replications come.",
         ),
     ] = False,
 ) -> None:

@@ -79,3 +79,17 @@ def resolve_backend(backend: str, reps: int) -> tuple[str, str]:
 
     threads = numba.get_num_threads()
     return "cpu", f"cpu: {threads} thread{'s' if threads != 1 else ''}"
+
+
+def gpu_engine(arrays):
+    """The GPU engine for a market: the block-per-replication kernel
+    (:func:`lis1abm.engine.cuda_block.run_cuda_block`) where a replication's state fits a
+    block's shared memory, else the thread-per-replication kernel
+    (:func:`lis1abm.engine.cuda.run_cuda`). Both give the same outcome."""
+    from lis1abm.engine import cuda_block
+
+    if cuda_block.fits(arrays):
+        return cuda_block.run_cuda_block
+    from lis1abm.engine.cuda import run_cuda
+
+    return run_cuda

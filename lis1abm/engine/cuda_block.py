@@ -397,14 +397,14 @@ def run_cuda_block(
     as MEMORY_SHARE of the free memory holds); results do not depend on it, nor on
     ``threads`` (threads per block, a multiple of 32), nor on ``bands`` (first bands of
     ``factor * capacity + extra`` keys; small ones make every ad refill, for tests)."""
-    ok, why = gpu_status()
-    if not ok:
-        raise RuntimeError(why)
     if not fits(arrays):
         raise ValueError(
             f"the market needs {shared_bytes(arrays)} bytes of shared memory per block "
             f"(at most {SHARED_LIMIT}): use the thread-per-replication kernel"
         )
+    ok, why = gpu_status()
+    if not ok:
+        raise RuntimeError(why)
     (k0, k1), reps, prows = check_batch(arrays, seed, replications, params)
     # Longer first bands than the CPU's: a band costs the block a sort shared by its threads,
     # a refill costs one thread the whole list (the outcome is the same either way).

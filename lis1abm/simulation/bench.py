@@ -94,6 +94,11 @@ def _rates(runs: dict, repeats: int) -> dict:
     return rates
 
 
+GPU_BACKENDS = ("cuda", "cuda_thread_kernel", "cuda_block_kernel")
+"""Timed on a GPU: ``cuda`` is the ``simulate`` path end to end on the cuda backend (the
+kernel it picks, and the summaries); the other two are the kernels alone."""
+
+
 def run_bench(
     *,
     seed: int = 2024,
@@ -101,12 +106,13 @@ def run_bench(
     cpu_reps: int = 20_000,
     cuda_reps: int = 1 << 20,
     repeats: int = 5,
-    backends: tuple[str, ...] = ("mesa", "cpu_1thread", "cpu", "simulate", "cuda"),
+    backends: tuple[str, ...] = ("mesa", "cpu_1thread", "cpu", "simulate", *GPU_BACKENDS),
 ) -> dict:
     """Measure the engines. Returns ``{"backends": {name: {...} or None}, "ratios": {...},
     "machine": {...}, "meta": {...}}``; a backend not measured (not asked for, or ``cuda``
     without a GPU) is None. ``simulate`` runs ``cpu_reps`` replications, like ``cpu``; their
-    ratio ``simulate_over_engine`` is the share of the engine's rate that a user gets."""
+    ratio ``simulate_over_engine`` is the share of the engine's rate that a user gets; the GPU
+    backends (:data:`GPU_BACKENDS`) run ``cuda_reps`` each."""
     for n, name in ((mesa_reps, "mesa"), (cpu_reps, "cpu"), (cuda_reps, "cuda"), (repeats, "")):
         if n < 1:
             raise UserError(f"--{name + '-' if name else ''}reps must be at least 1, got {n}")
@@ -162,16 +168,36 @@ def run_bench(
             "threads": numba.get_num_threads(),
             "path": "simulate() on the cpu backend without building the market",
         }
-    if "cuda" in backends and gpu_status()[0]:
+    gpu_backends = [b for b in GPU_BACKENDS if b in backends]
+    if gpu_backends and gpu_status()[0]:
         from lis1abm.engine.cuda import run_cuda
+        from lis1abm.engine.cuda_block import run_cuda_block
 
-        def gpu(reps):
-            run_cuda(arrays, seed, np.arange(reps), rows)
+        def kernel(run):
+            def timed(reps):
+                run(arrays, seed, np.arange(reps), rows)
 
-        gpu(256)  # warm-up: compiles the kernel
-        runs["cuda"] = (gpu, cuda_reps)
-        extra["cuda"] = {"device": gpu_status()[1]}
-    names = ("mesa", "cpu_1thread", "cpu", "simulate", "cuda")
+            return timed
+
+        def simulate_cuda(reps):
+            summary = run_replications("cuda", market, tally, arrays, reps)
+            compare(tally, summary)
+            cascade_summary(tally, summary)
+
+        gpu_runs = {
+            "cuda": (simulate_cuda, "simulate() on the cuda backend without building the market"),
+            "cuda_thread_kernel": (kernel(run_cuda), "run_cuda: a thread per replication"),
+            "cuda_block_kernel": (
+                kernel(run_cuda_block),
+                "run_cuda_block: a block per replication",
+            ),
+        }
+        for name in gpu_backends:
+            run, path = gpu_runs[name]
+            run(1024)  # warm-up: compiles (or loads) the kernel
+            runs[name] = (run, cuda_reps)
+            extra[name] = {"device": gpu_status()[1], "path": path}
+    names = ("mesa", "cpu_1thread", "cpu", "simulate", *GPU_BACKENDS)
     results: dict[str, dict | None] = dict.fromkeys(names)
     for name, rate in _rates(runs, repeats).items():
         results[name] = rate | extra.get(name, {})
@@ -190,6 +216,7 @@ def run_bench(
             "simulate_over_engine": ratio("simulate", "cpu"),
             "cuda_over_cpu": ratio("cuda", "cpu"),
             "cuda_over_mesa": ratio("cuda", "mesa"),
+            "cuda_block_over_thread_kernel": ratio("cuda_block_kernel", "cuda_thread_kernel"),
         },
         "machine": machine(),
         "meta": describe(

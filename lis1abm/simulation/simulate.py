@@ -212,9 +212,9 @@ def market_digest(arrays: EngineArrays) -> str:
 MESA_BATCH = 64  # Mesa replications summarised (and written) at a time
 BATCH = 8192  # replications per engine call: bounds memory and paces the progress bar
 # Replications per GPU call: each call copies the market to the device and returns every
-# replication's counts (about 1.5 KB), so larger calls keep the GPU busy; 65,536 of them
-# hold about 100 MB of counts on the host.
-CUDA_BATCH = 65536
+# replication's counts (about 1.5 KB), so larger calls keep the GPU busy; 262,144 of them
+# hold about 400 MB of counts on the host.
+CUDA_BATCH = 262_144
 
 
 def run_replications(
@@ -262,7 +262,9 @@ def _run_engine(engine_name, market, arrays, tally, reps, sink, progress) -> Sum
     rows = param_rows(market)
     summary = Summary(tally)
     if engine_name == "cuda":
-        from lis1abm.engine.cuda import run_cuda as run
+        from lis1abm.engine.backends import gpu_engine
+
+        run = gpu_engine(arrays)
     else:
         run = run_cpu
     # The CPU engine summarises on its threads unless every replication's values are kept;

@@ -1,0 +1,131 @@
+"""The block-per-replication CUDA kernel: against the CPU engine under numba's CUDA simulator
+(in a subprocess), its PTX for an H100 (sm_90, without a GPU), its shared memory, and on a real
+GPU the full market against the CPU engine."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+from numba import cuda, types
+
+from lis1abm import engine
+from lis1abm.engine import cuda_block
+from lis1abm.engine.cuda import gpu_status, simulator
+from lis1abm.engine.layout import SORT_BUCKETS
+from lis1abm.results.tally import Tally
+from lis1abm.rules import CASCADE_FIELDS
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def arrays(market):
+    return engine.flatten(market, Tally(market))
+
+
+@pytest.mark.slow  # about 60 s: the simulator runs each thread of a block as a Python thread
+def test_block_kernel_equals_cpu_engine_under_simulator():
+    """tests/cuda_sim_check.py block: every output of run_cuda_block (blocks of 32 and 64
+    threads, lean launches, bands of one key so that every ad refills) equals run_cpu's, on
+    small markets with per-replication parameter rows."""
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", NUMBA_DISABLE_JIT="1")
+    proc = subprocess.run(
+        [sys.executable, str(TESTS / "cuda_sim_check.py"), "block"],
+        env=env,
+        cwd=TESTS.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    report = f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert proc.returncode == 0, report
+    assert "cuda_sim_check: OK" in proc.stdout and "run_cuda_block" in proc.stdout, report
+
+
+def test_block_kernel_compiles_to_sm90_ptx(arrays):
+    """The kernel, with the argument types run_cuda_block launches it with (the autumn 2024
+    market), compiles to PTX for an H100 with no GPU here."""
+    n, a, j = arrays.n_applicants, arrays.n_applications, arrays.n_ads
+    i64 = np.int64
+    blocks, batch = 2, 3
+    args = (
+        np.uint64(1),
+        np.uint64(2),
+        np.zeros(batch, i64),  # reps
+        np.zeros((batch, 3 + arrays.n_rounds), i64),  # prows
+        arrays,
+        np.zeros(j, i64),  # offer0
+        np.zeros((blocks, len(arrays.ad_app)), i64),  # keys
+        np.zeros((blocks, len(arrays.ad_app)), i64),  # band
+        np.zeros((blocks, j, arrays.max_segment), i64),  # segment
+        np.zeros((blocks, j, SORT_BUCKETS + arrays.max_segment + 1), i64),
+        np.zeros((blocks, arrays.max_offers), i64),  # offer_app
+        np.zeros((batch, arrays.n_slots), i64),  # counts
+        np.zeros((batch, arrays.n_rounds, len(CASCADE_FIELDS)), i64),  # cascade
+        np.zeros((batch, n), i64),  # hired_ad
+        np.zeros((batch, n), i64),  # hired_round
+        np.zeros((batch, a), np.int16),  # offers
+        True,
+        True,
+    )
+    names = list(inspect.signature(cuda_block.block_kernel).parameters)
+    assert len(args) == len(names), "the arguments are out of step with the kernel"
+
+    def c_type(value):
+        t = numba.typeof(value)
+        return types.Array(t.dtype, t.ndim, "C") if isinstance(t, types.Array) else t
+
+    ptx, _ = cuda.compile_ptx(cuda_block.block_kernel, types.void(*map(c_type, args)), cc=(9, 0))
+    assert ".target sm_90" in ptx and ".entry" in ptx
+    assert ".extern .shared" in ptx  # the dynamic shared memory holding the applicants' state
+
+
+def test_shared_memory_holds_a_replication(arrays):
+    """The autumn 2024 market's per-replication state fits a block without opting in to more
+    than 48 KB; a market with many more applicants does not, and is refused in one line."""
+    words64, words32 = cuda_block.shared_layout(arrays)
+    assert cuda_block.shared_bytes(arrays) == 8 * words64 + 4 * words32
+    assert cuda_block.fits(arrays)
+    big = arrays._replace(n_applied=np.zeros(5000, np.int64))
+    assert not cuda_block.fits(big)
+    with pytest.raises(ValueError, match="shared memory"):
+        cuda_block.run_cuda_block(big, 1, [0], np.zeros((1, 3 + big.n_rounds), np.int64))
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_gpu_block_kernel_equals_cpu_on_full_market(market, arrays):
+    """512 replications of the autumn 2024 market on the GPU (with per-replication parameter
+    rows), a block each: every output equals the CPU engine's, with the default launch and
+    with launches of 100 replications, and with bands of one key for 16 of them."""
+    ok, why = gpu_status()
+    if not ok:
+        pytest.skip(why)
+    if simulator():
+        pytest.skip(f"{why}: far too slow for the full market")
+    reps = np.arange(512)
+    rows = engine.param_rows(market, len(reps))
+    rows[1::3, engine.PARAM_WAIT] = 0
+    rows[2::3, engine.PARAM_LATE] = 65536
+    keep = {"keep_applicants": True, "keep_offers": True}
+    expected = engine.run_cpu(arrays, market.seed, reps, rows, **keep)
+    fields = ("replications", "counts", "cascade", "hired_ad", "hired_round", "offers")
+    for batch in (None, 100):
+        got = cuda_block.run_cuda_block(arrays, market.seed, reps, rows, batch=batch, **keep)
+        for field in fields:
+            np.testing.assert_array_equal(
+                getattr(got, field), getattr(expected, field), err_msg=f"{field}, batch={batch}"
+            )
+    few = cuda_block.run_cuda_block(arrays, market.seed, reps[:16], rows[:16], bands=(0, 1), **keep)
+    for field in fields:
+        np.testing.assert_array_equal(
+            getattr(few, field), getattr(expected, field)[:16], err_msg=f"{field}, bands of one"
+        )
