@@ -323,3 +323,15 @@ def test_threads(capsys):
     )
     assert code == 0 and json.loads(out)["meta"]["device"] == "cpu: 1 thread"
     assert numba.get_num_threads() == before
+
+
+@pytest.mark.parametrize("compiles", [True, False])
+def test_first_compile_is_announced(capsys, monkeypatch, compiles):
+    """Before a run that first compiles the CPU engine (20-40 s with nothing else on screen)
+    the user is told why it pauses; once the engine is cached, nothing is said."""
+    from lis1abm.engine import cpu
+
+    monkeypatch.setattr(cpu, "needs_compile", lambda: compiles)
+    code, _, err = run_cli(capsys, "simulate", "--reps", "1", "--backend", "cpu", "--json")
+    assert code == 0
+    assert ("Compiling the CPU engine" in err) == compiles

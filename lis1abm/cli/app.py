@@ -160,10 +160,15 @@ def _with_threads(threads: int, backend: str, run):
 
 
 def _run(round_name, reps, seed, backend, params, options):
-    """The simulation, with a progress bar on a terminal."""
+    """The simulation, with a progress bar on a terminal, after a notice when the engine
+    will first be compiled (so that a silent pause is not taken for a hang)."""
+    from lis1abm.engine.backends import compile_notice, resolve_backend
     from lis1abm.simulation.simulate import simulate as run
 
     err = Console(stderr=True)
+    notice = compile_notice(resolve_backend(backend, reps)[0])
+    if notice:
+        err.print(notice, markup=False, highlight=False, soft_wrap=True)
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),

@@ -93,3 +93,22 @@ def gpu_engine(arrays):
     from lis1abm.engine.cuda import run_cuda
 
     return run_cuda
+
+
+def compile_notice(engine_name: str) -> str | None:
+    """What a user should be told before a run that will first compile the engine (numba
+    compiles once per version of the code and caches it, see
+    :mod:`lis1abm.engine.compiled`), or None when the compiled engine is cached."""
+    from lis1abm.engine.compiled import is_cached
+
+    if engine_name == "cpu":
+        from lis1abm.engine.cpu import needs_compile
+
+        if needs_compile():
+            return (
+                "Compiling the CPU engine: once after installing or changing the code, "
+                "about 20-40 s on 2 cores..."
+            )
+    if engine_name == "cuda" and not (is_cached("block_kernel") or is_cached("cascade_kernel")):
+        return "Compiling the GPU kernel: once after installing or changing the code, about 15 s..."
+    return None
