@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from contextlib import contextmanager
 from functools import cache, partial
 
 import numpy as np
@@ -159,6 +160,70 @@ class _Device:
         self.cuda.synchronize()
 
 
+def device_market(dev: _Device, arrays: engine.EngineArrays) -> engine.EngineArrays:
+    """The market with every array on the device (the same NamedTuple type)."""
+    return arrays._replace(
+        **{f: dev.put(x) for f, x in arrays._asdict().items() if isinstance(x, np.ndarray)}
+    )
+
+
+@contextmanager
+def quiet_small_grids():
+    """A small batch (a test, a short run) is a small grid, and numba-cuda warns about it;
+    the warning is about speed, not results, and the size is the user's choice."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Grid size .* under-utilization")
+        yield
+
+
+class Outputs:
+    """A run's outputs: host arrays for every replication, filled launch by launch from
+    device arrays for the launch's rows (shapes as in :class:`lis1abm.engine.cpu.EngineResult`;
+    the outputs not kept are 1-row device dummies)."""
+
+    def __init__(
+        self, dev: _Device, arrays: engine.EngineArrays, reps, keep_applicants, keep_offers
+    ):
+        self.dev, self.reps = dev, reps
+        self.keep_applicants, self.keep_offers = keep_applicants, keep_offers
+        self.n, self.a = arrays.n_applicants, arrays.n_applications
+        self.n_slots, self.n_rounds = arrays.n_slots, arrays.n_rounds
+        b = len(reps)
+        self.counts = np.zeros((b, self.n_slots), np.int64)
+        self.cascade = np.zeros((b, self.n_rounds, len(CASCADE_FIELDS)), np.int64)
+        self.hired_ad = np.zeros((b, self.n), np.int64) if keep_applicants else None
+        self.hired_round = np.zeros_like(self.hired_ad) if keep_applicants else None
+        self.offers = np.zeros((b, self.a), np.int16) if keep_offers else None
+
+    def launch(self, rows: int) -> tuple:
+        """Device arrays for one launch of ``rows`` replications, in the kernels' order:
+        counts, cascade, hired_ad, hired_round, offers."""
+        dev, kept, offers = self.dev, self.keep_applicants, self.keep_offers
+        return (
+            dev.empty((rows, self.n_slots), np.int64),
+            dev.empty((rows, self.n_rounds, len(CASCADE_FIELDS)), np.int64),
+            dev.empty((rows if kept else 1, self.n), np.int64),
+            dev.empty((rows if kept else 1, self.n), np.int64),
+            dev.zeros((rows if offers else 1, self.a if offers else 1), np.int16),
+        )
+
+    def fetch(self, start: int, stop: int, launched: tuple) -> None:
+        """Copy a finished launch's outputs into rows ``start:stop``."""
+        counts, cascade, hired_ad, hired_round, offers = launched
+        self.counts[start:stop] = self.dev.get(counts)
+        self.cascade[start:stop] = self.dev.get(cascade)
+        if self.keep_applicants:
+            self.hired_ad[start:stop] = self.dev.get(hired_ad)
+            self.hired_round[start:stop] = self.dev.get(hired_round)
+        if self.keep_offers:
+            self.offers[start:stop] = self.dev.get(offers)
+
+    def result(self) -> engine.EngineResult:
+        return engine.EngineResult(
+            self.reps, self.counts, self.cascade, self.hired_ad, self.hired_round, self.offers
+        )
+
+
 def bytes_per_replication(arrays: engine.EngineArrays, keep_applicants: bool, keep_offers: bool):
     """Device memory one replication of a batch needs: scratch and outputs (bytes)."""
     n = arrays.n_applicants
@@ -201,29 +266,14 @@ def run_cuda(
     kernel = _kernel()
     keep = {"keep_applicants": keep_applicants, "keep_offers": keep_offers}
     size = batch or batch_size(arrays, len(reps), dev.free_bytes(), **keep)
-    n, a = arrays.n_applicants, arrays.n_applications
-    market = arrays._replace(
-        **{f: dev.put(x) for f, x in arrays._asdict().items() if isinstance(x, np.ndarray)}
-    )
-    counts = np.zeros((len(reps), arrays.n_slots), np.int64)
-    cascade = np.zeros((len(reps), arrays.n_rounds, len(CASCADE_FIELDS)), np.int64)
-    hired_ad = np.zeros((len(reps), n), np.int64) if keep_applicants else None
-    hired_round = np.zeros_like(hired_ad) if keep_applicants else None
-    offers = np.zeros((len(reps), a), np.int16) if keep_offers else None
+    market = device_market(dev, arrays)
+    out = Outputs(dev, arrays, reps, keep_applicants, keep_offers)
     scratch = tuple(dev.empty((*shape, size), np.int64) for shape in arrays.scratch_shapes())
     for start in range(0, len(reps), size):
         stop = min(start + size, len(reps))
-        m = stop - start
-        d_counts = dev.empty((m, arrays.n_slots), np.int64)
-        d_cascade = dev.empty((m, arrays.n_rounds, len(CASCADE_FIELDS)), np.int64)
-        d_hired_ad = dev.empty((m if keep_applicants else 1, n), np.int64)
-        d_hired_round = dev.empty((m if keep_applicants else 1, n), np.int64)
-        d_offers = dev.zeros((m if keep_offers else 1, a if keep_offers else 1), np.int16)
-        blocks = (m + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
-        with warnings.catch_warnings():
-            # A small batch (a test, a short run) is a small grid, and numba-cuda warns about
-            # it; the warning is about speed, not results, and the size is the user's choice.
-            warnings.filterwarnings("ignore", message=".*Grid size .* under-utilization")
+        launched = out.launch(stop - start)
+        blocks = (stop - start + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+        with quiet_small_grids():
             kernel[blocks, THREADS_PER_BLOCK](
                 k0,
                 k1,
@@ -231,20 +281,10 @@ def run_cuda(
                 dev.put(prows[start:stop]),
                 market,
                 *scratch,
-                d_counts,
-                d_cascade,
-                d_hired_ad,
-                d_hired_round,
-                d_offers,
+                *launched,
                 keep_applicants,
                 keep_offers,
             )
         dev.synchronize()
-        counts[start:stop] = dev.get(d_counts)
-        cascade[start:stop] = dev.get(d_cascade)
-        if keep_applicants:
-            hired_ad[start:stop] = dev.get(d_hired_ad)
-            hired_round[start:stop] = dev.get(d_hired_round)
-        if keep_offers:
-            offers[start:stop] = dev.get(d_offers)
-    return engine.EngineResult(reps, counts, cascade, hired_ad, hired_round, offers)
+        out.fetch(start, stop, launched)
+    return out.result()

@@ -31,7 +31,6 @@ their work never changes a decision, because every reduction is order-free:
 
 from __future__ import annotations
 
-import warnings
 from functools import cache, partial
 
 import numpy as np
@@ -41,7 +40,14 @@ from lis1abm import rules
 from lis1abm.engine import kernel as k
 from lis1abm.engine.compiled import cached
 from lis1abm.engine.cpu import EngineResult, check_batch
-from lis1abm.engine.cuda import _Device, gpu_status, simulator
+from lis1abm.engine.cuda import (
+    Outputs,
+    _Device,
+    device_market,
+    gpu_status,
+    quiet_small_grids,
+    simulator,
+)
 from lis1abm.engine.layout import (
     F_NO_REPLY,
     F_OFFERS,
@@ -414,10 +420,8 @@ def run_cuda_block(
     size = batch or max(1, int(MEMORY_SHARE * dev.free_bytes()) // output_bytes(arrays, **keep))
     size = min(size, len(reps))
     blocks = min(grid_size(dev), size)
-    n, a, j = arrays.n_applicants, arrays.n_applications, arrays.n_ads
-    market = arrays._replace(
-        **{f: dev.put(x) for f, x in arrays._asdict().items() if isinstance(x, np.ndarray)}
-    )
+    j = arrays.n_ads
+    market = device_market(dev, arrays)
     offer0 = np.zeros(j, np.int64)
     np.cumsum(arrays.capacity[:-1], out=offer0[1:])
     d_offer0 = dev.put(offer0)
@@ -427,11 +431,7 @@ def run_cuda_block(
     segment = dev.empty((blocks, j, segment_len), np.int64)
     work = dev.empty((blocks, j, SORT_BUCKETS + segment_len + 1), np.int64)
     offer_app = dev.empty((blocks, arrays.max_offers), np.int64)
-    counts = np.zeros((len(reps), arrays.n_slots), np.int64)
-    cascade = np.zeros((len(reps), arrays.n_rounds, N_FIELDS), np.int64)
-    hired_ad = np.zeros((len(reps), n), np.int64) if keep_applicants else None
-    hired_round = np.zeros_like(hired_ad) if keep_applicants else None
-    offers = np.zeros((len(reps), a), np.int16) if keep_offers else None
+    out = Outputs(dev, arrays, reps, keep_applicants, keep_offers)
     kernel = _kernel()
     smem = shared_bytes(arrays)
     # A grid-stride loop must not have more blocks than fit on the device at once: a block
@@ -444,13 +444,8 @@ def run_cuda_block(
         first = max(1, blocks // BLOCKS_PER_SM) if resident is None else size
         stop = min(start + min(size, first), len(reps))
         rows = stop - start
-        d_counts = dev.empty((rows, arrays.n_slots), np.int64)
-        d_cascade = dev.empty((rows, arrays.n_rounds, N_FIELDS), np.int64)
-        d_hired_ad = dev.empty((rows if keep_applicants else 1, n), np.int64)
-        d_hired_round = dev.empty((rows if keep_applicants else 1, n), np.int64)
-        d_offers = dev.zeros((rows if keep_offers else 1, a if keep_offers else 1), np.int16)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*Grid size .* under-utilization")
+        launched = out.launch(rows)
+        with quiet_small_grids():
             kernel[min(resident or blocks, rows), threads, 0, smem](
                 k0,
                 k1,
@@ -463,26 +458,16 @@ def run_cuda_block(
                 segment,
                 work,
                 offer_app,
-                d_counts,
-                d_cascade,
-                d_hired_ad,
-                d_hired_round,
-                d_offers,
+                *launched,
                 keep_applicants,
                 keep_offers,
             )
         dev.synchronize()
-        counts[start:stop] = dev.get(d_counts)
-        cascade[start:stop] = dev.get(d_cascade)
-        if keep_applicants:
-            hired_ad[start:stop] = dev.get(d_hired_ad)
-            hired_round[start:stop] = dev.get(d_hired_round)
-        if keep_offers:
-            offers[start:stop] = dev.get(d_offers)
+        out.fetch(start, stop, launched)
         if resident is None:
             resident = min(blocks, resident_blocks(kernel, threads, smem) or blocks)
         start = stop
-    return EngineResult(reps, counts, cascade, hired_ad, hired_round, offers)
+    return out.result()
 
 
 def resident_blocks(kernel, threads: int, smem: int) -> int | None:
