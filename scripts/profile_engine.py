@@ -7,7 +7,6 @@ the differences are the cost of each offer round. Usage: ``python scripts/profil
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import numpy as np
@@ -26,7 +25,7 @@ def main() -> None:
     full = engine.flatten(market, Tally(market))
     previous = 0.0
     for n_rounds in range(full.n_rounds + 1):
-        arrays = dataclasses.replace(full, n_rounds=n_rounds)
+        arrays = full._replace(n_rounds=n_rounds)
         rows = engine.param_rows(market)[:, : 3 + n_rounds]  # no-reply columns per round
         engine.run_cpu(arrays, 2024, np.arange(16), rows, threads=1)  # warm-up
         best = float("inf")
