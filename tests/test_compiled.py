@@ -31,7 +31,7 @@ RUN = textwrap.dedent(
     from lis1abm import engine
     from lis1abm.abm.model import LIS1Model
     from lis1abm.data.round import load_round
-    from lis1abm.engine.compiled import cache_dir
+    from lis1abm.compiled import cache_dir
     from lis1abm.market.ranking import build_market
     from lis1abm.params import load_params
     from lis1abm.results.tally import Tally
@@ -102,7 +102,7 @@ def test_digest_follows_sources_numba_and_bounds_checking(tmp_path):
     package = copy_package(tmp_path / "src")
     code = (
         "import lis1abm, sys; assert lis1abm.__file__.startswith(sys.argv[1]);"
-        "from lis1abm.engine.compiled import cache_dir; print(cache_dir())"
+        "from lis1abm.compiled import cache_dir; print(cache_dir())"
     )
 
     def folder(**env) -> str:

@@ -29,23 +29,30 @@ def arrays(market):
     return engine.flatten(market, Tally(market))
 
 
-def test_kernel_equals_cpu_engine_under_simulator():
-    """tests/cuda_sim_check.py, with the simulator switched on before numba is imported:
-    run_cuda (launches of 1, 4 and the default number of replications) gives exactly what
-    run_cpu gives on small markets, offers and per-applicant outcomes included."""
+def run_sim_check(*args: str, timeout: int) -> str:
+    """Run tests/cuda_sim_check.py with the simulator switched on before numba is imported;
+    assert it reports OK, and return its output."""
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", NUMBA_DISABLE_JIT="1")
     proc = subprocess.run(
-        [sys.executable, str(TESTS / "cuda_sim_check.py")],
+        [sys.executable, str(TESTS / "cuda_sim_check.py"), *args],
         env=env,
         cwd=TESTS.parent,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
     report = f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert proc.returncode == 0, report
     assert "cuda_sim_check: OK" in proc.stdout, report
+    return proc.stdout
+
+
+def test_kernel_equals_cpu_engine_under_simulator():
+    """tests/cuda_sim_check.py, with the simulator switched on before numba is imported:
+    run_cuda (launches of 1, 4 and the default number of replications) gives exactly what
+    run_cpu gives on small markets, offers and per-applicant outcomes included."""
+    run_sim_check(timeout=300)
 
 
 def kernel_arguments(arrays: engine.EngineArrays, batch: int) -> tuple:

@@ -5,15 +5,12 @@ GPU the full market against the CPU engine."""
 from __future__ import annotations
 
 import inspect
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numba
 import numpy as np
 import pytest
 from numba import cuda, types
+from test_cuda import run_sim_check
 
 from lis1abm import engine
 from lis1abm.engine import cuda_block
@@ -21,8 +18,6 @@ from lis1abm.engine.cuda import gpu_status, simulator
 from lis1abm.engine.layout import SORT_BUCKETS
 from lis1abm.results.tally import Tally
 from lis1abm.rules import CASCADE_FIELDS
-
-TESTS = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
@@ -35,19 +30,7 @@ def test_block_kernel_equals_cpu_engine_under_simulator():
     """tests/cuda_sim_check.py block: every output of run_cuda_block (blocks of 32 and 64
     threads, lean launches, bands of one key so that every ad refills) equals run_cpu's, on
     small markets with per-replication parameter rows."""
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", NUMBA_DISABLE_JIT="1")
-    proc = subprocess.run(
-        [sys.executable, str(TESTS / "cuda_sim_check.py"), "block"],
-        env=env,
-        cwd=TESTS.parent,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report = f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    assert proc.returncode == 0, report
-    assert "cuda_sim_check: OK" in proc.stdout and "run_cuda_block" in proc.stdout, report
+    assert "run_cuda_block" in run_sim_check("block", timeout=600)
 
 
 def test_block_kernel_compiles_to_sm90_ptx(arrays):

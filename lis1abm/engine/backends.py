@@ -16,12 +16,12 @@ BACKENDS = ("auto", "mesa", "cpu", "cuda")
 CUDA_MIN_REPS = 200_000
 """Smallest run, in replications, for which ``auto`` picks the GPU.
 
-Compiling and loading the GPU kernel costs several seconds (about 5 s) before the first
-replication, while the CPU engine starts at once and runs about 30,000 replications/s on the
-2-core development machine; the H100 ran 223,000/s (``results/bench/``). The GPU finishes first
-when ``reps / 30,000 > 5 + reps / 223,000``, from about 175,000 replications. On a 16-core host
-(76,000/s) the break-even is nearer 580,000; at this threshold the GPU there costs about 3 s
-more than the CPU would, while a threshold of 580,000 would cost the 2-core machine up to 10 s.
+The GPU must first load its kernel: on the H100 lent to this project that took 0.8-1.1 s from
+the cache and 12-15 s when it compiled (the first run after installing or changing the code);
+the block kernel then ran about 290,000 replications/s, the CPU engine about 38,000/s on the
+2-core development machine (README, Performance). The GPU finishes first from about 44,000
+replications when its kernel is cached and from about 650,000 when it compiles; this
+threshold lies between, nearer the cached case, which is the usual one.
 """
 
 _DRIVER_LIBRARIES = ("libcuda.so.1", "libcuda.so", "nvcuda.dll")
@@ -98,8 +98,8 @@ def gpu_engine(arrays):
 def compile_notice(engine_name: str) -> str | None:
     """What a user should be told before a run that will first compile the engine (numba
     compiles once per version of the code and caches it, see
-    :mod:`lis1abm.engine.compiled`), or None when the compiled engine is cached."""
-    from lis1abm.engine.compiled import is_cached
+    :mod:`lis1abm.compiled`), or None when the compiled engine is cached."""
+    from lis1abm.compiled import is_cached
 
     if engine_name == "cpu":
         from lis1abm.engine.cpu import needs_compile

@@ -14,7 +14,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from lis1abm.engine.compiled import cached, is_cached
+from lis1abm.compiled import cached, is_cached
 from lis1abm.engine.kernel import replicate
 from lis1abm.engine.layout import EngineArrays
 from lis1abm.results.aggregate import Summary, add_replication
@@ -105,7 +105,7 @@ def _run_cpu(
 @cache
 def _driver():
     """:func:`_run_cpu` compiled for parallel threads, cached on disk by the digest of the
-    engine's sources (:mod:`lis1abm.engine.compiled`); compiled on first use."""
+    engine's sources (:mod:`lis1abm.compiled`); compiled on first use."""
     return cached(partial(njit, parallel=True), _run_cpu, numba.config)
 
 

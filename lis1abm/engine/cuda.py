@@ -22,7 +22,7 @@ import numpy as np
 from numba import cuda, njit
 
 from lis1abm import engine
-from lis1abm.engine.compiled import cached
+from lis1abm.compiled import cached
 from lis1abm.rules import CASCADE_FIELDS
 
 THREADS_PER_BLOCK = 128
@@ -111,7 +111,7 @@ def cascade_kernel(
 @cache
 def _kernel():
     """:func:`cascade_kernel` for ``numba.cuda``, cached on disk between processes by the
-    digest of the engine's sources (:mod:`lis1abm.engine.compiled`); under the simulator it is
+    digest of the engine's sources (:mod:`lis1abm.compiled`); under the simulator it is
     not cached (there is no machine code)."""
     if simulator():
         return cuda.jit(cascade_kernel)
@@ -224,19 +224,26 @@ class Outputs:
         )
 
 
-def bytes_per_replication(arrays: engine.EngineArrays, keep_applicants: bool, keep_offers: bool):
-    """Device memory one replication of a batch needs: scratch and outputs (bytes)."""
-    n = arrays.n_applicants
+def output_bytes(arrays: engine.EngineArrays, keep_applicants: bool, keep_offers: bool) -> int:
+    """Device memory of one replication's inputs and outputs (bytes): parameter row,
+    replication index, hire counts, cascade, and the per-applicant and per-offer outputs when
+    kept."""
     words = (
-        sum(int(np.prod(shape)) for shape in arrays.scratch_shapes())
-        + arrays.n_slots
+        arrays.n_slots
         + arrays.n_rounds * len(CASCADE_FIELDS)
         + (3 + arrays.n_rounds)
         + 1  # parameter row and replication index
     )
     if keep_applicants:
-        words += 2 * n
+        words += 2 * arrays.n_applicants
     return 8 * words + (2 * arrays.n_applications if keep_offers else 0)
+
+
+def bytes_per_replication(arrays: engine.EngineArrays, keep_applicants: bool, keep_offers: bool):
+    """Device memory one replication of a thread-per-replication batch needs: its scratch
+    (a column of each scratch array) and its inputs and outputs (bytes)."""
+    scratch = sum(int(np.prod(shape)) for shape in arrays.scratch_shapes())
+    return 8 * scratch + output_bytes(arrays, keep_applicants, keep_offers)
 
 
 def batch_size(arrays: engine.EngineArrays, reps: int, free_bytes: int, **keep) -> int:

@@ -37,14 +37,15 @@ import numpy as np
 from numba import cuda, int32, int64
 
 from lis1abm import rules
+from lis1abm.compiled import cached
 from lis1abm.engine import kernel as k
-from lis1abm.engine.compiled import cached
 from lis1abm.engine.cpu import EngineResult, check_batch
 from lis1abm.engine.cuda import (
     Outputs,
     _Device,
     device_market,
     gpu_status,
+    output_bytes,
     quiet_small_grids,
     simulator,
 )
@@ -71,7 +72,7 @@ from lis1abm.rng import noise_jit, u16_jit, u16x4_jit
 from lis1abm.rules import CASCADE_FIELDS
 
 THREADS = 128  # threads per block (one replication)
-BLOCKS_PER_SM = 8  # resident blocks the grid is sized for (shared memory allows about 6)
+BLOCKS_PER_SM = 8  # an upper bound of resident blocks per SM: scratch is allocated for this many
 SHARED_LIMIT = 48 * 1024  # bytes of dynamic shared memory a block may use without opting in
 BAND_FACTOR, BAND_EXTRA = 6, 32  # first band: BAND_FACTOR * capacity + BAND_EXTRA keys
 MEMORY_SHARE = 0.5  # of the free device memory, for one launch's outputs
@@ -368,14 +369,6 @@ def _kernel():
     from numba.cuda.core import config
 
     return cached(partial(cuda.jit), block_kernel, config)
-
-
-def output_bytes(arrays: EngineArrays, keep_applicants: bool, keep_offers: bool) -> int:
-    """Device memory of one replication's outputs and inputs (bytes)."""
-    words = arrays.n_slots + arrays.n_rounds * N_FIELDS + 3 + arrays.n_rounds + 1
-    if keep_applicants:
-        words += 2 * arrays.n_applicants
-    return 8 * words + (2 * arrays.n_applications if keep_offers else 0)
 
 
 def grid_size(dev) -> int:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit, prange
 
+from lis1abm.compiled import cached_njit
 from lis1abm.results.tally import recipe_value
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ PERCENTILES = (5, 10, 90, 95)
 """Percentiles a summary is usually asked for (the comparison shows 10 and 90)."""
 
 
-@njit(cache=True)
+@njit
 def add_replication(counts, cascade, const, ptr, src, lo, width, offset, hist) -> int:
     """Count one replication's values into ``hist``; returns how many fell outside their bins.
 
@@ -49,7 +50,7 @@ def add_replication(counts, cascade, const, ptr, src, lo, width, offset, hist) -
     return outside
 
 
-@njit(parallel=True, cache=True)
+@cached_njit(parallel=True)
 def _add_batch(counts, cascade, const, ptr, src, lo, width, offset, hist, tasks) -> int:
     """Count replications (counts (B, S), cascade (B, R, F)) into ``hist`` (H,) on the threads,
     one partial histogram per task; returns how many values fell outside their bins."""

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from numba import njit, prange
 
+from lis1abm.compiled import cached_njit
 from lis1abm.data.round import GROUPS
 from lis1abm.rules import CASCADE_FIELDS
 
@@ -220,7 +221,7 @@ class Tally:
         return pd.DataFrame(out)
 
 
-@njit(cache=True)
+@njit
 def recipe_value(k, counts, cascade, const, ptr, src) -> int:
     """Value k of one replication (:class:`Tally`'s recipe ``const, ptr, src``) from its hire
     counts, int64 (S,), and cascade, int64 (R, F)."""
@@ -237,7 +238,7 @@ def recipe_value(k, counts, cascade, const, ptr, src) -> int:
     return v
 
 
-@njit(parallel=True, cache=True)
+@cached_njit(parallel=True)
 def _values(counts, cascade, const, ptr, src, out):
     """Every value of replications (counts (B, S), cascade (B, R, F)) into ``out`` (B, K)."""
     for b in prange(counts.shape[0]):

@@ -1,12 +1,13 @@
-"""Compiled code that cannot go stale: the engine's disk cache is keyed on its sources.
+"""Compiled code that cannot go stale: every disk cache of compiled code is keyed on the sources.
 
 numba caches a compiled function on disk and reuses it while the *file that defines it* keeps
 its time stamp. The engine's driver inlines code from other files (the behavioural rules, the
 random numbers, the kernel), so an edit there would silently run the old machine code, and
 ``NUMBA_BOUNDSCHECK=1`` would reuse code compiled without bounds checks. Here every cached
-engine function is compiled into a cache folder named by a digest of everything the compiled
-code depends on: the source of the package (every module it inlines or takes constants
-from), the numba version and the bounds-checking setting. A change to any of them gives a new
+function (the engine's drivers and kernels, the summaries in ``results/``) is compiled into a
+cache folder named by a digest of everything the compiled code depends on: the source of the
+package (every module it inlines or takes constants from), the numba version and the
+bounds-checking setting. A change to any of them gives a new
 folder, hence a fresh compile. (Folders of earlier versions are left in place: two checkouts
 of different versions can then share one cache without recompiling each other's engine.)
 
@@ -20,12 +21,13 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial, wraps
 from pathlib import Path
 
 import numba
+from numba import njit
 
-PACKAGE = Path(__file__).resolve().parents[1]
+PACKAGE = Path(__file__).resolve().parent
 
 
 def source_files() -> list[Path]:
@@ -92,3 +94,22 @@ def is_cached(function_name: str) -> bool:
     before (numba's index file is in its cache folder)."""
     folder = cache_dir()
     return folder.is_dir() and any(folder.rglob(f"*{function_name}*.nbi"))
+
+
+def cached_njit(**options) -> Callable:
+    """A decorator for a function called from Python: ``njit(**options)``, compiled on first
+    call into :func:`cache_dir` (see :func:`cached`). Functions that only compiled code calls
+    need no cache of their own: they are compiled into their callers."""
+
+    def decorate(py_func: Callable) -> Callable:
+        @cache
+        def compiled():
+            return cached(partial(njit, **options), py_func, numba.config)
+
+        @wraps(py_func)
+        def call(*args):
+            return compiled()(*args)
+
+        return call
+
+    return decorate
