@@ -58,6 +58,7 @@ class Stream(IntEnum):
     APPLY_TRUST = 10
     APPLY_AD = 11
     TASTE = 12
+    STUDY_CITY = 13  # (applicant): study city of the Norway-educated; 1: staying in its region
     # offer cascade (per replication)
     INTERVIEW = 20  # (applicant, ad): interview noise
     # 21-23: retired (one stream per reply decision, before REPLY_DAY)

@@ -43,6 +43,11 @@ TITLES = {
     "gender": "Gender",
     "age_group": "Age group",
     "graduation_period": "Graduation period",
+    "appendix4": "Nationality / education country (appendix 4)",
+    "long_term_origin": "Applied in 4+ rounds, by nationality x education (report: table 2's "
+    "not hired; model: not hired = applicants - hired)",
+    "long_term_age": "Applied in 4+ rounds, by age group (report: table 2's not hired; model: "
+    "not hired = applicants - hired)",
     "ad": "Ads (applicants column: positions; report: trust hires where the trust has one ad)",
 }
 
@@ -291,17 +296,28 @@ def _print_tables(result) -> None:
     for breakdown in BREAKDOWNS:
         rows = [r for r in result.rows if r["breakdown"] == breakdown]
         table = Table(title=TITLES[breakdown], title_justify="left", show_edge=False)
+        # The long-term breakdowns compare not hired (table 2), the others hires.
+        not_hired = any(r["report_not_hired"] is not None for r in rows)
         for name in ("group", "applicants", "report", "model mean", "10-90 %", "model - report"):
+            name = f"{name} not hired" if not_hired and name in ("report", "model mean") else name
             table.add_column(name, justify="left" if name == "group" else "right")
         for r in rows:
-            report = r["report_hired"]
-            diff = None if report is None else r["sim_hired_mean"] - report
+            n = r["applicants"]
+            if not_hired:
+                report, derived = r["report_not_hired"], False
+                mean = n - r["sim_hired_mean"]
+                band = f"{n - r['sim_hired_p90']:.0f}-{n - r['sim_hired_p10']:.0f}"
+            else:
+                report, derived = r["report_hired"], r["report_derived"]
+                mean = r["sim_hired_mean"]
+                band = f"{r['sim_hired_p10']:.0f}-{r['sim_hired_p90']:.0f}"
+            diff = None if report is None else mean - report
             table.add_row(
                 r["group"],
-                str(r["applicants"]),
-                "-" if report is None else ("~" if r["report_derived"] else "") + str(report),
-                _fmt(r["sim_hired_mean"]),
-                f"{r['sim_hired_p10']:.0f}-{r['sim_hired_p90']:.0f}",
+                str(n),
+                "-" if report is None else ("~" if derived else "") + str(report),
+                _fmt(mean),
+                band,
                 "-" if diff is None else f"{diff:+.1f}",
             )
         console.print()

@@ -25,6 +25,9 @@ GROUPS = ("Norway", "EEA+UK", "Outside EEA")
 REGIONS = ("Sør-Øst", "Vest", "Midt-Norge", "Nord")
 """The four regional health authorities (RHF)."""
 
+STUDY_CITIES = ("Oslo", "Bergen", "Trondheim", "Tromsø")
+"""The four Norwegian medical faculties' cities (general knowledge, not from the report)."""
+
 
 @dataclass(frozen=True)
 class OfferRound:
@@ -71,6 +74,17 @@ class Trust:
 
 
 @dataclass(frozen=True)
+class Faculty:
+    """A Norwegian medical faculty: its city, the region (RHF) it lies in and the trusts of
+    its university hospital(s), where its students do their clinical placements. General
+    knowledge kept in the round file (trust names are the round's), not a report figure."""
+
+    city: str
+    region: str
+    university_trusts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PairCount:
     """Applicants and hires of one nationality x education-country pair (appendix 4)."""
 
@@ -78,6 +92,18 @@ class PairCount:
     education: str
     applicants: int
     hired: int
+
+
+@dataclass(frozen=True)
+class LongTermCell:
+    """One cell of the report's table 2: not-hired applicants who had applied in four or more
+    rounds, by education group, nationality group and age group (the report's label, e.g.
+    "50-59")."""
+
+    education: str
+    nationality: str
+    age_group: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -111,6 +137,7 @@ class RoundData:
     trusts: tuple[Trust, ...] = ()
     countries: dict[str, str] = field(default_factory=dict)  # country -> group
     appendix4: tuple[PairCount, ...] = ()
+    faculties: tuple[Faculty, ...] = ()  # one per STUDY_CITIES, in that order
     groups: dict[str, dict] = field(default_factory=dict)  # the report's grouped totals
     breakdowns: dict[str, tuple] = field(default_factory=dict)  # name -> GroupFigures
     notes: dict[str, object] = field(default_factory=dict)
@@ -122,6 +149,19 @@ class RoundData:
 
     def trust(self, name: str) -> Trust:
         return next(t for t in self.trusts if t.name == name)
+
+    def faculty(self, city: str) -> Faculty:
+        return next(f for f in self.faculties if f.city == city)
+
+    @property
+    def education_countries(self) -> tuple[str, ...]:
+        """Education countries of appendix 4, in order of first appearance."""
+        return tuple(dict.fromkeys(p.education for p in self.appendix4))
+
+    @property
+    def long_term_not_hired(self) -> tuple[LongTermCell, ...]:
+        """Table 2: not-hired applicants with four or more rounds applied, per cell."""
+        return self.notes.get("long_term_not_hired", ())
 
     def require_market(self) -> None:
         if not self.has_market:
@@ -169,11 +209,20 @@ def load_round(name_or_path: str | Path) -> RoundData:
         kwargs = _market(top, path)
     # Facts kept for reference and later checks (calibration targets). The ones the model
     # uses are read strictly here; the rest are kept as written.
-    notes = {
-        k: top.get(k, object)
-        for k in ("not_hired", "long_term_not_hired", "positions_established")
-        if top.has(k)
-    }
+    notes = {k: top.get(k, object) for k in ("not_hired", "positions_established") if top.has(k)}
+    if top.has("long_term_not_hired"):
+        cells = []
+        for s in top.sections("long_term_not_hired"):
+            cells.append(
+                LongTermCell(
+                    s.get("education", str, choices=GROUPS),
+                    s.get("nationality", str, choices=GROUPS),
+                    s.get("age_group", str),
+                    s.get("count", int),
+                )
+            )
+            s.done()
+        notes["long_term_not_hired"] = tuple(cells)
     if top.has("rounds_applied"):
         s = top.section("rounds_applied")
         notes["rounds_applied"] = {
@@ -304,6 +353,7 @@ def _market(top: Section, path: Path) -> dict:
         pairs.append(pair)
         s.done()
     groups = _groups(top.section("groups"))
+    faculties = _faculties(top, names=[t.name for t in trusts])
 
     _check_market(path, totals, ads, trusts, countries, pairs, groups)
     return dict(
@@ -312,8 +362,29 @@ def _market(top: Section, path: Path) -> dict:
         trusts=tuple(trusts),
         countries=countries,
         appendix4=tuple(pairs),
+        faculties=faculties,
         groups=groups,
     )
+
+
+def _faculties(top: Section, names: list[str]) -> tuple[Faculty, ...]:
+    """The ``[[faculties]]``: each of :data:`STUDY_CITIES` exactly once, its region an RHF and
+    its university trusts trusts of the round; returned in :data:`STUDY_CITIES` order."""
+    found: dict[str, Faculty] = {}
+    for s in top.sections("faculties"):
+        city = s.get("city", str, choices=STUDY_CITIES)
+        if city in found:
+            raise s.error("city", f"faculty {city!r} is listed twice")
+        trusts = s.get("university_trusts", list)
+        for k, name in enumerate(trusts):
+            if name not in names:
+                raise s.error(f"university_trusts[{k}]", f"trust {name!r} is not in [[trusts]]")
+        found[city] = Faculty(city, s.get("region", str, choices=REGIONS), tuple(trusts))
+        s.done()
+    for city in STUDY_CITIES:
+        if city not in found:
+            raise top.error("faculties", f"faculty {city!r} is missing")
+    return tuple(found[c] for c in STUDY_CITIES)
 
 
 def _groups(s: Section) -> dict[str, dict]:

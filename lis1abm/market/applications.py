@@ -7,8 +7,10 @@ fewer than its applications):
 1. **Trust interest.** Applicant *i* is interested in trust *t* with probability
    ``P_it = sigmoid(a_t + c_it)``, where ``c_it`` is the applicant's breadth (a propensity to
    apply widely, by education group plus an individual spread), a home-region bonus and, for
-   Norway-educated applicants, a bonus for urban and university hospitals. Every applicant
-   applies somewhere: a draw with no interest at all is redrawn (rejection sampling).
+   Norway-educated applicants, bonuses for the university trusts of their study city and for
+   the trusts of its region (staying near where they studied), and one for urban hospitals.
+   Every applicant applies somewhere: a draw with no interest at all is redrawn (rejection
+   sampling).
 2. **Ads within a trust.** Given interest in *t*, the applicant applies to each of its ads
    independently with probability ``r_j``, redrawn if none: so ad *j* is chosen with
    probability ``q_j = applications_j / unique_applicants_t`` given interest.
@@ -71,6 +73,36 @@ def trust_index(data: RoundData) -> np.ndarray:
     return np.array([names.index(a.trust) for a in data.ads], dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class StudyLinks:
+    """How each applicant's study city links them to each trust (0 for applicants educated
+    abroad, who have no study city in Norway).
+
+    Attributes
+    ----------
+    university : float64 (N, T): 1 where the trust is a university trust of the study city.
+    region : float64 (N, T): 1 where the trust lies in the study city's region (RHF).
+    """
+
+    university: np.ndarray
+    region: np.ndarray
+
+
+def study_city_links(data: RoundData, pop: pd.DataFrame) -> StudyLinks:
+    """The applicant x trust study-city links (see :class:`StudyLinks`)."""
+    names = [t.name for t in data.trusts]
+    region_trust = np.array(
+        [next(a.region for a in data.ads if a.trust == t.name) for t in data.trusts]
+    )
+    city = pop["study_city"].to_numpy()
+    university = np.zeros((len(pop), len(names)))
+    for f in data.faculties:
+        cols = [names.index(t) for t in f.university_trusts]
+        university[np.ix_(city == f.city, cols)] = 1.0
+    region = (pop["study_region"].to_numpy()[:, None] == region_trust[None, :]).astype(float)
+    return StudyLinks(university=university, region=region)
+
+
 def _covariates(data: RoundData, params: Params, pop: pd.DataFrame, seed: int):
     """Breadth (N,), the trust-level offset c_it (N, T) and the ad-level taste base (N, J)."""
     pa = params.applications
@@ -88,19 +120,24 @@ def _covariates(data: RoundData, params: Params, pop: pd.DataFrame, seed: int):
     )
     home = pop["home_region"].to_numpy()
     norway_edu = (pop["education_group"] == "Norway").to_numpy(dtype=float)
+    study = study_city_links(data, pop)
     breadth = np.array(
         [pa.breadth_by_education[g] for g in pop["education_group"]]
     ) + pa.breadth_sd * normal(seed, 0, Stream.BREADTH, np.arange(n))
     home_trust = (home[:, None] == region_trust[None, :]).astype(float)
+    # Study-city terms are per trust, so every ad of a university trust shares them.
+    study_trust = pa.study_city_bonus * study.university + pa.study_region_bonus * study.region
     c = (
         breadth[:, None]
         + pa.home_region_bonus * home_trust
         + pa.urban_bonus_norway_educated * norway_edu[:, None] * urban_trust[None, :]
+        + study_trust
     )
     home_ad = home_trust[:, tix]
     ad_base = (
         pa.home_region_bonus * home_ad
         + pa.urban_bonus_norway_educated * norway_edu[:, None] * urban_ad[None, :]
+        + study_trust[:, tix]
     )
     return breadth, c, ad_base
 

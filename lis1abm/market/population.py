@@ -10,6 +10,10 @@ dependencies below (each an assumption, documented where it is made):
   groups are then met exactly by rank, so older goes with earlier graduation;
 * rounds applied follow from the time since graduation and a repeat probability, with exactly
   the report's 6 % having applied more than five times, chosen among the longest persisters;
+  every cell of the report's table 2 (not hired with four or more rounds) is then given enough
+  applicants with four or more rounds (``long_term_hire_ratio``), again the longest persisters;
+* the Norway-educated studied in one of the four faculty cities, with exactly the configured
+  shares; a share of those living in Norway have the study city's region as home region;
 * gender and wanted job are independent of the rest (the report gives no joint figures);
 * residence abroad goes first to foreign Nordic nationals (other Nordic), then to other foreign
   nationals; home region (for residents of Norway) is drawn from population shares;
@@ -22,12 +26,13 @@ round data, the parameters and the seed.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 
 import numpy as np
 import pandas as pd
 
-from lis1abm.data.round import GROUPS, REGIONS, RoundData, largest_remainder
+from lis1abm.data.round import GROUPS, REGIONS, STUDY_CITIES, RoundData, largest_remainder
 from lis1abm.params import Params
 from lis1abm.rng import Stream, normal, uniform
 
@@ -50,6 +55,8 @@ COLUMNS = (
     "wanted_job",
     "residence",
     "home_region",
+    "study_city",
+    "study_region",
     "proficiency",
 )
 
@@ -62,7 +69,9 @@ def build_population(data: RoundData, params: Params, seed: int) -> pd.DataFrame
     ``graduation_period`` (report label) and ``period_index`` (0 = newest),
     ``years_since_graduation`` (years before the round's start date), ``age`` (whole years),
     ``age_group``, ``rounds_applied`` (this one included), ``wanted_job``, ``residence``,
-    ``home_region`` (RHF, or "" for residents abroad), ``proficiency`` (0..1).
+    ``home_region`` (RHF, or "" for residents abroad), ``study_city`` (one of
+    :data:`STUDY_CITIES` for the Norway-educated, else ""), ``study_region`` (its faculty's
+    RHF, or ""), ``proficiency`` (0..1).
     """
     data.require_market()
     pop = _from_appendix4(data)
@@ -94,9 +103,7 @@ def build_population(data: RoundData, params: Params, seed: int) -> pd.DataFrame
     latent_age = age_at_grad + pp.age_at_graduation_sd * normal(seed, 0, Stream.AGE, ids, 2) + years
     pop["age"], pop["age_group"] = _ages(latent_age, data.breakdowns["age_group"])
 
-    pop["rounds_applied"] = _rounds_applied(
-        years, pop["education_group"].to_numpy(), data, pp.repeat_probability, seed
-    )
+    pop["rounds_applied"] = _rounds_applied(pop, data, pp.repeat_probability, pp, seed)
     pop["gender"] = _exact_labels(data.breakdowns["gender"], uniform(seed, 0, Stream.GENDER, ids))
     pop["wanted_job"] = _exact_labels(
         data.breakdowns["wanted_job"], uniform(seed, 0, Stream.WANTED_JOB, ids)
@@ -109,9 +116,16 @@ def build_population(data: RoundData, params: Params, seed: int) -> pd.DataFrame
         np.searchsorted(cum, uniform(seed, 0, Stream.HOME_REGION, ids), side="right"),
         len(REGIONS) - 1,
     )
-    pop["home_region"] = np.where(
-        pop["residence"] == "Norway", np.array(REGIONS, dtype=object)[region], ""
+    home = np.array(REGIONS, dtype=object)[region]
+    pop["study_city"] = _study_city(pop, params, uniform(seed, 0, Stream.STUDY_CITY, ids))
+    faculty_region = {f.city: f.region for f in data.faculties}
+    pop["study_region"] = [faculty_region.get(c, "") for c in pop["study_city"]]
+    # Many of the Norway-educated stay in (or came from) their study city's region.
+    stay = (pop["study_city"] != "").to_numpy() & (
+        uniform(seed, 0, Stream.STUDY_CITY, ids, 1) < pp.stay_in_study_region
     )
+    home = np.where(stay, pop["study_region"].to_numpy(), home)
+    pop["home_region"] = np.where(pop["residence"] == "Norway", home, "")
 
     pop["proficiency"] = _proficiency(pop, params, normal(seed, 0, Stream.PROFICIENCY, ids))
     return pop[list(COLUMNS)]
@@ -252,13 +266,20 @@ def _ages(latent: np.ndarray, groups) -> tuple[np.ndarray, np.ndarray]:
     return age, label
 
 
-def _rounds_applied(
-    years: np.ndarray, edu: np.ndarray, data: RoundData, repeat: float, seed: int
-) -> np.ndarray:
-    """Rounds applied, this one included. Earlier rounds possible: two a year since
-    graduation. The number of earlier rounds is geometric (applying again after each round
-    without a job with probability ``repeat``), capped by the rounds possible; then exactly
-    the report's share with more than five rounds is met by taking the longest persisters."""
+def _rounds_applied(pop: pd.DataFrame, data: RoundData, repeat: float, pp, seed: int) -> np.ndarray:
+    """Rounds applied, this one included (int64 (N,)).
+
+    1. Earlier rounds possible: two a year since graduation. The number of earlier rounds is
+       geometric (applying again after each round without a job with probability ``repeat``),
+       capped by the rounds possible; the draw's latent persistence orders the applicants.
+    2. Exactly the report's share with more than five rounds: the longest persisters among
+       those who could have applied six times or more (the rest are capped at five).
+    3. Table 2 (not hired with four or more rounds, by education x nationality x age group):
+       each cell gets at least :func:`long_term_minimum` applicants with four or more rounds,
+       topping up with the cell's longest persisters who could have applied four times (to
+       four or five rounds, so step 2's count is kept).
+    """
+    years = pop["years_since_graduation"].to_numpy()
     n = len(years)
     possible = np.floor(2 * years).astype(np.int64)
     u = uniform(seed, 0, Stream.ROUNDS_APPLIED, np.arange(n))
@@ -271,7 +292,79 @@ def _rounds_applied(
     chosen = eligible[np.lexsort((eligible, -persistence[eligible]))][:want]
     rounds = np.minimum(rounds, 5)
     rounds[chosen] = np.clip(1 + earlier[chosen], 6, 1 + possible[chosen])
+
+    edu = pop["education_group"].to_numpy()
+    nat = pop["nationality_group"].to_numpy()
+    age = pop["age_group"].to_numpy()
+    can = possible >= 3  # could have applied four times
+
+    def top_up(mask: np.ndarray, need: int, strict: bool, what: str) -> None:
+        # Raise the longest persisters in ``mask`` to four or five rounds until ``need`` of
+        # them have applied four times or more.
+        members = np.flatnonzero(mask & can)
+        short = need - int((rounds[members] >= 4).sum())
+        cand = members[rounds[members] < 4]
+        cand = cand[np.lexsort((cand, -persistence[cand]))][: max(short, 0)]
+        if strict and len(cand) < short:
+            raise ValueError(
+                f"table 2 {what}: {need} applicants with 4+ rounds needed, only "
+                f"{len(members)} could have applied four times"
+            )
+        rounds[cand] = np.clip(1 + earlier[cand], 4, np.minimum(5, 1 + possible[cand]))
+
+    # Cells first (table 2's joint structure); a cell with too few members who could have
+    # applied four times (a small cell whose ages fell elsewhere) takes what it has, and its
+    # row and its age group are then made up with their other members.
+    need = long_term_minimum(data, pp.long_term_hire_ratio)
+    for (ed, na, ag), k in need.items():
+        top_up((edu == ed) & (nat == na) & (age == ag), k, False, "cell")
+    for ed, na in {(ed, na) for ed, na, _ in need}:
+        k = sum(v for (e, a, _), v in need.items() if (e, a) == (ed, na))
+        top_up((edu == ed) & (nat == na), k, True, f"row {na} x {ed}")
+    for ag in {ag for _, _, ag in need}:
+        k = sum(v for (_, _, a), v in need.items() if a == ag)
+        top_up(age == ag, k, True, f"age group {ag}")
     return rounds
+
+
+def long_term_age_group(data: RoundData, label: str) -> str:
+    """The population's age group holding a table-2 age group (table 2's "50-59" is the
+    population's "50+": the report's age groups end with "50+")."""
+    low = int(label.split("-")[0].rstrip("+"))
+    for g in data.breakdowns["age_group"]:
+        lo, hi = _age_range(g.group)
+        if lo <= low <= hi:
+            return g.group
+    raise ValueError(f"table 2 age group {label!r} is in no age group of the round")
+
+
+def long_term_minimum(data: RoundData, ratio: float) -> dict[tuple[str, str, str], int]:
+    """Least number of applicants with four or more rounds in each cell of table 2, keyed
+    (education group, nationality group, population age group).
+
+    A cell with ``c`` not hired needs ``ceil(c / (1 - h))`` applicants with 4+ rounds for
+    ``c`` of them to stay unhired when a share ``h`` is hired; ``h = ratio * H / N``, the hire
+    share ``H / N`` of the cell's nationality x education group in appendix 4 (capped at 0.95).
+    """
+    out: dict[tuple[str, str, str], int] = {}
+    for cell in data.long_term_not_hired:
+        n, h = data.groups["cross"][(cell.nationality, cell.education)]
+        hire = min(ratio * h / n, 0.95)
+        key = (cell.education, cell.nationality, long_term_age_group(data, cell.age_group))
+        out[key] = out.get(key, 0) + math.ceil(cell.count / (1.0 - hire) - 1e-9)
+    return out
+
+
+def _study_city(pop: pd.DataFrame, params: Params, u: np.ndarray) -> np.ndarray:
+    """Study city of each Norway-educated applicant ("" for the others), with exactly the
+    configured shares (largest remainder), assigned in random order."""
+    out = np.full(len(pop), "", dtype=object)
+    members = np.flatnonzero((pop["education_group"] == "Norway").to_numpy())
+    shares = [params.population.study_city_shares[c] for c in STUDY_CITIES]
+    counts = largest_remainder(shares, len(members))
+    labels = np.repeat(np.array(STUDY_CITIES, dtype=object), counts)
+    out[members[np.argsort(u[members], kind="stable")]] = labels
+    return out
 
 
 def _exact_labels(groups, u: np.ndarray) -> np.ndarray:

@@ -18,9 +18,15 @@ import pandas as pd
 
 from lis1abm import rules
 from lis1abm.data.round import RoundData, largest_remainder
-from lis1abm.market.applications import Applications, draw_applications, trust_index
+from lis1abm.market.applications import (
+    Applications,
+    draw_applications,
+    study_city_links,
+    trust_index,
+)
 from lis1abm.market.population import build_population
 from lis1abm.params import Params
+from lis1abm.params.model import EARLIER_ROUNDS_CAP
 from lis1abm.rng import NOISE_SD, Stream, noise
 
 SCORE_UNIT = NOISE_SD  # one standard deviation of interview noise, in score units (53509.6)
@@ -72,8 +78,14 @@ class Market:
 
 
 def build_market(data: RoundData, params: Params, seed: int) -> Market:
-    """Draw the population and applications and flatten everything to arrays."""
+    """Draw the population and applications and flatten everything to arrays.
+
+    Raises
+    ------
+    ConfigError : the parameters name an education country or trust the round lacks.
+    """
     data.require_market()
+    params.check_round(data)
     pop = build_population(data, params, seed)
     apps = draw_applications(data, params, pop, seed)
     app_applicant = np.repeat(np.arange(len(pop)), np.diff(apps.ptr))
@@ -124,24 +136,48 @@ def application_scores(
     """Hospitals' score of each application before the interview, and whether the applicant
     qualifies for the ranked list (Norwegian proficiency at least the threshold).
 
-    Score, in interview-noise sds: education group + nationality group weights, proficiency,
-    graduation recency (newest period 1, oldest 0), age above 30 per decade, home region of
-    the ad, and wanting the specialist health service. Returned as int64 score units.
+    Score, in interview-noise sds: education group weight plus the education country's
+    deviation, nationality group weight, proficiency, graduation recency (newest period 1,
+    oldest 0), age above 30 per decade, wanting the specialist health service, earlier rounds
+    applied (at most :data:`EARLIER_ROUNDS_CAP`), home region of the ad; for the
+    Norway-educated, placements (an ad in the study city's region, more at its university
+    trusts); and the ad's trust's deviations of the Norway-education, proficiency and recency
+    weights. Returned as int64 score units (A,), with ``qualified`` bool (A,).
     """
     pr = params.ranking
     n_periods = len(data.breakdowns["graduation_period"])
     recency = 1.0 - pop["period_index"].to_numpy() / max(n_periods - 1, 1)
+    proficiency = pop["proficiency"].to_numpy()
+    norway_edu = (pop["education_group"] == "Norway").to_numpy()
+    earlier = np.minimum(pop["rounds_applied"].to_numpy() - 1, EARLIER_ROUNDS_CAP)
     person = (
         np.array([pr.education_weight[g] for g in pop["education_group"]])
+        + np.array([pr.education_country_deviation.get(c, 0.0) for c in pop["education_country"]])
         + np.array([pr.nationality_weight[g] for g in pop["nationality_group"]])
-        + pr.proficiency_weight * pop["proficiency"].to_numpy()
+        + pr.proficiency_weight * proficiency
         + pr.recency_weight * recency
         + pr.age_weight_per_decade * np.maximum(pop["age"].to_numpy() - 30, 0) / 10
         + pr.specialist_weight * (pop["wanted_job"] == "specialist health service")
+        + pr.earlier_round_weight * earlier
     )
     ad_region = np.array([a.region for a in data.ads])
     local = pop["home_region"].to_numpy()[applicant] == ad_region[ad]
-    score = person[applicant] + pr.home_region_weight * local
+    tix = trust_index(data)[ad]
+    study = study_city_links(data, pop)
+    # Trust deviations, (T,) each; a trust not listed deviates by 0.
+    dev = [pr.trust_deviation.get(t.name) for t in data.trusts]
+    dev_norway = np.array([d.norway_education if d else 0.0 for d in dev])
+    dev_prof = np.array([d.proficiency if d else 0.0 for d in dev])
+    dev_recency = np.array([d.recency if d else 0.0 for d in dev])
+    score = (
+        person[applicant]
+        + pr.home_region_weight * local
+        + pr.placement_region_weight * study.region[applicant, tix]
+        + pr.placement_university_weight * study.university[applicant, tix]
+        + dev_norway[tix] * norway_edu[applicant]
+        + dev_prof[tix] * proficiency[applicant]
+        + dev_recency[tix] * recency[applicant]
+    )
     qualified = pop["proficiency"].to_numpy()[applicant] >= pr.qualification_threshold
     return np.round(score * SCORE_UNIT).astype(np.int64), qualified
 

@@ -19,7 +19,7 @@ from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 
 from lis1abm.data.files import default_params_path
-from lis1abm.data.round import GROUPS, REGIONS
+from lis1abm.data.round import GROUPS, REGIONS, STUDY_CITIES, RoundData
 from lis1abm.data.toml import read_toml
 from lis1abm.errors import ConfigError
 from lis1abm.rng import NOISE_MAX, NOISE_SD
@@ -31,20 +31,39 @@ CAPACITY_RULES = ("positions", "report_hires")
 
 # Ranking keys must fit in 32 bits: the engine packs (key, applicant id) into one int64 and
 # refuses a market where |base score| + NOISE_MAX reaches 2**31 - 1 (engine.layout.flatten).
-# The base score is round(score * NOISE_SD) with score = education weight + nationality weight
-# + proficiency_weight * proficiency + recency_weight * recency + age_weight_per_decade *
-# (age - 30) / 10 + specialist_weight + home_region_weight, where proficiency, recency and the
-# two flags lie and (age - 30) / 10 in [0, (MAX_AGE - 30) / 10]. With every weight in
-# [-RANKING_WEIGHT_MAX, RANKING_WEIGHT_MAX], |score| <= 3000 * (6 + 7) = 39,000 score sds, below
-# the room of (2**31 - 1 - NOISE_MAX) / NOISE_SD = 40,127 score sds.
+# The base score is round(score * NOISE_SD) with score = (education weight + the education
+# country's deviation + the trust's Norway-education deviation) + nationality weight +
+# (proficiency_weight + the trust's deviation) * proficiency + (recency_weight + the trust's
+# deviation) * recency + age_weight_per_decade * (age - 30) / 10 + specialist_weight +
+# home_region_weight + placement_region_weight + placement_university_weight +
+# earlier_round_weight * min(rounds applied - 1, EARLIER_ROUNDS_CAP), where proficiency, recency
+# and the flags lie in [0, 1] and (age - 30) / 10 in [0, (MAX_AGE - 30) / 10]. That is 12
+# weights times at most 1, one times 7 and one times 5: with every weight in
+# [-RANKING_WEIGHT_MAX, RANKING_WEIGHT_MAX], |score| <= 1500 * 24 = 36,000 score sds, below the
+# room of (2**31 - 1 - NOISE_MAX) / NOISE_SD = 40,127 score sds.
 MAX_AGE = 100
 """Oldest age assumed for the bound (the population's oldest group, "50+", ends at 69), years."""
-RANKING_WEIGHT_MAX = 3000.0
+EARLIER_ROUNDS_CAP = 5
+"""Earlier rounds counted by ``earlier_round_weight`` at most: the report's top category is
+"more than five" rounds applied, so the model's counts beyond five earlier rounds are not
+informed by any figure (rounds)."""
+RANKING_WEIGHT_MAX = 1500.0
 """Largest absolute ranking weight, score sds (see the derivation above)."""
 KEY_ROOM_SDS = (2**31 - 1 - NOISE_MAX) / NOISE_SD
 """Largest absolute score whose ranking keys fit in 32 bits, score sds (40,127.7)."""
-RANKING_TERMS = 6 + (MAX_AGE - 30) / 10
-"""Largest total multiplier of the ranking weights in one score (13)."""
+RANKING_TERMS = 12 + (MAX_AGE - 30) / 10 + EARLIER_ROUNDS_CAP
+"""Largest total multiplier of the ranking weights in one score (24)."""
+
+COUNTRY_DEVIATION_PRIOR_SD = 0.5
+"""Partial pooling of ``ranking.education_country_deviation``: the calibration's prior on each
+country's deviation is normal with mean 0 and this sd (tau, score sds). Not used by the
+simulation itself, so it is a documented constant rather than a parameter: a half-sd difference
+moves a candidate about a third of the way through a typical ranked list, the size of the gaps
+between education countries that the report's hire rates show (Poland 65 %, Bulgaria 29 %)."""
+TRUST_DEVIATION_PRIOR_SD = 0.3
+"""Partial pooling of ``ranking.trust_deviation``: the calibration's prior sd (tau, score sds)
+of each trust's deviation from the common weights. Smaller than the countries' tau, since the
+trusts follow the same national rules for ranking (Helsedirektoratet's guidance)."""
 
 _CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -127,6 +146,22 @@ class PopulationParams:
         description="Probability that an applicant not hired in a round applies again in the "
         "next; with the time since graduation it sets the rounds applied (probability)"
     )
+    study_city_shares: _by(STUDY_CITIES, Share, AfterValidator(_not_all_zero)) = Field(
+        description="Share of the Norway-educated who studied at each of the four medical "
+        "faculties (Oslo, Bergen, Trondheim, Tromsø); approximate study places, not from the "
+        "report; normalised, not all zero (share)"
+    )
+    stay_in_study_region: Probability = Field(
+        description="Probability that a Norway-educated applicant living in Norway has the "
+        "study city's region as home region (otherwise drawn from home_region_shares) "
+        "(probability)"
+    )
+    long_term_hire_ratio: _num(0.0, 1.0) = Field(
+        description="Sets how many applicants have applied in four or more rounds: in each "
+        "cell of the report's table 2 at least count / (1 - h) such applicants, h = this ratio "
+        "times the hire share of the cell's nationality x education group (appendix 4); the "
+        "assumed hire share of long-term applicants relative to their group's (ratio)"
+    )
     home_region_shares: _by(REGIONS, Share, AfterValidator(_not_all_zero)) = Field(
         description="Share of applicants living in Norway whose home region is each RHF "
         "(approximate population shares, not from the report); normalised, not all zero (share)"
@@ -160,12 +195,38 @@ class ApplicationParams:
         description="Added propensity to apply to a trust in one's home region (logits)"
     )
     urban_bonus_norway_educated: Logits = Field(
-        description="Added propensity of Norway-educated applicants for urban and university "
-        "hospitals (logits)"
+        description="Added propensity of Norway-educated applicants for urban ads (city and "
+        "university hospitals), on top of the study-city terms; a trust's bonus is its urban "
+        "share of positions (logits)"
+    )
+    study_city_bonus: Logits = Field(
+        description="Added propensity of a Norway-educated applicant for the university "
+        "trusts of their study city (logits)"
+    )
+    study_region_bonus: Logits = Field(
+        description="Added propensity of a Norway-educated applicant for the trusts in their "
+        "study city's region, university trusts included (logits)"
     )
     taste_scale: _num(0.0, 10.0) = Field(
         description="Scale of the Gumbel taste shock in an applicant's ranking of the ads "
         "applied to (logits)"
+    )
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class TrustDeviation:
+    """One trust's deviations from the common ranking weights (score sds); an omitted
+    deviation is 0."""
+
+    norway_education: ScoreWeight = Field(
+        default=0.0,
+        description="Added to education_weight.Norway at this trust's ads (score sds)",
+    )
+    proficiency: ScoreWeight = Field(
+        default=0.0, description="Added to proficiency_weight at this trust's ads (score sds)"
+    )
+    recency: ScoreWeight = Field(
+        default=0.0, description="Added to recency_weight at this trust's ads (score sds)"
     )
 
 
@@ -196,6 +257,30 @@ class RankingParams:
     specialist_weight: ScoreWeight = Field(
         description="Score for an applicant who wants to work in the specialist health "
         "service after LIS1 (score sds)"
+    )
+    placement_region_weight: ScoreWeight = Field(
+        description="Score for a Norway-educated applicant at an ad in their study city's "
+        "region: hospitals know candidates from their students' placements (score sds)"
+    )
+    placement_university_weight: ScoreWeight = Field(
+        description="Further score for a Norway-educated applicant at an ad of their study "
+        "city's university trusts, where most placements are (score sds)"
+    )
+    earlier_round_weight: ScoreWeight = Field(
+        description="Score per earlier round applied, counted up to EARLIER_ROUNDS_CAP (5): "
+        "hospitals passed these applicants over before, a proxy of what the model does not "
+        "observe (score sds)"
+    )
+    education_country_deviation: dict[str, ScoreWeight] = Field(
+        description="Education country -> deviation added to its group's education_weight; "
+        "countries not listed have 0; names must be education countries of the round "
+        "(appendix 4). Partially pooled by the calibration (prior sd "
+        "COUNTRY_DEVIATION_PRIOR_SD) (score sds)"
+    )
+    trust_deviation: dict[str, TrustDeviation] = Field(
+        description="Trust -> deviations of its ads' weights for Norway education, proficiency "
+        "and recency; trusts not listed have 0; names must be trusts of the round. Partially "
+        "pooled by the calibration (prior sd TRUST_DEVIATION_PRIOR_SD) (score sds)"
     )
     qualification_threshold: Proficiency = Field(
         description="Minimum Norwegian proficiency to be on a ranked list at all (proficiency)"
@@ -259,6 +344,32 @@ class Params(ParamFile):
     def to_dict(self) -> dict:
         """The parameters as plain data (for results' provenance)."""
         return dataclasses.asdict(self)
+
+    def check_round(self, data: RoundData) -> None:
+        """Check the names that refer to a round: the education countries of
+        ``ranking.education_country_deviation`` (appendix 4's) and the trusts of
+        ``ranking.trust_deviation``.
+
+        Raises
+        ------
+        ConfigError : naming this parameter file and the key, on one line.
+        """
+        countries = data.education_countries
+        for name in self.ranking.education_country_deviation:
+            if name not in countries:
+                raise ConfigError(
+                    self.file,
+                    f"ranking.education_country_deviation.{name}",
+                    f"not an education country of round {data.name} (appendix 4)",
+                )
+        trusts = [t.name for t in data.trusts]
+        for name in self.ranking.trust_deviation:
+            if name not in trusts:
+                raise ConfigError(
+                    self.file,
+                    f"ranking.trust_deviation.{name}",
+                    f"not a trust of round {data.name} (known: {', '.join(trusts)})",
+                )
 
 
 _READER = TypeAdapter(ParamFile)

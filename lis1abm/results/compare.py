@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lis1abm.data.round import GROUPS
+from lis1abm.market.population import long_term_age_group
 from lis1abm.results.aggregate import Summary
-from lis1abm.results.tally import BREAKDOWNS, Tally
+from lis1abm.results.tally import BREAKDOWNS, SHORT_TERM, Tally, pair_label
 from lis1abm.rules import CASCADE_FIELDS
 
 if TYPE_CHECKING:
@@ -17,7 +19,10 @@ if TYPE_CHECKING:
 
 def report_figures(market: Market) -> dict[tuple[str, str], tuple[int, int | None, bool]]:
     """The report's (applicants, hired, derived) for each (breakdown, group) it covers; for
-    ads, (positions, the trust's hires where the trust has a single ad, False)."""
+    ads, (positions, the trust's hires where the trust has a single ad, False).
+
+    The long-term breakdowns are not here: the report gives their not hired, not their
+    applicants or hires (:func:`report_not_hired`)."""
     data = market.data
     out: dict[tuple[str, str], tuple[int, int | None, bool]] = {
         ("total", "all"): (data.totals["applicants"], data.totals["hired"], False)
@@ -30,12 +35,33 @@ def report_figures(market: Market) -> dict[tuple[str, str], tuple[int, int | Non
     for p in data.appendix4:
         n, h, _ = out.get(("education_country", p.education), (0, 0, False))
         out[("education_country", p.education)] = (n + p.applicants, h + p.hired, False)
+    for p in data.appendix4:
+        out[("appendix4", pair_label(p.nationality, p.education))] = (p.applicants, p.hired, False)
     for name in ("gender", "age_group", "graduation_period"):
         for g in data.breakdowns[name]:
             out[(name, g.group)] = (g.applicants, g.hired, g.derived)
     for ad in data.ads:
         trust = data.trust(ad.trust)
         out[("ad", ad.label)] = (ad.positions, trust.hired if trust.ads == 1 else None, False)
+    return out
+
+
+def report_not_hired(market: Market) -> dict[tuple[str, str], int]:
+    """The report's table 2 as targets: not-hired applicants with four or more rounds applied,
+    per (breakdown, group) of ``long_term_origin`` (every nationality x education cell; 0 where
+    table 2 has none) and ``long_term_age`` (every age group; table 2's "50-59" is the
+    population's "50+"). The group of applicants with fewer rounds has no target.
+
+    The model's not hired of a group is its applicants minus its hired (both are values of
+    every replication in the tally).
+    """
+    data = market.data
+    out = {("long_term_origin", f"{n} x {e}"): 0 for n in GROUPS for e in GROUPS}
+    out |= {("long_term_age", g.group): 0 for g in data.breakdowns["age_group"]}
+    for cell in data.long_term_not_hired:
+        out[("long_term_origin", f"{cell.nationality} x {cell.education}")] += cell.count
+        out[("long_term_age", long_term_age_group(data, cell.age_group))] += cell.count
+    assert SHORT_TERM not in {g for _, g in out}
     return out
 
 
@@ -53,9 +79,12 @@ def compare(tally: Tally, replications: Summary | np.ndarray) -> list[dict]:
 
     ``replications``: their :class:`Summary`, or their values (R, K) (see :class:`Tally`).
     Returns one dict per breakdown and group, in :data:`BREAKDOWNS` order: ``breakdown, group,
-    applicants, report_hired, report_derived, sim_hired_mean, sim_hired_p10, sim_hired_p90``
-    (mean and percentiles as :func:`numpy.mean` and :func:`numpy.percentile` give them on the
-    values of every replication).
+    applicants, report_hired, report_derived, report_not_hired, sim_hired_mean, sim_hired_p10,
+    sim_hired_p90`` (mean and percentiles as :func:`numpy.mean` and :func:`numpy.percentile`
+    give them on the values of every replication). ``report_not_hired`` is the report's
+    target where it gives not hired rather than hires (table 2: :func:`report_not_hired`),
+    else None; the model's not hired is ``applicants - sim_hired_*`` (applicants are the
+    model's there).
     """
     summary = _summary(tally, replications)
     layout = tally.layout
@@ -71,6 +100,7 @@ def compare(tally: Tally, replications: Summary | np.ndarray) -> list[dict]:
         if m == "applicants"
     }
     report = report_figures(tally.market)
+    not_hired = report_not_hired(tally.market)
     order = {b: i for i, b in enumerate(BREAKDOWNS)}
     rows = []
     for k, col in enumerate(hired):
@@ -88,6 +118,7 @@ def compare(tally: Tally, replications: Summary | np.ndarray) -> list[dict]:
                 "applicants": n,
                 "report_hired": h,
                 "report_derived": derived,
+                "report_not_hired": not_hired.get((breakdown, group)),
                 "sim_hired_mean": float(mean[k]),
                 "sim_hired_p10": float(p10[k]),
                 "sim_hired_p90": float(p90[k]),

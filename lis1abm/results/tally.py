@@ -31,9 +31,24 @@ BREAKDOWNS = (
     "gender",
     "age_group",
     "graduation_period",
+    "appendix4",
+    "long_term_origin",
+    "long_term_age",
     "ad",
 )
-"""Breakdowns of hires compared with the report (the ``breakdown`` of the JSON rows)."""
+"""Breakdowns of hires compared with the report (the ``breakdown`` of the JSON rows).
+
+``appendix4``: every nationality x education-country pair of the report's appendix 4 (group
+``"<nationality> / <education country>"``). ``long_term_origin`` and ``long_term_age``: the
+applicants with four or more rounds applied (:data:`LONG_TERM_ROUNDS`), by nationality x
+education group (``"<nationality group> x <education group>"``) and by age group, and everyone
+else in the group :data:`SHORT_TERM`; the report's figure for these is table 2's *not hired*
+(:func:`lis1abm.results.compare.report_not_hired`), not hires."""
+
+LONG_TERM_ROUNDS = 4
+"""Rounds applied (this one included) from which an applicant counts in table 2."""
+SHORT_TERM = "fewer than 4 rounds"
+"""The group of the long-term breakdowns holding applicants with fewer rounds."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,9 @@ def applicant_groups(market: Market) -> dict[str, tuple[np.ndarray, list[str]]]:
         .sort_values(ascending=False, kind="stable")
         .index.tolist()
     )
+    long_term = pop["rounds_applied"].to_numpy() >= LONG_TERM_ROUNDS
+    ages = [g.group for g in data.breakdowns["age_group"]]
+    pairs = [pair_label(p.nationality, p.education) for p in data.appendix4]
     return {
         "total": (np.full(len(pop), "all", dtype=object), ["all"]),
         "nationality": (pop["nationality_group"].to_numpy(), list(GROUPS)),
@@ -79,7 +97,22 @@ def applicant_groups(market: Market) -> dict[str, tuple[np.ndarray, list[str]]]:
             pop["graduation_period"].to_numpy(),
             [g.group for g in data.breakdowns["graduation_period"]],
         ),
+        "appendix4": (
+            (pop["nationality"] + " / " + pop["education_country"]).to_numpy(),
+            pairs,
+        ),
+        "long_term_origin": (
+            np.where(long_term, cross, SHORT_TERM),
+            [f"{n} x {e}" for n in GROUPS for e in GROUPS] + [SHORT_TERM],
+        ),
+        "long_term_age": (np.where(long_term, pop["age_group"], SHORT_TERM), [*ages, SHORT_TERM]),
     }
+
+
+def pair_label(nationality: str, education: str) -> str:
+    """The ``appendix4`` group of a nationality x education-country pair (the same label as
+    :func:`applicant_groups` builds)."""
+    return f"{nationality} / {education}"
 
 
 class Tally:
