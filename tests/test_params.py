@@ -18,7 +18,7 @@ from lis1abm.params import DEFAULT_PARAMS, load_params
 from lis1abm.params.model import KEY_ROOM_SDS, RANKING_TERMS, RANKING_WEIGHT_MAX, ParamFile
 from lis1abm.results.tally import Tally
 
-GROUPS_OLD = '{ "Norway" = 1.2, "EEA+UK" = 0.3, "Outside EEA" = 0.3 }'
+GROUPS_OLD = '{ "Norway" = 0.85, "EEA+UK" = 0.3, "Outside EEA" = 0.3 }'
 
 # (old text of the default file, new text, dotted key, a fragment of the problem)
 BAD_VALUES = [
@@ -26,7 +26,7 @@ BAD_VALUES = [
         "proficiency_weight = 0.5",
         "proficiency_weight = nan",
         "ranking.proficiency_weight",
-        "got nan; allowed: a finite number in [-3000, 3000] (score sds)",
+        "got nan; allowed: a finite number in [-1500, 1500] (score sds)",
     ),
     (
         "late_marking_probability = 0.02",
@@ -38,7 +38,7 @@ BAD_VALUES = [
         "age_weight_per_decade = -0.4",
         "age_weight_per_decade = -inf",
         "ranking.age_weight_per_decade",
-        "got -inf; allowed: a finite number in [-3000, 3000]",
+        "got -inf; allowed: a finite number in [-1500, 1500]",
     ),
     (
         '"Outside EEA" = [0.2, 0.2, 0.5, 10.0]',
@@ -50,7 +50,7 @@ BAD_VALUES = [
         "proficiency_weight = 0.5",
         "proficiency_weight = 50000",
         "ranking.proficiency_weight",
-        "got 50000; allowed: a finite number in [-3000, 3000] (score sds)",
+        "got 50000; allowed: a finite number in [-1500, 1500] (score sds)",
     ),
     (
         "late_marking_probability = 0.02",
@@ -112,13 +112,13 @@ BAD_VALUES = [
     ("[capacity]", "[capacities]", "capacity", "missing"),
     (
         f"education_weight = {GROUPS_OLD}",
-        'education_weight = { "Norway" = 1.2, "EEA+UK" = 0.3, "Oslo" = 0.3 }',
+        'education_weight = { "Norway" = 0.85, "EEA+UK" = 0.3, "Oslo" = 0.3 }',
         "ranking.education_weight.Oslo",
         "unknown key (known: 'Norway', 'EEA+UK', 'Outside EEA')",
     ),
     (
         f"education_weight = {GROUPS_OLD}",
-        'education_weight = { "Norway" = 1.2, "EEA+UK" = 0.3 }',
+        'education_weight = { "Norway" = 0.85, "EEA+UK" = 0.3 }',
         "ranking.education_weight.Outside EEA",
         "missing",
     ),
@@ -140,7 +140,47 @@ BAD_VALUES = [
         "population.home_region_shares",
         "must not all be zero",
     ),
+    (
+        '"Tromsø" = 0.19 }',
+        '"Tromsø" = 0.19, "Bodø" = 0.1 }',
+        "population.study_city_shares.Bodø",
+        "unknown key (known: 'Oslo', 'Bergen', 'Trondheim', 'Tromsø')",
+    ),
+    (
+        "trust_deviation = {}",
+        'trust_deviation = { "Helse Bergen" = { recency = nan } }',
+        "ranking.trust_deviation.Helse Bergen.recency",
+        "got nan; allowed: a finite number in [-1500, 1500] (score sds)",
+    ),
+    (
+        "trust_deviation = {}",
+        'trust_deviation = { "Helse Bergen" = { age = 0.1 } }',
+        "ranking.trust_deviation.Helse Bergen.age",
+        "unknown key",
+    ),
+    (
+        "education_country_deviation = {}",
+        'education_country_deviation = { "Poland" = "high" }',
+        "ranking.education_country_deviation.Poland",
+        'got "high"; allowed: a finite number in [-1500, 1500] (score sds)',
+    ),
+    # Names that only the round can check (Params.check_round): the same one line, from
+    # `check` (against the default round) and from `simulate` (when the market is built).
+    (
+        "education_country_deviation = {}",
+        'education_country_deviation = { "Bulgaria" = -0.5, "Narnia" = 0.2 }',
+        "ranking.education_country_deviation.Narnia",
+        "not an education country of round autumn2024 (appendix 4)",
+    ),
+    (
+        "trust_deviation = {}",
+        'trust_deviation = { "Helse Oslo" = { norway_education = 0.3 } }',
+        "ranking.trust_deviation.Helse Oslo",
+        "not a trust of round autumn2024 (known: Akershus universitetssykehus,",
+    ),
 ]
+
+ROUND_NAMES = BAD_VALUES[-2:]
 
 
 def edited(tmp_path: Path, old: str, new: str) -> Path:
@@ -160,10 +200,13 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize(("old", "new", "key", "problem"), BAD_VALUES)
-def test_load_params_refuses(tmp_path, old, new, key, problem):
+def test_load_params_refuses(tmp_path, autumn, old, new, key, problem):
     path = edited(tmp_path, old, new)
     with pytest.raises(ConfigError) as info:
-        load_params(path)
+        if (old, new, key, problem) in ROUND_NAMES:
+            load_params(path).check_round(autumn)
+        else:
+            load_params(path)
     assert (info.value.file, info.value.key) == (str(path), key)
     assert problem in info.value.problem
     assert "\n" not in str(info.value)
@@ -185,6 +228,29 @@ def test_cli_refuses_in_one_line(tmp_path, capsys, command, old, new, key, probl
     assert err.startswith(f"lis1abm: error: {path}: {key}: ")
     assert problem in err
     assert not out_dir.exists()
+
+
+def test_round_names_checked_against_the_given_round(tmp_path, capsys):
+    """``check`` checks a parameter file's names against the round files given with it."""
+    path = edited(
+        tmp_path,
+        "education_country_deviation = {}",
+        'education_country_deviation = { "Bulgaria" = -0.5, "Romania" = -0.5 }',
+    )
+    code, out, err = run_cli(capsys, "check", str(path), str(rounds_dir() / "autumn2024.toml"))
+    assert code == 0 and err == "" and out.count(": ok") == 2
+    params = load_params(path)
+    assert params.ranking.education_country_deviation == {"Bulgaria": -0.5, "Romania": -0.5}
+
+
+def test_trust_deviation_omitted_fields_are_zero(tmp_path, autumn):
+    path = edited(
+        tmp_path, "trust_deviation = {}", 'trust_deviation = { "Helse Bergen" = { recency = 0.2 } }'
+    )
+    params = load_params(path)
+    params.check_round(autumn)
+    dev = params.ranking.trust_deviation["Helse Bergen"]
+    assert (dev.norway_education, dev.proficiency, dev.recency) == (0.0, 0.0, 0.2)
 
 
 def test_round_files_refuse_nan(tmp_path, capsys):
@@ -236,15 +302,26 @@ recency_weight = {w}
 age_weight_per_decade = {w}
 home_region_weight = {w}
 specialist_weight = {w}
+placement_region_weight = {w}
+placement_university_weight = {w}
+earlier_round_weight = {w}
+education_country_deviation = {{ "Norway" = {w}, "Poland" = {w}, "Outside EU/EEA" = {w} }}
+trust_deviation = {{ {trusts} }}
 qualification_threshold = 0.0
 """
+
+TRUSTS = ("Oslo universitetssykehus", "Helse Bergen", "St. Olavs hospital", "Vestre Viken")
 
 
 def with_ranking(tmp_path: Path, weight: float) -> Path:
     text = DEFAULT_PARAMS.read_text(encoding="utf-8")
     start, end = text.index("[ranking]"), text.index("[behaviour]")
     path = tmp_path / "params.toml"
-    path.write_text(text[:start] + RANKING_TABLE.format(w=repr(weight)) + "\n" + text[end:])
+    w = repr(weight)
+    trusts = ", ".join(
+        f'"{t}" = {{ norway_education = {w}, proficiency = {w}, recency = {w} }}' for t in TRUSTS
+    )
+    path.write_text(text[:start] + RANKING_TABLE.format(w=w, trusts=trusts) + "\n" + text[end:])
     return path
 
 
@@ -257,7 +334,7 @@ def test_extreme_ranking_weights_build_and_flatten(tmp_path, autumn, sign):
     flatten(market, Tally(market))  # raises if a key could leave 32 bits
     beyond = sign * math.nextafter(RANKING_WEIGHT_MAX, math.inf)
     with pytest.raises(
-        ConfigError, match=r"ranking\.education_weight\.Norway: got -?3000\.0+5; allowed"
+        ConfigError, match=r"ranking\.education_weight\.Norway: got -?1500\.0+2; allowed"
     ):
         load_params(with_ranking(tmp_path, beyond))
 
@@ -272,6 +349,8 @@ breadth_sd = 2.0
 breadth_by_education = { "Norway" = 3.0, "EEA+UK" = 3.0, "Outside EEA" = -3.0 }
 home_region_bonus = -3.0
 urban_bonus_norway_educated = 3.0
+study_city_bonus = 3.0
+study_region_bonus = 3.0
 taste_scale = 10.0
 """
     path = tmp_path / "params.toml"

@@ -7,7 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lis1abm.market.population import build_population, graduation_table, ipf, round_table
+from lis1abm.data.round import STUDY_CITIES, largest_remainder
+from lis1abm.market.population import (
+    build_population,
+    graduation_table,
+    ipf,
+    long_term_age_group,
+    long_term_minimum,
+    round_table,
+)
 
 
 @pytest.fixture(scope="module", params=[1, 2024])
@@ -43,6 +51,58 @@ def test_rounds_applied(pop):
     assert (pop["rounds_applied"] == 1).mean() > 0.5  # most are first-time applicants
     # Nobody has applied more often than the time since graduation allows (two rounds a year).
     assert (pop["rounds_applied"] - 1 <= np.floor(2 * pop["years_since_graduation"])).all()
+
+
+def test_table2_is_feasible(pop, autumn, params):
+    """Every row (education x nationality) and every age group of table 2 has more applicants
+    with four or more rounds than table 2's not hired, and as many as the configured minimum;
+    the report's 6 % with more than five rounds is kept."""
+    long = pop[pop["rounds_applied"] >= 4]
+    need = long_term_minimum(autumn, params.population.long_term_hire_ratio)
+    rows: dict = {}
+    ages: dict = {}
+    for c in autumn.long_term_not_hired:
+        rows[(c.education, c.nationality)] = rows.get((c.education, c.nationality), 0) + c.count
+        age = long_term_age_group(autumn, c.age_group)
+        ages[age] = ages.get(age, 0) + c.count
+    assert sum(rows.values()) == 72
+    for (edu, nat), count in rows.items():
+        have = ((long["education_group"] == edu) & (long["nationality_group"] == nat)).sum()
+        want = sum(v for (e, n, _), v in need.items() if (e, n) == (edu, nat))
+        assert have >= want > count, (edu, nat)
+    for age, count in ages.items():
+        want = sum(v for (_, _, a), v in need.items() if a == age)
+        assert (long["age_group"] == age).sum() >= want > count, age
+    assert (pop["rounds_applied"] > 5).sum() == round(0.06 * 932)
+
+
+def test_long_term_minimum(autumn):
+    """count / (1 - h) rounded up, h = ratio x the row's hire share; table 2's "50-59" is the
+    population's "50+"."""
+    assert long_term_age_group(autumn, "50-59") == "50+"
+    assert long_term_age_group(autumn, "30-39") == "30-39"
+    assert sum(long_term_minimum(autumn, 0.0).values()) == 72
+    need = long_term_minimum(autumn, 0.5)
+    # Norway x Norway: 253 of 309 hired, h = 0.409; 3 not hired need ceil(3 / 0.591) = 6.
+    assert need[("Norway", "Norway", "30-39")] == 6
+    assert sum(need.values()) > 72
+
+
+def test_study_city(pop, autumn, params):
+    """Only the Norway-educated have a study city, with exactly the configured shares; its
+    region is the faculty's, and a home region follows it often."""
+    norway = pop["education_group"] == "Norway"
+    assert (pop.loc[~norway, "study_city"] == "").all()
+    assert (pop.loc[~norway, "study_region"] == "").all()
+    counts = pop.loc[norway, "study_city"].value_counts()
+    shares = [params.population.study_city_shares[c] for c in STUDY_CITIES]
+    want = largest_remainder(shares, int(norway.sum()))
+    assert [counts.get(c, 0) for c in STUDY_CITIES] == want
+    region = {f.city: f.region for f in autumn.faculties}
+    assert (pop.loc[norway, "study_region"] == pop.loc[norway, "study_city"].map(region)).all()
+    resident = norway & (pop["residence"] == "Norway")
+    same = (pop.loc[resident, "home_region"] == pop.loc[resident, "study_region"]).mean()
+    assert same > params.population.stay_in_study_region
 
 
 def test_graduation_follows_the_reports_text(pop):

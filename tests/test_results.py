@@ -229,3 +229,53 @@ def test_scenario_must_be_a_name(bad):
 
     with pytest.raises(UserError, match="scenario"):
         simulate(reps=1, backend="cpu", scenario=bad)
+
+
+def test_appendix4_and_long_term_breakdowns(market):
+    """appendix4 has every pair of appendix 4 with the report's hires; the long-term
+    breakdowns split the applicants with 4+ rounds (and the rest) so that not hired =
+    applicants - hired per replication, with table 2's not hired as the report's targets."""
+    from lis1abm.results.compare import report_figures, report_not_hired
+    from lis1abm.results.tally import SHORT_TERM
+
+    tally = Tally(market)
+    report = report_figures(market)
+    pairs = {g: v for (b, g), v in report.items() if b == "appendix4"}
+    assert len(pairs) == len(market.data.appendix4) == len(tally.sizes["appendix4"])
+    assert sum(h for _, h, _ in pairs.values()) == 606
+    assert tally.sizes["appendix4"].tolist() == [p.applicants for p in market.data.appendix4]
+    targets = report_not_hired(market)
+    for breakdown in ("long_term_origin", "long_term_age"):
+        assert sum(v for (b, _), v in targets.items() if b == breakdown) == 72
+        assert not any(b == breakdown for b, _ in report)  # hires are not the target
+        long_term = int((market.population["rounds_applied"] >= 4).sum())
+        assert tally.sizes[breakdown][-1] == 932 - long_term  # the last group: SHORT_TERM
+    result = simulate(reps=8, seed=5, backend="cpu", per_replication=True)
+    table = result.values
+    layout = result.tally.layout
+    for (b, g), target in targets.items():
+        n = table[:, _column(layout, b, g, "applicants")]
+        h = table[:, _column(layout, b, g, "hired")]
+        assert (n == n[0]).all() and (n - h >= 0).all()
+        assert n[0] >= target  # the population can meet table 2 (test_population)
+    rows = {(r["breakdown"], r["group"]): r for r in result.rows}
+    assert rows[("long_term_age", "50+")]["report_not_hired"] == 9
+    assert rows[("long_term_age", SHORT_TERM)]["report_not_hired"] is None
+    assert rows[("appendix4", "Norway / Poland")]["report_hired"] == next(
+        p.hired
+        for p in market.data.appendix4
+        if (p.nationality, p.education) == ("Norway", "Poland")
+    )
+    hired = table[
+        :, layout.index[(layout["breakdown"] == "appendix4") & (layout["metric"] == "hired")]
+    ]
+    assert (hired.sum(axis=1) == table[:, _column(layout, "total", "all", "hired")]).all()
+
+
+def _column(layout: pd.DataFrame, breakdown: str, group: str, metric: str) -> int:
+    (k,) = np.flatnonzero(
+        (layout["breakdown"] == breakdown)
+        & (layout["group"] == group)
+        & (layout["metric"] == metric)
+    )
+    return int(k)

@@ -80,6 +80,20 @@ def _edited(tmp_path: Path, old: str, new: str, count: int = 1) -> Path:
         ("positions = 25\n", 'positions = "25"\n', "ads[0].positions", "expected an integer"),
         ('region = "Sør-Øst"', 'region = "Sørøst"', "ads[0].region", "must be one of"),
         ("round = 2\n", "round = 7\n", "calendar[1].round", "expected 2"),
+        (
+            'university_trusts = ["Helse Bergen"]',
+            'university_trusts = ["Haukeland"]',
+            "faculties[1].university_trusts[0]",
+            "trust 'Haukeland' is not in [[trusts]]",
+        ),
+        ('city = "Bergen"', 'city = "Oslo"', "faculties[1].city", "listed twice"),
+        ('city = "Tromsø"', 'city = "Bodø"', "faculties[3].city", "must be one of"),
+        (
+            'education = "Norway"\nnationality = "Norway"\nage_group = "30-39"',
+            'education = "Norge"\nnationality = "Norway"\nage_group = "30-39"',
+            "long_term_not_hired[13].education",
+            "must be one of",
+        ),
     ],
 )
 def test_round_errors_name_file_and_key(tmp_path, old, new, key, problem):
@@ -90,6 +104,14 @@ def test_round_errors_name_file_and_key(tmp_path, old, new, key, problem):
     assert "\n" not in message
     assert message.startswith(f"{path}: {key}: "), message
     assert problem in message
+
+
+def test_faculties_and_table2(autumn):
+    assert [f.city for f in autumn.faculties] == ["Oslo", "Bergen", "Trondheim", "Tromsø"]
+    assert autumn.faculty("Bergen").university_trusts == ("Helse Bergen",)
+    assert {f.region for f in autumn.faculties} == {"Sør-Øst", "Vest", "Midt-Norge", "Nord"}
+    assert sum(c.count for c in autumn.long_term_not_hired) == 72
+    assert len(autumn.education_countries) == len({p.education for p in autumn.appendix4})
 
 
 def test_appendix4_must_match_report_groups(tmp_path):

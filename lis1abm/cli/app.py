@@ -167,9 +167,15 @@ def _with_threads(threads: int, backend: str, run):
 def _run(round_name, reps, seed, backend, params, options):
     """The simulation, with a progress bar on a terminal, after a notice when the engine
     will first be compiled (so that a silent pause is not taken for a hang)."""
+    from lis1abm.data.round import load_round
     from lis1abm.engine.backends import compile_notice, resolve_backend
+    from lis1abm.params import DEFAULT_PARAMS, load_params
     from lis1abm.simulation.simulate import simulate as run
 
+    # The config files first (cheap), so that a mistake in them is the only line printed.
+    data = load_round(round_name)
+    if data.has_market:
+        load_params(params if params is not None else DEFAULT_PARAMS).check_round(data)
     err = Console(stderr=True)
     notice = compile_notice(resolve_backend(backend, reps)[0])
     if notice:
@@ -255,13 +261,22 @@ def bench(
 
 @app.command()
 def check(files: Annotated[list[Path], typer.Argument(help="Round or parameter files.")]) -> None:
-    """Check config files: a round file (has a \\[round] table) or a parameter file."""
+    """Check config files: a round file (has a \\[round] table) or a parameter file.
+
+    A parameter file's country and trust names are checked against the round files given with
+    it that can be simulated, or against the default round (autumn2024) when none is given."""
     from lis1abm.data.round import load_round
     from lis1abm.data.toml import read_toml
     from lis1abm.params import load_params
 
-    for f in files:
-        (load_round if "round" in read_toml(f) else load_params)(f)
+    loaded = [(f, "round" in read_toml(f)) for f in files]
+    rounds = [load_round(f) for f, is_round in loaded if is_round]
+    against = [r for r in rounds if r.has_market] or [load_round("autumn2024")]
+    for f, is_round in loaded:
+        if not is_round:
+            params = load_params(f)
+            for data in against:
+                params.check_round(data)
         typer.echo(f"{f}: ok")
 
 
