@@ -44,10 +44,8 @@ TITLES = {
     "age_group": "Age group",
     "graduation_period": "Graduation period",
     "appendix4": "Nationality / education country (appendix 4)",
-    "long_term_origin": "Applied in 4+ rounds, by nationality x education (report: table 2's "
-    "not hired; model: not hired = applicants - hired)",
-    "long_term_age": "Applied in 4+ rounds, by age group (report: table 2's not hired; model: "
-    "not hired = applicants - hired)",
+    "long_term_origin": "4+ rounds applied, by nationality x education (not hired: table 2)",
+    "long_term_age": "4+ rounds applied, by age group (not hired: table 2)",
     "ad": "Ads (applicants column: positions; report: trust hires where the trust has one ad)",
 }
 
@@ -108,7 +106,7 @@ def simulate(
         typer.Option(
             "--per-replication",
             help="With --out, also write replications.parquet: every value of every "
-            "replication (about 340 rows per replication), streamed as replications come.",
+            "replication (about 600 rows per replication), streamed as replications come.",
         ),
     ] = False,
     events: Annotated[
