@@ -18,7 +18,7 @@ from lis1abm.params import DEFAULT_PARAMS, load_params
 from lis1abm.params.model import KEY_ROOM_SDS, RANKING_TERMS, RANKING_WEIGHT_MAX, ParamFile
 from lis1abm.results.tally import Tally
 
-GROUPS_OLD = '{ "Norway" = 0.85, "EEA+UK" = 0.3, "Outside EEA" = 0.3 }'
+GROUPS_OLD = '{ "Norway" = 0.85, "EEA+UK" = 0.3, "Outside EEA" = 0.5 }'
 
 # (old text of the default file, new text, dotted key, a fragment of the problem)
 BAD_VALUES = [
