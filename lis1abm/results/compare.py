@@ -53,7 +53,7 @@ def compare(tally: Tally, replications: Summary | np.ndarray) -> list[dict]:
 
     ``replications``: their :class:`Summary`, or their values (R, K) (see :class:`Tally`).
     Returns one dict per breakdown and group, in :data:`BREAKDOWNS` order: ``breakdown, group,
-    applicants, report_hired, report_derived, sim_hired_mean, sim_hired_p10, sim_hired_p90``
+    applicants, report_hired, report_derived, sim_hired_mean, sim_hired_p05, sim_hired_p10, sim_hired_p90, sim_hired_p95``
     (mean and percentiles as :func:`numpy.mean` and :func:`numpy.percentile` give them on the
     values of every replication).
     """
@@ -61,7 +61,7 @@ def compare(tally: Tally, replications: Summary | np.ndarray) -> list[dict]:
     layout = tally.layout
     hired = np.flatnonzero(layout["metric"].to_numpy() == "hired")
     mean = summary.mean()[hired]
-    p10, p90 = summary.percentile([10, 90])[:, hired]
+    p05, p10, p90, p95 = summary.percentile([5, 10, 90, 95])[:, hired]
     first = summary.order_statistics([0])[:, 0]  # applicants: the same in every replication
     applicants = {
         (b, g): v
@@ -89,8 +89,10 @@ def compare(tally: Tally, replications: Summary | np.ndarray) -> list[dict]:
                 "report_hired": h,
                 "report_derived": derived,
                 "sim_hired_mean": float(mean[k]),
+                "sim_hired_p05": float(p05[k]),
                 "sim_hired_p10": float(p10[k]),
                 "sim_hired_p90": float(p90[k]),
+                "sim_hired_p95": float(p95[k]),
             }
         )
     rows.sort(key=lambda r: order[r["breakdown"]])
