@@ -146,9 +146,11 @@ def load_config(path: str | Path) -> CalibrationConfig:
         first = error.errors(include_url=False)[0]
         key = _dotted(first["loc"])
         kind = first["type"]
-        problem = "unknown key" if kind == "extra_forbidden" else first["msg"][:1].lower() + first[
-            "msg"
-        ][1:]
+        problem = (
+            "unknown key"
+            if kind == "extra_forbidden"
+            else first["msg"][:1].lower() + first["msg"][1:]
+        )
         raise ConfigError(path, key, problem) from None
     base_file = _base_file(path, spec.calibration.params)
     base = load_params(base_file)

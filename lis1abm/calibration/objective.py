@@ -126,7 +126,9 @@ class Objective:
         arrays = flatten(market, tally)
         sink = ResultSink(tally, {}, None, per_replication=keep_values, log_events=False)
         start = self.first if first is None else first
-        summary = run_replications(self.engine_name, market, tally, arrays, self.reps, sink, first=start)
+        summary = run_replications(
+            self.engine_name, market, tally, arrays, self.reps, sink, first=start
+        )
         self.evaluations += 1
         return Run(params, market, tally, summary, sink.values())
 
