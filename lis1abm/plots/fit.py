@@ -19,9 +19,11 @@ def fit_figure(fit: pd.DataFrame, columns: int = 3):
     band over replications (a line).
 
     ``fit``: the rows of ``fit.csv`` (columns ``breakdown, group, role, report, model_mean,
-    p05, p95``); rows without a report figure are drawn without the cross.
+    p05, p95``); rows without a report figure are drawn without the cross. The figure 4.3
+    statements (breakdown ``figure_4_3``: shares, not hires) are left to the table.
     """
     use_theme()
+    fit = fit[fit["breakdown"] != "figure_4_3"]
     panels = [
         (role, b)
         for role in ROLES

@@ -53,7 +53,8 @@ def compare(tally: Tally, replications: Summary | np.ndarray) -> list[dict]:
 
     ``replications``: their :class:`Summary`, or their values (R, K) (see :class:`Tally`).
     Returns one dict per breakdown and group, in :data:`BREAKDOWNS` order: ``breakdown, group,
-    applicants, report_hired, report_derived, sim_hired_mean, sim_hired_p05, sim_hired_p10, sim_hired_p90, sim_hired_p95``
+    applicants, report_hired, report_derived, sim_hired_mean, sim_hired_p05, sim_hired_p10,
+    sim_hired_p90, sim_hired_p95``
     (mean and percentiles as :func:`numpy.mean` and :func:`numpy.percentile` give them on the
     values of every replication).
     """
