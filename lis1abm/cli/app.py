@@ -386,7 +386,7 @@ def _print_fit(result) -> None:
     )
     fit = result.fit
     table = Table(
-        title="Fit at the best point (report inside the model's 5-95 % band?)",
+        title="Fit at the best point: report inside the model's 5-95 % band",
         title_justify="left",
         show_edge=False,
     )
@@ -426,13 +426,17 @@ def _print_fit(result) -> None:
 
 @app.command()
 def check(files: Annotated[list[Path], typer.Argument(help="Round or parameter files.")]) -> None:
-    """Check config files: a round file (has a \\[round] table) or a parameter file."""
+    """Check config files: a round file (has a \\[round] table), a calibration config (has
+    \\[targets]) or a parameter file."""
+    from lis1abm.calibration.config import load_config
     from lis1abm.data.round import load_round
     from lis1abm.data.toml import read_toml
     from lis1abm.params import load_params
 
     for f in files:
-        (load_round if "round" in read_toml(f) else load_params)(f)
+        tables = read_toml(f)
+        loader = load_round if "round" in tables else load_config if "targets" in tables else None
+        (loader or load_params)(f)
         typer.echo(f"{f}: ok")
 
 
