@@ -23,8 +23,10 @@ ROW_KEYS = {
     "applicants",
     "report_hired",
     "sim_hired_mean",
+    "sim_hired_p05",
     "sim_hired_p10",
     "sim_hired_p90",
+    "sim_hired_p95",
 }
 
 
@@ -64,7 +66,8 @@ def test_json_shape(json_result):
     for r in rows:
         assert ROW_KEYS <= set(r)
         if r["breakdown"] != "ad":  # an ad's capacity can exceed its positions (report_hires)
-            assert r["sim_hired_p90"] <= r["applicants"]
+            assert r["sim_hired_p95"] <= r["applicants"]
+        assert r["sim_hired_p05"] <= r["sim_hired_p10"] <= r["sim_hired_p90"] <= r["sim_hired_p95"]
     ads = [r for r in rows if r["breakdown"] == "ad"]
     assert len(ads) == 29 and sum(r["applicants"] for r in ads) == 601  # positions for ads
     assert sum(r["report_hired"] is None for r in ads) == 12  # ads of trusts with several ads

@@ -49,19 +49,26 @@ def old_values_from(tally: Tally, counts: np.ndarray, cascade: np.ndarray) -> np
 
 
 def assert_figures_as_before(result, values: np.ndarray) -> None:
-    """The rows and the cascade of ``result`` equal, bit for bit, numpy's mean and 10th and
-    90th percentiles of every replication's values (R, K), as the old code computed them."""
+    """The rows and the cascade of ``result`` equal, bit for bit, numpy's mean and 5th, 10th,
+    90th and 95th percentiles of every replication's values (R, K), as the old code computed
+    them."""
     layout = result.tally.layout
     hired = np.flatnonzero(layout["metric"].to_numpy() == "hired")
     mean = values[:, hired].mean(axis=0)
-    p10, p90 = np.percentile(values[:, hired], [10, 90], axis=0)
+    p05, p10, p90, p95 = np.percentile(values[:, hired], [5, 10, 90, 95], axis=0)
     expected = {
-        (layout["breakdown"].iloc[c], layout["group"].iloc[c]): (mean[k], p10[k], p90[k])
+        (layout["breakdown"].iloc[c], layout["group"].iloc[c]): (
+            mean[k],
+            p05[k],
+            p10[k],
+            p90[k],
+            p95[k],
+        )
         for k, c in enumerate(hired)
     }
     assert len(result.rows) > 80
     for row in result.rows:
-        got = (row["sim_hired_mean"], row["sim_hired_p10"], row["sim_hired_p90"])
+        got = tuple(row[f"sim_hired_{s}"] for s in ("mean", "p05", "p10", "p90", "p95"))
         assert got == expected[row["breakdown"], row["group"]], row
     cols = np.flatnonzero(layout["breakdown"].to_numpy() == "cascade")
     keys = zip(layout["group"][cols], layout["metric"][cols], strict=True)

@@ -1,4 +1,4 @@
-"""The command line: ``lis1abm simulate`` and ``lis1abm check``.
+"""The command line: ``lis1abm simulate``, ``bench``, ``calibrate`` and ``check``.
 
 User errors (bad options, configs, paths) print one line, ``lis1abm: error: ...``, to stderr
 and exit with code 2, without a traceback.
@@ -258,20 +258,200 @@ def bench(
 
 
 @app.command()
+def calibrate(
+    round_name: Annotated[
+        str,
+        typer.Option(
+            "--round",
+            help=f"Round: one of {', '.join(known_rounds())} (configs/rounds/), or the path "
+            "of a round file.",
+        ),
+    ] = "autumn2024",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Calibration config (TOML).  [default: the round's built-in "
+            "configs/calibration/<round>.toml]",
+            show_default=False,
+        ),
+    ] = None,
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            help="Completed trials of the search (default: the config's).", show_default=False
+        ),
+    ] = None,
+    reps: Annotated[
+        int | None,
+        typer.Option(
+            help="Replications per candidate (default: the config's).", show_default=False
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Root seed (default: the config's).", show_default=False)
+    ] = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            metavar="[" + "|".join(BACKENDS) + "]",
+            help="Engine of every candidate's replications (all give the same outcome).",
+        ),
+    ] = "cpu",
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue the study in --out up to the budget."),
+    ] = False,
+    out: Annotated[
+        Path,
+        typer.Option(help="Folder of the study and the results (fit.csv, estimates.csv, ...)."),
+    ] = Path("results/calibration"),
+    params_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="The calibrated parameter file.  [default: "
+            "configs/params/<round>_calibrated.toml in the current directory]",
+            show_default=False,
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="Numba threads of the cpu backend (at least 1; default: all cores).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Fit the model's free parameters to the report (CMA-ES), with uncertainty and
+    held-out checks; write the results and a calibrated parameter file."""
+    from lis1abm.calibration.calibrate import calibrate as run_calibration
+    from lis1abm.calibration.outputs import check_writable
+
+    # Every option is checked before anything is built, so a mistake costs no run.
+    if backend not in BACKENDS:
+        raise UserError(f"--backend: unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    for flag, value, least in (("--budget", budget, 1), ("--reps", reps, 1), ("--seed", seed, 0)):
+        if value is not None and value < least:
+            raise UserError(f"{flag} must be at least {least}, got {value}")
+    check_writable(out, "--out")
+    if params_out is not None:
+        check_writable(params_out, "--params-out")
+    err = Console(stderr=True)
+
+    def run():
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        ) as bar:
+            return run_calibration(
+                round_name,
+                config,
+                budget=budget,
+                reps=reps,
+                seed=seed,
+                backend=backend,
+                resume=resume,
+                out=out,
+                params_out=params_out,
+                progress=_BarProgress(bar),
+            )
+
+    result = run() if threads is None else _with_threads(threads, backend, run)
+    _print_fit(result)
+
+
+class _BarProgress:
+    """The calibration's phases as rich progress bars (trials, then posterior draws)."""
+
+    def __init__(self, bar: Progress):
+        self.bar = bar
+        self.task = None
+
+    def start(self, phase: str, total: int) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, visible=False)
+        label = {"search": "trials", "posterior": "posterior draws"}.get(phase, phase)
+        self.task = self.bar.add_task(label, total=total)
+
+    def advance(self, k: int = 1) -> None:
+        self.bar.advance(self.task, k)
+
+
+def _print_fit(result) -> None:
+    console = _console()
+    s = result.summary
+    crn, fresh = s["objective"]["crn_block"], s["objective"]["fresh_block"]
+    console.print(
+        f"[bold]lis1abm calibrate[/]: round {s['round']}, {s['trials_completed']} trials, "
+        f"{s['replications']} replications per candidate, seed {s['seed']}"
+    )
+    console.print(
+        f"objective (minus penalised log-likelihood): {crn['value']:.2f} on the fixed block, "
+        f"{fresh['value']:.2f} on a fresh block"
+    )
+    fit = result.fit
+    table = Table(
+        title="Fit at the best point: report inside the model's 5-95 % band",
+        title_justify="left",
+        show_edge=False,
+    )
+    for name in ("breakdown", "role", "groups", "inside 5-95 %"):
+        table.add_column(name, justify="left" if name in ("breakdown", "role") else "right")
+    groups = fit[fit["breakdown"] != "figure_4_3"]
+    for (breakdown, role), part in groups.groupby(["breakdown", "role"], sort=False):
+        judged = part[part["inside_band"] != ""]
+        table.add_row(
+            breakdown,
+            role,
+            str(len(part)),
+            f"{(judged['inside_band'] == 'yes').sum()}/{len(judged)}",
+        )
+    console.print(table)
+    for st in result.statements:
+        mark = "hit " if st["hit"] else "miss"
+        ref = "" if st["reference"] is None else f" (reference {st['reference']:.2f})"
+        console.print(
+            f"figure 4.3 ({st['statement']}) {mark} {st['subject']}: {st['measure']} "
+            f"{st['model']:.2f}{ref}",
+            markup=False,
+            highlight=False,
+        )
+    post = s["posterior"]
+    console.print(f"posterior: {post['draws']} draws, effective sample size {post['ess']:.1f}")
+    if post["note"]:
+        console.print(f"[yellow]{post['note']}[/]")
+    names = ", ".join(p.name for p in result.written)
+    console.print(
+        f"Results written to {result.written[0].parent}/ ({names})",
+        markup=False,
+        highlight=False,
+    )
+    console.print(f"Calibrated parameters: {result.params_file}", markup=False, highlight=False)
+
+
+@app.command()
 def check(files: Annotated[list[Path], typer.Argument(help="Round or parameter files.")]) -> None:
-    """Check config files: a round file (has a \\[round] table) or a parameter file.
+    """Check config files: a round file (has a \\[round] table), a calibration config (has
+    \\[targets]) or a parameter file.
 
     A parameter file's country and trust names are checked against the round files given with
     it that can be simulated, or against the default round (autumn2024) when none is given."""
+    from lis1abm.calibration.config import load_config
     from lis1abm.data.round import load_round
     from lis1abm.data.toml import read_toml
     from lis1abm.params import load_params
 
-    loaded = [(f, "round" in read_toml(f)) for f in files]
-    rounds = [load_round(f) for f, is_round in loaded if is_round]
+    tables = {f: read_toml(f) for f in files}
+    rounds = [load_round(f) for f, t in tables.items() if "round" in t]
     against = [r for r in rounds if r.has_market] or [load_round("autumn2024")]
-    for f, is_round in loaded:
-        if not is_round:
+    for f, t in tables.items():
+        if "targets" in t:
+            load_config(f)
+        elif "round" not in t:
             params = load_params(f)
             for data in against:
                 params.check_round(data)

@@ -79,18 +79,18 @@ def compare(tally: Tally, replications: Summary | np.ndarray) -> list[dict]:
 
     ``replications``: their :class:`Summary`, or their values (R, K) (see :class:`Tally`).
     Returns one dict per breakdown and group, in :data:`BREAKDOWNS` order: ``breakdown, group,
-    applicants, report_hired, report_derived, report_not_hired, sim_hired_mean, sim_hired_p10,
-    sim_hired_p90`` (mean and percentiles as :func:`numpy.mean` and :func:`numpy.percentile`
-    give them on the values of every replication). ``report_not_hired`` is the report's
-    target where it gives not hired rather than hires (table 2: :func:`report_not_hired`),
-    else None; the model's not hired is ``applicants - sim_hired_*`` (applicants are the
-    model's there).
+    applicants, report_hired, report_derived, report_not_hired, sim_hired_mean, sim_hired_p05,
+    sim_hired_p10, sim_hired_p90, sim_hired_p95`` (mean and percentiles as :func:`numpy.mean`
+    and :func:`numpy.percentile` give them on the values of every replication).
+    ``report_not_hired`` is the report's target where it gives not hired rather than hires
+    (table 2: :func:`report_not_hired`), else None; the model's not hired is
+    ``applicants - sim_hired_*`` (applicants are the model's there).
     """
     summary = _summary(tally, replications)
     layout = tally.layout
     hired = np.flatnonzero(layout["metric"].to_numpy() == "hired")
     mean = summary.mean()[hired]
-    p10, p90 = summary.percentile([10, 90])[:, hired]
+    p05, p10, p90, p95 = summary.percentile([5, 10, 90, 95])[:, hired]
     first = summary.order_statistics([0])[:, 0]  # applicants: the same in every replication
     applicants = {
         (b, g): v
@@ -120,8 +120,10 @@ def compare(tally: Tally, replications: Summary | np.ndarray) -> list[dict]:
                 "report_derived": derived,
                 "report_not_hired": not_hired.get((breakdown, group)),
                 "sim_hired_mean": float(mean[k]),
+                "sim_hired_p05": float(p05[k]),
                 "sim_hired_p10": float(p10[k]),
                 "sim_hired_p90": float(p90[k]),
+                "sim_hired_p95": float(p95[k]),
             }
         )
     rows.sort(key=lambda r: order[r["breakdown"]])

@@ -225,21 +225,27 @@ def run_replications(
     reps: int,
     sink: ResultSink | None = None,
     progress: Callable[[int], None] | None = None,
+    *,
+    first: int = 0,
 ) -> Summary:
-    """Replications ``0 .. reps - 1`` of a built market on an engine (``mesa``, ``cpu`` or
-    ``cuda``), summarised as they come; per-replication values and offers go to ``sink`` when
-    it keeps them. This is :func:`simulate` without loading, building and recording."""
+    """Replications ``first .. first + reps - 1`` of a built market on an engine (``mesa``,
+    ``cpu`` or ``cuda``), summarised as they come; per-replication values and offers go to
+    ``sink`` when it keeps them. This is :func:`simulate` without loading, building and
+    recording. ``first`` picks a block of replication indices: a calibration evaluates every
+    candidate on the same block (common random numbers) and checks the best on another."""
     if sink is None:
         sink = ResultSink(tally, {}, None, per_replication=False, log_events=False)
+    if not (0 <= first and first + reps <= 2**32):
+        raise ValueError(f"replications {first}..{first + reps - 1} leave [0, 2**32)")
     if engine_name == "mesa":
-        return _run_mesa(market, tally, reps, sink, progress)
-    return _run_engine(engine_name, market, arrays, tally, reps, sink, progress)
+        return _run_mesa(market, tally, reps, sink, progress, first)
+    return _run_engine(engine_name, market, arrays, tally, reps, sink, progress, first)
 
 
-def _run_mesa(market, tally, reps, sink, progress) -> Summary:
+def _run_mesa(market, tally, reps, sink, progress, first=0) -> Summary:
     summary = Summary(tally)
-    for start in range(0, reps, MESA_BATCH):
-        ids = np.arange(start, min(start + MESA_BATCH, reps))
+    for start in range(first, first + reps, MESA_BATCH):
+        ids = np.arange(start, min(start + MESA_BATCH, first + reps))
         values = np.empty((len(ids), len(tally.layout)), dtype=np.int64)
         logs = []
         for i, r in enumerate(ids):
@@ -256,7 +262,7 @@ def _run_mesa(market, tally, reps, sink, progress) -> Summary:
     return summary
 
 
-def _run_engine(engine_name, market, arrays, tally, reps, sink, progress) -> Summary:
+def _run_engine(engine_name, market, arrays, tally, reps, sink, progress, first=0) -> Summary:
     from lis1abm.engine.cpu import run_cpu
 
     rows = param_rows(market)
@@ -271,8 +277,8 @@ def _run_engine(engine_name, market, arrays, tally, reps, sink, progress) -> Sum
     # the GPU engine returns each batch's counts, summarised here on the CPU's threads.
     on_threads = engine_name == "cpu" and not sink.per_replication
     batch = CUDA_BATCH if engine_name == "cuda" else BATCH
-    for start in range(0, reps, batch):
-        ids = np.arange(start, min(start + batch, reps))
+    for start in range(first, first + reps, batch):
+        ids = np.arange(start, min(start + batch, first + reps))
         keep = {"keep_offers": sink.log_events}
         if on_threads:
             out = run(arrays, market.seed, ids, rows, summary=summary, **keep)

@@ -1,0 +1,232 @@
+"""Calibrate a round: search, uncertainty, checks on held-out figures, files.
+
+:func:`calibrate` is the programmatic entry point behind ``lis1abm calibrate``:
+
+1. read the round and the calibration config (:mod:`lis1abm.calibration.config`), check every
+   option before any work;
+2. open (or resume) the study and run the CMA-ES search to the budget
+   (:mod:`lis1abm.calibration.search`) on the objective (:mod:`lis1abm.calibration.objective`);
+3. replay the best point on the fixed block (keeping every replication's values, for the
+   figure 4.3 statements) and on a fresh block of replication indices, so that the fit is
+   judged on random numbers it was not chosen on;
+4. draw the importance-sampling posterior around the best point
+   (:mod:`lis1abm.calibration.posterior`);
+5. write the tables, the summary, the figure and the calibrated parameter file
+   (:mod:`lis1abm.calibration.outputs`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lis1abm.calibration.config import default_config, load_config
+from lis1abm.calibration.objective import Objective
+from lis1abm.calibration.outputs import (
+    check_writable,
+    estimates_table,
+    fit_table,
+    write_outputs,
+    write_params_file,
+)
+from lis1abm.calibration.posterior import SMALL_ESS, importance_sample, proposal
+from lis1abm.calibration.search import completed, open_study, run_search, study_name, trial_points
+from lis1abm.data.round import load_round
+from lis1abm.engine.backends import resolve_backend
+from lis1abm.errors import UserError
+from lis1abm.plots.fit import fit_figure
+from lis1abm.plots.theme import save
+from lis1abm.results.compare import compare
+from lis1abm.results.provenance import describe, file_digest
+from lis1abm.results.statements import figure_4_3
+
+DEFAULT_OUT = Path("results/calibration")
+"""The output folder, relative to the current directory."""
+POSTERIOR_PURPOSE = 0x1515
+"""Mixed with the seed into the posterior draws' random stream (not the search's)."""
+
+
+class Progress:
+    """Where :func:`calibrate` reports its phases; does nothing (the command line shows bars)."""
+
+    def start(self, phase: str, total: int) -> None:
+        """A phase begins: ``search`` (trials), ``posterior`` (draws)."""
+
+    def advance(self, k: int = 1) -> None:
+        """``k`` more units of the current phase are done."""
+
+
+@dataclass
+class CalibrationResult:
+    """What a calibration produced (the files hold the same)."""
+
+    fit: object
+    estimates: object
+    statements: list[dict]
+    summary: dict
+    params_file: Path
+    written: list[Path] = field(default_factory=list)
+
+
+def default_params_out(round_name: str) -> Path:
+    """``configs/params/<round>_calibrated.toml``, relative to the current directory."""
+    return Path("configs/params") / f"{round_name}_calibrated.toml"
+
+
+def calibrate(
+    round_name: str = "autumn2024",
+    config_path: str | Path | None = None,
+    *,
+    budget: int | None = None,
+    reps: int | None = None,
+    seed: int | None = None,
+    backend: str = "cpu",
+    resume: bool = False,
+    out: str | Path = DEFAULT_OUT,
+    params_out: str | Path | None = None,
+    progress: Progress | None = None,
+) -> CalibrationResult:
+    """Calibrate the model to a round's report (see the module docstring).
+
+    ``budget``, ``reps`` and ``seed`` default to the config's ``[calibration]`` values.
+
+    Raises
+    ------
+    UserError : a bad option or config, an output that cannot be written, a study in ``out``
+        without ``resume`` or of another setup, a backend that cannot run here.
+    """
+    progress = progress or Progress()
+    started = time.perf_counter()
+    data = load_round(round_name)
+    data.require_market()
+    if config_path is None:
+        config_path = default_config(data.name)
+        if not config_path.exists():
+            raise UserError(f"--config: no built-in calibration config for round {data.name!r}")
+    config = load_config(config_path)
+    s = config.settings
+    budget = s.budget if budget is None else budget
+    reps = s.replications if reps is None else reps
+    seed = s.seed if seed is None else seed
+    if budget < 1:
+        raise UserError(f"--budget must be at least 1, got {budget}")
+    if not 1 <= reps <= 1_000_000:
+        raise UserError(f"--reps must be in [1, 1000000], got {reps}")
+    if not 0 <= seed < 2**63:
+        raise UserError(f"--seed must be an integer in [0, 2**63), got {seed}")
+    if s.crn_first < s.fresh_first + reps and s.fresh_first < s.crn_first + reps:
+        raise UserError(
+            f"{config.file}: calibration.fresh_first: the fresh block {s.fresh_first}.."
+            f"{s.fresh_first + reps - 1} overlaps the fixed block {s.crn_first}.."
+            f"{s.crn_first + reps - 1}"
+        )
+    engine_name, device = resolve_backend(backend, reps)
+    out = check_writable(Path(out), "--out")
+    params_out = check_writable(
+        Path(params_out) if params_out is not None else default_params_out(data.name),
+        "--params-out",
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    name = study_name(config, data.file, seed, reps)
+    study = open_study(out, name, resume)
+
+    objective = Objective(config, data, seed, reps, engine_name, first=s.crn_first)
+    progress.start("search", budget)
+    run_search(study, objective, budget, seed, progress.advance)
+    searched = time.perf_counter()
+
+    best_trial = min(completed(study), key=lambda t: (t.value, t.number))
+    best = np.array([best_trial.params[n] for n in config.names])
+    best_run = objective.run(best, keep_values=True)
+    best_fit = objective.fit(best, best_run)
+    fresh_fit = objective.fit(best, objective.run(best, first=s.fresh_first))
+
+    lower, upper = np.array(config.lower), np.array(config.upper)
+    x, y = trial_points(study, config.names)
+    mean, cov = proposal(x, y, lower, upper, s.top_fraction, s.inflation)
+    progress.start("posterior", s.posterior_draws)
+    rng = np.random.default_rng([seed, POSTERIOR_PURPOSE])
+    posterior = importance_sample(
+        lambda z: -objective(z), mean, cov, lower, upper, s.posterior_draws, rng, progress.advance
+    )
+
+    roles = {b: "fitted" for b in config.spec.targets}
+    roles |= {b: "held-out" for b in config.spec.held_out.breakdowns}
+    statements = (
+        figure_4_3(best_run.tally, best_run.values) if config.spec.held_out.statements else []
+    )
+    fit = fit_table(compare(best_run.tally, best_run.summary), roles, statements)
+    estimates = estimates_table(
+        config.names, best, posterior.quantiles(), config.lower, config.upper
+    )
+    trials = study.trials_dataframe()
+    elapsed = time.perf_counter() - started
+    summary = describe(
+        round=data.name,
+        round_file=data.file,
+        round_sha256=file_digest(data.file),
+        config_file=str(config.file),
+        config_sha256=file_digest(config.file),
+        params_file=str(config.base_file),
+        params_sha256=file_digest(config.base_file),
+        seed=seed,
+        replications=reps,
+        backend=engine_name,
+        device=device,
+        study=name,
+        budget=budget,
+        trials_completed=len(completed(study)),
+        best_trial=best_trial.number,
+        best={n: float(v) for n, v in zip(config.names, best, strict=True)},
+        objective={
+            "crn_block": {"first": s.crn_first, **_parts(best_fit)},
+            "fresh_block": {"first": s.fresh_first, **_parts(fresh_fit)},
+        },
+        posterior={
+            "draws": s.posterior_draws,
+            "ess": posterior.ess,
+            "reliable": posterior.reliable,
+            "note": None
+            if posterior.reliable
+            else f"effective sample size below {SMALL_ESS:g}: the 5-95 % intervals are unreliable",
+        },
+        inside_band={
+            role: f"{(part['inside_band'] == 'yes').sum()} of {(part['inside_band'] != '').sum()}"
+            for role, part in fit[fit["breakdown"] != "figure_4_3"].groupby("role")
+        },
+        statements_hit=f"{sum(st['hit'] for st in statements)} of {len(statements)}",
+        elapsed_seconds={"search": searched - started, "total": elapsed},
+    )
+    written = write_outputs(
+        out,
+        {"fit": fit, "estimates": estimates, "trials": trials},
+        summary,
+        {"fit": lambda stem: save(fit_figure(fit), stem)},
+    )
+    header = [
+        f"Calibrated parameters for round {data.name} (lis1abm calibrate), "
+        f"{dt.datetime.now(dt.UTC).date().isoformat()}.",
+        f"Base: {config.base_file} (sha256 {summary['params_sha256'][:16]}); config: "
+        f"{config.file} (sha256 {summary['config_sha256'][:16]}).",
+        f"Round file sha256 {summary['round_sha256'][:16]}; seed {seed}; {reps} replications per "
+        f"candidate; {summary['trials_completed']} trials (budget {budget}).",
+        f"Code: lis1abm {summary['version']}, git commit {summary['git_commit']}.",
+        f"Objective (minus penalised log-likelihood): {best_fit.value:.3f} on the fixed block, "
+        f"{fresh_fit.value:.3f} on a fresh block; posterior ESS {posterior.ess:.1f}.",
+        "Free parameters: " + ", ".join(config.names) + ".",
+    ]
+    params_file = write_params_file(params_out, best_run.params, header)
+    return CalibrationResult(fit, estimates, statements, summary, params_file, written)
+
+
+def _parts(fit) -> dict:
+    return {
+        "value": fit.value,
+        "log_likelihood": fit.log_likelihood,
+        "log_prior": fit.log_prior,
+        "by_breakdown": fit.by_breakdown,
+    }

@@ -1,0 +1,208 @@
+"""The objective of the calibration: minus the penalised log-likelihood of the report's figures.
+
+For a candidate vector x (the free parameters, :attr:`CalibrationConfig.names` order):
+
+1. the parameters are the base parameters with x in place, validated as a parameter file is
+   (the search's bounds lie inside every parameter's range, so a candidate cannot be invalid);
+2. the market is rebuilt with the calibration's seed: the population, the applications and the
+   hospitals' scores all depend on the parameters (about 0.05-0.1 s of the 0.1-0.2 s a candidate
+   costs on 2 cores with 400 replications; the same seed keeps the market's own random draws
+   common to every candidate);
+3. R replications are played on a fixed block of replication indices (``first .. first + R -
+   1``): every candidate sees the same random numbers, so the objective is a deterministic,
+   much smoother function of x than with fresh draws;
+4. per fitted group g: the model's hire probability p_g = mean hires / applicants over the R
+   replications, and the log-likelihood of the report's count k_g out of n_g:
+
+   - ``binomial``: log C(n, k) + k log p + (n - k) log(1 - p) (``not_hired``: p -> 1 - p), with
+     p clipped to [f, 1 - f], f = 0.5 / (R n): half a hire over all the replications, the
+     resolution of the estimate, so that a group the model never (or always) hires costs a
+     large but finite penalty instead of -inf;
+   - ``poisson``: k log L - L - log k!, L the model's mean count (floor 0.5 / R), for report
+     counts without a denominator (table 2's not-hired applicants with 4+ rounds: the report
+     gives no number of such applicants per group, so a binomial has no n);
+
+   times the breakdown's weight;
+5. plus the pooling priors: log N(x_i; center, tau^2) for each pooled parameter (the other
+   parameters have a flat prior on their bounds).
+
+The objective is minus (log-likelihood + log-prior). Same inputs, same value: the market and
+the replications are pure functions of (seed, parameters, replication indices), on any backend
+and thread count.
+
+Why binomial and not beta-binomial: the report's figures are one realised round, and a
+beta-binomial's extra dispersion would be one more parameter per breakdown with a single
+observation each to inform it, so it would be fixed by assumption anyway. The binomial treats
+applicants of a group as independent given the model's probability; the model's own
+between-replication spread of a group's hires (capacity makes groups compete) is reported
+beside the fit (``p05``/``p95`` in ``fit.csv``), and the held-out breakdowns and the fresh
+replication block check that the fit is not a fit to noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from lis1abm.calibration.config import CalibrationConfig
+from lis1abm.calibration.paths import value_at, with_values
+from lis1abm.data.round import RoundData
+from lis1abm.engine.layout import flatten
+from lis1abm.market.ranking import Market, build_market
+from lis1abm.params import Params
+from lis1abm.results.aggregate import Summary
+from lis1abm.results.compare import report_figures
+from lis1abm.results.tally import Tally
+from lis1abm.simulation.simulate import ResultSink, run_replications
+
+
+@dataclass
+class Run:
+    """A candidate's replications: the market, its tally, their summary and, when asked for,
+    every replication's values (int64 (R, K), :attr:`Tally.layout` order)."""
+
+    params: Params
+    market: Market
+    tally: Tally
+    summary: Summary
+    values: np.ndarray | None
+
+
+@dataclass
+class Fit:
+    """A candidate's objective and its parts (log-likelihood per target breakdown)."""
+
+    value: float
+    log_likelihood: float
+    log_prior: float
+    by_breakdown: dict[str, float]
+
+
+class Objective:
+    """Minus the penalised log-likelihood of a candidate (see the module docstring).
+
+    Parameters
+    ----------
+    config : the calibration config (free parameters, targets, pooling).
+    data : the round.
+    seed : the root seed (market and replications).
+    reps : replications per candidate (R).
+    engine_name : ``cpu``, ``cuda`` or ``mesa`` (all give the same outcome).
+    first : the first replication index of the fixed block.
+    """
+
+    def __init__(
+        self,
+        config: CalibrationConfig,
+        data: RoundData,
+        seed: int,
+        reps: int,
+        engine_name: str = "cpu",
+        first: int = 0,
+    ):
+        self.config = config
+        self.data = data
+        self.seed = seed
+        self.reps = reps
+        self.engine_name = engine_name
+        self.first = first
+        self.names = config.names
+        self.evaluations = 0
+        self._report: dict | None = None
+
+    def params_at(self, x) -> Params:
+        """The base parameters with the candidate ``x`` (len(names),) in place."""
+        values = dict(zip(self.names, map(float, x), strict=True))
+        return with_values(self.config.base, values)
+
+    def run(self, x, first: int | None = None, keep_values: bool = False) -> Run:
+        """Rebuild the market at ``x`` and play the block of R replications from ``first``
+        (default: the fixed block)."""
+        params = self.params_at(x)
+        market = build_market(self.data, params, self.seed)
+        tally = Tally(market)
+        arrays = flatten(market, tally)
+        sink = ResultSink(tally, {}, None, per_replication=keep_values, log_events=False)
+        start = self.first if first is None else first
+        summary = run_replications(
+            self.engine_name, market, tally, arrays, self.reps, sink, first=start
+        )
+        self.evaluations += 1
+        return Run(params, market, tally, summary, sink.values())
+
+    def fit(self, x, run: Run) -> Fit:
+        """The objective's parts at ``x`` from its replications."""
+        by = self.log_likelihoods(run)
+        loglik = float(sum(by.values()))
+        logprior = self.log_prior(x)
+        return Fit(-(loglik + logprior), loglik, logprior, by)
+
+    def __call__(self, x, first: int | None = None) -> float:
+        """Minus the penalised log-likelihood at ``x`` (on the block from ``first``)."""
+        return self.fit(x, self.run(x, first)).value
+
+    def log_likelihoods(self, run: Run) -> dict[str, float]:
+        """The weighted log-likelihood of each target breakdown (see the module docstring)."""
+        layout = run.tally.layout
+        mean = run.summary.mean()
+        if self._report is None:  # the report's figures depend on the round only
+            self._report = report_figures(run.market)
+        out = {}
+        reps = run.summary.replications
+        for name, target in self.config.spec.targets.items():
+            total = 0.0
+            for group, n_model, hired in _cells(layout, mean, name):
+                figure = self._report.get((name, group))
+                if figure is None or figure[1] is None:
+                    continue  # a group the report gives no figure for
+                n, k = int(figure[0]), int(figure[1])
+                model = hired if target.observed == "hired" else n_model - hired
+                observed = k if target.observed == "hired" else n - k
+                if target.likelihood == "binomial":
+                    total += binomial_loglik(observed, n, model / max(n_model, 1), reps)
+                else:
+                    total += poisson_loglik(observed, model, reps)
+            out[name] = target.weight * total
+        return out
+
+    def log_prior(self, x) -> float:
+        """Sum of the pooling priors' log-densities at ``x``."""
+        at = dict(zip(self.names, map(float, x), strict=True))
+        total = 0.0
+        for pooled in self.config.spec.pooled.values():
+            center = pooled.center
+            if isinstance(center, str):
+                center = at[center] if center in at else value_at(self.config.base, center)
+            for name in pooled.parameters:
+                z = (at[name] - center) / pooled.tau
+                total += -0.5 * z * z - math.log(pooled.tau * math.sqrt(2 * math.pi))
+        return total
+
+
+def _cells(layout, mean: np.ndarray, breakdown: str):
+    """(group, applicants, mean hires) of each group of a breakdown."""
+    rows = layout.index[layout["breakdown"].to_numpy() == breakdown]
+    values = {}
+    for k in rows:
+        values[(layout.at[k, "group"], layout.at[k, "metric"])] = mean[k]
+    for (group, metric), v in values.items():
+        if metric == "hired":
+            yield group, float(values[(group, "applicants")]), float(v)
+
+
+def binomial_loglik(k: int, n: int, p: float, reps: int) -> float:
+    """log P(k of n | p), p clipped to [f, 1 - f] with f = 0.5 / (reps * n)."""
+    if n == 0:
+        return 0.0
+    floor = 0.5 / (reps * n)
+    p = min(max(p, floor), 1.0 - floor)
+    log_choose = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+    return log_choose + k * math.log(p) + (n - k) * math.log1p(-p)
+
+
+def poisson_loglik(k: int, mean: float, reps: int) -> float:
+    """log P(k | Poisson(mean)), mean at least 0.5 / reps."""
+    mean = max(mean, 0.5 / reps)
+    return k * math.log(mean) - mean - math.lgamma(k + 1)

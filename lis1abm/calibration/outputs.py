@@ -1,0 +1,203 @@
+"""The calibration's files: tables, summary, figures and the calibrated parameter file, each
+written completely or not at all.
+
+In the output folder (beside the study's journal):
+
+- ``fit.csv``: breakdown, group, role (``fitted`` / ``held-out``), applicants, report (the
+  report's hires), model_mean, p05, p95 (the model's hires over the fixed block at the best
+  point), inside_band (``yes`` when the report's figure lies in [p05, p95], ``no``, or empty
+  without a report figure). Rows of breakdown ``figure_4_3`` are the report's figure 4.3
+  statements (:mod:`lis1abm.results.statements`): ``report`` is the reference figure,
+  ``model_mean`` the model's, inside_band ``hit`` or ``miss``;
+- ``estimates.csv``: parameter, best, q05, q50, q95 (importance-sampling quantiles), lower,
+  upper;
+- ``trials.csv``: every trial of the study (Optuna's table);
+- ``summary.json``: provenance, objective on the fixed and the fresh replication blocks,
+  effective sample size, elapsed seconds, budget;
+- ``fit.png`` / ``fit.pdf``: the figure of :func:`lis1abm.plots.fit.fit_figure`.
+
+Everything is written into a staging folder inside the output folder, then each file is moved
+into place (a rename, atomic on one file system): an error leaves the files of the previous
+run, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lis1abm.calibration.paths import tree_of
+from lis1abm.errors import UserError
+from lis1abm.params import Params, load_params
+
+FIT_COLUMNS = (
+    "breakdown",
+    "group",
+    "role",
+    "applicants",
+    "report",
+    "model_mean",
+    "p05",
+    "p95",
+    "inside_band",
+)
+
+
+def fit_table(rows: list[dict], roles: dict[str, str], statements: list[dict]) -> pd.DataFrame:
+    """``fit.csv`` from the comparison rows (:func:`lis1abm.results.compare.compare`) of the
+    breakdowns in ``roles`` (breakdown -> role) and the figure 4.3 statements."""
+    out = []
+    for r in rows:
+        role = roles.get(r["breakdown"])
+        if role is None:
+            continue
+        report = r["report_hired"]
+        inside = (
+            ""
+            if report is None
+            else ("yes" if r["sim_hired_p05"] <= report <= r["sim_hired_p95"] else "no")
+        )
+        out.append(
+            (
+                r["breakdown"],
+                r["group"],
+                role,
+                r["applicants"],
+                report,
+                r["sim_hired_mean"],
+                r["sim_hired_p05"],
+                r["sim_hired_p95"],
+                inside,
+            )
+        )
+    for s in statements:
+        group = f"({s['statement']}) {s['subject']}: {s['measure']}"
+        hit = "hit" if s["hit"] else "miss"
+        out.append(
+            ("figure_4_3", group, "held-out", None, s["reference"], s["model"], None, None, hit)
+        )
+    table = pd.DataFrame(out, columns=list(FIT_COLUMNS))
+    table["report"] = table["report"].astype("Float64")
+    table["applicants"] = table["applicants"].astype("Int64")
+    return table
+
+
+def estimates_table(names, best, quantiles: np.ndarray, lower, upper) -> pd.DataFrame:
+    """``estimates.csv``: one row per free parameter; ``quantiles`` (3, d): 5, 50, 95 %."""
+    return pd.DataFrame(
+        {
+            "parameter": list(names),
+            "best": np.asarray(best, dtype=float),
+            "q05": quantiles[0],
+            "q50": quantiles[1],
+            "q95": quantiles[2],
+            "lower": list(lower),
+            "upper": list(upper),
+        }
+    )
+
+
+def write_outputs(
+    out: Path,
+    tables: dict[str, pd.DataFrame],
+    summary: dict,
+    figures: dict[str, Callable[[Path], list[Path]]],
+) -> list[Path]:
+    """Write ``<name>.csv`` of each table, ``summary.json`` and each figure (a function
+    that saves itself under a path stem) into ``out``, all or nothing."""
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    try:
+        names = []
+        for name, table in tables.items():
+            table.to_csv(staging / f"{name}.csv", index=False)
+            names.append(f"{name}.csv")
+        (staging / "summary.json").write_text(json.dumps(summary, indent=2, default=_plain) + "\n")
+        names.append("summary.json")
+        for name, draw in figures.items():
+            names += [p.name for p in draw(staging / name)]
+        written = []
+        for name in names:
+            os.replace(staging / name, out / name)
+            written.append(out / name)
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _plain(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# -- the calibrated parameter file ---------------------------------------------------------
+
+
+def params_toml(params: Params, header: list[str]) -> str:
+    """A parameter file (TOML) holding ``params``, after the comment lines ``header``."""
+    lines = [f"# {h}".rstrip() for h in header]
+    for table, entries in tree_of(params).items():
+        lines += ["", f"[{table}]"]
+        for key, value in entries.items():
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        inner = ", ".join(
+            f"{json.dumps(str(k), ensure_ascii=False)} = {_toml_value(v)}" for k, v in value.items()
+        )
+        return "{ " + inner + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def write_params_file(path: Path, params: Params, header: list[str]) -> Path:
+    """Write the parameter file atomically: to a temporary file beside ``path``, checked with
+    :func:`load_params` (so that an invalid file is never left in place), then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".toml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(params_toml(params, header))
+        load_params(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def check_writable(path: Path, flag: str) -> Path:
+    """``path`` (a folder or a file to be made, with any missing parent folders) can be
+    written: its nearest existing ancestor is a writable folder, and it is not of the other
+    kind."""
+    path = Path(path)
+    if flag == "--out" and path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path}: exists and is not a folder")
+    if flag != "--out" and path.is_dir():
+        raise UserError(f"{flag} {path}: is a folder")
+    probe = path if flag == "--out" and path.is_dir() else path.parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise UserError(f"{flag} {path}: cannot write in {probe}")
+    return path

@@ -1,0 +1,245 @@
+"""Calibration: a deterministic objective, a reproducible and resumable search, strict configs,
+pooling priors that act, and results written completely or not at all.
+
+Every search here is tiny (8 trials of 20 replications, 10 posterior draws) on a config of
+three free parameters: what is checked is the machinery, not the fit.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lis1abm.calibration import calibrate
+from lis1abm.calibration.config import default_config, load_config
+from lis1abm.calibration.objective import Objective, binomial_loglik
+from lis1abm.calibration.paths import value_at
+from lis1abm.calibration.search import JOURNAL
+from lis1abm.cli import main
+from lis1abm.data.round import load_round
+from lis1abm.errors import ConfigError
+from lis1abm.params import DEFAULT_PARAMS, load_params
+
+# The module (the package's ``calibrate`` attribute is the function of the same name).
+calibrate_module = importlib.import_module("lis1abm.calibration.calibrate")
+
+SMALL = f"""
+[calibration]
+params = "{DEFAULT_PARAMS}"
+seed = 7
+replications = 20
+budget = 8
+posterior_draws = 10
+
+[parameters]
+"ranking.education_weight.Norway" = {{ lower = 0.0, upper = 3.0 }}
+"ranking.nationality_weight.EEA+UK" = {{ lower = -2.0, upper = 2.0 }}
+"behaviour.withdrawal_probability" = {{ lower = 0.1, upper = 0.2 }}
+
+[pooled.nationality]
+parameters = ["ranking.nationality_weight.EEA+UK"]
+tau = 0.5
+
+[targets.nationality_x_education]
+likelihood = "binomial"
+
+[held_out]
+breakdowns = ["gender"]
+"""
+
+
+@pytest.fixture
+def small_config(tmp_path) -> Path:
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL)
+    return path
+
+
+def run(config: Path, out: Path, budget: int = 8, **kw):
+    return calibrate(
+        config_path=config, budget=budget, out=out, params_out=out / "calibrated.toml", **kw
+    )
+
+
+def run_cli(capsys, *args) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as stop:
+        main([str(a) for a in args])
+    _, err = capsys.readouterr()
+    return stop.value.code, err
+
+
+def test_builtin_config_loads():
+    config = load_config(default_config("autumn2024"))
+    assert "ranking.proficiency_weight" in config.names
+    assert set(config.spec.held_out.breakdowns) == {"gender", "age_group"}
+
+
+def test_objective_is_deterministic(small_config):
+    config = load_config(small_config)
+    data = load_round("autumn2024")
+    x = np.array(config.base_point())
+    a = Objective(config, data, seed=7, reps=20)(x)
+    b = Objective(config, data, seed=7, reps=20)(x)
+    assert a == b and np.isfinite(a)
+    # Another block of replications is another realisation of the same model.
+    assert Objective(config, data, seed=7, reps=20)(x, first=10_000) != a
+
+
+def test_binomial_floor_keeps_the_likelihood_finite():
+    assert np.isfinite(binomial_loglik(5, 10, 0.0, reps=20))
+    assert binomial_loglik(5, 10, 0.5, 20) > binomial_loglik(5, 10, 0.0, 20)
+
+
+def test_pooling_prior_pulls_an_unidentified_deviation_toward_zero(tmp_path):
+    """Every applicant has exactly one nationality group, so adding the same shift to all three
+    nationality weights changes no ranking: the likelihood is flat along that direction and
+    only the pooling prior N(0, tau^2) decides, preferring the deviations centred on 0."""
+    text = SMALL.replace(
+        '"ranking.nationality_weight.EEA+UK" = { lower = -2.0, upper = 2.0 }',
+        "\n".join(
+            f'"ranking.nationality_weight.{g}" = {{ lower = -2.0, upper = 2.0 }}'
+            for g in ("Norway", "EEA+UK", "Outside EEA")
+        ),
+    ).replace(
+        'parameters = ["ranking.nationality_weight.EEA+UK"]',
+        'parameters = ["ranking.nationality_weight.Norway", "ranking.nationality_weight.EEA+UK",'
+        ' "ranking.nationality_weight.Outside EEA"]',
+    )
+    path = tmp_path / "pooled.toml"
+    path.write_text(text)
+    config = load_config(path)
+    objective = Objective(config, load_round("autumn2024"), seed=7, reps=20)
+    base = np.array([1.2, 0.3, -0.2, 0.4, 0.15])  # nationality deviations with mean 0.1
+    shift = np.array([0.0, 1.0, 1.0, 1.0, 0.0])
+    fits = {
+        s: objective.fit(base + s * shift, objective.run(base + s * shift)) for s in (-0.1, 0.5)
+    }
+    # The same likelihood along the shift (to the rounding of scores to integer units) ...
+    assert fits[-0.1].log_likelihood == pytest.approx(fits[0.5].log_likelihood, abs=1e-6)
+    # ... and the prior prefers the centred deviations (mean 0 at s = -0.1).
+    assert fits[-0.1].value < fits[0.5].value
+    assert fits[-0.1].log_prior > fits[0.5].log_prior
+
+
+def test_same_seed_same_best_and_resume_equals_uninterrupted(small_config, tmp_path):
+    whole = run(small_config, tmp_path / "whole")
+    again = run(small_config, tmp_path / "again")
+    pd.testing.assert_frame_equal(whole.estimates, again.estimates)
+    # Interrupted after 4 trials, then resumed to 8.
+    run(small_config, tmp_path / "parts", budget=4)
+    resumed = run(small_config, tmp_path / "parts", budget=8, resume=True)
+    assert resumed.summary["trials_completed"] == 8
+    trials = pd.read_csv(tmp_path / "parts" / "trials.csv")
+    assert (trials["state"] == "COMPLETE").sum() == 8
+    reference = pd.read_csv(tmp_path / "whole" / "trials.csv")
+    param_columns = [c for c in reference.columns if c.startswith("params_")]
+    pd.testing.assert_frame_equal(trials[param_columns], reference[param_columns])
+    np.testing.assert_array_equal(trials["value"], reference["value"])
+    pd.testing.assert_frame_equal(resumed.estimates, whole.estimates)
+    # A finished study: the outputs are rewritten, no trial is added.
+    done = run(small_config, tmp_path / "parts", budget=8, resume=True)
+    assert done.summary["trials_completed"] == 8
+
+
+def test_calibrated_params_load_and_differ_from_base(small_config, tmp_path):
+    result = run(small_config, tmp_path / "out")
+    params = load_params(result.params_file)
+    base = load_params(DEFAULT_PARAMS)
+    assert params != base
+    # The base withdrawal probability (0.04) lies below the bounds [0.1, 0.2].
+    assert 0.1 <= value_at(params, "behaviour.withdrawal_probability") <= 0.2
+    text = result.params_file.read_text()
+    assert text.startswith("# Calibrated parameters") and "seed 7" in text
+    fit = pd.read_csv(tmp_path / "out" / "fit.csv")
+    assert set(fit["role"]) == {"fitted", "held-out"}
+    assert {"p05", "p95", "inside_band"} <= set(fit.columns)
+    assert (fit["breakdown"] == "figure_4_3").any()
+    for name in ("estimates.csv", "trials.csv", "summary.json", "fit.png", "fit.pdf"):
+        assert (tmp_path / "out" / name).exists()
+
+
+def test_existing_study_without_resume_is_a_one_line_error(small_config, tmp_path, capsys):
+    out = tmp_path / "out"
+    run(small_config, out, budget=2)
+    code, err = run_cli(
+        capsys,
+        "calibrate",
+        "--config",
+        small_config,
+        "--out",
+        out,
+        "--budget",
+        2,
+        "--params-out",
+        out / "p.toml",
+    )
+    assert code == 2 and err.count("\n") == 1 and "--resume" in err
+
+
+def test_changed_setup_cannot_resume(small_config, tmp_path, capsys):
+    out = tmp_path / "out"
+    run(small_config, out, budget=2)
+    code, err = run_cli(
+        capsys,
+        "calibrate",
+        "--config",
+        small_config,
+        "--out",
+        out,
+        "--budget",
+        2,
+        "--seed",
+        8,
+        "--resume",
+        "--params-out",
+        out / "p.toml",
+    )
+    assert code == 2 and err.count("\n") == 1 and "another setup" in err
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("budget = 8", "budget = 8\nbudgett = 3", "calibration.budgett"),
+        (
+            '"behaviour.withdrawal_probability"',
+            '"behaviour.withdrawl_probability"',
+            'parameters."behaviour.withdrawl_probability"',
+        ),
+        (
+            "lower = 0.1, upper = 0.2",
+            "lower = 0.3, upper = 0.2",
+            "behaviour.withdrawal_probability",
+        ),
+        ("lower = 0.1, upper = 0.2", "lower = 0.1, upper = 1.5", 'withdrawal_probability".upper'),
+        ("tau = 0.5", "tau = 0.5\nparameterz = 1", "pooled.nationality.parameterz"),
+        ('"gender"', '"genders"', "held_out.breakdowns[0]"),
+    ],
+)
+def test_bad_config_is_a_one_line_error(tmp_path, capsys, old, new, key):
+    path = tmp_path / "bad.toml"
+    assert old in SMALL
+    path.write_text(SMALL.replace(old, new, 1))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(path) in str(error.value) and key in str(error.value)
+    code, err = run_cli(capsys, "calibrate", "--config", path, "--out", tmp_path / "out")
+    assert code == 2 and err.count("\n") == 1 and key in err
+    assert not (tmp_path / "out").exists()  # nothing done
+
+
+def test_outputs_are_written_all_or_nothing(small_config, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+
+    def broken(fit):
+        raise RuntimeError("figure failed")
+
+    monkeypatch.setattr(calibrate_module, "fit_figure", broken)
+    with pytest.raises(RuntimeError, match="figure failed"):
+        run(small_config, out, budget=2)
+    assert sorted(p.name for p in out.iterdir()) == [JOURNAL]  # no table, no staging folder
+    assert not (out / "calibrated.toml").exists()
