@@ -53,7 +53,7 @@ from lis1abm.engine.layout import flatten
 from lis1abm.market.ranking import Market, build_market
 from lis1abm.params import Params
 from lis1abm.results.aggregate import Summary
-from lis1abm.results.compare import report_figures
+from lis1abm.results.compare import report_figures, report_not_hired
 from lis1abm.results.tally import Tally
 from lis1abm.simulation.simulate import ResultSink, run_replications
 
@@ -111,6 +111,7 @@ class Objective:
         self.names = config.names
         self.evaluations = 0
         self._report: dict | None = None
+        self._not_hired: dict = {}
 
     def params_at(self, x) -> Params:
         """The base parameters with the candidate ``x`` (len(names),) in place."""
@@ -149,21 +150,28 @@ class Objective:
         mean = run.summary.mean()
         if self._report is None:  # the report's figures depend on the round only
             self._report = report_figures(run.market)
+            self._not_hired = report_not_hired(run.market)
         out = {}
         reps = run.summary.replications
         for name, target in self.config.spec.targets.items():
             total = 0.0
             for group, n_model, hired in _cells(layout, mean, name):
-                figure = self._report.get((name, group))
-                if figure is None or figure[1] is None:
-                    continue  # a group the report gives no figure for
-                n, k = int(figure[0]), int(figure[1])
-                model = hired if target.observed == "hired" else n_model - hired
-                observed = k if target.observed == "hired" else n - k
-                if target.likelihood == "binomial":
-                    total += binomial_loglik(observed, n, model / max(n_model, 1), reps)
+                if target.observed == "not_hired":
+                    # Table 2 counts the not hired among the model's own applicants with 4+
+                    # rounds: the report has no denominator, so n is the model's.
+                    observed = self._not_hired.get((name, group))
+                    if observed is None:
+                        continue  # a group table 2 does not count (fewer than 4 rounds)
+                    n, model = n_model, n_model - hired
                 else:
-                    total += poisson_loglik(observed, model, reps)
+                    figure = self._report.get((name, group))
+                    if figure is None or figure[1] is None:
+                        continue  # a group the report gives no figure for
+                    n, observed, model = int(figure[0]), int(figure[1]), hired
+                if target.likelihood == "binomial":
+                    total += binomial_loglik(int(observed), int(n), model / max(n_model, 1), reps)
+                else:
+                    total += poisson_loglik(int(observed), model, reps)
             out[name] = target.weight * total
         return out
 
