@@ -80,6 +80,25 @@ def _edited(tmp_path: Path, old: str, new: str, count: int = 1) -> Path:
         ("positions = 25\n", 'positions = "25"\n', "ads[0].positions", "expected an integer"),
         ('region = "Sør-Øst"', 'region = "Sørøst"', "ads[0].region", "must be one of"),
         ("round = 2\n", "round = 7\n", "calendar[1].round", "expected 2"),
+        (
+            "after_calendar_rounds = 8\n",
+            "after_calendar_rounds = -1\n",
+            "round.after_calendar_rounds",
+            "must not be negative",
+        ),
+        (
+            "after_calendar_rounds = 8\n",
+            "after_calendar_rounds = 51\n",
+            "round.after_calendar_rounds",
+            "must be at most 50",
+        ),
+        (
+            "after_calendar_rounds = 8\n",
+            'after_calendar_rounds = "8"\n',
+            "round.after_calendar_rounds",
+            "expected an integer",
+        ),
+        ("after_calendar_rounds = 8\n", "", "round.after_calendar_rounds", "missing"),
     ],
 )
 def test_round_errors_name_file_and_key(tmp_path, old, new, key, problem):
