@@ -195,7 +195,7 @@ def block_kernel(
         for q in range(tid, n_keys, step):
             j = m.ad_app_ad[q]
             # Interview noise by (applicant, trust), as on the CPU (kernel._segment_keys).
-            noise = noise_jit(k0, k1, rep, S_INTERVIEW, m.ad_app_applicant[q], m.ad_trust[j])
+            noise = noise_jit(k0, k1, rep, S_INTERVIEW, m.ad_app_applicant[q], m.ad_app_trust[q])
             key = rules.ranking_key(m.ad_app_score[q] + noise, m.ad_app[q])
             if key >= m.band_threshold[j]:
                 my_band[m.ad_ptr[j] + cuda.atomic.add(band_count, j, 1)] = key

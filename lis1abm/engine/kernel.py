@@ -101,9 +101,8 @@ def _segment_keys(k0, k1, rep, m, start, end, segment):
     vectorises on the CPU."""
     for k in range(start, end):
         q = _ix(k)
-        trust = m.ad_trust[_ix(m.ad_app_ad[q])]
         score = m.ad_app_score[q] + noise_jit(
-            k0, k1, rep, S_INTERVIEW, m.ad_app_applicant[q], trust
+            k0, k1, rep, S_INTERVIEW, m.ad_app_applicant[q], m.ad_app_trust[q]
         )
         segment[_ix(k - start)] = rules.ranking_key(score, m.ad_app[q])
 

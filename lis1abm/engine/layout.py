@@ -79,6 +79,8 @@ class EngineArrays(NamedTuple):
     ad_app_applicant, ad_app_ad, ad_app_score : (Q,): their applicant, ad and pre-interview
         score, in the same order (contiguous, so that the key loop vectorises, which gathering
         through ``ad_app`` prevents).
+    ad_app_trust : (Q,): the trust of each ranked-list entry's ad, contiguous like
+        ``ad_app_score`` (a gather ``ad_trust[ad_app_ad]`` would stop the key loop vectorising).
     ad_trust : (J,): each ad's trust: interview noise is keyed by (applicant, trust), since a
         trust interviews an applicant once for all its ads (see
         :func:`lis1abm.market.ranking.ranked_lists`).
@@ -106,6 +108,7 @@ class EngineArrays(NamedTuple):
     ad_app_applicant: np.ndarray
     ad_app_ad: np.ndarray
     ad_app_score: np.ndarray
+    ad_app_trust: np.ndarray
     ad_trust: np.ndarray
     app_applicant: np.ndarray
     app_ad: np.ndarray
@@ -211,6 +214,7 @@ def flatten(market: Market, tally: Tally | None = None) -> EngineArrays:
         ad_app_applicant=c(market.app_applicant[ad_app], dtype=np.int64),
         ad_app_ad=c(apps.ad[ad_app], dtype=np.int64),
         ad_app_score=c(base[ad_app]),
+        ad_app_trust=c(ad_trust[apps.ad[ad_app]]),
         ad_trust=c(ad_trust),
         app_applicant=c(market.app_applicant, dtype=np.int64),
         app_ad=c(apps.ad, dtype=np.int64),
@@ -260,7 +264,7 @@ def with_bands(arrays: EngineArrays, seed: int, factor: int, extra: int) -> Engi
             arrays.ad_ptr,
             arrays.ad_app_score,
             arrays.ad_app_applicant,
-            arrays.ad_trust[arrays.ad_app_ad],
+            arrays.ad_app_trust,
             seed,
             band_size,
         ),
