@@ -61,6 +61,7 @@ def small_markets():
             rounds=rounds,
             late=late,
             wait=wait,
+            calendar=max(1, rounds - 2),  # two rounds after the calendar
         )
         out.append((f"market {k} ({n} applicants, {j} ads)", market))
     # One longer ranked list, gone through band by band (most replies missed): the kernel's

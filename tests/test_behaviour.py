@@ -40,11 +40,10 @@ def test_reply_priorities():
         rounds_left=4,
         rounds_total=5,
     )
-    assert b.reply(True, True, **args) == b.MUST_DECLINE
-    assert b.reply(False, True, **args) == b.WITHDRAWN
-    assert b.reply(False, False, **args) == b.NO_REPLY
-    assert b.reply(False, False, **(args | {"no_reply_q16": 0})) == b.WAIT
-    assert b.reply(False, False, **(args | {"no_reply_q16": 0, "wait_q16": 0})) == b.ACCEPT_BEST
+    assert b.reply(True, **args) == b.MUST_DECLINE
+    assert b.reply(False, **args) == b.NO_REPLY
+    assert b.reply(False, **(args | {"no_reply_q16": 0})) == b.WAIT
+    assert b.reply(False, **(args | {"no_reply_q16": 0, "wait_q16": 0})) == b.ACCEPT_BEST
 
 
 def test_no_reply_probability():
@@ -55,6 +54,16 @@ def test_no_reply_probability():
 def test_marking_and_offers():
     assert b.marking_round(2, u_late=100, late_q16=50) == 3
     assert b.marking_round(2, u_late=10, late_q16=50) == 4
-    assert b.can_receive_offer(b.NOT_MARKED, 5)
-    assert b.can_receive_offer(3, 2) and not b.can_receive_offer(3, 3)
+    assert b.can_receive_offer(b.NOT_MARKED, False, 5)
+    assert b.can_receive_offer(3, False, 2) and not b.can_receive_offer(3, False, 3)
+    # A withdrawn applicant is off every list, marked or not.
+    assert not b.can_receive_offer(b.NOT_MARKED, True, 1)
+    assert not b.can_receive_offer(3, True, 2)
+
+
+def test_rounds_left_counts_the_calendar_only():
+    """Applicants know the calendar's five rounds, not the rounds after it: after the
+    calendar nobody waits."""
+    assert [b.rounds_left(5, r) for r in range(1, 9)] == [4, 3, 2, 1, 0, 0, 0, 0]
+    assert not any(b.wants_to_wait(9, 10, u, 65536, b.rounds_left(5, 7), 5) for u in U)
     assert b.vacancies(5, 2) == 3 and b.vacancies(5, 7) == 0

@@ -16,6 +16,7 @@ from lis1abm.abm.model import LIS1Model
 from lis1abm.market.applications import Applications
 from lis1abm.market.ranking import Market, build_market, ranked_lists
 from lis1abm.results.tally import tally
+from lis1abm.rng import Stream, u16
 from lis1abm.rules import CASCADE_FIELDS
 
 
@@ -36,9 +37,15 @@ def check_invariants(market: Market, model: LIS1Model) -> None:
     assert accepted.sum() == (out.hired_ad >= 0).sum()
     # At most one offer per (ad, applicant): an ad never re-offers after a decline.
     assert not pd.DataFrame({"a": ads, "w": who}).duplicated().any()
-    # No offer to an applicant already marked.
+    # No offer to an applicant already marked, nor to one who has withdrawn; every
+    # withdrawn candidate an ad passed over is counted.
     marked_from = np.array([a.marked_from for a in model.applicant_list])
     assert (rnd < marked_from[who]).all(), "offer to a marked applicant"
+    withdrawn = np.array([a.withdrawn for a in model.applicant_list], dtype=bool)
+    assert not withdrawn[who].any(), "offer to a withdrawn applicant"
+    assert (out.hired_ad[withdrawn] < 0).all()
+    skipped = out.cascade[:, CASCADE_FIELDS.index("skipped_withdrawn")].sum()
+    assert skipped <= withdrawn[ranked_lists(market, model.replication)[1]].sum()
     # Every offer (and so every hire) is to someone who applied to that ad and qualified.
     ptr, ranked = ranked_lists(market, model.replication)
     for j in range(market.n_ads):
@@ -167,17 +174,67 @@ def test_more_positions_raise_hires_on_average(market):
 
 
 def test_datacollector_records_each_round(market):
-    """Mesa's DataCollector (one row collected at the end of each round) holds the cascade that
-    the CPU engine computes independently for the same replication, round by round."""
+    """Mesa's DataCollector (one row collected at the end of each round played) holds the
+    cascade that the CPU engine computes independently for the same replication, round by
+    round; the rounds not played (after a round without offers) are zero rows carrying the
+    open positions."""
     rep = 3
     model = LIS1Model(market, rep, log_events=False)
     model.run()
     frame = model.datacollector.get_model_vars_dataframe()
-    assert frame["round"].tolist() == list(range(1, market.n_rounds + 1))
+    played = len(frame)
+    assert market.n_calendar < played < market.n_rounds  # stopped early, after the calendar
+    assert frame["round"].tolist() == list(range(1, played + 1))
     result = engine.run_cpu(engine.flatten(market), market.seed, [rep], engine.param_rows(market))
-    np.testing.assert_array_equal(frame[list(CASCADE_FIELDS)].to_numpy(), result.cascade[0])
-    # Not vacuous: every round's row differs from the next.
-    assert (np.diff(result.cascade[0], axis=0) != 0).any(axis=1).all()
+    cascade = result.cascade[0]
+    np.testing.assert_array_equal(frame[list(CASCADE_FIELDS)].to_numpy(), cascade[:played])
+    assert cascade[played - 1, CASCADE_FIELDS.index("offers")] == 0
+    open_after = CASCADE_FIELDS.index("open_after")
+    assert (cascade[played:, open_after] == cascade[played - 1, open_after]).all()
+    assert not np.delete(cascade[played:], open_after, axis=1).any()
+    # Not vacuous: every round's row differs from the next until the one without offers.
+    assert (np.diff(cascade[:played], axis=0) != 0).any(axis=1).all()
+
+
+@pytest.mark.parametrize("factor", [1.3, 2.0])
+def test_positions_stay_open_only_when_lists_run_out(market, factor):
+    """With the rounds after the calendar, an ad left with open positions has gone through its
+    whole ranked list: every qualified applicant on it who has not withdrawn got an offer
+    from it or was hired elsewhere (an ad passes over only marked and withdrawn candidates).
+    So the default maximum of rounds after the calendar never cuts a cascade short: the last
+    round is never reached with offers still going out. At 130 % of the capacity (789
+    positions for 932 applicants) every position is filled in these replications; at 200 %
+    lists run out and positions stay open, which makes the statement bite."""
+    capacity = np.round(market.capacity * factor).astype(np.int64)
+    bigger = dataclasses.replace(market, capacity=capacity)
+    arrays = engine.flatten(bigger)
+    reps = np.arange(200)
+    out = engine.run_cpu(
+        arrays, market.seed, reps, engine.param_rows(bigger), keep_applicants=True,
+        keep_offers=True,
+    )  # fmt: skip
+    offers, open_after = CASCADE_FIELDS.index("offers"), CASCADE_FIELDS.index("open_after")
+    assert (out.cascade[:, -1, offers] == 0).all(), "the last round still made offers"
+    apps = market.applications
+    qualified = np.flatnonzero(market.qualified)
+    who = market.app_applicant[qualified]
+    ad = apps.ad[qualified]
+    n_open = 0
+    for b, rep in enumerate(reps):
+        withdrawn = rules.has_withdrawn(
+            u16(market.seed, int(rep), Stream.WITHDRAWAL, np.arange(market.n_applicants), 0),
+            market.withdraw_q16,
+        ).astype(bool)
+        hired = out.hired_ad[b]
+        open_ads = capacity - np.bincount(hired[hired >= 0], minlength=market.n_ads) > 0
+        n_open += open_ads.sum()
+        on_open_list = open_ads[ad] & ~withdrawn[who]
+        reached = (out.offers[b, qualified] != 0) | ((hired[who] >= 0) & (hired[who] != ad))
+        assert reached[on_open_list].all(), f"replication {rep}: an ad stopped short"
+        assert out.cascade[b, -1, open_after] == (capacity - np.bincount(
+            hired[hired >= 0], minlength=market.n_ads)).sum()  # fmt: skip
+    if factor >= 2:
+        assert n_open > 0  # not vacuous: positions do stay open
 
 
 # -- tiny random markets (Hypothesis) ----------------------------------------------------
@@ -194,7 +251,11 @@ def tiny_market(
     rounds: int,
     late: int,
     wait: int,
+    calendar: int | None = None,
 ) -> Market:
+    """A hand-made market: ``apply``, ``scores``, ``qualified`` (n, j); ``rounds`` offer
+    rounds, of which the first ``calendar`` (default: all) are the calendar's. Ads 2k and
+    2k + 1 belong to one trust (they share the interview)."""
     rows, cols = np.nonzero(apply)
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=ptr[1:])
@@ -214,10 +275,12 @@ def tiny_market(
         base_score=(scores[rows, cols] * 65536).astype(np.int64),
         qualified=qualified[rows, cols],
         capacity=np.array(capacity, dtype=np.int64),
+        ad_trust=np.arange(j, dtype=np.int64) // 2,
         no_reply_q16=np.full(rounds, 3000, dtype=np.int64),
         wait_q16=wait,
         late_q16=late,
         withdraw_q16=2000,
+        n_calendar=rounds if calendar is None else calendar,
     )
 
 
@@ -233,6 +296,7 @@ def markets(draw):
             apply[i, draw(st.integers(0, j - 1))] = True
     scores = np.array(draw(st.lists(st.floats(-3, 3), min_size=n * j, max_size=n * j)))
     qualified = np.array(draw(st.lists(st.booleans(), min_size=n * j, max_size=n * j)))
+    rounds = draw(st.integers(1, 5))
     return tiny_market(
         n,
         j,
@@ -241,9 +305,10 @@ def markets(draw):
         qualified.reshape(n, j),
         draw(st.lists(st.integers(0, 4), min_size=j, max_size=j)),
         draw(st.integers(0, 2**40)),
-        draw(st.integers(1, 5)),
+        rounds,
         draw(st.sampled_from([0, 20000, 65536])),
         draw(st.sampled_from([0, 30000, 65536])),
+        draw(st.integers(1, rounds)),  # the rest are rounds after the calendar
     )
 
 

@@ -72,7 +72,13 @@ def test_json_shape(json_result):
     assert len(ads) == 29 and sum(r["applicants"] for r in ads) == 601  # positions for ads
     assert sum(r["report_hired"] is None for r in ads) == 12  # ads of trusts with several ads
     cascade = json_result["cascade"]
-    assert len(cascade["rounds"]) == 5
+    # The five calendar rounds, then the rounds after the calendar (8 at most for autumn 2024).
+    assert [r["label"] for r in cascade["rounds"]] == [
+        *"12345",
+        *(f"after {k}" for k in range(1, 9)),
+    ]
+    assert [r["round"] for r in cascade["rounds"]] == list(range(1, 14))
+    assert [r["after_calendar"] for r in cascade["rounds"]] == [False] * 5 + [True] * 8
     assert {"offers", "accepted", "declined", "unanswered", "unfilled"} <= set(cascade["total"])
 
 

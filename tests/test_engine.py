@@ -119,10 +119,10 @@ def test_cpu_engine_equals_mesa_on_tiny_markets(market):
 
 def test_band_refill_matches_mesa():
     """An ad that goes through its first band of candidates (BAND_FACTOR * capacity +
-    BAND_EXTRA of them: nearly every reply missed, for 12 rounds) takes the next band from the
+    BAND_EXTRA of them: nearly every reply missed, for 16 rounds) takes the next band from the
     rest of its list; the candidates still come in the Mesa model's order."""
     rng = np.random.default_rng(11)
-    n, j, rounds = 150, 2, 12
+    n, j, rounds = 150, 2, 16
     market = tiny_market(
         n,
         j,
@@ -288,12 +288,20 @@ def test_one_parameter_row_is_broadcast(market, arrays):
 
 @pytest.mark.parametrize(
     "shape",
-    [(4, 2), (4, 9), (3, 8), (5, 8), (2, 4, 8), (7,)],
+    [
+        lambda c: (4, 2),
+        lambda c: (4, c + 1),
+        lambda c: (3, c),
+        lambda c: (5, c),
+        lambda c: (2, 4, c),
+        lambda c: (c - 1,),
+    ],
     ids=["too-few-columns", "too-many-columns", "too-few-rows", "too-many-rows", "3d", "1d"],
 )
 def test_wrong_parameter_row_shape_is_refused(market, arrays, shape):
-    """Parameter rows must be (B, 3 + R) (or one row); anything else is a ValueError."""
-    assert 3 + market.n_rounds == 8  # the shapes above assume 5 offer rounds
+    """Parameter rows must be (B, 3 + R) (or one row); anything else is a ValueError. ``shape``
+    gives the wrong shape from the right number of columns ``c``."""
+    shape = shape(3 + market.n_rounds)
     with pytest.raises(ValueError, match="parameter rows"):
         engine.run_cpu(arrays, market.seed, range(4), np.zeros(shape, dtype=np.int64))
 

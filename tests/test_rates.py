@@ -22,11 +22,18 @@ import pytest
 from lis1abm import engine, rules
 from lis1abm.abm.model import LIS1Model
 from lis1abm.market.ranking import Market, build_market
+from lis1abm.rng import Stream, u16
+from lis1abm.rules import CASCADE_FIELDS
 
 Z = 5.0  # tolerance in standard errors: a correct model lands outside in < 1e-6 of seeds
 REPS = np.arange(150)
 # Offer days of an applicant: what they did, read from the responses to their offers.
 MUST_DECLINE, NO_REPLY, ACCEPTED, ALL_DECLINED = range(4)
+
+
+def rules_field(name: str) -> int:
+    """Column of a cascade field."""
+    return CASCADE_FIELDS.index(name)
 
 
 def with_behaviour(params, **behaviour):
@@ -55,7 +62,7 @@ def offer_days(market: Market, offers: np.ndarray) -> dict[str, np.ndarray]:
     Returns arrays (D,) for the D offer days: ``round``, ``applicant``, ``replication`` (row
     of the batch), ``best_pref`` (preference rank of the best offer that day) and ``what``:
     MUST_DECLINE (all declined because already hired), NO_REPLY (all unanswered), ACCEPTED
-    (one accepted), ALL_DECLINED (all declined: waiting or withdrawn).
+    (one accepted), ALL_DECLINED (all declined: waiting).
     """
     b, a = np.nonzero(offers)
     code = offers[b, a].astype(np.int64)
@@ -144,44 +151,61 @@ def test_no_reply_rate_by_reply_window(replies, autumn):
 
 def test_waiting_rate(replies):
     """An applicant who replies waits (declines all) with probability ``wait_probability_max
-    * best_rank / (n_applied - 1) * rounds_left / (rounds_total - 1)``, per offer day."""
+    * best_rank / (n_applied - 1) * rounds_left / (rounds_total - 1)``, per offer day, where
+    ``rounds_total`` is the calendar's rounds and ``rounds_left`` the calendar's rounds still
+    to come (none after the calendar: nobody waits then)."""
     market, days = replies
     replying = (days["what"] == ACCEPTED) | (days["what"] == ALL_DECLINED)
     n_applied = np.diff(market.applications.ptr)[days["applicant"][replying]]
-    rounds_left = market.n_rounds - days["round"][replying]
+    rounds_left = np.maximum(market.n_calendar - days["round"][replying], 0)
     p = (
         market.params.behaviour.wait_probability_max
         * days["best_pref"][replying]
         / np.maximum(n_applied - 1, 1)
         * rounds_left
-        / (market.n_rounds - 1)
+        / (market.n_calendar - 1)
     )
+    assert (days["round"][replying] > market.n_calendar).sum() > 100  # after the calendar
     waited = int((days["what"][replying] == ALL_DECLINED).sum())
     assert p.sum() > 2000, "too few chances to wait for a tight estimate"
     assert_binomial(waited, p.sum(), (p * (1 - p)).sum(), "waiting")
     # By round as well: the fall with the rounds left is part of the rule.
-    for r in range(1, market.n_rounds + 1):
+    for r in range(1, market.n_calendar + 1):
         in_round = days["round"][replying] == r
         got = int((days["what"][replying][in_round] == ALL_DECLINED).sum())
         q = p[in_round]
         assert_binomial(got, q.sum(), (q * (1 - q)).sum(), f"waiting, round {r}")
+    after = days["round"][replying] > market.n_calendar
+    assert not (days["what"][replying][after] == ALL_DECLINED).any(), "waited after the calendar"
 
 
 def test_withdrawal_rate(leaving):
-    """An applicant has withdrawn with probability ``withdrawal_probability``: seen on their
-    first offer day, which their own withdrawal cannot bring about or prevent (nobody waits
-    or misses a deadline here, so declining every offer that day means having withdrawn)."""
+    """An applicant has withdrawn with probability ``withdrawal_probability`` (the draws the
+    engines use, with the market's threshold), and a withdrawn applicant gets no offer at all:
+    the ads pass over them (counted in ``skipped_withdrawn``) while every other applicant on
+    top of a list gets offers."""
     market = leaving
     run = engine.run_cpu(
         engine.flatten(market), market.seed, REPS, engine.param_rows(market), keep_offers=True
     )
-    days = offer_days(market, run.offers)
-    person = days["replication"] * market.n_applicants + days["applicant"]
-    _, first = np.unique(person, return_index=True)  # days are sorted by round per person
-    trials = len(first)
+    ids = np.arange(market.n_applicants)
+    withdrawn = np.stack(
+        [
+            rules.has_withdrawn(
+                u16(market.seed, int(rep), Stream.WITHDRAWAL, ids, 0), market.withdraw_q16
+            )
+            for rep in REPS
+        ]
+    ).astype(bool)  # (B, N)
+    trials = withdrawn.size
     p = market.params.behaviour.withdrawal_probability
-    withdrawn = int((days["what"][first] == ALL_DECLINED).sum())
-    assert_binomial(withdrawn, trials * p, trials * p * (1 - p), "withdrawal")
+    assert_binomial(int(withdrawn.sum()), trials * p, trials * p * (1 - p), "withdrawal")
+    offered = np.zeros_like(withdrawn)
+    b, a = np.nonzero(run.offers)
+    offered[b, market.app_applicant[a]] = True
+    assert not (offered & withdrawn).any(), "an offer to a withdrawn applicant"
+    assert offered.sum(axis=1).min() >= market.capacity.sum()  # not vacuous
+    assert (run.cascade[:, :, rules_field("skipped_withdrawn")].sum(axis=1) > 0).all()
 
 
 def test_late_marking_rate(leaving):

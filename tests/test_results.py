@@ -177,7 +177,8 @@ def test_per_replication_table_is_streamed_with_provenance(tmp_path):
     assert len(comparison) == len(result.rows)
     events = pd.read_parquet(out / "events.parquet")
     assert set(events["round_name"].astype(str)) == {"autumn2024"}  # `round`: the offer round
-    assert set(events["round"]) <= set(range(1, 6))
+    n_rounds = 5 + result.tally.market.data.after_calendar_rounds  # the calendar, then after it
+    assert set(events["round"]) <= set(range(1, n_rounds + 1))
     assert sorted(events["replication"].unique()) == list(range(reps))
     for t in (comparison, events):
         assert set(t["scenario"].astype(str)) == {"more-ads"} and set(t["seed"]) == {2024}

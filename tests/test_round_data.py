@@ -94,6 +94,25 @@ def _edited(tmp_path: Path, old: str, new: str, count: int = 1) -> Path:
             "long_term_not_hired[13].education",
             "must be one of",
         ),
+        (
+            "after_calendar_rounds = 8\n",
+            "after_calendar_rounds = -1\n",
+            "round.after_calendar_rounds",
+            "must not be negative",
+        ),
+        (
+            "after_calendar_rounds = 8\n",
+            "after_calendar_rounds = 51\n",
+            "round.after_calendar_rounds",
+            "must be at most 50",
+        ),
+        (
+            "after_calendar_rounds = 8\n",
+            'after_calendar_rounds = "8"\n',
+            "round.after_calendar_rounds",
+            "expected an integer",
+        ),
+        ("after_calendar_rounds = 8\n", "", "round.after_calendar_rounds", "missing"),
     ],
 )
 def test_round_errors_name_file_and_key(tmp_path, old, new, key, problem):

@@ -31,21 +31,24 @@ class Applicant(mesa.Agent):
     hired_round : the round of acceptance (0 if never).
     marked_from : first round in which the applicant counts as marked (rules.NOT_MARKED
         if never hired).
+    withdrawn : has taken another job and withdrawn every application before the first
+        round (:func:`lis1abm.rules.has_withdrawn`): off every ranked list.
     """
 
     model: LIS1Model
 
-    def __init__(self, model: LIS1Model, index: int, preference: dict[int, int]):
+    def __init__(self, model: LIS1Model, index: int, preference: dict[int, int], withdrawn: bool):
         super().__init__(model)
         self.index = index
         self.preference = preference
+        self.withdrawn = withdrawn
         self.offers: list[Ad] = []
         self.hired_ad: Ad | None = None
         self.hired_round = 0
         self.marked_from = rules.NOT_MARKED
 
     def can_receive_offer(self) -> bool:
-        return rules.can_receive_offer(self.marked_from, self.model.round_number)
+        return rules.can_receive_offer(self.marked_from, self.withdrawn, self.model.round_number)
 
     def receive_offer(self, ad: Ad) -> None:
         self.offers.append(ad)
@@ -55,8 +58,8 @@ class Applicant(mesa.Agent):
         return int(self.model.draws[decision][self.index])
 
     def respond(self) -> None:
-        """Reply to the day's offers: accept the best one, wait, miss the deadline, decline
-        all for another job, or decline because already hired elsewhere."""
+        """Reply to the day's offers: accept the best one, wait, miss the deadline, or decline
+        because already hired elsewhere."""
         if not self.offers:
             return
         m = self.model
@@ -64,15 +67,14 @@ class Applicant(mesa.Agent):
         best = min(self.offers, key=lambda ad: self.preference[ad.index])
         decision = rules.reply(
             already_hired=self.hired_ad is not None,
-            withdrawn=rules.has_withdrawn(self._draw("withdrawal"), m.market.withdraw_q16),
             best_rank=self.preference[best.index],
             n_applied=len(self.preference),
             u_no_reply=self._draw("no_reply"),
             no_reply_q16=int(m.no_reply_q16[r - 1]),
             u_wait=self._draw("wait"),
             wait_q16=m.market.wait_q16,
-            rounds_left=m.n_rounds - r,
-            rounds_total=m.n_rounds,
+            rounds_left=rules.rounds_left(m.n_calendar, r),
+            rounds_total=m.n_calendar,
         )
         m.count_decision(decision)
         for ad in self.offers:
@@ -108,13 +110,15 @@ class Ad(mesa.Agent):
         self.hires: list[Applicant] = []
 
     def make_offers(self) -> None:
-        """One offer per vacancy to the highest-ranked candidates who are not marked and have
-        not had (and so declined) an offer from this ad."""
+        """One offer per vacancy to the highest-ranked candidates who are not marked, have not
+        withdrawn and have not had (and so declined) an offer from this ad."""
         open_positions = rules.vacancies(self.capacity, len(self.hires))
         applicants = self.model.applicant_list
         while open_positions > 0 and self.next_rank < len(self.ranked):
             candidate = applicants[self.ranked[self.next_rank]]
             self.next_rank += 1
+            if candidate.withdrawn:
+                self.model.count_skipped_withdrawn()
             if candidate.can_receive_offer():
                 candidate.receive_offer(self)
                 open_positions -= 1

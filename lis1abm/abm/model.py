@@ -1,8 +1,12 @@
 """The Mesa model of one application round's offer cascade.
 
-Each :meth:`LIS1Model.step` is one offer round of the calendar: every ad with open positions
-makes its offers, then every applicant with offers replies by the deadline, and acceptances
-are marked by the marking deadline (or one round late). After the last round the model stops.
+Each :meth:`LIS1Model.step` is one offer round: every ad with open positions makes its
+offers, then every applicant with offers replies by the deadline, and acceptances are marked by
+the marking deadline (or one round late). The calendar's rounds come first, then at most the
+round's ``after_calendar_rounds`` more. The model stops after the last round, or after a round
+in which no ad made an offer: nothing changes in such a round (every ad is full or has
+exhausted its list, and a candidate passed over is never reconsidered), so every later round
+would be the same; the rounds not played are zero rows with the open positions carried.
 """
 
 from __future__ import annotations
@@ -61,15 +65,18 @@ class LIS1Model(mesa.Model):
         self.market = market
         self.replication = replication
         self.n_rounds = market.n_rounds
+        self.n_calendar = market.n_calendar
         self.no_reply_q16 = market.no_reply_q16
         self.round_number = 0
         self.log_events = log_events
         self.shuffle = shuffle
         self.events: list[tuple[int, int, int, int]] = []
         self.draws: dict[str, np.ndarray] = {}  # this round's 16-bit draws, (N,) per decision
-        # Withdrawal is decided once per replication (drawn with round 0).
+        # Withdrawal is decided once per replication (drawn with round 0), before the rounds.
         ids = np.arange(market.n_applicants)
-        self._withdrawal = u16(market.seed, replication, Stream.WITHDRAWAL, ids, 0)
+        withdrawn = rules.has_withdrawn(
+            u16(market.seed, replication, Stream.WITHDRAWAL, ids, 0), market.withdraw_q16
+        )
         self._tally = np.zeros((self.n_rounds, len(CASCADE_FIELDS)), dtype=np.int64)
 
         apps = market.applications
@@ -84,6 +91,7 @@ class LIS1Model(mesa.Model):
                         strict=True,
                     )
                 ),
+                bool(withdrawn[i]),
             )
             for i in range(market.n_applicants)
         ]
@@ -111,7 +119,6 @@ class LIS1Model(mesa.Model):
             "no_reply": no_reply,
             "wait": wait,
             "late_marking": late,
-            "withdrawal": self._withdrawal,
         }
         # Offers and replies are simultaneous: the order in which agents act cannot matter
         # (a test checks it with shuffle=True).
@@ -119,11 +126,13 @@ class LIS1Model(mesa.Model):
         getattr(self.agents_by_type[Ad], act)("make_offers")
         getattr(self.agents_by_type[Applicant], act)("respond")
         hired = sum(len(ad.hires) for ad in self.ad_list)
-        self._tally[self.round_number - 1, CASCADE_FIELDS.index("open_after")] = (
-            int(self.market.capacity.sum()) - hired
-        )
+        open_after = CASCADE_FIELDS.index("open_after")
+        self._tally[self.round_number - 1, open_after] = int(self.market.capacity.sum()) - hired
         self.datacollector.collect(self)
-        if self.round_number >= self.n_rounds:
+        no_offers = self._tally[self.round_number - 1, CASCADE_FIELDS.index("offers")] == 0
+        if self.round_number >= self.n_rounds or no_offers:
+            # The rounds not played (see the module docstring) carry the open positions.
+            self._tally[self.round_number :, open_after] = self._tally[r - 1, open_after]
             self.running = False
 
     def run(self) -> ReplicationOutcome:
@@ -147,8 +156,10 @@ class LIS1Model(mesa.Model):
             row[CASCADE_FIELDS.index("applicants_waiting")] += 1
         elif decision == rules.NO_REPLY:
             row[CASCADE_FIELDS.index("applicants_no_reply")] += 1
-        elif decision == rules.WITHDRAWN:
-            row[CASCADE_FIELDS.index("applicants_withdrawn")] += 1
+
+    def count_skipped_withdrawn(self) -> None:
+        """An ad passed over a withdrawn candidate on its list this round."""
+        self._tally[self.round_number - 1, CASCADE_FIELDS.index("skipped_withdrawn")] += 1
 
     # -- results ----------------------------------------------------------------------
     def outcome(self) -> ReplicationOutcome:

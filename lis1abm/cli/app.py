@@ -523,13 +523,22 @@ def _print_tables(result) -> None:
     table.add_column("round")
     for f in fields:
         table.add_column(f.replace("_", " "), justify="right")
-    for r in casc["rounds"]:
-        table.add_row(str(r["round"]), *(_fmt(r[f]) for f in fields))
+    # Rounds after the calendar that no replication played (every ad full or its list
+    # exhausted before them) are left out of the table; --json has them all.
+    played = [r for r in casc["rounds"] if not r["after_calendar"] or r["offers"] > 0]
+    for r in played:
+        table.add_row(r["label"], *(_fmt(r[f]) for f in fields))
     table.add_row(
         "all", *(_fmt(casc["total"].get(f)) for f in fields[:-1]), _fmt(casc["total"]["unfilled"])
     )
     console.print()
     console.print(table)
+    if len(played) < len(casc["rounds"]):
+        n_after = sum(r["after_calendar"] for r in casc["rounds"])
+        console.print(
+            f"At most {n_after} rounds after the calendar; no replication made offers after "
+            f"round {played[-1]['label']}."
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,6 +28,11 @@ REGIONS = ("Sør-Øst", "Vest", "Midt-Norge", "Nord")
 STUDY_CITIES = ("Oslo", "Bergen", "Trondheim", "Tromsø")
 """The four Norwegian medical faculties' cities (general knowledge, not from the report)."""
 
+MAX_AFTER_CALENDAR = 50
+"""Most offer rounds after the calendar a round file may ask for: every replication's cascade
+holds a row per round (and the summaries a histogram per round and field), and on the autumn
+2024 market offers stop within a few rounds even at 130 % of the positions."""
+
 
 @dataclass(frozen=True)
 class OfferRound:
@@ -123,7 +128,12 @@ class GroupFigure:
 @dataclass(frozen=True)
 class RoundData:
     """Everything known about one application round. Market fields are empty for rounds whose
-    sources give only the calendar (spring 2024)."""
+    sources give only the calendar (spring 2024).
+
+    ``after_calendar_rounds``: the most offer rounds an ad with open positions plays after the
+    calendar's last (the web page: offers go out "in several rounds, until all positions are
+    filled"), each with the last calendar round's reply window; they stop early once a round
+    makes no offers."""
 
     name: str
     season: str
@@ -132,6 +142,7 @@ class RoundData:
     application_deadline: dt.date
     calendar: tuple[OfferRound, ...]
     file: str
+    after_calendar_rounds: int = 0
     totals: dict[str, int] = field(default_factory=dict)
     ads: tuple[Ad, ...] = ()
     trusts: tuple[Trust, ...] = ()
@@ -199,6 +210,11 @@ def load_round(name_or_path: str | Path) -> RoundData:
     for key in ("ads_ready", "published_from", "published_to", "source"):
         head.get(key, str if key == "source" else dt.date, None)
     deadline = head.get("application_deadline", dt.date)
+    after = head.get("after_calendar_rounds", int)
+    if after > MAX_AFTER_CALENDAR:
+        raise head.error(
+            "after_calendar_rounds", f"must be at most {MAX_AFTER_CALENDAR}, got {after}"
+        )
     head.done()
 
     calendar = tuple(_offer_round(s) for s in top.sections("calendar"))
@@ -258,6 +274,7 @@ def load_round(name_or_path: str | Path) -> RoundData:
         application_deadline=deadline,
         calendar=calendar,
         file=str(path),
+        after_calendar_rounds=after,
         notes=notes,
         **kwargs,
     )

@@ -53,8 +53,8 @@ from lis1abm.engine.layout import (
     F_NO_REPLY,
     F_OFFERS,
     F_OPEN_AFTER,
+    F_SKIPPED_WITHDRAWN,
     F_WAITING,
-    F_WITHDRAWN,
     INT64_MAX,
     N_EDUCATION,
     PARAM_LATE,
@@ -194,10 +194,9 @@ def block_kernel(
         # the threads get there (the sort below makes the order unique).
         for q in range(tid, n_keys, step):
             j = m.ad_app_ad[q]
-            key = rules.ranking_key(
-                m.ad_app_score[q] + noise_jit(k0, k1, rep, S_INTERVIEW, m.ad_app_applicant[q], j),
-                m.ad_app[q],
-            )
+            # Interview noise by (applicant, trust), as on the CPU (kernel._segment_keys).
+            noise = noise_jit(k0, k1, rep, S_INTERVIEW, m.ad_app_applicant[q], m.ad_app_trust[q])
+            key = rules.ranking_key(m.ad_app_score[q] + noise, m.ad_app[q])
             if key >= m.band_threshold[j]:
                 my_band[m.ad_ptr[j] + cuda.atomic.add(band_count, j, 1)] = key
         cuda.syncthreads()
@@ -225,13 +224,13 @@ def block_kernel(
             for j in range(tid, n_ads, step):
                 n_offered[j] = _offers(
                     k0, k1, rep, r, m, j, ad, n_ads, my_keys, segment[g, j], work[g, j],
-                    marked, best, touched, misc, my_offers, offer0[j],
+                    marked, withdrawn, best, touched, casc, misc, my_offers, offer0[j],
                 )  # fmt: skip
             cuda.syncthreads()
             # 4. Replies, the threads splitting the applicants with offers.
             for t in range(tid, misc[MISC_TOUCHED], step):
                 _reply(k0, k1, rep, r, prow, m, touched[t], best, who_ad, who_round, marked,
-                       decision, withdrawn, ad, n_ads, casc, misc)  # fmt: skip
+                       decision, ad, n_ads, casc, misc)  # fmt: skip
             cuda.syncthreads()
             # 5. Responses, a thread per ad over its offers.
             for j in range(tid, n_ads, step):
@@ -244,19 +243,28 @@ def block_kernel(
                         offers[b, a] = rules.offer_code(r, response)
                 cuda.atomic.add(casc, F_OFFERS, n_offered[j])
             cuda.syncthreads()
-            # 6. The round's cascade; the day's best offers cleared.
+            # 6. The round's cascade; the day's best offers cleared. A round without offers
+            # changes nothing, so no later round would differ: the block stops (every thread
+            # reads the same count), the rounds not played carrying the open positions.
             if tid == 0:
                 for f in range(N_FIELDS):
                     cascade[b, r - 1, f] = casc[f]
                 cascade[b, r - 1, F_OPEN_AFTER] = misc[MISC_OPEN]
             for t in range(tid, misc[MISC_TOUCHED], step):
                 best[touched[t]] = INT64_MAX
+            no_offers = casc[F_OFFERS] == 0
             cuda.syncthreads()
             for f in range(tid, N_FIELDS, step):
                 casc[f] = 0
             if tid == 0:
                 misc[MISC_TOUCHED] = 0
             cuda.syncthreads()
+            if no_offers:
+                for later in range(r + tid, m.n_rounds, step):
+                    for f in range(N_FIELDS):
+                        cascade[b, later, f] = 0
+                    cascade[b, later, F_OPEN_AFTER] = misc[MISC_OPEN]
+                break
         # 7. Hires per slot, the threads splitting the applicants.
         for s in range(tid, n_slots, step):
             slot_counts[s] = 0
@@ -278,12 +286,13 @@ def block_kernel(
 
 @cuda.jit(device=True, inline="always")
 def _offers(
-    k0, k1, rep, r, m, j, ad, n_ads, keys, segment, work, marked, best, touched, misc,
-    offer_app, first,
+    k0, k1, rep, r, m, j, ad, n_ads, keys, segment, work, marked, withdrawn, best, touched,
+    casc, misc, offer_app, first,
 ):  # fmt: skip
     """Ad j's offers of round r (one position per vacancy to its best remaining candidates
-    not marked as hired), written to ``offer_app[first:]``; returns their number. An
-    applicant's best offer is an atomic minimum; the first offer lists them as touched."""
+    not marked as hired and not withdrawn), written to ``offer_app[first:]``; returns their
+    number. An applicant's best offer is an atomic minimum; the first offer lists them as
+    touched. Withdrawn candidates passed over are counted in the cascade."""
     n_made = 0
     open_positions = rules.vacancies(m.capacity[j], ad[AD_HIRED * n_ads + j])
     while open_positions > 0:
@@ -295,7 +304,9 @@ def _offers(
         ad[AD_LEFT * n_ads + j] -= 1
         a = rules.ranked_application(top)
         i = m.app_applicant[a]
-        if rules.can_receive_offer(marked[i], r):
+        if withdrawn[i] != 0:
+            cuda.atomic.add(casc, F_SKIPPED_WITHDRAWN, 1)
+        if rules.can_receive_offer(marked[i], withdrawn[i] != 0, r):
             offer_app[first + n_made] = a
             n_made += 1
             open_positions -= 1
@@ -327,31 +338,28 @@ def _refill(k0, k1, rep, m, j, ad, n_ads, keys, segment, work):
 
 @cuda.jit(device=True, inline="always")
 def _reply(
-    k0, k1, rep, r, prow, m, i, best, who_ad, who_round, marked, decision, withdrawn, ad,
-    n_ads, casc, misc,
+    k0, k1, rep, r, prow, m, i, best, who_ad, who_round, marked, decision, ad, n_ads, casc,
+    misc,
 ):  # fmt: skip
     """Applicant i's reply to the day's offers (as :func:`lis1abm.engine.kernel._reply`)."""
     a = best[i] & rules.KEY_LOW
     u_no_reply, u_wait, u_late, _ = u16x4_jit(k0, k1, rep, S_REPLY_DAY, i, r)
     d = rules.reply(
         who_ad[i] >= 0,
-        withdrawn[i] != 0,
         m.app_pref[a],
         m.n_applied[i],
         u_no_reply,
         prow[PARAM_NO_REPLY + r - 1],
         u_wait,
         prow[PARAM_WAIT],
-        m.n_rounds - r,
-        m.n_rounds,
+        rules.rounds_left(m.n_calendar, r),
+        m.n_calendar,
     )
     decision[i] = d
     if d == rules.WAIT:
         cuda.atomic.add(casc, F_WAITING, 1)
     elif d == rules.NO_REPLY:
         cuda.atomic.add(casc, F_NO_REPLY, 1)
-    elif d == rules.WITHDRAWN:
-        cuda.atomic.add(casc, F_WITHDRAWN, 1)
     elif d == rules.ACCEPT_BEST:
         j = m.app_ad[a]
         who_ad[i] = j

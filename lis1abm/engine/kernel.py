@@ -52,8 +52,8 @@ from lis1abm.engine.layout import (
     F_NO_REPLY,
     F_OFFERS,
     F_OPEN_AFTER,
+    F_SKIPPED_WITHDRAWN,
     F_WAITING,
-    F_WITHDRAWN,
     INT64_MAX,
     INT64_MIN,
     N_BUCKETS,
@@ -95,12 +95,14 @@ def _ix(i):
 def _segment_keys(k0, k1, rep, m, start, end, segment):
     """The ranking keys (:func:`lis1abm.rules.ranking_key`) of the applications ``start:end``
     of ``m.ad_app`` (one ad's, or all) into ``segment[:end - start]``: score plus interview
-    noise, packed with the application index so that keys never tie. One Philox block per key;
-    the loop vectorises on the CPU."""
+    noise, packed with the application index so that keys never tie. The noise is keyed by
+    (applicant, trust of the ad): a trust interviews an applicant once for all its ads (see
+    :func:`lis1abm.market.ranking.ranked_lists`). One Philox block per key; the loop
+    vectorises on the CPU."""
     for k in range(start, end):
         q = _ix(k)
         score = m.ad_app_score[q] + noise_jit(
-            k0, k1, rep, S_INTERVIEW, m.ad_app_applicant[q], m.ad_app_ad[q]
+            k0, k1, rep, S_INTERVIEW, m.ad_app_applicant[q], m.ad_app_trust[q]
         )
         segment[_ix(k - start)] = rules.ranking_key(score, m.ad_app[q])
 
@@ -233,9 +235,9 @@ def _next_band(k0, k1, rep, m, j, keys, segment, work, ad_state):
 
 @njit(inline="always")
 def _start_state(k0, k1, rep, withdraw_q16, n_people, who, cascade):
-    """Applicants' state before the first round: who has taken another job (decided once
-    per replication; drawn for everyone in one vectorised loop), nobody hired or marked, no
-    offers; the cascade zeroed."""
+    """Applicants' state before the first round: who has taken another job and withdrawn
+    (decided once per replication; drawn for everyone in one vectorised loop), nobody hired or
+    marked, no offers; the cascade zeroed."""
     for i in range(n_people):
         who[WHO_WITHDRAWN, i] = rules.has_withdrawn(
             u16_jit(k0, k1, rep, S_WITHDRAWAL, i, 0), withdraw_q16
@@ -253,11 +255,13 @@ def _start_state(k0, k1, rep, withdraw_q16, n_people, who, cascade):
 @njit(inline="always")
 def _make_offers(k0, k1, rep, r, m, keys, segment, work, ad_state, who, offer_app):
     """Step 1 of round r: each ad offers one position per vacancy to its best remaining
-    candidates who are not marked as hired. Each applicant's best offer of the day is kept in
-    ``who[WHO_BEST_APP]``, and the applicants with offers are listed in ``who[WHO_TOUCHED]``.
-    Returns (offers made, applicants with offers)."""
+    candidates who are not marked as hired and have not withdrawn. Each applicant's best offer
+    of the day is kept in ``who[WHO_BEST_APP]``, and the applicants with offers are listed in
+    ``who[WHO_TOUCHED]``. Returns (offers made, applicants with offers, withdrawn candidates
+    passed over)."""
     n_offers = 0
     n_touched = 0
+    n_skipped_withdrawn = 0
     for j in range(m.capacity.shape[0]):
         open_positions = rules.vacancies(m.capacity[j], ad_state[AD_HIRED, j])
         while open_positions > 0:
@@ -273,9 +277,11 @@ def _make_offers(k0, k1, rep, r, m, keys, segment, work, ad_state, who, offer_ap
             # Without branches (whether a candidate is marked, or already has an offer this
             # round, is random, and mispredicted branches were most of the time): the offer
             # and the applicant's entry in the round's list are always written, and count
-            # only if the candidate can receive an offer (a marked candidate is skipped, and
-            # never reconsidered). Row WHO_TOUCHED has a spare last place for this.
-            ok = rules.can_receive_offer(who[WHO_MARKED, ii], r)
+            # only if the candidate can receive an offer (a marked or withdrawn candidate is
+            # skipped, and never reconsidered). Row WHO_TOUCHED has a spare last place for this.
+            withdrawn = who[WHO_WITHDRAWN, ii] != 0
+            n_skipped_withdrawn += withdrawn
+            ok = rules.can_receive_offer(who[WHO_MARKED, ii], withdrawn, r)
             offer_app[_ix(n_offers)] = a
             n_offers += ok
             open_positions -= ok
@@ -285,45 +291,42 @@ def _make_offers(k0, k1, rep, r, m, keys, segment, work, ad_state, who, offer_ap
             n_touched += ok & first
             better = first | (m.app_pref[ia] < m.app_pref[_ix(a if first else best)])
             who[WHO_BEST_APP, ii] = a if ok & better else best
-    return n_offers, n_touched
+    return n_offers, n_touched, n_skipped_withdrawn
 
 
 @njit(inline="always")
 def _reply(k0, k1, rep, r, prow, m, n_touched, ad_state, who, cascade_row):
     """Step 2 of round r: each applicant with offers decides by the deadline (accept the
-    best, wait, miss the deadline, must decline, withdrawn), and an acceptance is recorded
-    with the round from which the applicant counts as marked. Returns the hires made."""
+    best, wait, miss the deadline, must decline), and an acceptance is recorded with the round
+    from which the applicant counts as marked. Returns the hires made."""
     # The day's draws first, in a loop of their own that vectorises.
     for t in range(n_touched):
         u_no_reply, u_wait, u_late, _ = u16x4_jit(k0, k1, rep, S_REPLY_DAY, who[WHO_TOUCHED, t], r)
         who[WHO_U_NO_REPLY, t] = u_no_reply
         who[WHO_U_WAIT, t] = u_wait
         who[WHO_U_LATE, t] = u_late
-    n_rounds = m.n_rounds
+    rounds_left = rules.rounds_left(m.n_calendar, r)
     n_waiting = 0
     n_no_reply = 0
-    n_withdrawn = 0
     hired = 0
     for t in range(n_touched):
         ii = _ix(who[WHO_TOUCHED, t])
         ib = _ix(who[WHO_BEST_APP, ii])
         decision = rules.reply(
             who[WHO_HIRED_AD, ii] >= 0,
-            who[WHO_WITHDRAWN, ii] != 0,
             m.app_pref[ib],
             m.n_applied[ii],
             who[WHO_U_NO_REPLY, t],
             prow[PARAM_NO_REPLY + r - 1],
             who[WHO_U_WAIT, t],
             prow[PARAM_WAIT],
-            n_rounds - r,
-            n_rounds,
+            rounds_left,
+            m.n_calendar,
         )
         who[WHO_DECISION, ii] = decision
         # Counted and recorded without branches, as in the offers.
         n_waiting += decision == rules.WAIT
         n_no_reply += decision == rules.NO_REPLY
-        n_withdrawn += decision == rules.WITHDRAWN
         accept = decision == rules.ACCEPT_BEST
         j = m.app_ad[ib]
         marked = rules.marking_round(r, who[WHO_U_LATE, t], prow[PARAM_LATE])
@@ -334,7 +337,6 @@ def _reply(k0, k1, rep, r, prow, m, n_touched, ad_state, who, cascade_row):
         hired += accept
     cascade_row[F_WAITING] = n_waiting
     cascade_row[F_NO_REPLY] = n_no_reply
-    cascade_row[F_WITHDRAWN] = n_withdrawn
     return hired
 
 
@@ -405,7 +407,8 @@ def replicate(
     keys, segment, work, ad_state, who, offer_app : int64 scratch arrays, overwritten, shaped
         as :meth:`EngineArrays.scratch_shapes` says.
     counts : int64 (S,): out, hires per slot.
-    cascade : int64 (R, len(CASCADE_FIELDS)): out, the cascade per round.
+    cascade : int64 (R, len(CASCADE_FIELDS)): out, the cascade per round (the calendar's
+        rounds, then those after it; rounds not played are zero but for the open positions).
     hired_ad_out, hired_round_out : int64 (N,): out if ``keep_applicants``: each applicant's
         ad (-1 if not hired) and round of acceptance (0 if not hired).
     offers_out : int16 (A,): out if ``keep_offers``: per application, the code of the offer
@@ -418,12 +421,19 @@ def replicate(
     for j in range(m.capacity.shape[0]):
         open_positions += m.capacity[j]
     for r in range(1, m.n_rounds + 1):
-        n_offers, n_touched = _make_offers(
+        n_offers, n_touched, n_skipped = _make_offers(
             k0, k1, rep, r, m, keys, segment, work, ad_state, who, offer_app
         )
         open_positions -= _reply(k0, k1, rep, r, prow, m, n_touched, ad_state, who, cascade[r - 1])
         _responses(
             r, m, n_offers, n_touched, who, offer_app, cascade[r - 1], offers_out, keep_offers
         )
+        cascade[r - 1, F_SKIPPED_WITHDRAWN] = n_skipped
         cascade[r - 1, F_OPEN_AFTER] = open_positions
+        if n_offers == 0:
+            # Nothing changed in this round (every ad full or its list exhausted), so no later
+            # round would differ: stop, and carry the open positions (as the Mesa model does).
+            for later in range(r, m.n_rounds):
+                cascade[later, F_OPEN_AFTER] = open_positions
+            break
     _hire_counts(m, who, counts, hired_ad_out, hired_round_out, keep_applicants)

@@ -54,7 +54,7 @@ N_WHO_STATE = 10
 F_OFFERS = CASCADE_FIELDS.index("offers")
 F_WAITING = CASCADE_FIELDS.index("applicants_waiting")
 F_NO_REPLY = CASCADE_FIELDS.index("applicants_no_reply")
-F_WITHDRAWN = CASCADE_FIELDS.index("applicants_withdrawn")
+F_SKIPPED_WITHDRAWN = CASCADE_FIELDS.index("skipped_withdrawn")
 F_OPEN_AFTER = CASCADE_FIELDS.index("open_after")
 assert [CASCADE_FIELDS.index(r) for r in RESPONSES] == [1, 2, 3, 4]
 N_EDUCATION = len(GROUPS)  # education groups: a hire at ad j counts in slot 3 j + group
@@ -79,6 +79,11 @@ class EngineArrays(NamedTuple):
     ad_app_applicant, ad_app_ad, ad_app_score : (Q,): their applicant, ad and pre-interview
         score, in the same order (contiguous, so that the key loop vectorises, which gathering
         through ``ad_app`` prevents).
+    ad_app_trust : (Q,): the trust of each ranked-list entry's ad, contiguous like
+        ``ad_app_score`` (a gather ``ad_trust[ad_app_ad]`` would stop the key loop vectorising).
+    ad_trust : (J,): each ad's trust: interview noise is keyed by (applicant, trust), since a
+        trust interviews an applicant once for all its ads (see
+        :func:`lis1abm.market.ranking.ranked_lists`).
     app_applicant, app_ad, app_pref : (A,): each application's applicant, ad and preference
         rank (0 = the applicant's favourite).
     n_applied : (N,): ads each applicant applied to.
@@ -87,7 +92,8 @@ class EngineArrays(NamedTuple):
     education : (N,): education group index; a hire at ad j also counts in slot
         ``ad_slot0 + 3 j + education``.
     ad_slot0, n_slots : first ad slot, number of slots.
-    n_rounds : offer rounds R.
+    n_rounds : offer rounds R at most: the calendar's, then those after it.
+    n_calendar : the calendar's offer rounds (applicants wait only for these).
     bucket_lo, bucket_shift : ranking keys map to buckets ``(key - bucket_lo) >> shift``.
     band_size : (J,): candidates an ad sorts at a time, ``BAND_FACTOR * capacity +
         BAND_EXTRA``.
@@ -102,6 +108,8 @@ class EngineArrays(NamedTuple):
     ad_app_applicant: np.ndarray
     ad_app_ad: np.ndarray
     ad_app_score: np.ndarray
+    ad_app_trust: np.ndarray
+    ad_trust: np.ndarray
     app_applicant: np.ndarray
     app_ad: np.ndarray
     app_pref: np.ndarray
@@ -112,6 +120,7 @@ class EngineArrays(NamedTuple):
     ad_slot0: int
     n_slots: int
     n_rounds: int
+    n_calendar: int
     bucket_lo: int
     bucket_shift: int
     band_size: np.ndarray
@@ -189,8 +198,14 @@ def flatten(market: Market, tally: Tally | None = None) -> EngineArrays:
     while (hi - lo) >> shift >= N_BUCKETS:
         shift += 1
     band_size = BAND_FACTOR * market.capacity.astype(np.int64) + BAND_EXTRA
+    ad_trust = np.asarray(market.ad_trust, dtype=np.int64)
     band_threshold = band_thresholds(
-        ad_ptr, base[ad_app], market.app_applicant[ad_app], apps.ad[ad_app], market.seed, band_size
+        ad_ptr,
+        base[ad_app],
+        market.app_applicant[ad_app],
+        ad_trust[apps.ad[ad_app]],
+        market.seed,
+        band_size,
     )
     c = np.ascontiguousarray
     return EngineArrays(
@@ -199,6 +214,8 @@ def flatten(market: Market, tally: Tally | None = None) -> EngineArrays:
         ad_app_applicant=c(market.app_applicant[ad_app], dtype=np.int64),
         ad_app_ad=c(apps.ad[ad_app], dtype=np.int64),
         ad_app_score=c(base[ad_app]),
+        ad_app_trust=c(ad_trust[apps.ad[ad_app]]),
+        ad_trust=c(ad_trust),
         app_applicant=c(market.app_applicant, dtype=np.int64),
         app_ad=c(apps.ad, dtype=np.int64),
         app_pref=c(apps.pref, dtype=np.int64),
@@ -209,6 +226,7 @@ def flatten(market: Market, tally: Tally | None = None) -> EngineArrays:
         ad_slot0=int(ad_slot0),
         n_slots=int(n_slots),
         n_rounds=market.n_rounds,
+        n_calendar=int(market.n_calendar),
         bucket_lo=lo,
         bucket_shift=shift,
         band_size=band_size,
@@ -216,15 +234,18 @@ def flatten(market: Market, tally: Tally | None = None) -> EngineArrays:
     )
 
 
-def band_thresholds(ad_ptr, score, applicant, ad, seed: int, band_size) -> np.ndarray:
+def band_thresholds(ad_ptr, score, applicant, trust, seed: int, band_size) -> np.ndarray:
     """Packed key above which each ad's first band lies (int64 (J,)): the median over
     PILOT_REPS replications of the key of the ad's ``band_size[j]``-th best application
-    (INT64_MIN where the list is no longer than the band). ``score``, ``applicant``, ``ad``
-    (Q,): the qualified applications in ranked-list order (by ad). Any threshold gives the
-    same outcome (a short band is refilled); this one makes the first band about the right
-    size, so that few ads need a second."""
+    (INT64_MIN where the list is no longer than the band). ``score``, ``applicant``, ``trust``
+    (Q,): the qualified applications in ranked-list order (by ad), and the trust of their ad
+    (the interview noise's coordinate). Any threshold gives the same outcome (a short band is
+    refilled); this one makes the first band about the right size, so that few ads need a
+    second."""
     thresholds = np.full(len(ad_ptr) - 1, INT64_MIN, dtype=np.int64)
-    pilot = [score + noise(seed, rep, Stream.INTERVIEW, applicant, ad) for rep in range(PILOT_REPS)]
+    pilot = [
+        score + noise(seed, rep, Stream.INTERVIEW, applicant, trust) for rep in range(PILOT_REPS)
+    ]
     for j in range(len(thresholds)):
         lo, hi = ad_ptr[j], ad_ptr[j + 1]
         if hi - lo > band_size[j]:
@@ -243,7 +264,7 @@ def with_bands(arrays: EngineArrays, seed: int, factor: int, extra: int) -> Engi
             arrays.ad_ptr,
             arrays.ad_app_score,
             arrays.ad_app_applicant,
-            arrays.ad_app_ad,
+            arrays.ad_app_trust,
             seed,
             band_size,
         ),

@@ -45,7 +45,12 @@ class Market:
     base_score : int64 (A,): the ad's score of the application before the interview.
     qualified : bool (A,): the applicant is on the ad's ranked list.
     capacity : int64 (J,): hires each ad can make.
-    no_reply_q16 : int64 (R,): threshold of missing the reply deadline, by round.
+    ad_trust : int64 (J,): the trust of each ad (index into ``data.trusts``): a trust
+        interviews an applicant once for all its ads (see :func:`ranked_lists`).
+    no_reply_q16 : int64 (R,): threshold of missing the reply deadline, by round: the
+        calendar's rounds, then the rounds after the calendar (with the last calendar round's
+        reply window).
+    n_calendar : the calendar's offer rounds (the first ``n_calendar`` of the R rounds).
     wait_q16, late_q16, withdraw_q16 : thresholds of waiting (at its largest), of late
         marking and of withdrawal.
     """
@@ -59,10 +64,12 @@ class Market:
     base_score: np.ndarray
     qualified: np.ndarray
     capacity: np.ndarray
+    ad_trust: np.ndarray
     no_reply_q16: np.ndarray
     wait_q16: int
     late_q16: int
     withdraw_q16: int
+    n_calendar: int
 
     @property
     def n_applicants(self) -> int:
@@ -74,6 +81,7 @@ class Market:
 
     @property
     def n_rounds(self) -> int:
+        """Offer rounds at most: the calendar's and those after it."""
         return len(self.no_reply_q16)
 
 
@@ -91,6 +99,9 @@ def build_market(data: RoundData, params: Params, seed: int) -> Market:
     app_applicant = np.repeat(np.arange(len(pop)), np.diff(apps.ptr))
     base, qualified = application_scores(data, params, pop, app_applicant, apps.ad)
     b = params.behaviour
+    # Rounds after the calendar keep the last calendar round's reply window.
+    windows = [r.reply_window_days for r in data.calendar]
+    windows += windows[-1:] * data.after_calendar_rounds
     return Market(
         data=data,
         params=params,
@@ -101,16 +112,15 @@ def build_market(data: RoundData, params: Params, seed: int) -> Market:
         base_score=base,
         qualified=qualified,
         capacity=ad_capacity(data, params.capacity.rule),
+        ad_trust=trust_index(data),
         no_reply_q16=np.array(
-            [
-                rules.q16(b.no_reply_probability_one_day / max(r.reply_window_days, 1))
-                for r in data.calendar
-            ],
+            [rules.q16(b.no_reply_probability_one_day / max(w, 1)) for w in windows],
             dtype=np.int64,
         ),
         wait_q16=rules.q16(b.wait_probability_max),
         late_q16=rules.q16(b.late_marking_probability),
         withdraw_q16=rules.q16(b.withdrawal_probability),
+        n_calendar=len(data.calendar),
     )
 
 
@@ -189,6 +199,12 @@ def ranked_lists(market: Market, replication: int) -> tuple[np.ndarray, np.ndarr
     base score; each ad ranks by :func:`lis1abm.rules.ranking_key` (score, highest first; ties by
     applicant id).
 
+    The noise is keyed by (applicant, trust of the ad), not by (applicant, ad): the report says
+    "each trust screens and interviews", so a trust with several ads (sites) interviews an
+    applicant once, and the applicant's interview impression is the same on all its ads. The
+    ads still rank separately: base scores may differ by ad (home region), and each ad's list
+    holds only its own applicants.
+
     Returns
     -------
     ptr : int64 (J + 1,): ad j's list is ``applicant[ptr[j]:ptr[j + 1]]``.
@@ -198,7 +214,7 @@ def ranked_lists(market: Market, replication: int) -> tuple[np.ndarray, np.ndarr
     who = market.app_applicant[application]
     ad = market.applications.ad[application]
     score = np.asarray(market.base_score, dtype=np.int64)[application] + noise(
-        market.seed, replication, Stream.INTERVIEW, who, ad
+        market.seed, replication, Stream.INTERVIEW, who, market.ad_trust[ad]
     )
     key = rules.ranking_key(score.astype(np.int64), application.astype(np.int64))
     order = np.lexsort((-key, ad))

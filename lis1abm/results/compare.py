@@ -130,9 +130,20 @@ def compare(tally: Tally, replications: Summary | np.ndarray) -> list[dict]:
     return rows
 
 
+def round_label(round_number: int, n_calendar: int) -> str:
+    """How a round is shown: its number in the calendar ("1" ... "5"), then "after 1",
+    "after 2", ... for the rounds after the calendar (round numbers go on counting: the
+    event log's round 6 is "after 1")."""
+    if round_number <= n_calendar:
+        return str(round_number)
+    return f"after {round_number - n_calendar}"
+
+
 def cascade_summary(tally: Tally, replications: Summary | np.ndarray) -> dict:
     """Mean cascade figures over replications (their :class:`Summary` or values (R, K)): per
-    round and in all."""
+    round (``round``: its number, 6 for the first after the calendar of five; ``label``:
+    :func:`round_label`; ``after_calendar``) and in all. A round after the calendar that no
+    replication played has every mean zero but ``open_after``."""
     summary = _summary(tally, replications)
     layout = tally.layout
     cols = np.flatnonzero(layout["breakdown"].to_numpy() == "cascade")
@@ -140,11 +151,16 @@ def cascade_summary(tally: Tally, replications: Summary | np.ndarray) -> dict:
         (layout["group"].iloc[c], layout["metric"].iloc[c]): float(m)
         for c, m in zip(cols, summary.mean()[cols], strict=True)
     }
-    n_rounds = tally.market.n_rounds
+    n_rounds, n_calendar = tally.market.n_rounds, tally.market.n_calendar
     return {
         "replications": summary.replications,
         "rounds": [
-            {"round": r, **{f: means[(f"round {r}", f)] for f in CASCADE_FIELDS}}
+            {
+                "round": r,
+                "label": round_label(r, n_calendar),
+                "after_calendar": r > n_calendar,
+                **{f: means[(f"round {r}", f)] for f in CASCADE_FIELDS},
+            }
             for r in range(1, n_rounds + 1)
         ],
         "total": {f: means[("all", f)] for f in CASCADE_FIELDS if f != "open_after"}

@@ -193,7 +193,9 @@ class Tally:
         applicants (each is hired at most once), an ad's hires of a group at most the smaller
         of its capacity and the group's size, and every per-round cascade count at most the
         positions of all ads C (an ad offers one position per vacancy, each offer has one
-        response, and an applicant counted in a round holds at least one offer).
+        response, and an applicant counted in a round holds at least one offer), except
+        ``skipped_withdrawn``: at most the qualified applications Q in a round and in all
+        rounds together (an ad passes over a withdrawn candidate of its list once).
         """
         n_education = np.bincount(self.education, minlength=len(GROUPS))
         source_hi = np.full(self.n_slots + self.market.n_rounds * len(CASCADE_FIELDS), -1)
@@ -205,6 +207,9 @@ class Tally:
             capacity[:, None], n_education[None, :]
         ).ravel()
         source_hi[self.n_slots :] = int(capacity.sum())
+        n_qualified = int(np.count_nonzero(self.market.qualified))
+        skipped = CASCADE_FIELDS.index("skipped_withdrawn")
+        source_hi[self.n_slots + skipped :: len(CASCADE_FIELDS)] = n_qualified
         assert source_hi.min() >= 0
         # Value k = value_const[k] + sum of value_src[value_ptr[k]:value_ptr[k + 1]], each
         # source an index into [counts (S), cascade.ravel() (R * F)]; it lies in
@@ -217,6 +222,10 @@ class Tally:
         self.value_hi = (
             self.value_const + running[self.value_ptr[1:]] - running[self.value_ptr[:-1]]
         )
+        all_skipped = (self.layout["group"] == "all") & (
+            self.layout["metric"] == "skipped_withdrawn"
+        )
+        self.value_hi[all_skipped.to_numpy()] = n_qualified
 
     def hire_counts(self, hired_ad: np.ndarray) -> np.ndarray:
         """Hires per slot, int64 (S,), from each applicant's ad (int (N,), -1 if not hired)."""
