@@ -8,6 +8,7 @@ three free parameters: what is checked is the machinery, not the fit.
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,14 @@ import pytest
 from lis1abm.calibration import calibrate
 from lis1abm.calibration.config import default_config, load_config
 from lis1abm.calibration.objective import Objective, binomial_loglik
+from lis1abm.calibration.outputs import fit_table
 from lis1abm.calibration.paths import value_at
+from lis1abm.calibration.posterior import (
+    CURVATURE_FLOOR,
+    fit_quadratic,
+    importance_sample,
+    laplace_intervals,
+)
 from lis1abm.calibration.search import JOURNAL
 from lis1abm.cli import main
 from lis1abm.data.round import load_round
@@ -160,6 +168,14 @@ def test_calibrated_params_load_and_differ_from_base(small_config, tmp_path):
     assert (fit["breakdown"] == "figure_4_3").any()
     for name in ("estimates.csv", "trials.csv", "summary.json", "fit.png", "fit.pdf"):
         assert (tmp_path / "out" / name).exists()
+    estimates = pd.read_csv(tmp_path / "out" / "estimates.csv")
+    assert (estimates["lower"] <= estimates["laplace_q05"]).all()
+    assert (estimates["laplace_q05"] <= estimates["laplace_q95"]).all()
+    assert (estimates["laplace_q95"] <= estimates["upper"]).all()
+    # 8 trials are too few for a quadratic in 3 parameters (2 x 7 coefficients): said so; the
+    # later stages fit the trials and the earlier draws.
+    stages = result.summary["posterior"]["proposal"]["stages"]
+    assert [st["quadratic"] for st in stages] == ["none", "none", "diagonal"]  # 8, 12, 15 points
 
 
 def test_existing_study_without_resume_is_a_one_line_error(small_config, tmp_path, capsys):
@@ -243,3 +259,137 @@ def test_outputs_are_written_all_or_nothing(small_config, tmp_path, monkeypatch)
         run(small_config, out, budget=2)
     assert sorted(p.name for p in out.iterdir()) == [JOURNAL]  # no table, no staging folder
     assert not (out / "calibrated.toml").exists()
+
+
+# -- the posterior: Laplace approximation from a quadratic response surface -----------------
+
+LOWER, UPPER = np.array([0.0, -2.0, 0.0]), np.array([3.0, 2.0, 0.2])
+MODE = np.array([1.2, 0.3, 0.1])
+
+
+def _quadratic_trials(cov: np.ndarray, trials: int, seed: int = 1):
+    """Trials uniform in the bounds with the objective 0.5 (x - MODE)' cov^-1 (x - MODE) + 5."""
+    rng = np.random.default_rng(seed)
+    x = LOWER + rng.random((trials, 3)) * (UPPER - LOWER)
+    centred = x - MODE
+    return x, 0.5 * np.einsum("ij,jk,ik->i", centred, np.linalg.inv(cov), centred) + 5.0
+
+
+def test_quadratic_fit_recovers_the_known_covariance():
+    span = UPPER - LOWER
+    a = np.array([[1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [-0.3, 0.2, 0.9]])
+    cov = 0.01 * (a @ a.T) * np.outer(span, span)  # correlated, each sd a tenth of the range
+    x, y = _quadratic_trials(cov, 40)
+    q = fit_quadratic(x, y, LOWER, UPPER)
+    assert q.method == "full" and q.trials == 30 and q.floored == 0
+    np.testing.assert_allclose(q.cov, cov, rtol=1e-6)
+    np.testing.assert_allclose(q.minimiser, MODE, atol=1e-9)
+    # Fewer trials than 2 x 10 coefficients: the diagonal quadratic (2 x 7 trials suffice),
+    # exact when the covariance is diagonal.
+    diagonal = np.diag(np.diag(cov))
+    x, y = _quadratic_trials(diagonal, 16)
+    q = fit_quadratic(x, y, LOWER, UPPER)
+    assert q.method == "diagonal"
+    np.testing.assert_allclose(q.cov, diagonal, rtol=1e-6)
+    low, high = laplace_intervals(MODE, q.cov, LOWER, UPPER)
+    np.testing.assert_allclose(high - MODE, 1.6448536 * np.sqrt(np.diag(diagonal)), rtol=1e-6)
+    assert np.all(low >= LOWER)
+    # Too few for either: no quadratic, a tenth of each range.
+    q = fit_quadratic(x[:10], y[:10], LOWER, UPPER)
+    assert q.method == "none"
+    np.testing.assert_allclose(np.sqrt(np.diag(q.cov)), (UPPER - LOWER) / 10)
+
+
+def test_flat_direction_is_floored_to_one_bound_range():
+    """A parameter the objective ignores has no curvature: its eigenvalue is raised to the
+    floor, an sd of one bound range (the bounds, not the data, limit it)."""
+    span = UPPER - LOWER
+    cov = np.diag((0.1 * span) ** 2)
+    x, y = _quadratic_trials(cov, 40)
+    y -= 0.5 * ((x[:, 2] - MODE[2]) / cov[2, 2] ** 0.5) ** 2  # the third parameter is ignored
+    q = fit_quadratic(x, y, LOWER, UPPER)
+    assert q.floored == 1
+    assert np.sqrt(q.cov[2, 2]) == pytest.approx(span[2] / CURVATURE_FLOOR**0.5, rel=1e-6)
+    np.testing.assert_allclose(q.cov[:2, :2], cov[:2, :2], rtol=1e-6, atol=1e-12)
+
+
+def test_exact_proposal_gives_an_effective_sample_size_of_every_draw():
+    span = UPPER - LOWER
+    cov = np.diag((0.05 * span) ** 2)
+    inv = np.linalg.inv(cov)
+
+    def log_target(z):
+        return -0.5 * (z - MODE) @ inv @ (z - MODE)
+
+    wide = (LOWER - 100.0, UPPER + 100.0)  # no truncation: the proposal is the target
+    post = importance_sample(log_target, MODE, cov, *wide, 200, np.random.default_rng(0))
+    assert post.ess == pytest.approx(200.0, rel=1e-9) and post.reliable
+    # A Student-t proposal of the same scale: heavier tails, a little less efficient.
+    post = importance_sample(log_target, MODE, cov, *wide, 200, np.random.default_rng(0), dof=5)
+    assert 100.0 < post.ess < 200.0
+    # Truncated to the bounds, and
+    # reproducible from the seed.
+    again = importance_sample(log_target, MODE, cov, LOWER, UPPER, 50, np.random.default_rng(3))
+    once = importance_sample(log_target, MODE, cov, LOWER, UPPER, 50, np.random.default_rng(3))
+    np.testing.assert_array_equal(again.draws, once.draws)
+    assert np.all(again.draws >= LOWER) and np.all(again.draws <= UPPER)
+    q05, q50, q95 = again.quantiles()
+    assert np.all(q05 <= q50) and np.all(q50 <= q95)
+
+
+# -- the fit table: table 2's not hired ----------------------------------------------------
+
+
+def test_fit_table_judges_not_hired_targets():
+    rows = [
+        {
+            "breakdown": "long_term_age",
+            "group": "30-39",
+            "applicants": 20,
+            "report_hired": None,
+            "report_not_hired": 5,
+            "sim_hired_mean": 14.0,
+            "sim_hired_p05": 12.0,
+            "sim_hired_p95": 17.0,
+        },
+        {
+            "breakdown": "gender",
+            "group": "Women",
+            "applicants": 100,
+            "report_hired": 40,
+            "report_not_hired": None,
+            "sim_hired_mean": 45.0,
+            "sim_hired_p05": 41.0,
+            "sim_hired_p95": 49.0,
+        },
+    ]
+    fit = fit_table(rows, {"long_term_age": "fitted", "gender": "held-out"}, [])
+    not_hired, hired = fit.iloc[0], fit.iloc[1]
+    assert not_hired["observed"] == "not_hired" and hired["observed"] == "hired"
+    # Not hired = applicants - hires; its 5 % point is applicants - the hires' 95 % point.
+    assert (not_hired["report"], not_hired["model_mean"]) == (5, 6.0)
+    assert (not_hired["p05"], not_hired["p95"]) == (3.0, 8.0)
+    assert not_hired["inside_band"] == "yes"
+    assert (hired["report"], hired["model_mean"], hired["inside_band"]) == (40, 45.0, "no")
+
+
+def test_calibration_judges_table_2(small_config, tmp_path, capsys):
+    """Table 2's breakdowns get a report figure (not hired) and are counted in the summary and
+    the command line's table; 16 trials give the diagonal quadratic."""
+    path = tmp_path / "long.toml"
+    path.write_text(SMALL.replace('breakdowns = ["gender"]', 'breakdowns = ["long_term_age"]'))
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as stop:
+        main(["calibrate", "--config", str(path), "--out", str(out), "--budget", "16",
+              "--params-out", str(out / "p.toml")])  # fmt: skip
+    assert stop.value.code in (0, None)
+    printed = " ".join(capsys.readouterr().out.split())
+    fit = pd.read_csv(out / "fit.csv", keep_default_na=False)
+    rows = fit[fit["breakdown"] == "long_term_age"]
+    assert len(rows) > 0 and (rows["observed"] == "not_hired").all()
+    # Every group with a table 2 figure is judged (not the one with fewer than 4 rounds).
+    assert (rows["inside_band"] != "").sum() == 4
+    judged = f"{(rows['inside_band'] == 'yes').sum()}/4"
+    assert "long_term_age (not hired)" in printed and judged in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["posterior"]["proposal"]["stages"][0]["quadratic"] == "diagonal"

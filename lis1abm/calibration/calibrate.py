@@ -9,8 +9,8 @@
 3. replay the best point on the fixed block (keeping every replication's values, for the
    figure 4.3 statements) and on a fresh block of replication indices, so that the fit is
    judged on random numbers it was not chosen on;
-4. draw the importance-sampling posterior around the best point
-   (:mod:`lis1abm.calibration.posterior`);
+4. fit a quadratic response surface to the trials near the best point (a Laplace
+   approximation) and correct it by importance sampling (:mod:`lis1abm.calibration.posterior`);
 5. write the tables, the summary, the figure and the calibrated parameter file
    (:mod:`lis1abm.calibration.outputs`).
 """
@@ -33,7 +33,11 @@ from lis1abm.calibration.outputs import (
     write_outputs,
     write_params_file,
 )
-from lis1abm.calibration.posterior import SMALL_ESS, importance_sample, proposal
+from lis1abm.calibration.posterior import (
+    SMALL_ESS,
+    adaptive_importance_sample,
+    laplace_intervals,
+)
 from lis1abm.calibration.search import completed, open_study, run_search, study_name, trial_points
 from lis1abm.data.round import load_round
 from lis1abm.engine.backends import resolve_backend
@@ -147,12 +151,23 @@ def calibrate(
 
     lower, upper = np.array(config.lower), np.array(config.upper)
     x, y = trial_points(study, config.names)
-    mean, cov = proposal(x, y, lower, upper, s.top_fraction, s.inflation)
     progress.start("posterior", s.posterior_draws)
     rng = np.random.default_rng([seed, POSTERIOR_PURPOSE])
-    posterior = importance_sample(
-        lambda z: -objective(z), mean, cov, lower, upper, s.posterior_draws, rng, progress.advance
+    posterior, quadratic, stages = adaptive_importance_sample(
+        lambda z: -objective(z),
+        x,
+        y,
+        lower,
+        upper,
+        s.posterior_draws,
+        s.posterior_stages,
+        rng,
+        dof=s.proposal_dof,
+        inflation=s.inflation,
+        progress=progress.advance,
     )
+    mode = quadratic.centre
+    laplace = laplace_intervals(mode, quadratic.cov, lower, upper)
 
     roles = {b: "fitted" for b in config.spec.targets}
     roles |= {b: "held-out" for b in config.spec.held_out.breakdowns}
@@ -161,7 +176,7 @@ def calibrate(
     )
     fit = fit_table(compare(best_run.tally, best_run.summary), roles, statements)
     estimates = estimates_table(
-        config.names, best, posterior.quantiles(), config.lower, config.upper
+        config.names, best, posterior.quantiles(), laplace, config.lower, config.upper
     )
     trials = study.trials_dataframe()
     elapsed = time.perf_counter() - started
@@ -189,6 +204,27 @@ def calibrate(
         posterior={
             "draws": s.posterior_draws,
             "ess": posterior.ess,
+            "proposal": {
+                "quadratic": quadratic.method,
+                "note": {
+                    "full": "full quadratic response surface",
+                    "diagonal": "too few trials for a full quadratic "
+                    f"({(len(config.names) + 1) * (len(config.names) + 2) // 2} coefficients): "
+                    "a diagonal quadratic (no cross terms; correlations left to the weights)",
+                    "none": "too few trials for a quadratic: a normal with sd a tenth of each "
+                    "range (no Laplace approximation)",
+                }[quadratic.method],
+                "trials_fitted": quadratic.trials,
+                "r2": quadratic.r2,
+                "eigenvalues_floored": quadratic.floored,
+                "centre": "the best point among the trials and the earlier stages' draws",
+                "best_draw_objective": -float(posterior.log_target.max())
+                if len(posterior.log_target)
+                else None,
+                "stages": stages,
+                "dof": s.proposal_dof,
+                "inflation": s.inflation,
+            },
             "reliable": posterior.reliable,
             "note": None
             if posterior.reliable

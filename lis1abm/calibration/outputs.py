@@ -3,14 +3,20 @@ written completely or not at all.
 
 In the output folder (beside the study's journal):
 
-- ``fit.csv``: breakdown, group, role (``fitted`` / ``held-out``), applicants, report (the
-  report's hires), model_mean, p05, p95 (the model's hires over the fixed block at the best
-  point), inside_band (``yes`` when the report's figure lies in [p05, p95], ``no``, or empty
-  without a report figure). Rows of breakdown ``figure_4_3`` are the report's figure 4.3
-  statements (:mod:`lis1abm.results.statements`): ``report`` is the reference figure,
-  ``model_mean`` the model's, inside_band ``hit`` or ``miss``;
-- ``estimates.csv``: parameter, best, q05, q50, q95 (importance-sampling quantiles), lower,
-  upper;
+- ``fit.csv``: breakdown, group, role (``fitted`` / ``held-out``), observed (what
+  report, model_mean, p05 and p95 count: ``hired``, or ``not_hired`` for the report's table 2,
+  the long-term breakdowns), applicants, report (the report's hires, or its not hired),
+  model_mean, p05, p95 (the model's hires over the fixed block at the best point; for
+  ``not_hired`` rows its not hired, applicants - hires: the applicants of a group are the same
+  in every replication, so the not-hired 5 % point is applicants - the hires' 95 % point and
+  the other way round), inside_band (``yes`` when the report's figure lies in [p05, p95],
+  ``no``, or empty without a report figure). Rows of breakdown ``figure_4_3`` are the report's
+  figure 4.3 statements (:mod:`lis1abm.results.statements`): ``report`` is the reference
+  figure, ``model_mean`` the model's, inside_band ``hit`` or ``miss``;
+- ``estimates.csv``: parameter, best, q05, q50, q95 (importance-sampling quantiles of the
+  posterior), laplace_q05, laplace_q95 (the Laplace approximation's: the quadratic response
+  surface's mode -+ 1.645 sd, clipped to the bounds; see :mod:`lis1abm.calibration.posterior`),
+  lower, upper;
 - ``trials.csv``: every trial of the study (Optuna's table);
 - ``summary.json``: provenance, objective on the fixed and the fresh replication blocks,
   effective sample size, elapsed seconds, budget;
@@ -41,6 +47,7 @@ FIT_COLUMNS = (
     "breakdown",
     "group",
     "role",
+    "observed",
     "applicants",
     "report",
     "model_mean",
@@ -54,34 +61,39 @@ def fit_table(rows: list[dict], roles: dict[str, str], statements: list[dict]) -
     """``fit.csv`` from the comparison rows (:func:`lis1abm.results.compare.compare`) of the
     breakdowns in ``roles`` (breakdown -> role) and the figure 4.3 statements."""
     out = []
+    # Table 2's breakdowns: every group counts not hired (the one without a target, fewer than
+    # four rounds applied, too).
+    not_hired = {r["breakdown"] for r in rows if r.get("report_not_hired") is not None}
     for r in rows:
         role = roles.get(r["breakdown"])
         if role is None:
             continue
-        report = r["report_hired"]
-        inside = (
-            ""
-            if report is None
-            else ("yes" if r["sim_hired_p05"] <= report <= r["sim_hired_p95"] else "no")
-        )
-        out.append(
-            (
-                r["breakdown"],
-                r["group"],
-                role,
-                r["applicants"],
-                report,
-                r["sim_hired_mean"],
-                r["sim_hired_p05"],
-                r["sim_hired_p95"],
-                inside,
-            )
-        )
+        n = r["applicants"]
+        if r["breakdown"] in not_hired:
+            # Table 2: the report counts the not hired; the model's are applicants - hires.
+            observed, report = "not_hired", r["report_not_hired"]
+            mean, p05, p95 = n - r["sim_hired_mean"], n - r["sim_hired_p95"], n - r["sim_hired_p05"]
+        else:
+            observed, report = "hired", r["report_hired"]
+            mean, p05, p95 = r["sim_hired_mean"], r["sim_hired_p05"], r["sim_hired_p95"]
+        inside = "" if report is None else ("yes" if p05 <= report <= p95 else "no")
+        out.append((r["breakdown"], r["group"], role, observed, n, report, mean, p05, p95, inside))
     for s in statements:
         group = f"({s['statement']}) {s['subject']}: {s['measure']}"
         hit = "hit" if s["hit"] else "miss"
         out.append(
-            ("figure_4_3", group, "held-out", None, s["reference"], s["model"], None, None, hit)
+            (
+                "figure_4_3",
+                group,
+                "held-out",
+                "statement",
+                None,
+                s["reference"],
+                s["model"],
+                None,
+                None,
+                hit,
+            )
         )
     table = pd.DataFrame(out, columns=list(FIT_COLUMNS))
     table["report"] = table["report"].astype("Float64")
@@ -89,8 +101,11 @@ def fit_table(rows: list[dict], roles: dict[str, str], statements: list[dict]) -
     return table
 
 
-def estimates_table(names, best, quantiles: np.ndarray, lower, upper) -> pd.DataFrame:
-    """``estimates.csv``: one row per free parameter; ``quantiles`` (3, d): 5, 50, 95 %."""
+def estimates_table(
+    names, best, quantiles: np.ndarray, laplace: np.ndarray, lower, upper
+) -> pd.DataFrame:
+    """``estimates.csv``: one row per free parameter; ``quantiles`` (3, d): the importance
+    sampling's 5, 50, 95 %; ``laplace`` (2, d): the Laplace approximation's 5 and 95 %."""
     return pd.DataFrame(
         {
             "parameter": list(names),
@@ -98,6 +113,8 @@ def estimates_table(names, best, quantiles: np.ndarray, lower, upper) -> pd.Data
             "q05": quantiles[0],
             "q50": quantiles[1],
             "q95": quantiles[2],
+            "laplace_q05": laplace[0],
+            "laplace_q95": laplace[1],
             "lower": list(lower),
             "upper": list(upper),
         }

@@ -404,8 +404,9 @@ def _print_fit(result) -> None:
     groups = fit[fit["breakdown"] != "figure_4_3"]
     for (breakdown, role), part in groups.groupby(["breakdown", "role"], sort=False):
         judged = part[part["inside_band"] != ""]
+        not_hired = "observed" in part and (part["observed"] == "not_hired").all()
         table.add_row(
-            breakdown,
+            f"{breakdown} (not hired)" if not_hired else breakdown,
             role,
             str(len(part)),
             f"{(judged['inside_band'] == 'yes').sum()}/{len(judged)}",
@@ -422,6 +423,16 @@ def _print_fit(result) -> None:
         )
     post = s["posterior"]
     console.print(f"posterior: {post['draws']} draws, effective sample size {post['ess']:.1f}")
+    prop = post["proposal"]
+    console.print(
+        f"proposal: Laplace approximation, {prop['note']}, fitted to {prop['trials_fitted']} "
+        f"points in the last of {len(prop['stages'])} stages; Student-t, {prop['dof']:g} dof "
+        "(0: normal)"
+        if prop["quadratic"] != "none"
+        else f"proposal: {prop['note']}",
+        markup=False,
+        highlight=False,
+    )
     if post["note"]:
         console.print(f"[yellow]{post['note']}[/]")
     names = ", ".join(p.name for p in result.written)

@@ -19,7 +19,8 @@ def fit_figure(fit: pd.DataFrame, columns: int = 3):
     band over replications (a line).
 
     ``fit``: the rows of ``fit.csv`` (columns ``breakdown, group, role, report, model_mean,
-    p05, p95``); rows without a report figure are drawn without the cross. The figure 4.3
+    p05, p95``, optionally ``observed``: a breakdown whose rows are all ``not_hired`` is drawn
+    as not-hired counts); rows without a report figure are drawn without the cross. The figure 4.3
     statements (breakdown ``figure_4_3``: shares, not hires) are left to the table.
     """
     use_theme()
@@ -46,7 +47,8 @@ def fit_figure(fit: pd.DataFrame, columns: int = 3):
         ax.plot(report, y, "x", color=report_colour, ms=6, mew=1.5, label="report")
         ax.set_yticks(y, part["group"], fontsize=7)
         ax.invert_yaxis()
-        ax.set_xlabel("hires (applicants)")
+        not_hired = "observed" in part and (part["observed"] == "not_hired").all()
+        ax.set_xlabel("not hired (applicants)" if not_hired else "hires (applicants)")
         ax.set_title(f"{breakdown.replace('_', ' ')} ({role})", fontsize=9)
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
