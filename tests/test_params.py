@@ -159,7 +159,7 @@ BAD_VALUES = [
         "unknown key",
     ),
     (
-        "education_country_deviation = { \"Poland\" = 0.0,",
+        'education_country_deviation = { "Poland" = 0.0,',
         'education_country_deviation = { "Poland" = "high",',
         "ranking.education_country_deviation.Poland",
         'got "high"; allowed: a finite number in [-1500, 1500] (score sds)',
@@ -167,7 +167,7 @@ BAD_VALUES = [
     # Names that only the round can check (Params.check_round): the same one line, from
     # `check` (against the default round) and from `simulate` (when the market is built).
     (
-        "education_country_deviation = { \"Poland\" = 0.0,",
+        'education_country_deviation = { "Poland" = 0.0,',
         'education_country_deviation = { "Narnia" = 0.2,',
         "ranking.education_country_deviation.Narnia",
         "not an education country of round autumn2024 (appendix 4)",
@@ -234,7 +234,7 @@ def test_round_names_checked_against_the_given_round(tmp_path, capsys):
     """``check`` checks a parameter file's names against the round files given with it."""
     path = edited(
         tmp_path,
-        "education_country_deviation = { \"Poland\" = 0.0,",
+        'education_country_deviation = { "Poland" = 0.0,',
         'education_country_deviation = { "Poland" = 0.5,',
     )
     code, out, err = run_cli(capsys, "check", str(path), str(rounds_dir() / "autumn2024.toml"))

@@ -15,8 +15,8 @@ import pytest
 
 from lis1abm import engine
 from lis1abm.abm.model import LIS1Model
+from lis1abm.data.files import round_params_path
 from lis1abm.data.round import GROUPS
-from lis1abm.params import DEFAULT_PARAMS
 from lis1abm.results.provenance import file_digest
 from lis1abm.results.tally import Tally
 from lis1abm.rules import CASCADE_FIELDS
@@ -161,8 +161,8 @@ def test_per_replication_table_is_streamed_with_provenance(tmp_path):
     expected = {
         "seed": 2024,
         "round": "autumn2024",
-        "params_name": "default",
-        "params_sha256": file_digest(DEFAULT_PARAMS),
+        "params_name": round_params_path("autumn2024").stem,
+        "params_sha256": file_digest(round_params_path("autumn2024")),
         "scenario": "more-ads",
     }
     for name, value in expected.items():

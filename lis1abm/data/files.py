@@ -57,3 +57,15 @@ def builtin_round(name: str) -> Path:
 def default_params_path() -> Path:
     """The default parameter file, ``params/default.toml`` of the built-in files."""
     return configs_dir() / "params" / "default.toml"
+
+
+def round_params_path(round_name: str) -> Path:
+    """The parameter file ``simulate`` uses for a round when none is given: the round's
+    calibrated file ``params/<round>_calibrated.toml`` (written by ``lis1abm calibrate``) when
+    one ships with the package, else ``params/default.toml`` (the hand-set base that the
+    calibration starts from). ``round_name`` is a built-in round's name or a file's path (a
+    round file of one's own gets the default file)."""
+    calibrated = configs_dir() / "params" / f"{Path(round_name).stem}_calibrated.toml"
+    if round_name in known_rounds() and calibrated.is_file():
+        return calibrated
+    return default_params_path()

@@ -25,12 +25,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lis1abm.abm.model import LIS1Model
+from lis1abm.data.files import round_params_path
 from lis1abm.data.round import load_round
 from lis1abm.engine.backends import resolve_backend
 from lis1abm.engine.layout import EngineArrays, flatten, param_rows
 from lis1abm.errors import UserError
 from lis1abm.market.ranking import Market, build_market
-from lis1abm.params import DEFAULT_PARAMS, load_params
+from lis1abm.params import load_params
 from lis1abm.results.aggregate import Summary
 from lis1abm.results.compare import cascade_summary, compare
 from lis1abm.results.events import offer_events
@@ -118,7 +119,8 @@ def simulate(
     reps : number of replications (>= 1); replication r uses the draws keyed by (seed, r).
     seed : the root seed, in [0, 2**63).
     backend : one of :data:`lis1abm.engine.backends.BACKENDS`; every engine gives the same outcome.
-    params_path : parameter file; default ``configs/params/default.toml``.
+    params_path : parameter file; default: the round's calibrated file when one ships
+        (``configs/params/<round>_calibrated.toml``), else ``configs/params/default.toml``.
     scenario : a name recorded in every table and in ``meta`` (tables of many runs can then be
         concatenated).
     per_replication : keep every replication's values (K per replication).
@@ -145,7 +147,7 @@ def simulate(
         raise UserError(f"scenario must be a non-empty name, got {scenario!r}")
     if out is not None:
         check_out(out)  # before the run, which may be long
-    params_path = Path(params_path) if params_path is not None else DEFAULT_PARAMS
+    params_path = Path(params_path) if params_path is not None else round_params_path(round_name)
     data = load_round(round_name)
     params = load_params(params_path)
     data.require_market()
