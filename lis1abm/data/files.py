@@ -69,3 +69,13 @@ def round_params_path(round_name: str) -> Path:
     if round_name in known_rounds() and calibrated.is_file():
         return calibrated
     return default_params_path()
+
+
+def experiments_dir() -> Path:
+    """The folder of the built-in experiments, one ``<name>.toml`` each."""
+    return configs_dir() / "experiments"
+
+
+def known_experiments() -> list[str]:
+    """Names of the built-in experiments, sorted."""
+    return sorted(p.stem for p in experiments_dir().glob("*.toml"))

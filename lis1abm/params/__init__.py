@@ -1,5 +1,5 @@
 """The model's parameters: one frozen, validated object read from a TOML file."""
 
-from lis1abm.params.model import DEFAULT_PARAMS, Params, load_params
+from lis1abm.params.model import DEFAULT_PARAMS, Params, load_params, with_overrides
 
-__all__ = ["DEFAULT_PARAMS", "Params", "load_params"]
+__all__ = ["DEFAULT_PARAMS", "Params", "load_params", "with_overrides"]

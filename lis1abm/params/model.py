@@ -499,3 +499,35 @@ def _unwrap(kind: Any, metadata: list) -> tuple[Any, list]:
 
 def _g(x: float) -> str:
     return f"{x:g}"
+
+
+def with_overrides(params: Params, overrides: Mapping[str, Any]) -> Params:
+    """``params`` with some values replaced, each named by its dotted path
+    (``"behaviour.late_marking_probability"``, ``"ranking.education_weight.Norway"``), validated
+    as the file reader validates a file.
+
+    Raises
+    ------
+    ConfigError : naming ``params.file`` and the first bad key (unknown key, wrong type, out of
+        range), on one line.
+    """
+    tables = params.to_dict()
+    file = tables.pop("file") or "parameters"
+    for key, value in overrides.items():
+        parts = key.split(".")
+        node = tables
+        for k, part in enumerate(parts):
+            if not isinstance(node, dict) or part not in node:
+                raise ConfigError(file, ".".join(parts[: k + 1]), "unknown key")
+            if k == len(parts) - 1:
+                node[part] = value
+            else:
+                node = node[part]
+    try:
+        validated = _READER.validate_python(tables)
+    except ValidationError as error:
+        raise _config_error(Path(file), error) from None
+    return Params(
+        **{f.name: getattr(validated, f.name) for f in dataclasses.fields(ParamFile)},
+        file=params.file,
+    )

@@ -1,0 +1,279 @@
+"""An experiment's config: ``configs/experiments/<name>.toml``, read and validated.
+
+An experiment is a list of scenarios of one round, each a set of overrides of the round
+(total positions, the offer calendar) and of the parameters (by dotted path), run with the same
+seed and replication indices so that scenarios share every random draw they have in common.
+A file holds::
+
+    description = "one line, shown by `lis1abm experiment --list`"
+    replications = 200            # per scenario
+    seed = 2024
+    backend = "auto"              # optional
+    round = "autumn2024"          # optional: a built-in round or a path
+    params = "my.toml"            # optional: default the round's parameters (simulate's)
+    breakdowns = ["total", ...]   # optional: the breakdowns kept in the results table
+    figures = ["capacity_hire_rate"]   # optional: lis1abm.plots.experiments.FIGURES
+
+    [base]                        # optional: overrides of every scenario
+    after_calendar_rounds = 0
+
+    [[scenarios]]                 # one scenario
+    name = "601 positions"
+    total_positions = 601
+    params = { "behaviour.late_marking_probability" = 0.1 }
+
+    [[sweeps]]                    # one scenario per value
+    name = "{value} positions"    # {value} is replaced by the value
+    series = "positions"          # optional: the line in the figures (default: from name)
+    vary = "total_positions"      # an override key, or "params.<dotted path>"
+    values = [450, 500, 550]
+    set = { reply_window_days = 2 }   # optional: more overrides of these scenarios
+
+Every scenario is checked when the file is read, against the round and the parameters it will
+run on, so a bad override is one line naming the file, the scenario and the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lis1abm.data.files import experiments_dir, known_experiments
+from lis1abm.data.round import MAX_AFTER_CALENDAR
+from lis1abm.data.toml import read_toml
+from lis1abm.engine.backends import BACKENDS
+from lis1abm.errors import ConfigError, UserError
+from lis1abm.plots.experiments import FIGURES
+from lis1abm.results.tally import BREAKDOWNS
+
+MAX_CALENDAR_ROUNDS = 20
+"""Most calendar offer rounds a scenario may ask for (the real calendars have five)."""
+MAX_REPLY_WINDOW_DAYS = 14
+"""Longest reply window a scenario may ask for, days (the real ones are 1-4)."""
+DEFAULT_BREAKDOWNS = ("total", "nationality", "education", "nationality_x_education", "cascade")
+"""Breakdowns kept in the results table unless the config says otherwise: the ones the
+experiments' measures need (about 70 values per replication, against about 670 in all)."""
+ROUND_KEYS = ("total_positions", "calendar_rounds", "reply_window_days", "after_calendar_rounds")
+"""The round overrides a scenario may set (see :class:`Scenario`)."""
+
+_STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Scenario(BaseModel):
+    """One scenario: overrides of the round and of the parameters (None: as the round has it).
+
+    Attributes
+    ----------
+    name : the scenario's name in the results.
+    total_positions : every ad's positions scaled to this total by largest remainder; the
+        capacity rule becomes ``"positions"`` (hires are bounded by the positions advertised).
+    calendar_rounds : offer rounds of the calendar: the round's first ones, or its rounds and
+        more a week apart with the last round's reply window.
+    reply_window_days : the reply window of every calendar round, days.
+    after_calendar_rounds : the most rounds an ad with open positions goes on offering after
+        the calendar (0: the calendar alone).
+    params : parameter values by dotted path, ``"behaviour.late_marking_probability" = 0.1``.
+    series, vary, value : set by a sweep: its series label (the figures draw one line per
+        series), the key it varies and this scenario's value of it.
+    """
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1)
+    total_positions: int | None = Field(None, ge=1)
+    calendar_rounds: int | None = Field(None, ge=1, le=MAX_CALENDAR_ROUNDS)
+    reply_window_days: int | None = Field(None, ge=1, le=MAX_REPLY_WINDOW_DAYS)
+    after_calendar_rounds: int | None = Field(None, ge=0, le=MAX_AFTER_CALENDAR)
+    params: dict[str, Any] = Field(default_factory=dict)
+    series: str | None = None
+    vary: str | None = None
+    value: Any = None
+
+    def overrides(self) -> dict[str, Any]:
+        """The overrides set, as written (round keys, then ``params``)."""
+        out: dict[str, Any] = {
+            k: getattr(self, k) for k in ROUND_KEYS if getattr(self, k) is not None
+        }
+        if self.params:
+            out["params"] = dict(self.params)
+        return out
+
+
+class _Sweep(BaseModel):
+    model_config = _STRICT
+
+    name: str = Field(min_length=1)
+    vary: str = Field(min_length=1)
+    values: list[Any] = Field(min_length=1)
+    series: str | None = None
+    set: dict[str, Any] = Field(default_factory=dict)
+
+
+class _File(BaseModel):
+    model_config = _STRICT
+
+    description: str = Field(min_length=1)
+    replications: int = Field(ge=1, le=2**32)
+    seed: int = Field(ge=0, lt=2**63)
+    backend: str = "auto"
+    round: str = "autumn2024"
+    params: str | None = None
+    breakdowns: list[str] = Field(default_factory=lambda: list(DEFAULT_BREAKDOWNS))
+    figures: list[str] = Field(default_factory=list)
+    base: dict[str, Any] = Field(default_factory=dict)
+    scenarios: list[dict[str, Any]] = Field(default_factory=list)
+    sweeps: list[_Sweep] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A validated experiment config.
+
+    Attributes
+    ----------
+    name : the file's stem (the results go to ``<out>/<name>/``).
+    file : the config file; ``sha256`` its SHA-256; ``text`` its content.
+    description, replications, seed, backend, round, params, breakdowns, figures : as in the
+        file (``params`` resolved against the file's folder, None for the round's default).
+    scenarios : the scenarios in order: the ``[[scenarios]]``, then each sweep's values.
+    """
+
+    name: str
+    file: str
+    sha256: str
+    text: str
+    description: str
+    replications: int
+    seed: int
+    backend: str
+    round: str
+    params: str | None
+    breakdowns: tuple[str, ...]
+    figures: tuple[str, ...]
+    scenarios: tuple[Scenario, ...]
+
+
+def experiment_path(name_or_path: str | Path) -> Path:
+    """The path itself when it ends in ``.toml`` or has a ``/``, else the built-in experiment
+    of that name.
+
+    Raises
+    ------
+    UserError : no built-in experiment has that name.
+    """
+    text = str(name_or_path)
+    if text.endswith(".toml") or "/" in text:
+        return Path(text)
+    if text not in known_experiments():
+        known = ", ".join(known_experiments())
+        raise UserError(f"unknown experiment {text!r} (known: {known}; or a path to a .toml)")
+    return experiments_dir() / f"{text}.toml"
+
+
+def load_experiment(name_or_path: str | Path) -> ExperimentConfig:
+    """Read an experiment config and check every scenario against its round and parameters.
+
+    Raises
+    ------
+    ConfigError : a missing or malformed file, an unknown key, a value out of range, or an
+        override the round or the parameters reject: one line naming the file, the scenario
+        (``scenarios[<name>]``) and the key.
+    """
+    from lis1abm.experiments.overrides import resolve  # overrides import this module
+
+    path = experiment_path(name_or_path)
+    raw = read_toml(path)
+    try:
+        top = _File.model_validate(raw)
+    except ValidationError as error:
+        raise _error(path, "", error) from None
+    if top.backend not in BACKENDS:
+        raise ConfigError(path, "backend", f"unknown backend {top.backend!r} (known: {BACKENDS})")
+    for k, b in enumerate(top.breakdowns):
+        if b not in (*BREAKDOWNS, "cascade"):
+            raise ConfigError(path, f"breakdowns[{k}]", f"unknown breakdown {b!r}")
+    for k, f in enumerate(top.figures):
+        if f not in FIGURES:
+            raise ConfigError(
+                path, f"figures[{k}]", f"unknown figure {f!r} (known: {', '.join(FIGURES)})"
+            )
+    params = None
+    if top.params is not None:
+        params = str(
+            (path.parent / top.params) if not Path(top.params).is_absolute() else top.params
+        )
+    scenarios = _scenarios(path, top)
+    text = path.read_text(encoding="utf-8")
+    config = ExperimentConfig(
+        name=path.stem,
+        file=str(path),
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        text=text,
+        description=top.description,
+        replications=top.replications,
+        seed=top.seed,
+        backend=top.backend,
+        round=top.round,
+        params=params,
+        breakdowns=tuple(dict.fromkeys(top.breakdowns)),
+        figures=tuple(top.figures),
+        scenarios=scenarios,
+    )
+    for scenario in scenarios:
+        resolve(config, scenario)
+    return config
+
+
+def _scenarios(path: Path, top: _File) -> tuple[Scenario, ...]:
+    """The scenarios: the explicit ones, then one per sweep value, each over ``base``."""
+    raw: list[tuple[str, dict]] = []
+    for k, s in enumerate(top.scenarios):
+        raw.append((f"scenarios[{s.get('name', k)}]", s))
+    for k, sweep in enumerate(top.sweeps):
+        key = f"sweeps[{k}].vary"
+        if not (sweep.vary in ROUND_KEYS or sweep.vary.startswith("params.")):
+            raise ConfigError(path, key, f"expected one of {', '.join(ROUND_KEYS)} or params.<key>")
+        for value in sweep.values:
+            name = sweep.name.format(value=value)
+            series = sweep.series or sweep.name.replace("{value}", "").strip(" ,")
+            s = dict(sweep.set, name=name, series=series, vary=sweep.vary, value=value)
+            if sweep.vary in ROUND_KEYS:
+                s[sweep.vary] = value
+            else:
+                s["params"] = dict(
+                    s.get("params", {}), **{sweep.vary.removeprefix("params."): value}
+                )
+            raw.append((f"scenarios[{name}]", s))
+    if not raw:
+        raise ConfigError(path, "scenarios", "needs at least one scenario (or sweep)")
+    out = []
+    for where, s in raw:
+        merged = dict(top.base, **s)
+        merged["params"] = dict(top.base.get("params", {}), **s.get("params", {}))
+        try:
+            out.append(Scenario.model_validate(merged))
+        except ValidationError as error:
+            raise _error(path, where, error) from None
+    names = [s.name for s in out]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(path, f"scenarios[{name}]", "two scenarios have this name")
+    return tuple(out)
+
+
+def _error(path: Path, where: str, error: ValidationError) -> ConfigError:
+    """The first validation error as one line: file, where (a scenario) and dotted key."""
+    first = error.errors(include_url=False)[0]
+    key = ".".join(str(p) for p in first["loc"])
+    key = f"{where}.{key}" if where and key else (where or key)
+    if first["type"] == "extra_forbidden":
+        return ConfigError(path, key, "unknown key")
+    if first["type"] == "missing":
+        return ConfigError(path, key, "missing")
+    got = first.get("input")
+    shown = f"got {got!r}; " if not isinstance(got, dict) else ""
+    return ConfigError(path, key, f"{shown}{first['msg'][:1].lower()}{first['msg'][1:]}")

@@ -1,0 +1,130 @@
+"""A scenario's overrides applied to the round (:class:`RoundData`) and the parameters.
+
+The round's data are frozen dataclasses; a scenario gets a changed copy
+(:func:`dataclasses.replace`), never a changed original. What the engine reads of the calendar
+is the number of rounds and each round's reply window (the chance of missing the deadline is
+the one-day chance divided by the window's days, :func:`lis1abm.market.ranking.build_market`);
+the dates are labels, kept consistent (offers a week apart, marking the day after the reply
+deadline) so that the changed round still passes the round file's checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+from lis1abm.data.files import round_params_path
+from lis1abm.data.round import OfferRound, RoundData, largest_remainder, load_round
+from lis1abm.errors import ConfigError
+from lis1abm.experiments.config import ExperimentConfig, Scenario
+from lis1abm.params import Params, load_params, with_overrides
+
+WEEK = dt.timedelta(days=7)
+DAY = dt.timedelta(days=1)
+
+
+def resolve(config: ExperimentConfig, scenario: Scenario) -> tuple[RoundData, Params]:
+    """The round and the parameters a scenario runs on.
+
+    Raises
+    ------
+    ConfigError : an override the round or the parameters reject, naming the experiment file,
+        the scenario and the key.
+    """
+    data = load_round(config.round)
+    data.require_market()
+    params = load_params(config.params or round_params_path(config.round))
+    where = f"scenarios[{scenario.name}]"
+    try:
+        data = scale_positions(data, scenario.total_positions)
+    except ValueError as error:
+        raise ConfigError(config.file, f"{where}.total_positions", str(error)) from None
+    data = with_calendar(
+        data, scenario.calendar_rounds, scenario.reply_window_days, scenario.after_calendar_rounds
+    )
+    values = dict(scenario.params)
+    if scenario.total_positions is not None:
+        rule = values.setdefault("capacity.rule", "positions")
+        if rule != "positions":
+            raise ConfigError(
+                config.file,
+                f'{where}.params."capacity.rule"',
+                f'total_positions needs the capacity rule "positions", got {rule!r}',
+            )
+    try:
+        params = with_overrides(params, values)
+        params.check_round(data)
+    except ConfigError as error:
+        raise ConfigError(config.file, f'{where}.params."{error.key}"', error.problem) from None
+    return data, params
+
+
+def scale_positions(data: RoundData, total: int | None) -> RoundData:
+    """Every ad's positions scaled to ``total`` in proportion to the round's (largest
+    remainder, so they add up exactly), the trusts' positions and the totals following.
+    ``total`` None: the round unchanged.
+
+    Raises
+    ------
+    ValueError : ``total`` below the number of ads (every ad keeps at least one position).
+    """
+    if total is None:
+        return data
+    if total < len(data.ads):
+        raise ValueError(f"got {total}; must be at least the number of ads ({len(data.ads)})")
+    counts = largest_remainder([a.positions for a in data.ads], total)
+    # Largest remainder can round a small ad down to 0; give it one, from the largest ads.
+    while min(counts) < 1:
+        counts[counts.index(min(counts))] += 1
+        counts[counts.index(max(counts))] -= 1
+    ads = tuple(dataclasses.replace(a, positions=n) for a, n in zip(data.ads, counts, strict=True))
+    by_trust: dict[str, int] = {}
+    for ad in ads:
+        by_trust[ad.trust] = by_trust.get(ad.trust, 0) + ad.positions
+    trusts = tuple(dataclasses.replace(t, positions=by_trust.get(t.name, 0)) for t in data.trusts)
+    return dataclasses.replace(
+        data, ads=ads, trusts=trusts, totals=dict(data.totals, positions=total)
+    )
+
+
+def with_calendar(
+    data: RoundData,
+    rounds: int | None = None,
+    reply_window_days: int | None = None,
+    after_calendar_rounds: int | None = None,
+) -> RoundData:
+    """The round with another offer calendar: its first ``rounds`` rounds, or its rounds and
+    more (a week apart, the last round's reply window); every round's reply window set to
+    ``reply_window_days``; at most ``after_calendar_rounds`` rounds after the calendar. None
+    keeps what the round has. An offer day that would fall before the previous round's
+    reply deadline (a longer window) moves to the day after it."""
+    if rounds is None and reply_window_days is None:
+        calendar = data.calendar
+    else:
+        old = data.calendar
+        calendar_list: list[OfferRound] = []
+        for i in range(rounds or len(old)):
+            previous = calendar_list[-1] if calendar_list else None
+            offer = old[i].offer if i < len(old) else previous.offer + WEEK
+            if previous is not None and offer <= previous.reply_by:
+                offer = previous.reply_by + DAY
+            window = reply_window_days or old[min(i, len(old) - 1)].reply_window_days
+            reply_by = offer + window * DAY
+            calendar_list.append(OfferRound(i + 1, offer, reply_by, reply_by + DAY))
+        calendar = tuple(calendar_list)
+    after = data.after_calendar_rounds if after_calendar_rounds is None else after_calendar_rounds
+    return dataclasses.replace(data, calendar=calendar, after_calendar_rounds=after)
+
+
+def settings(data: RoundData, params: Params) -> dict:
+    """What a scenario runs with, as plain data for ``meta.json`` and the figures' axes."""
+    return {
+        "total_positions": sum(a.positions for a in data.ads),
+        "capacity_rule": params.capacity.rule,
+        "calendar_rounds": len(data.calendar),
+        "reply_window_days": [r.reply_window_days for r in data.calendar],
+        "after_calendar_rounds": data.after_calendar_rounds,
+        "late_marking_probability": params.behaviour.late_marking_probability,
+        "params_file": str(Path(params.file)),
+    }
