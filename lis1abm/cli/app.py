@@ -1,4 +1,5 @@
-"""The command line: ``lis1abm simulate``, ``bench``, ``calibrate`` and ``check``.
+"""The command line: ``lis1abm simulate``, ``bench``, ``calibrate``, ``experiment``, ``plot``
+and ``check``.
 
 User errors (bad options, configs, paths) print one line, ``lis1abm: error: ...``, to stderr
 and exit with code 2, without a traceback.
@@ -453,28 +454,134 @@ def _print_fit(result) -> None:
 
 
 @app.command()
-def check(files: Annotated[list[Path], typer.Argument(help="Round or parameter files.")]) -> None:
+def check(
+    files: Annotated[
+        list[Path], typer.Argument(help="Round, parameter, calibration or experiment files.")
+    ],
+) -> None:
     """Check config files: a round file (has a \\[round] table), a calibration config (has
-    \\[targets]) or a parameter file.
+    \\[targets]), an experiment (has scenarios or sweeps) or a parameter file.
 
     A parameter file's country and trust names are checked against the round files given with
     it that can be simulated, or against the default round (autumn2024) when none is given."""
     from lis1abm.calibration.config import load_config
     from lis1abm.data.round import load_round
+    from lis1abm.experiments import load_experiment
     from lis1abm.data.toml import read_toml
     from lis1abm.params import load_params
 
     tables = {f: read_toml(f) for f in files}
-    rounds = [load_round(f) for f, t in tables.items() if "round" in t]
+    experiments = {f for f, t in tables.items() if "scenarios" in t or "sweeps" in t}
+    rounds = [load_round(f) for f, t in tables.items() if "round" in t and f not in experiments]
     against = [r for r in rounds if r.has_market] or [load_round("autumn2024")]
     for f, t in tables.items():
-        if "targets" in t:
+        if f in experiments:
+            load_experiment(f)
+        elif "targets" in t:
             load_config(f)
         elif "round" not in t:
             params = load_params(f)
             for data in against:
                 params.check_round(data)
         typer.echo(f"{f}: ok")
+
+
+@app.command()
+def experiment(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="A built-in experiment (configs/experiments/<name>.toml) or the path of one.",
+            show_default=False,
+        ),
+    ] = None,
+    list_: Annotated[
+        bool, typer.Option("--list", help="List the built-in experiments and exit.")
+    ] = False,
+    reps: Annotated[
+        int | None,
+        typer.Option(help="Replications per scenario (default: the config's).", show_default=False),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Root seed (default: the config's).", show_default=False)
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            metavar="[" + "|".join(BACKENDS) + "]",
+            help="Engine (default: the config's). All give the same outcome.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Results go to OUT/<name>/ (table, summary, meta, figures).")
+    ] = Path("results"),
+) -> None:
+    """Run an experiment's scenarios (common random numbers), write the results and draw the
+    figures."""
+    from lis1abm.data.files import known_experiments
+    from lis1abm.engine.backends import compile_notice, resolve_backend
+    from lis1abm.experiments import draw_figures, load_experiment, run_experiment, write_results
+    from lis1abm.simulation.simulate import check_out
+
+    if list_:
+        for known in known_experiments():
+            typer.echo(f"{known}: {load_experiment(known).description}")
+        return
+    if name is None:
+        raise UserError("experiment: give a NAME (or --list)")
+    if backend is not None and backend not in BACKENDS:
+        raise UserError(f"--backend: unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    for flag, value, least in (("--reps", reps, 1), ("--seed", seed, 0)):
+        if value is not None and value < least:
+            raise UserError(f"{flag} must be at least {least}, got {value}")
+    check_out(out)
+    config = load_experiment(name)
+    total_reps = config.replications if reps is None else reps
+    err = Console(stderr=True)
+    notice = compile_notice(resolve_backend(backend or config.backend, total_reps)[0])
+    if notice:
+        err.print(notice, markup=False, highlight=False, soft_wrap=True)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task(config.name, total=total_reps * len(config.scenarios))
+
+        def progress(scenario: str, k: int) -> None:
+            bar.update(task, advance=k, description=f"{config.name}: {scenario}")
+
+        result = run_experiment(config, reps=reps, seed=seed, backend=backend, progress=progress)
+    folder = write_results(result, out)
+    figures = draw_figures(folder)
+    meta = result.meta
+    Console().print(
+        f"{config.name}: {len(config.scenarios)} scenarios x {meta['replications']} "
+        f"replications, seed {meta['seed']}, backend {meta['backend']}; results in {folder}/ "
+        f"({len(figures)} figure files)",
+        markup=False,
+        highlight=False,
+    )
+
+
+@app.command()
+def plot(
+    name: Annotated[str, typer.Argument(help="The experiment whose results to draw.")],
+    out: Annotated[
+        Path, typer.Option(help="The results folder the experiment wrote (OUT/<name>/).")
+    ] = Path("results"),
+) -> None:
+    """Redraw an experiment's figures from its saved results alone."""
+    from lis1abm.experiments import draw_figures
+
+    folder = out / Path(name).stem
+    written = draw_figures(folder)
+    typer.echo(f"{folder}: " + ", ".join(p.name for p in written))
 
 
 def _plain(value):
