@@ -466,8 +466,8 @@ def check(
     it that can be simulated, or against the default round (autumn2024) when none is given."""
     from lis1abm.calibration.config import load_config
     from lis1abm.data.round import load_round
-    from lis1abm.experiments import load_experiment
     from lis1abm.data.toml import read_toml
+    from lis1abm.experiments import load_experiment
     from lis1abm.params import load_params
 
     tables = {f: read_toml(f) for f in files}

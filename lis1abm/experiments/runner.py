@@ -126,6 +126,9 @@ def write_results(result: ExperimentResult, out: str | Path = "results") -> Path
     out.mkdir(exist_ok=True)
     target = out / result.config.name
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=out))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp's folder is private; the results are not
     try:
         result.table.to_parquet(staging / TABLE, index=False)
         result.summary.to_csv(staging / SUMMARY, index=False, float_format="%.6g")
