@@ -169,6 +169,8 @@ def test_calibrated_params_load_and_differ_from_base(small_config, tmp_path):
     for name in ("estimates.csv", "trials.csv", "summary.json", "fit.png", "fit.pdf"):
         assert (tmp_path / "out" / name).exists()
     estimates = pd.read_csv(tmp_path / "out" / "estimates.csv")
+    assert (estimates["ci_lo"] <= estimates["best"]).all()
+    assert (estimates["best"] <= estimates["ci_hi"]).all()
     assert (estimates["lower"] <= estimates["laplace_q05"]).all()
     assert (estimates["laplace_q05"] <= estimates["laplace_q95"]).all()
     assert (estimates["laplace_q95"] <= estimates["upper"]).all()
@@ -393,3 +395,29 @@ def test_calibration_judges_table_2(small_config, tmp_path, capsys):
     assert "long_term_age (not hired)" in printed and judged in printed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["posterior"]["proposal"]["stages"][0]["quadratic"] == "diagonal"
+
+
+def test_conditional_intervals_recover_a_known_likelihood():
+    """On f(x) = 0.5 sum(((x - m) / sd)^2) the 95 % likelihood interval of each parameter,
+    the others fixed, is m -+ 1.96 sd; the scan finds it (linear interpolation between steps
+    of 1/40 of the range errs by less than a step's worth of curvature), and flags a side
+    where the curve stays below the threshold as open."""
+    from lis1abm.calibration.scan import conditional_intervals
+
+    m = np.array([0.0, 1.0, 0.5])
+    sd = np.array([0.2, 0.05, 10.0])  # the third: flat within the scan, open on both sides
+    lower, upper = np.array([-2.0, 0.0, -1.0]), np.array([2.0, 2.0, 2.0])
+    calls = []
+
+    def f(x):
+        calls.append(x.copy())
+        return float(0.5 * np.sum(((x - m) / sd) ** 2))
+
+    scan = conditional_intervals(f, m, f(m), lower, upper, steps=12, step_fraction=0.025)
+    np.testing.assert_allclose(scan.lo[:2], m[:2] - 1.96 * sd[:2], atol=0.02)
+    np.testing.assert_allclose(scan.hi[:2], m[:2] + 1.96 * sd[:2], atol=0.02)
+    assert not scan.open_lo[:2].any() and not scan.open_hi[:2].any()
+    assert scan.open_lo[2] and scan.open_hi[2]
+    assert scan.evaluations == len(calls) - 1
+    # Each scan moves one parameter only.
+    assert all(np.count_nonzero(c != m) <= 1 for c in calls)

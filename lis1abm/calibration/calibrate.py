@@ -11,6 +11,8 @@
    judged on random numbers it was not chosen on;
 4. fit a quadratic response surface to the trials near the best point (a Laplace
    approximation) and correct it by importance sampling (:mod:`lis1abm.calibration.posterior`);
+   scan each parameter alone for its conditional 95 % likelihood interval
+   (:mod:`lis1abm.calibration.scan`);
 5. write the tables, the summary, the figure and the calibrated parameter file
    (:mod:`lis1abm.calibration.outputs`).
 """
@@ -38,6 +40,7 @@ from lis1abm.calibration.posterior import (
     adaptive_importance_sample,
     laplace_intervals,
 )
+from lis1abm.calibration.scan import THRESHOLD, conditional_intervals
 from lis1abm.calibration.search import completed, open_study, run_search, study_name, trial_points
 from lis1abm.data.round import load_round
 from lis1abm.engine.backends import resolve_backend
@@ -58,7 +61,7 @@ class Progress:
     """Where :func:`calibrate` reports its phases; does nothing (the command line shows bars)."""
 
     def start(self, phase: str, total: int) -> None:
-        """A phase begins: ``search`` (trials), ``posterior`` (draws)."""
+        """A phase begins: ``search`` (trials), ``posterior`` (draws), ``scan`` (parameters)."""
 
     def advance(self, k: int = 1) -> None:
         """``k`` more units of the current phase are done."""
@@ -168,6 +171,10 @@ def calibrate(
     )
     mode = quadratic.centre
     laplace = laplace_intervals(mode, quadratic.cov, lower, upper)
+    progress.start("scan", len(config.names))
+    scan = conditional_intervals(
+        objective, best, best_fit.value, lower, upper, progress=progress.advance
+    )
 
     roles = {b: "fitted" for b in config.spec.targets}
     roles |= {b: "held-out" for b in config.spec.held_out.breakdowns}
@@ -176,7 +183,7 @@ def calibrate(
     )
     fit = fit_table(compare(best_run.tally, best_run.summary), roles, statements)
     estimates = estimates_table(
-        config.names, best, posterior.quantiles(), laplace, config.lower, config.upper
+        config.names, best, scan, posterior.quantiles(), laplace, config.lower, config.upper
     )
     trials = study.trials_dataframe()
     elapsed = time.perf_counter() - started
@@ -200,6 +207,12 @@ def calibrate(
         objective={
             "crn_block": {"first": s.crn_first, **_parts(best_fit)},
             "fresh_block": {"first": s.fresh_first, **_parts(fresh_fit)},
+        },
+        conditional_intervals={
+            "method": "each parameter scanned alone, the others at the best point; the "
+            f"values within {THRESHOLD:.2f} of the best objective (95 % likelihood ratio); "
+            "narrower than profile intervals (lis1abm/calibration/scan.py)",
+            "evaluations": scan.evaluations,
         },
         posterior={
             "draws": s.posterior_draws,
@@ -246,13 +259,16 @@ def calibrate(
     header = [
         f"Calibrated parameters for round {data.name} (lis1abm calibrate), "
         f"{dt.datetime.now(dt.UTC).date().isoformat()}.",
-        f"Base: {config.base_file} (sha256 {summary['params_sha256'][:16]}); config: "
-        f"{config.file} (sha256 {summary['config_sha256'][:16]}).",
+        # File names only: the full paths are in summary.json, and a shipped file should not
+        # carry the path of the machine it was made on.
+        f"Base: {Path(config.base_file).name} (sha256 {summary['params_sha256'][:16]}); "
+        f"config: {Path(config.file).name} (sha256 {summary['config_sha256'][:16]}).",
         f"Round file sha256 {summary['round_sha256'][:16]}; seed {seed}; {reps} replications per "
         f"candidate; {summary['trials_completed']} trials (budget {budget}).",
         f"Code: lis1abm {summary['version']}, git commit {summary['git_commit']}.",
         f"Objective (minus penalised log-likelihood): {best_fit.value:.3f} on the fixed block, "
-        f"{fresh_fit.value:.3f} on a fresh block; posterior ESS {posterior.ess:.1f}.",
+        f"{fresh_fit.value:.3f} on a fresh block; conditional 95 % intervals and the "
+        "posterior's diagnostics in the calibration's estimates.csv and summary.json.",
         "Free parameters: " + ", ".join(config.names) + ".",
     ]
     params_file = write_params_file(params_out, best_run.params, header)

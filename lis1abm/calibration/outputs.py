@@ -13,7 +13,9 @@ In the output folder (beside the study's journal):
   ``no``, or empty without a report figure). Rows of breakdown ``figure_4_3`` are the report's
   figure 4.3 statements (:mod:`lis1abm.results.statements`): ``report`` is the reference
   figure, ``model_mean`` the model's, inside_band ``hit`` or ``miss``;
-- ``estimates.csv``: parameter, best, q05, q50, q95 (importance-sampling quantiles of the
+- ``estimates.csv``: parameter, best, ci_lo, ci_hi, ci_open (the conditional 95 % likelihood
+  interval of :mod:`lis1abm.calibration.scan`; ``ci_open`` names a side where it extends
+  further), is_q05, is_q50, is_q95 (importance-sampling quantiles of the
   posterior), laplace_q05, laplace_q95 (the Laplace approximation's: the quadratic response
   surface's mode -+ 1.645 sd, clipped to the bounds; see :mod:`lis1abm.calibration.posterior`),
   lower, upper;
@@ -102,17 +104,28 @@ def fit_table(rows: list[dict], roles: dict[str, str], statements: list[dict]) -
 
 
 def estimates_table(
-    names, best, quantiles: np.ndarray, laplace: np.ndarray, lower, upper
+    names, best, scan, quantiles: np.ndarray, laplace: np.ndarray, lower, upper
 ) -> pd.DataFrame:
-    """``estimates.csv``: one row per free parameter; ``quantiles`` (3, d): the importance
-    sampling's 5, 50, 95 %; ``laplace`` (2, d): the Laplace approximation's 5 and 95 %."""
+    """``estimates.csv``: one row per free parameter: the best point; ``scan`` (a
+    :class:`~lis1abm.calibration.scan.Scan`): the conditional 95 % likelihood interval
+    (``ci_lo``/``ci_hi``, ``ci_open``: "lo", "hi" or "both" where the scan found no crossing,
+    so the interval extends further); ``quantiles`` (3, d): the importance sampling's 5, 50,
+    95 %; ``laplace`` (2, d): the Laplace approximation's 5 and 95 %."""
+    open_side = np.where(
+        scan.open_lo & scan.open_hi,
+        "both",
+        np.where(scan.open_lo, "lo", np.where(scan.open_hi, "hi", "")),
+    )
     return pd.DataFrame(
         {
             "parameter": list(names),
             "best": np.asarray(best, dtype=float),
-            "q05": quantiles[0],
-            "q50": quantiles[1],
-            "q95": quantiles[2],
+            "ci_lo": scan.lo,
+            "ci_hi": scan.hi,
+            "ci_open": open_side,
+            "is_q05": quantiles[0],
+            "is_q50": quantiles[1],
+            "is_q95": quantiles[2],
             "laplace_q05": laplace[0],
             "laplace_q95": laplace[1],
             "lower": list(lower),

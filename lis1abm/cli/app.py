@@ -383,7 +383,11 @@ class _BarProgress:
     def start(self, phase: str, total: int) -> None:
         if self.task is not None:
             self.bar.update(self.task, visible=False)
-        label = {"search": "trials", "posterior": "posterior draws"}.get(phase, phase)
+        label = {
+            "search": "trials",
+            "posterior": "posterior draws",
+            "scan": "parameters scanned",
+        }.get(phase, phase)
         self.task = self.bar.add_task(label, total=total)
 
     def advance(self, k: int = 1) -> None:
