@@ -13,18 +13,28 @@ from lis1abm.plots.theme import colours, use_theme
 ROLES = ("fitted", "held-out")
 
 
+SCATTER = ("appendix4",)
+"""Breakdowns with too many groups to label (appendix 4: 113 pairs): drawn as model against
+report, one point per group, with the line where they agree."""
+
+
 def fit_figure(fit: pd.DataFrame, columns: int = 3):
     """One panel per breakdown (fitted ones first, then held-out ones, each titled with its
-    role): per group, the report's hires (a cross) and the model's mean (a dot) with its 5-95 %
-    band over replications (a line).
+    role): per group, the report's figure (a cross) and the model's mean (a dot) with its 5-95 %
+    band over replications (a line), as a share of the group's applicants (%), so that small
+    groups are as readable as large ones; table 2's breakdowns (``observed`` ``not_hired``:
+    counts without a denominator in the report) as counts of the not hired. Breakdowns in
+    :data:`SCATTER` are drawn as model against report.
 
-    ``fit``: the rows of ``fit.csv`` (columns ``breakdown, group, role, report, model_mean,
-    p05, p95``, optionally ``observed``: a breakdown whose rows are all ``not_hired`` is drawn
-    as not-hired counts); rows without a report figure are drawn without the cross. The figure 4.3
-    statements (breakdown ``figure_4_3``: shares, not hires) are left to the table.
+    ``fit``: the rows of ``fit.csv`` (columns ``breakdown, group, role, applicants, report,
+    model_mean, p05, p95``, optionally ``observed``). Rows without a report figure (such as
+    the applicants with fewer than four rounds, whom table 2 does not count) are left out. The
+    figure 4.3 statements (breakdown ``figure_4_3``) are left to the table.
     """
     use_theme()
-    fit = fit[fit["breakdown"] != "figure_4_3"]
+    fit = fit[fit["breakdown"] != "figure_4_3"].copy()
+    fit["report"] = pd.to_numeric(fit["report"], errors="coerce")
+    fit = fit[fit["report"].notna()]
     panels = [
         (role, b)
         for role in ROLES
@@ -34,24 +44,61 @@ def fit_figure(fit: pd.DataFrame, columns: int = 3):
     figure, axes = plt.subplots(
         rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False, layout="constrained"
     )
-    model_colour, report_colour = colours(2)
     for ax, (role, breakdown) in zip(axes.flat, panels, strict=False):
         part = fit[(fit["role"] == role) & (fit["breakdown"] == breakdown)]
-        y = np.arange(len(part))
-        mean = part["model_mean"].to_numpy(dtype=float)
-        ax.hlines(
-            y, part["p05"], part["p95"], color=model_colour, lw=2.5, alpha=0.5, label="model 5-95 %"
-        )
-        ax.plot(mean, y, "o", color=model_colour, ms=4, label="model mean")
-        report = pd.to_numeric(part["report"], errors="coerce").to_numpy(dtype=float)
-        ax.plot(report, y, "x", color=report_colour, ms=6, mew=1.5, label="report")
-        ax.set_yticks(y, part["group"], fontsize=7)
-        ax.invert_yaxis()
-        not_hired = "observed" in part and (part["observed"] == "not_hired").all()
-        ax.set_xlabel("not hired (applicants)" if not_hired else "hires (applicants)")
+        (_scatter if breakdown in SCATTER else _intervals)(ax, part)
         ax.set_title(f"{breakdown.replace('_', ' ')} ({role})", fontsize=9)
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     if panels:
         axes.flat[0].legend(fontsize=7, loc="best")
     return figure
+
+
+def _intervals(ax, part: pd.DataFrame) -> None:
+    """Groups down the y-axis; report, model mean and 5-95 % band along x."""
+    model_colour, report_colour = colours(2)
+    not_hired = "observed" in part and (part["observed"] == "not_hired").all()
+    # Shares of the group's applicants (%), except table 2's counts (no denominator).
+    scale = 1.0 if not_hired else 100.0 / part["applicants"].to_numpy(dtype=float)
+    y = np.arange(len(part))
+    ax.hlines(
+        y,
+        part["p05"] * scale,
+        part["p95"] * scale,
+        color=model_colour,
+        lw=2.5,
+        alpha=0.5,
+        label="model 5-95 %",
+    )
+    ax.plot(part["model_mean"] * scale, y, "o", color=model_colour, ms=4, label="model mean")
+    ax.plot(part["report"] * scale, y, "x", color=report_colour, ms=6, mew=1.5, label="report")
+    ax.set_yticks(y, part["group"], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("not hired (applicants)" if not_hired else "hired (% of the group's applicants)")
+
+
+def _scatter(ax, part: pd.DataFrame) -> None:
+    """Model mean (with its 5-95 % band) against the report's figure, one point per group."""
+    model_colour, report_colour = colours(2)
+    ax.errorbar(
+        part["report"],
+        part["model_mean"],
+        # Clipped at 0: a skewed distribution can have its mean outside [p05, p95].
+        yerr=[
+            (part["model_mean"] - part["p05"]).clip(lower=0),
+            (part["p95"] - part["model_mean"]).clip(lower=0),
+        ],
+        fmt="o",
+        ms=3,
+        color=model_colour,
+        ecolor=model_colour,
+        alpha=0.6,
+        label="model mean, 5-95 %",
+    )
+    top = float(max(part["report"].max(), part["p95"].max())) * 1.05
+    ax.plot([0, top], [0, top], color=report_colour, lw=1, label="model = report")
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_yscale("symlog", linthresh=10)
+    ax.set_xlabel("report: hires (applicants)")
+    ax.set_ylabel("model: hires (applicants)")
