@@ -170,12 +170,35 @@ def _with_threads(threads: int, backend: str, run):
         numba.set_num_threads(before)
 
 
+def _progress_bar(err: Console) -> Progress:
+    """The progress bar of every long command, on standard error; shown only on a terminal
+    and removed when done, so that piped output stays clean."""
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def _compile_notice(err: Console, backend: str, reps: int) -> None:
+    """Say so before a run that first compiles the engine (a silent pause of 20-40 s would
+    look like a hang)."""
+    from lis1abm.engine.backends import compile_notice, resolve_backend
+
+    notice = compile_notice(resolve_backend(backend, reps)[0])
+    if notice:
+        err.print(notice, markup=False, highlight=False, soft_wrap=True)
+
+
 def _run(round_name, reps, seed, backend, params, options):
     """The simulation, with a progress bar on a terminal, after a notice when the engine
     will first be compiled (so that a silent pause is not taken for a hang)."""
     from lis1abm.data.files import round_params_path
     from lis1abm.data.round import load_round
-    from lis1abm.engine.backends import compile_notice, resolve_backend
     from lis1abm.params import load_params
     from lis1abm.simulation.simulate import simulate as run
 
@@ -184,18 +207,8 @@ def _run(round_name, reps, seed, backend, params, options):
     if data.has_market:
         load_params(params or round_params_path(round_name)).check_round(data)
     err = Console(stderr=True)
-    notice = compile_notice(resolve_backend(backend, reps)[0])
-    if notice:
-        err.print(notice, markup=False, highlight=False, soft_wrap=True)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as bar:
+    _compile_notice(err, backend, reps)
+    with _progress_bar(err) as bar:
         task = bar.add_task("replications", total=reps)
         return run(
             round_name,
@@ -347,15 +360,7 @@ def calibrate(
     err = Console(stderr=True)
 
     def run():
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        ) as bar:
+        with _progress_bar(err) as bar:
             return run_calibration(
                 round_name,
                 config,
@@ -524,7 +529,6 @@ def experiment(
     """Run an experiment's scenarios (common random numbers), write the results and draw the
     figures."""
     from lis1abm.data.files import known_experiments
-    from lis1abm.engine.backends import compile_notice, resolve_backend
     from lis1abm.experiments import draw_figures, load_experiment, run_experiment, write_results
     from lis1abm.simulation.simulate import check_out
 
@@ -543,18 +547,8 @@ def experiment(
     config = load_experiment(name)
     total_reps = config.replications if reps is None else reps
     err = Console(stderr=True)
-    notice = compile_notice(resolve_backend(backend or config.backend, total_reps)[0])
-    if notice:
-        err.print(notice, markup=False, highlight=False, soft_wrap=True)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as bar:
+    _compile_notice(err, backend or config.backend, total_reps)
+    with _progress_bar(err) as bar:
         task = bar.add_task(config.name, total=total_reps * len(config.scenarios))
 
         def progress(scenario: str, k: int) -> None:
