@@ -69,16 +69,20 @@ def _app(
     """Simulate the Norwegian LIS1 hiring market."""
 
 
+RoundOption = Annotated[
+    str,
+    typer.Option(
+        "--round",
+        help=f"Round: one of {', '.join(known_rounds())} (configs/rounds/), or the path "
+        "of a round file.",
+    ),
+]
+"""The --round option of every command that runs a round."""
+
+
 @app.command()
 def simulate(
-    round_name: Annotated[
-        str,
-        typer.Option(
-            "--round",
-            help=f"Round: one of {', '.join(known_rounds())} (configs/rounds/), or the path "
-            "of a round file.",
-        ),
-    ] = "autumn2024",
+    round_name: RoundOption = "autumn2024",
     reps: Annotated[int, typer.Option(help="Replications.")] = 20,
     seed: Annotated[int, typer.Option(help="Root seed.")] = 2024,
     backend: Annotated[
@@ -281,14 +285,7 @@ def bench(
 
 @app.command()
 def calibrate(
-    round_name: Annotated[
-        str,
-        typer.Option(
-            "--round",
-            help=f"Round: one of {', '.join(known_rounds())} (configs/rounds/), or the path "
-            "of a round file.",
-        ),
-    ] = "autumn2024",
+    round_name: RoundOption = "autumn2024",
     config: Annotated[
         Path | None,
         typer.Option(
