@@ -79,6 +79,15 @@ RoundOption = Annotated[
 ]
 """The --round option of every command that runs a round."""
 
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Numba threads of the cpu backend (at least 1; default: all cores).",
+        show_default=False,
+    ),
+]
+"""The --threads option of the commands that run the cpu backend."""
+
 
 @app.command()
 def simulate(
@@ -93,13 +102,7 @@ def simulate(
             "usable, else cpu), mesa, cpu or cuda. All give the same outcome.",
         ),
     ] = "auto",
-    threads: Annotated[
-        int | None,
-        typer.Option(
-            help="Numba threads of the cpu backend (at least 1; default: all cores).",
-            show_default=False,
-        ),
-    ] = None,
+    threads: ThreadsOption = None,
     params: Annotated[
         Path | None,
         typer.Option(
@@ -332,13 +335,7 @@ def calibrate(
             show_default=False,
         ),
     ] = None,
-    threads: Annotated[
-        int | None,
-        typer.Option(
-            help="Numba threads of the cpu backend (at least 1; default: all cores).",
-            show_default=False,
-        ),
-    ] = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Fit the model's free parameters to the report (CMA-ES), with uncertainty and
     held-out checks; write the results and a calibrated parameter file."""
