@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from lis1abm.calibration.paths import with_values
 from lis1abm.cli import main
 from lis1abm.data.files import rounds_dir
 from lis1abm.engine.layout import flatten
 from lis1abm.errors import ConfigError
-from lis1abm.market.ranking import build_market
+from lis1abm.market.ranking import SCORE_UNIT, build_market
 from lis1abm.params import DEFAULT_PARAMS, load_params
 from lis1abm.params.model import KEY_ROOM_SDS, RANKING_TERMS, RANKING_WEIGHT_MAX, ParamFile
 from lis1abm.results.tally import Tally
@@ -306,6 +307,7 @@ placement_region_weight = {w}
 placement_university_weight = {w}
 earlier_round_weight = {w}
 education_country_deviation = {{ "Norway" = {w}, "Poland" = {w}, "Outside EU/EEA" = {w} }}
+graduation_period_deviation = {{ "2024-03..2024-08" = {w}, "2019 or earlier" = {w} }}
 trust_deviation = {{ {trusts} }}
 qualification_threshold = 0.0
 """
@@ -356,3 +358,30 @@ taste_scale = 10.0
     path = tmp_path / "params.toml"
     path.write_text(text[:start] + table + "\n" + text[end:])
     build_market(autumn, load_params(path), seed=2024)
+
+
+def test_graduation_period_deviation_names_a_period(tmp_path, autumn):
+    """A graduation period the round does not have is refused, naming the key."""
+    text = DEFAULT_PARAMS.read_text(encoding="utf-8").replace(
+        '"2024-03..2024-08" = 0.0', '"2024-03..2024-09" = 0.0'
+    )
+    path = tmp_path / "params.toml"
+    path.write_text(text)
+    with pytest.raises(
+        ConfigError, match=r"graduation_period_deviation\.2024-03\.\.2024-09: not a graduation"
+    ):
+        load_params(path).check_round(autumn)
+
+
+def test_graduation_period_deviation_moves_only_its_period(autumn):
+    """A period's deviation raises the score of that period's applicants by exactly that
+    much, and nobody else's."""
+    base = load_params(DEFAULT_PARAMS)
+    moved = with_values(base, {"ranking.graduation_period_deviation.2023-03..2024-02": 1.0})
+    a, b = build_market(autumn, base, seed=7), build_market(autumn, moved, seed=7)
+    period = a.population["graduation_period"].to_numpy()[a.app_applicant]
+    diff = b.base_score - a.base_score
+    inside = period == "2023-03..2024-02"
+    assert inside.any()
+    assert (diff[~inside] == 0).all()
+    assert (abs(diff[inside] - 1.0 * SCORE_UNIT) <= 1).all()

@@ -148,15 +148,17 @@ def application_scores(
 
     Score, in interview-noise sds: education group weight plus the education country's
     deviation, nationality group weight, proficiency, graduation recency (newest period 1,
-    oldest 0), age above 30 per decade, wanting the specialist health service, earlier rounds
+    oldest 0, linear in between) plus the graduation period's deviation, age above 30 per decade, wanting the specialist health service, earlier rounds
     applied (at most :data:`EARLIER_ROUNDS_CAP`), home region of the ad; for the
     Norway-educated, placements (an ad in the study city's region, more at its university
     trusts); and the ad's trust's deviations of the Norway-education, proficiency and recency
     weights. Returned as int64 score units (A,), with ``qualified`` bool (A,).
     """
     pr = params.ranking
-    n_periods = len(data.breakdowns["graduation_period"])
-    recency = 1.0 - pop["period_index"].to_numpy() / max(n_periods - 1, 1)
+    periods = [p.group for p in data.breakdowns["graduation_period"]]
+    period = pop["period_index"].to_numpy()
+    recency = 1.0 - period / max(len(periods) - 1, 1)
+    period_deviation = np.array([pr.graduation_period_deviation.get(p, 0.0) for p in periods])
     proficiency = pop["proficiency"].to_numpy()
     norway_edu = (pop["education_group"] == "Norway").to_numpy()
     earlier = np.minimum(pop["rounds_applied"].to_numpy() - 1, EARLIER_ROUNDS_CAP)
@@ -166,6 +168,7 @@ def application_scores(
         + np.array([pr.nationality_weight[g] for g in pop["nationality_group"]])
         + pr.proficiency_weight * proficiency
         + pr.recency_weight * recency
+        + period_deviation[period]
         + pr.age_weight_per_decade * np.maximum(pop["age"].to_numpy() - 30, 0) / 10
         + pr.specialist_weight * (pop["wanted_job"] == "specialist health service")
         + pr.earlier_round_weight * earlier

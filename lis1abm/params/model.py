@@ -34,12 +34,12 @@ CAPACITY_RULES = ("positions", "report_hires")
 # The base score is round(score * NOISE_SD) with score = (education weight + the education
 # country's deviation + the trust's Norway-education deviation) + nationality weight +
 # (proficiency_weight + the trust's deviation) * proficiency + (recency_weight + the trust's
-# deviation) * recency + age_weight_per_decade * (age - 30) / 10 + specialist_weight +
+# deviation) * recency + the graduation period's deviation + age_weight_per_decade * (age - 30) / 10 + specialist_weight +
 # home_region_weight + placement_region_weight + placement_university_weight +
 # earlier_round_weight * min(rounds applied - 1, EARLIER_ROUNDS_CAP), where proficiency, recency
-# and the flags lie in [0, 1] and (age - 30) / 10 in [0, (MAX_AGE - 30) / 10]. That is 12
+# and the flags lie in [0, 1] and (age - 30) / 10 in [0, (MAX_AGE - 30) / 10]. That is 13
 # weights times at most 1, one times 7 and one times 5: with every weight in
-# [-RANKING_WEIGHT_MAX, RANKING_WEIGHT_MAX], |score| <= 1500 * 24 = 36,000 score sds, below the
+# [-RANKING_WEIGHT_MAX, RANKING_WEIGHT_MAX], |score| <= 1500 * 25 = 37,500 score sds, below the
 # room of (2**31 - 1 - NOISE_MAX) / NOISE_SD = 40,127 score sds.
 MAX_AGE = 100
 """Oldest age assumed for the bound (the population's oldest group, "50+", ends at 69), years."""
@@ -51,8 +51,8 @@ RANKING_WEIGHT_MAX = 1500.0
 """Largest absolute ranking weight, score sds (see the derivation above)."""
 KEY_ROOM_SDS = (2**31 - 1 - NOISE_MAX) / NOISE_SD
 """Largest absolute score whose ranking keys fit in 32 bits, score sds (40,127.7)."""
-RANKING_TERMS = 12 + (MAX_AGE - 30) / 10 + EARLIER_ROUNDS_CAP
-"""Largest total multiplier of the ranking weights in one score (24)."""
+RANKING_TERMS = 13 + (MAX_AGE - 30) / 10 + EARLIER_ROUNDS_CAP
+"""Largest total multiplier of the ranking weights in one score (25)."""
 
 COUNTRY_DEVIATION_PRIOR_SD = 0.5
 """Partial pooling of ``ranking.education_country_deviation``: the calibration's prior on each
@@ -266,6 +266,13 @@ class RankingParams:
         description="Further score for a Norway-educated applicant at an ad of their study "
         "city's university trusts, where most placements are (score sds)"
     )
+    graduation_period_deviation: dict[str, ScoreWeight] = Field(
+        description="Graduation period (the report's label) -> deviation added to the linear "
+        "recency term, so that the score of a period can depart from the straight line "
+        "between the newest and the oldest; periods not listed have 0; names must be "
+        "graduation periods of the round. Partially pooled toward 0 by the calibration "
+        "(score sds)",
+    )
     earlier_round_weight: ScoreWeight = Field(
         description="Score per earlier round applied, counted up to EARLIER_ROUNDS_CAP (5): "
         "hospitals passed these applicants over before, a proxy of what the model does not "
@@ -347,8 +354,8 @@ class Params(ParamFile):
 
     def check_round(self, data: RoundData) -> None:
         """Check the names that refer to a round: the education countries of
-        ``ranking.education_country_deviation`` (appendix 4's) and the trusts of
-        ``ranking.trust_deviation``.
+        ``ranking.education_country_deviation`` (appendix 4's), the graduation periods of
+        ``ranking.graduation_period_deviation`` and the trusts of ``ranking.trust_deviation``.
 
         Raises
         ------
@@ -361,6 +368,14 @@ class Params(ParamFile):
                     self.file,
                     f"ranking.education_country_deviation.{name}",
                     f"not an education country of round {data.name} (appendix 4)",
+                )
+        periods = [p.group for p in data.breakdowns.get("graduation_period", ())]
+        for name in self.ranking.graduation_period_deviation:
+            if name not in periods:
+                raise ConfigError(
+                    self.file,
+                    f"ranking.graduation_period_deviation.{name}",
+                    f"not a graduation period of round {data.name} (known: {', '.join(periods)})",
                 )
         trusts = [t.name for t in data.trusts]
         for name in self.ranking.trust_deviation:
