@@ -148,8 +148,9 @@ def application_scores(
 
     Score, in interview-noise sds: education group weight plus the education country's
     deviation, nationality group weight, proficiency, graduation recency (newest period 1,
-    oldest 0, linear in between) plus the graduation period's deviation, age above 30 per decade, wanting the specialist health service, earlier rounds
-    applied (at most :data:`EARLIER_ROUNDS_CAP`), home region of the ad; for the
+    oldest 0, linear in between) plus the graduation period's deviation, age above 30 per
+    decade, wanting the specialist health service, earlier rounds applied (at most
+    :data:`EARLIER_ROUNDS_CAP`), home region of the ad; for the
     Norway-educated, placements (an ad in the study city's region, more at its university
     trusts); and the ad's trust's deviations of the Norway-education, proficiency and recency
     weights. Returned as int64 score units (A,), with ``qualified`` bool (A,).

@@ -34,13 +34,14 @@ CAPACITY_RULES = ("positions", "report_hires")
 # The base score is round(score * NOISE_SD) with score = (education weight + the education
 # country's deviation + the trust's Norway-education deviation) + nationality weight +
 # (proficiency_weight + the trust's deviation) * proficiency + (recency_weight + the trust's
-# deviation) * recency + the graduation period's deviation + age_weight_per_decade * (age - 30) / 10 + specialist_weight +
-# home_region_weight + placement_region_weight + placement_university_weight +
-# earlier_round_weight * min(rounds applied - 1, EARLIER_ROUNDS_CAP), where proficiency, recency
-# and the flags lie in [0, 1] and (age - 30) / 10 in [0, (MAX_AGE - 30) / 10]. That is 13
-# weights times at most 1, one times 7 and one times 5: with every weight in
-# [-RANKING_WEIGHT_MAX, RANKING_WEIGHT_MAX], |score| <= 1500 * 25 = 37,500 score sds, below the
-# room of (2**31 - 1 - NOISE_MAX) / NOISE_SD = 40,127 score sds.
+# deviation) * recency + the graduation period's deviation + age_weight_per_decade *
+# (age - 30) / 10 + specialist_weight + home_region_weight + placement_region_weight +
+# placement_university_weight + earlier_round_weight * min(rounds applied - 1,
+# EARLIER_ROUNDS_CAP), where proficiency, recency and the flags lie in [0, 1] and
+# (age - 30) / 10 in [0, (MAX_AGE - 30) / 10]. That is 13 weights times at most 1, one times 7
+# and one times 5: with every weight in [-RANKING_WEIGHT_MAX, RANKING_WEIGHT_MAX],
+# |score| <= 1500 * 25 = 37,500 score sds, below the room of
+# (2**31 - 1 - NOISE_MAX) / NOISE_SD = 40,127 score sds.
 MAX_AGE = 100
 """Oldest age assumed for the bound (the population's oldest group, "50+", ends at 69), years."""
 EARLIER_ROUNDS_CAP = 5
