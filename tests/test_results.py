@@ -6,6 +6,7 @@ with the replications."""
 from __future__ import annotations
 
 import json
+import os
 import tracemalloc
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 
 from lis1abm import engine
 from lis1abm.abm.model import LIS1Model
+from lis1abm.atomic import replacing
 from lis1abm.data.files import round_params_path
 from lis1abm.data.round import GROUPS
 from lis1abm.results.provenance import file_digest
@@ -287,3 +289,19 @@ def _column(layout: pd.DataFrame, breakdown: str, group: str, metric: str) -> in
         & (layout["metric"] == metric)
     )
     return int(k)
+
+
+def test_replacing_puts_a_readable_file_in_place_or_nothing(tmp_path):
+    """A file written through :func:`replacing` gets the umask's permissions (not
+    tempfile's private 0600) and appears only when the block succeeds."""
+    target = tmp_path / "figure.png"
+    with replacing(target) as tmp:
+        tmp.write_text("done")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.read_text() == "done"
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    with pytest.raises(RuntimeError), replacing(tmp_path / "failed.png") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("writer failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.png"]

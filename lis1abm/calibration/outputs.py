@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lis1abm.atomic import as_new, replacing
 from lis1abm.calibration.paths import tree_of
 from lis1abm.errors import UserError
 from lis1abm.params import Params, load_params
@@ -143,7 +144,7 @@ def write_outputs(
     """Write ``<name>.csv`` of each table, ``summary.json`` and each figure (a function
     that saves itself under a path stem) into ``out``, all or nothing."""
     out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    staging = as_new(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
         names = []
         for name, table in tables.items():
@@ -204,15 +205,9 @@ def write_params_file(path: Path, params: Params, header: list[str]) -> Path:
     """Write the parameter file atomically: to a temporary file beside ``path``, checked with
     :func:`load_params` (so that an invalid file is never left in place), then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".toml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(params_toml(params, header))
+    with replacing(path, suffix=".toml") as tmp:
+        tmp.write_text(params_toml(params, header), encoding="utf-8")
         load_params(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lis1abm.atomic import as_new
 from lis1abm.engine.backends import resolve_backend
 from lis1abm.engine.layout import flatten
 from lis1abm.errors import UserError
@@ -125,10 +126,7 @@ def write_results(result: ExperimentResult, out: str | Path = "results") -> Path
     out = check_out(out)
     out.mkdir(exist_ok=True)
     target = out / result.config.name
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=out))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)  # mkdtemp's folder is private; the results are not
+    staging = as_new(tempfile.mkdtemp(prefix=f".{target.name}.", dir=out))
     try:
         result.table.to_parquet(staging / TABLE, index=False)
         result.summary.to_csv(staging / SUMMARY, index=False, float_format="%.6g")

@@ -8,8 +8,6 @@ display.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +16,8 @@ matplotlib.use("Agg")  # off-screen: batch machines have no display
 
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
+
+from lis1abm.atomic import replacing  # noqa: E402
 
 PALETTE = "colorblind"
 """seaborn's colour-blind-safe palette, used for every figure."""
@@ -45,14 +45,8 @@ def save(figure, stem: Path) -> list[Path]:
     try:
         for fmt in FORMATS:
             target = stem.with_suffix(f".{fmt}")
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-            os.close(fd)
-            try:
+            with replacing(target) as tmp:
                 figure.savefig(tmp, format=fmt, dpi=DPI, bbox_inches="tight")
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
             written.append(target)
     finally:
         plt.close(figure)
