@@ -15,7 +15,7 @@ from lis1abm.data.files import rounds_dir
 from lis1abm.engine.layout import flatten
 from lis1abm.errors import ConfigError
 from lis1abm.market.ranking import SCORE_UNIT, build_market
-from lis1abm.params import DEFAULT_PARAMS, load_params
+from lis1abm.params import DEFAULT_PARAMS, load_params, with_overrides
 from lis1abm.params.model import KEY_ROOM_SDS, RANKING_TERMS, RANKING_WEIGHT_MAX, ParamFile
 from lis1abm.results.tally import Tally
 
@@ -385,3 +385,21 @@ def test_graduation_period_deviation_moves_only_its_period(autumn):
     assert inside.any()
     assert (diff[~inside] == 0).all()
     assert (abs(diff[inside] - 1.0 * SCORE_UNIT) <= 1).all()
+
+
+def test_overrides_reach_keys_that_hold_dots():
+    """An override path may name a key with dots in it (a trust, a graduation period): the
+    longest existing key is matched, not every dot split."""
+    base = load_params(DEFAULT_PARAMS)
+    changed = with_overrides(
+        base,
+        {
+            "ranking.graduation_period_deviation.2023-03..2024-02": 0.5,
+            "ranking.trust_deviation": {"St. Olavs hospital": {"recency": 0.25}},
+        },
+    )
+    assert changed.ranking.graduation_period_deviation["2023-03..2024-02"] == 0.5
+    again = with_overrides(changed, {"ranking.trust_deviation.St. Olavs hospital.recency": -0.5})
+    assert again.ranking.trust_deviation["St. Olavs hospital"].recency == -0.5
+    with pytest.raises(ConfigError, match=r"ranking\.graduation_period_deviation\.2031: unknown"):
+        with_overrides(base, {"ranking.graduation_period_deviation.2031": 0.5})

@@ -3,7 +3,8 @@
 
 A path names one number of a parameter file: a table, then keys down to a number. Keys may
 themselves hold dots (trust names such as "St. Olavs hospital"), so a path is matched against
-the keys that exist, the longest key first, rather than split on every dot.
+the keys that exist, the longest key first (:func:`lis1abm.params.model.path_keys`), rather
+than split on every dot.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from lis1abm.params.model import ParamFile, Params
+from lis1abm.params.model import ParamFile, Params, path_keys
 
 _READER = TypeAdapter(ParamFile)
 
@@ -30,26 +31,16 @@ def resolve(tree: dict, path: str) -> list[str]:
     ------
     PathError : no such key at some level, or the path ends at a table or a list.
     """
-    keys: list[str] = []
+    keys, rest = path_keys(tree, path)
     node: Any = tree
-    rest = path
-    while True:
+    for key in keys:
+        node = node[key]
+    if rest:
+        where = ".".join(keys) or "the parameters"
         if not isinstance(node, dict):
-            where = ".".join(keys)
             raise PathError(f"{where} is not a table (it holds {type(node).__name__})")
-        # The longest key that the rest of the path starts with, followed by a dot or the end.
-        match = max(
-            (k for k in node if rest == k or rest.startswith(k + ".")), key=len, default=None
-        )
-        if match is None:
-            where = ".".join(keys) or "the parameters"
-            known = ", ".join(map(repr, node))
-            raise PathError(f"unknown parameter {path!r} ({where} has: {known})")
-        keys.append(match)
-        node = node[match]
-        rest = rest[len(match) + 1 :]
-        if not rest:
-            break
+        known = ", ".join(map(repr, node))
+        raise PathError(f"unknown parameter {path!r} ({where} has: {known})")
     if isinstance(node, bool) or not isinstance(node, int | float):
         raise PathError(f"{path!r} is not a number (a {type(node).__name__}; name one entry)")
     return keys

@@ -517,10 +517,34 @@ def _g(x: float) -> str:
     return f"{x:g}"
 
 
+def path_keys(tree: Mapping[str, Any], path: str) -> tuple[list[str], str]:
+    """The keys of the dotted ``path`` in ``tree`` (nested dicts), and the rest of the path
+    that names no key ("" when it all matched).
+
+    Keys may hold dots themselves (trust names such as "St. Olavs hospital", graduation
+    periods such as "2024-03..2024-08"), so at each level the longest key that the path
+    starts with, followed by a dot or the end, is taken, rather than splitting on every dot.
+    """
+    keys: list[str] = []
+    node: Any = tree
+    rest = path
+    while rest and isinstance(node, Mapping):
+        match = max(
+            (k for k in node if rest == k or rest.startswith(k + ".")), key=len, default=None
+        )
+        if match is None:
+            break
+        keys.append(match)
+        node = node[match]
+        rest = rest[len(match) + 1 :]
+    return keys, rest
+
+
 def with_overrides(params: Params, overrides: Mapping[str, Any]) -> Params:
     """``params`` with some values replaced, each named by its dotted path
-    (``"behaviour.late_marking_probability"``, ``"ranking.education_weight.Norway"``), validated
-    as the file reader validates a file.
+    (``"behaviour.late_marking_probability"``, ``"ranking.education_weight.Norway"``,
+    ``"ranking.trust_deviation.St. Olavs hospital.recency"``), validated as the file reader
+    validates a file.
 
     Raises
     ------
@@ -530,15 +554,14 @@ def with_overrides(params: Params, overrides: Mapping[str, Any]) -> Params:
     tables = params.to_dict()
     file = tables.pop("file") or "parameters"
     for key, value in overrides.items():
-        parts = key.split(".")
+        keys, rest = path_keys(tables, key)
+        if rest or not keys:
+            unknown = ".".join([*keys, rest.split(".")[0]])
+            raise ConfigError(file, unknown, "unknown key")
         node = tables
-        for k, part in enumerate(parts):
-            if not isinstance(node, dict) or part not in node:
-                raise ConfigError(file, ".".join(parts[: k + 1]), "unknown key")
-            if k == len(parts) - 1:
-                node[part] = value
-            else:
-                node = node[part]
+        for part in keys[:-1]:
+            node = node[part]
+        node[keys[-1]] = value
     try:
         validated = _READER.validate_python(tables)
     except ValidationError as error:
