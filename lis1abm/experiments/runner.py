@@ -6,9 +6,10 @@ scenarios share every draw they have in common (common random numbers) and their
 is far less noisy than that of two independent runs.
 
 A results folder ``<out>/<name>/`` holds ``replications.parquet`` (the tidy table),
-``summary.csv`` (means and 5-95 % bands), the config's tables (``<table>.csv``) and ``meta.json`` (the config and its SHA-256, seed,
-version, git commit, backend, device, and per scenario its overrides, settings and market
-digest), then the figures (``<figure>.png`` and ``.pdf``).
+``summary.csv`` (means and 5-95 % bands), the config's tables (``<table>.csv``) and
+``meta.json`` (the config and its SHA-256, seed, version, git commit, backend, device, and per
+scenario its overrides, settings and market digest), then the figures (``<figure>.png`` and
+``.pdf``).
 """
 
 from __future__ import annotations
