@@ -45,6 +45,7 @@ from lis1abm.atomic import as_new, replacing
 from lis1abm.calibration.paths import tree_of
 from lis1abm.errors import UserError
 from lis1abm.params import Params, load_params
+from lis1abm.results.compare import report_table
 
 FIT_COLUMNS = (
     "breakdown",
@@ -62,46 +63,11 @@ FIT_COLUMNS = (
 
 def fit_table(rows: list[dict], roles: dict[str, str], statements: list[dict]) -> pd.DataFrame:
     """``fit.csv`` from the comparison rows (:func:`lis1abm.results.compare.compare`) of the
-    breakdowns in ``roles`` (breakdown -> role) and the figure 4.3 statements."""
-    out = []
-    # Table 2's breakdowns: every group counts not hired (the one without a target, fewer than
-    # four rounds applied, too).
-    not_hired = {r["breakdown"] for r in rows if r.get("report_not_hired") is not None}
-    for r in rows:
-        role = roles.get(r["breakdown"])
-        if role is None:
-            continue
-        n = r["applicants"]
-        if r["breakdown"] in not_hired:
-            # Table 2: the report counts the not hired; the model's are applicants - hires.
-            observed, report = "not_hired", r["report_not_hired"]
-            mean, p05, p95 = n - r["sim_hired_mean"], n - r["sim_hired_p95"], n - r["sim_hired_p05"]
-        else:
-            observed, report = "hired", r["report_hired"]
-            mean, p05, p95 = r["sim_hired_mean"], r["sim_hired_p05"], r["sim_hired_p95"]
-        inside = "" if report is None else ("yes" if p05 <= report <= p95 else "no")
-        out.append((r["breakdown"], r["group"], role, observed, n, report, mean, p05, p95, inside))
-    for s in statements:
-        group = f"({s['statement']}) {s['subject']}: {s['measure']}"
-        hit = "hit" if s["hit"] else "miss"
-        out.append(
-            (
-                "figure_4_3",
-                group,
-                "held-out",
-                "statement",
-                None,
-                s["reference"],
-                s["model"],
-                None,
-                None,
-                hit,
-            )
-        )
-    table = pd.DataFrame(out, columns=list(FIT_COLUMNS))
-    table["report"] = table["report"].astype("Float64")
-    table["applicants"] = table["applicants"].astype("Int64")
-    return table
+    breakdowns in ``roles`` (breakdown -> role) and the figure 4.3 statements (held out):
+    :func:`lis1abm.results.compare.report_table` with a ``role`` column."""
+    table = report_table([r for r in rows if r["breakdown"] in roles], statements)
+    table["role"] = table["breakdown"].map(roles).fillna("held-out")
+    return table[list(FIT_COLUMNS)]
 
 
 def estimates_table(

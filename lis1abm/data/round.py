@@ -91,12 +91,17 @@ class Faculty:
 
 @dataclass(frozen=True)
 class PairCount:
-    """Applicants and hires of one nationality x education-country pair (appendix 4)."""
+    """Applicants and hires of one nationality x education-country pair (appendix 4).
+
+    ``added``: applicants of ``applicants`` added by an applicant-growth scenario (0 in a round
+    file); the population gives them ids after every applicant of the round, so that the
+    round's applicants keep their ids (and their random numbers)."""
 
     nationality: str
     education: str
     applicants: int
     hired: int
+    added: int = 0
 
 
 @dataclass(frozen=True)
@@ -625,20 +630,54 @@ def _breakdowns(s: Section, totals: dict | None) -> dict[str, tuple[GroupFigure,
         )
 
     s.done()
-    for name, rows in out.items():
-        if name in ("graduation_by_education", "wanted_job_shares") or n_app is None:
+    if totals:
+        _check_breakdowns(s.file, out, totals)
+    return out
+
+
+def _check_breakdowns(path, breakdowns: dict[str, tuple], totals: dict[str, int]) -> None:
+    """Every marginal breakdown's applicants add up to the applicants, and its hires (when
+    counted, not derived from percentages) to the hired."""
+    for name, rows in breakdowns.items():
+        if name in ("graduation_by_education", "wanted_job_shares"):
             continue
         total_app = sum(r.applicants for r in rows)
-        if total_app != n_app:
+        if total_app != totals["applicants"]:
             raise ConfigError(
-                s.file, f"breakdowns.{name}", f"applicants add up to {total_app}, expected {n_app}"
+                path,
+                f"breakdowns.{name}",
+                f"applicants add up to {total_app}, expected {totals['applicants']}",
             )
         if all(r.hired is not None for r in rows) and not any(r.derived for r in rows):
             total_hired = sum(r.hired for r in rows)
-            if total_hired != n_hired:
+            if total_hired != totals["hired"]:
                 raise ConfigError(
-                    s.file,
+                    path,
                     f"breakdowns.{name}",
-                    f"hired add up to {total_hired}, expected {n_hired}",
+                    f"hired add up to {total_hired}, expected {totals['hired']}",
                 )
-    return out
+
+
+def check_totals(data: RoundData) -> None:
+    """Run the loader's checks that tie the round's totals together (ads and trusts to the
+    totals, appendix 4 to the totals and the grouped tables, every marginal breakdown to the
+    applicants and hires) on a round made in code, such as a scenario's changed copy.
+
+    Raises
+    ------
+    ConfigError : the first total that does not add up, naming the round's file and key.
+    """
+    data.require_market()
+    _check_market(
+        Path(data.file),
+        data.totals,
+        list(data.ads),
+        list(data.trusts),
+        data.countries,
+        list(data.appendix4),
+        data.groups,
+    )
+    for i, p in enumerate(data.appendix4):
+        if not 0 <= p.added <= p.applicants or p.hired > p.applicants:
+            raise ConfigError(data.file, f"appendix4[{i}]", f"inconsistent counts {p}")
+    _check_breakdowns(data.file, data.breakdowns, data.totals)

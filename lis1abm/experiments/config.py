@@ -13,6 +13,7 @@ A file holds::
     params = "my.toml"            # optional: default the round's parameters (simulate's)
     breakdowns = ["total", ...]   # optional: the breakdowns kept in the results table
     figures = ["capacity_hire_rate"]   # optional: lis1abm.plots.experiments.FIGURES
+    tables = ["report"]           # optional: lis1abm.experiments.tables.TABLES, one CSV each
 
     [base]                        # optional: overrides of every scenario
     after_calendar_rounds = 0
@@ -47,6 +48,7 @@ from lis1abm.data.round import MAX_AFTER_CALENDAR
 from lis1abm.data.toml import read_toml
 from lis1abm.engine.backends import BACKENDS
 from lis1abm.errors import ConfigError, UserError
+from lis1abm.experiments.tables import TABLES
 from lis1abm.plots.experiments import FIGURES
 from lis1abm.results.tally import BREAKDOWNS
 
@@ -57,7 +59,16 @@ MAX_REPLY_WINDOW_DAYS = 14
 DEFAULT_BREAKDOWNS = ("total", "nationality", "education", "nationality_x_education", "cascade")
 """Breakdowns kept in the results table unless the config says otherwise: the ones the
 experiments' measures need (about 70 values per replication, against about 670 in all)."""
-ROUND_KEYS = ("total_positions", "calendar_rounds", "reply_window_days", "after_calendar_rounds")
+MAX_GROWTH = 1.0
+"""Largest applicant growth a scenario may ask for (1.0: twice the group's applicants)."""
+ROUND_KEYS = (
+    "total_positions",
+    "calendar_rounds",
+    "reply_window_days",
+    "after_calendar_rounds",
+    "growth_educated_abroad",
+    "growth_educated_in_norway",
+)
 """The round overrides a scenario may set (see :class:`Scenario`)."""
 
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -76,6 +87,9 @@ class Scenario(BaseModel):
     reply_window_days : the reply window of every calendar round, days.
     after_calendar_rounds : the most rounds an ad with open positions goes on offering after
         the calendar (0: the calendar alone).
+    growth_educated_abroad, growth_educated_in_norway : more applicants educated abroad (EEA+UK
+        and outside the EEA) or in Norway, as a fraction of the group (0.2: 20 % more); the
+        ads, positions and hires stay (:mod:`lis1abm.experiments.growth`).
     params : parameter values by dotted path, ``"behaviour.late_marking_probability" = 0.1``.
     series, vary, value : set by a sweep: its series label (the figures draw one line per
         series), the key it varies and this scenario's value of it.
@@ -88,6 +102,8 @@ class Scenario(BaseModel):
     calendar_rounds: int | None = Field(None, ge=1, le=MAX_CALENDAR_ROUNDS)
     reply_window_days: int | None = Field(None, ge=1, le=MAX_REPLY_WINDOW_DAYS)
     after_calendar_rounds: int | None = Field(None, ge=0, le=MAX_AFTER_CALENDAR)
+    growth_educated_abroad: float | None = Field(None, ge=0, le=MAX_GROWTH)
+    growth_educated_in_norway: float | None = Field(None, ge=0, le=MAX_GROWTH)
     params: dict[str, Any] = Field(default_factory=dict)
     series: str | None = None
     vary: str | None = None
@@ -124,6 +140,7 @@ class _File(BaseModel):
     params: str | None = None
     breakdowns: list[str] = Field(default_factory=lambda: list(DEFAULT_BREAKDOWNS))
     figures: list[str] = Field(default_factory=list)
+    tables: list[str] = Field(default_factory=list)
     base: dict[str, Any] = Field(default_factory=dict)
     scenarios: list[dict[str, Any]] = Field(default_factory=list)
     sweeps: list[_Sweep] = Field(default_factory=list)
@@ -137,8 +154,8 @@ class ExperimentConfig:
     ----------
     name : the file's stem (the results go to ``<out>/<name>/``).
     file : the config file; ``sha256`` its SHA-256; ``text`` its content.
-    description, replications, seed, backend, round, params, breakdowns, figures : as in the
-        file (``params`` resolved against the file's folder, None for the round's default).
+    description, replications, seed, backend, round, params, breakdowns, figures, tables : as
+        in the file (``params`` resolved against the file's folder, None for the round's default).
     scenarios : the scenarios in order: the ``[[scenarios]]``, then each sweep's values.
     """
 
@@ -155,6 +172,7 @@ class ExperimentConfig:
     breakdowns: tuple[str, ...]
     figures: tuple[str, ...]
     scenarios: tuple[Scenario, ...]
+    tables: tuple[str, ...] = ()
 
 
 def experiment_path(name_or_path: str | Path) -> Path:
@@ -201,6 +219,11 @@ def load_experiment(name_or_path: str | Path) -> ExperimentConfig:
             raise ConfigError(
                 path, f"figures[{k}]", f"unknown figure {f!r} (known: {', '.join(FIGURES)})"
             )
+    for k, t in enumerate(top.tables):
+        if t not in TABLES:
+            raise ConfigError(
+                path, f"tables[{k}]", f"unknown table {t!r} (known: {', '.join(TABLES)})"
+            )
     params = None
     if top.params is not None:
         params = str(
@@ -222,6 +245,7 @@ def load_experiment(name_or_path: str | Path) -> ExperimentConfig:
         breakdowns=tuple(dict.fromkeys(top.breakdowns)),
         figures=tuple(top.figures),
         scenarios=scenarios,
+        tables=tuple(top.tables),
     )
     for scenario in scenarios:
         resolve(config, scenario)

@@ -18,6 +18,7 @@ from lis1abm.data.files import round_params_path
 from lis1abm.data.round import OfferRound, RoundData, largest_remainder, load_round
 from lis1abm.errors import ConfigError
 from lis1abm.experiments.config import ExperimentConfig, Scenario
+from lis1abm.experiments.growth import grow_applicants
 from lis1abm.params import Params, load_params, with_overrides
 
 WEEK = dt.timedelta(days=7)
@@ -57,6 +58,13 @@ def resolve(config: ExperimentConfig, scenario: Scenario) -> tuple[RoundData, Pa
         params.check_round(data)
     except ConfigError as error:
         raise ConfigError(config.file, f'{where}.params."{error.key}"', error.problem) from None
+    # Growth last: the added applicants' graduation periods follow the parameters' table.
+    abroad, norway = scenario.growth_educated_abroad, scenario.growth_educated_in_norway
+    try:
+        data = grow_applicants(data, params, abroad=abroad or 0.0, norway=norway or 0.0)
+    except (ValueError, ConfigError) as error:
+        key = "growth_educated_abroad" if abroad else "growth_educated_in_norway"
+        raise ConfigError(config.file, f"{where}.{key}", str(error)) from None
     return data, params
 
 
@@ -120,6 +128,7 @@ def with_calendar(
 def settings(data: RoundData, params: Params) -> dict:
     """What a scenario runs with, as plain data for ``meta.json`` and the figures' axes."""
     return {
+        "applicants": sum(p.applicants for p in data.appendix4),
         "total_positions": sum(a.positions for a in data.ads),
         "capacity_rule": params.capacity.rule,
         "calendar_rounds": len(data.calendar),

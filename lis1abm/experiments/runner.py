@@ -6,19 +6,21 @@ scenarios share every draw they have in common (common random numbers) and their
 is far less noisy than that of two independent runs.
 
 A results folder ``<out>/<name>/`` holds ``replications.parquet`` (the tidy table),
-``summary.csv`` (means and 5-95 % bands) and ``meta.json`` (the config and its SHA-256, seed,
-version, git commit, backend, device, and per scenario its overrides, settings and market
-digest), then the figures (``<figure>.png`` and ``.pdf``).
+``summary.csv`` (means and 5-95 % bands), the config's tables (``<table>.csv``) and
+``meta.json`` (the config and its SHA-256, seed, version, git commit, backend, device, and per
+scenario its overrides, settings and market digest), then the figures (``<figure>.png`` and
+``.pdf``).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +31,7 @@ from lis1abm.engine.layout import flatten
 from lis1abm.errors import UserError
 from lis1abm.experiments.config import ExperimentConfig
 from lis1abm.experiments.overrides import resolve, settings
+from lis1abm.experiments.tables import TABLES
 from lis1abm.experiments.tidy import categorical, summarise, tidy_table
 from lis1abm.market.ranking import build_market
 from lis1abm.plots.experiments import FIGURES
@@ -42,13 +45,14 @@ TABLE, SUMMARY, META = "replications.parquet", "summary.csv", "meta.json"
 
 @dataclass
 class ExperimentResult:
-    """An experiment's run: the tidy table (every replication of every scenario), its summary
-    and the provenance (``meta``)."""
+    """An experiment's run: the tidy table (every replication of every scenario), its summary,
+    the provenance (``meta``) and the config's ``tables`` (name -> table, every scenario)."""
 
     config: ExperimentConfig
     table: pd.DataFrame
     summary: pd.DataFrame
     meta: dict
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def run_experiment(
@@ -75,6 +79,7 @@ def run_experiment(
         raise UserError(f"--seed must be an integer in [0, 2**63), got {seed}")
     engine_name, device = resolve_backend(backend, reps)
     tables, scenarios = [], []
+    extra: dict[str, list[pd.DataFrame]] = {name: [] for name in config.tables}
     for scenario in config.scenarios:
         data, params = resolve(config, scenario)
         market = build_market(data, params, seed)
@@ -85,6 +90,8 @@ def run_experiment(
         run_replications(engine_name, market, tally, arrays, reps, sink, step)
         values = sink.values()
         tables.append(tidy_table(scenario.name, tally, range(reps), values, config.breakdowns))
+        for name, parts in extra.items():
+            parts.append(TABLES[name](tally, values).assign(scenario=scenario.name))
         scenarios.append(
             {
                 "name": scenario.name,
@@ -114,9 +121,17 @@ def run_experiment(
         device=device,
         breakdowns=list(config.breakdowns),
         figures=list(config.figures),
+        tables=list(config.tables),
         scenarios=scenarios,
     )
-    return ExperimentResult(config, table, summarise(table, calendar), meta)
+    extra_tables = {
+        name: _scenario_first(pd.concat(parts, ignore_index=True)) for name, parts in extra.items()
+    }
+    return ExperimentResult(config, table, summarise(table, calendar), meta, extra_tables)
+
+
+def _scenario_first(table: pd.DataFrame) -> pd.DataFrame:
+    return table[["scenario", *(c for c in table.columns if c != "scenario")]]
 
 
 def write_results(result: ExperimentResult, out: str | Path = "results") -> Path:
@@ -131,6 +146,8 @@ def write_results(result: ExperimentResult, out: str | Path = "results") -> Path
         result.table.to_parquet(staging / TABLE, index=False)
         result.summary.to_csv(staging / SUMMARY, index=False, float_format="%.6g")
         (staging / META).write_text(json.dumps(result.meta, indent=2, default=str) + "\n")
+        for name, extra in result.tables.items():
+            extra.to_csv(staging / f"{name}.csv", index=False, float_format="%.6g")
         _swap_in(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -165,12 +182,21 @@ def load_results(folder: str | Path) -> tuple[pd.DataFrame, dict]:
 
 
 def draw_figures(folder: str | Path) -> list[Path]:
-    """Draw the figures of a results folder from its saved results alone (the summary and
-    ``meta.json``), as PNG and PDF beside them. Returns the files written."""
+    """Draw the figures of a results folder from its saved results alone (the summary,
+    ``meta.json`` and the config's tables), as PNG and PDF beside them. A figure function
+    with a ``tables`` parameter gets the tables (name -> DataFrame). Returns the files
+    written."""
     folder = Path(folder)
     summary, meta = load_results(folder)
+    tables = {}
+    for name in meta.get("tables", []):
+        if not (folder / f"{name}.csv").is_file():
+            raise UserError(f"{folder}: no {name}.csv (run `lis1abm experiment` first)")
+        tables[name] = pd.read_csv(folder / f"{name}.csv")
     written = []
     for name in meta.get("figures", []):
-        figure = FIGURES[name](summary, meta["scenarios"])
+        draw = FIGURES[name]
+        extra = {"tables": tables} if "tables" in inspect.signature(draw).parameters else {}
+        figure = draw(summary, meta["scenarios"], **extra)
         written += save(figure, folder / name)
     return written

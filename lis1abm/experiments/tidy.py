@@ -53,7 +53,8 @@ def categorical(table: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
 def measures(table: pd.DataFrame, calendar_rounds: dict[str, int]) -> pd.DataFrame:
     """Every replication's counts and derived measures, long (value float64):
 
-    - ``hire_rate`` of every group of :data:`RATE_BREAKDOWNS`: hired / applicants (fraction);
+    - ``hire_rate`` of every group of :data:`RATE_BREAKDOWNS`: hired / applicants (fraction),
+      and ``not_hired``: applicants - hired (applicants);
     - cascade ``all``: ``offers_per_hire`` (offers / hires; hires = accepted offers) and
       ``open_after_calendar`` (open positions after the calendar's last round, whose number
       ``calendar_rounds`` gives per scenario).
@@ -68,6 +69,8 @@ def measures(table: pd.DataFrame, calendar_rounds: dict[str, int]) -> pd.DataFra
         with np.errstate(divide="ignore", invalid="ignore"):
             wide["value"] = wide["hired"] / wide["applicants"].where(wide["applicants"] > 0)
         parts.append(wide.assign(metric="hire_rate")[[*key, "metric", "value"]])
+        wide["value"] = wide["applicants"] - wide["hired"]
+        parts.append(wide.assign(metric="not_hired")[[*key, "metric", "value"]])
     cascade = t[t["breakdown"] == "cascade"]
     if len(cascade):
         rid = ["scenario", "replication"]

@@ -62,7 +62,8 @@ COLUMNS = (
 
 
 def build_population(data: RoundData, params: Params, seed: int) -> pd.DataFrame:
-    """One row per applicant, ids 0..N-1 in appendix 4's order.
+    """One row per applicant, ids 0..N-1 in appendix 4's order (then the applicants a
+    growth scenario added, :attr:`PairCount.added`, in the same order).
 
     Columns (units): ``nationality``, ``education_country`` (English country names; education
     outside the EU/EEA is one category), their groups (:data:`GROUPS`), ``gender``,
@@ -132,7 +133,12 @@ def build_population(data: RoundData, params: Params, seed: int) -> pd.DataFrame
 
 
 def _from_appendix4(data: RoundData) -> pd.DataFrame:
-    rows = [(p.nationality, p.education) for p in data.appendix4 for _ in range(p.applicants)]
+    # The round's applicants in appendix 4's order, then those an applicant-growth scenario
+    # added (``PairCount.added``), so that the round's applicants keep their ids.
+    rows = [
+        (p.nationality, p.education) for p in data.appendix4 for _ in range(p.applicants - p.added)
+    ]
+    rows += [(p.nationality, p.education) for p in data.appendix4 for _ in range(p.added)]
     pop = pd.DataFrame(rows, columns=["nationality", "education_country"])
     pop.insert(0, "id", np.arange(len(pop)))
     pop["nationality_group"] = pop["nationality"].map(data.countries)

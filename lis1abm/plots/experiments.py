@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from lis1abm.plots.report import REPORT_FIGURES
 from lis1abm.plots.theme import colours, use_theme
 
 GROUP_ORDER = ("Norway", "EEA+UK", "Outside EEA")
@@ -170,11 +171,62 @@ def calendar_marking(summary: pd.DataFrame, scenarios: list[dict]):
     return figure
 
 
+GROWTH = (
+    ("growth_educated_abroad", "educated abroad"),
+    ("growth_educated_in_norway", "educated in Norway"),
+)
+"""The applicant-growth overrides and how the figures name the growing group."""
+
+
+def _growth(scenarios: list[dict], vary: str) -> list[dict]:
+    """The scenarios of one growth sweep, with the scenario without growth (if any) at 0."""
+    base = [
+        dict(s, value=0.0)
+        for s in scenarios
+        if not any(key in s.get("overrides", {}) for key, _ in GROWTH)
+    ]
+    return base[:1] + _swept(scenarios, vary)
+
+
+def _growth_panels(summary, scenarios, metric: str, ylabel: str, scale: float):
+    """One panel per growing group: ``metric`` of every education group and of all
+    applicants against the growth (% more applicants of the group)."""
+    use_theme()
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True, layout="constrained")
+    for ax, (vary, who) in zip(axes, GROWTH, strict=True):
+        mine = _growth(scenarios, vary)
+        for colour, group in zip(colours(len(GROUP_ORDER)), GROUP_ORDER, strict=True):
+            part = _series(summary, mine, "education", group, metric)
+            _line(ax, part.assign(x=part["x"] * 100), colour, f"educated: {group}", scale)
+        part = _series(summary, mine, "total", "all", metric)
+        _line(ax, part.assign(x=part["x"] * 100), "0.3", "all applicants", scale)
+        ax.set_xlabel(f"more applicants {who} (% of the group)")
+        ax.set_title(f"More applicants {who}; positions as in autumn 2024", fontsize=9)
+        ax.legend(fontsize=7, title=BAND_LABEL, title_fontsize=6)
+    axes[0].set_ylabel(ylabel)
+    return figure
+
+
+def growth_hire_rate(summary: pd.DataFrame, scenarios: list[dict]):
+    """Hire rate (% of applicants) by education group against the growth of the applicants
+    educated abroad (left) and in Norway (right)."""
+    return _growth_panels(summary, scenarios, "hire_rate", "hired (% of applicants)", 100)
+
+
+def growth_not_hired(summary: pd.DataFrame, scenarios: list[dict]):
+    """Applicants not hired, by education group and in all, against the growth of the
+    applicants educated abroad (left) and in Norway (right)."""
+    return _growth_panels(summary, scenarios, "not_hired", "not hired (applicants)", 1)
+
+
 FIGURES = {
     "capacity_hire_rate": capacity_hire_rate,
     "capacity_open_and_offers": capacity_open_and_offers,
     "calendar_rounds": calendar_rounds,
     "calendar_reply_window": calendar_reply_window,
     "calendar_marking": calendar_marking,
+    "growth_hire_rate": growth_hire_rate,
+    "growth_not_hired": growth_not_hired,
+    **REPORT_FIGURES,
 }
 """Figure functions by the name an experiment config gives in ``figures``."""

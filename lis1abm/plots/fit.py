@@ -46,7 +46,7 @@ def fit_figure(fit: pd.DataFrame, columns: int = 3):
     )
     for ax, (role, breakdown) in zip(axes.flat, panels, strict=False):
         part = fit[(fit["role"] == role) & (fit["breakdown"] == breakdown)]
-        (_scatter if breakdown in SCATTER else _intervals)(ax, part)
+        (scatter if breakdown in SCATTER else intervals)(ax, part)
         ax.set_title(f"{breakdown.replace('_', ' ')} ({role})", fontsize=9)
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
@@ -55,7 +55,7 @@ def fit_figure(fit: pd.DataFrame, columns: int = 3):
     return figure
 
 
-def _intervals(ax, part: pd.DataFrame) -> None:
+def intervals(ax, part: pd.DataFrame) -> None:
     """Groups down the y-axis; report, model mean and 5-95 % band along x."""
     model_colour, report_colour = colours(2)
     not_hired = "observed" in part and (part["observed"] == "not_hired").all()
@@ -78,7 +78,7 @@ def _intervals(ax, part: pd.DataFrame) -> None:
     ax.set_xlabel("not hired (applicants)" if not_hired else "hired (% of the group's applicants)")
 
 
-def _scatter(ax, part: pd.DataFrame) -> None:
+def scatter(ax, part: pd.DataFrame) -> None:
     """Model mean (with its 5-95 % band) against the report's figure, one point per group."""
     model_colour, report_colour = colours(2)
     ax.errorbar(

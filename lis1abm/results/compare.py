@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from lis1abm.data.round import GROUPS
 from lis1abm.market.population import long_term_age_group
@@ -128,6 +129,83 @@ def compare(tally: Tally, replications: Summary | np.ndarray) -> list[dict]:
         )
     rows.sort(key=lambda r: order[r["breakdown"]])
     return rows
+
+
+REPORT_COLUMNS = (
+    "breakdown",
+    "group",
+    "observed",
+    "applicants",
+    "report",
+    "report_derived",
+    "model_mean",
+    "p05",
+    "p95",
+    "inside_band",
+)
+"""Columns of :func:`report_table`."""
+
+
+def report_table(
+    rows: list[dict], statements: list[dict] = (), not_hired_of: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """The report's figures beside the model's, one row per figure: columns
+    :data:`REPORT_COLUMNS`.
+
+    ``rows``: :func:`compare`'s. ``observed`` says what ``report``, ``model_mean``, ``p05`` and
+    ``p95`` count: ``hired``; or ``not_hired`` for table 2's breakdowns (the report counts
+    their not hired) and, added beside the ``hired`` rows, for the breakdowns
+    ``not_hired_of`` (the report's figures 5.1-5.4 count the not hired). The model's not
+    hired are applicants - hires, and the applicants of a group are the same in every
+    replication, so the not-hired 5 % point is applicants - the hires' 95 % point and the
+    other way round. ``inside_band``: ``yes`` when the report's figure lies in [p05, p95],
+    ``no``, or empty without a report figure. ``report_derived``: the report's figure is
+    worked out from its percentages. ``statements`` (:func:`lis1abm.results.statements.
+    figure_4_3`) become rows of breakdown ``figure_4_3``: ``report`` the reference figure,
+    ``model_mean`` the model's, inside_band ``hit`` or ``miss``.
+    """
+    out = []
+    # Table 2's breakdowns: every group counts not hired (the one without a target, fewer
+    # than four rounds applied, too).
+    table2 = {r["breakdown"] for r in rows if r.get("report_not_hired") is not None}
+    for r in rows:
+        n, h = r["applicants"], r["report_hired"]
+        hired = (r["sim_hired_mean"], r["sim_hired_p05"], r["sim_hired_p95"])
+        not_hired = (n - hired[0], n - hired[2], n - hired[1])
+        figures = []
+        if r["breakdown"] in table2:
+            figures.append(("not_hired", r["report_not_hired"], not_hired))
+        else:
+            figures.append(("hired", h, hired))
+            if r["breakdown"] in not_hired_of:
+                figures.append(("not_hired", None if h is None else n - h, not_hired))
+        for observed, report, (mean, p05, p95) in figures:
+            inside = "" if report is None else ("yes" if p05 <= report <= p95 else "no")
+            derived = bool(r.get("report_derived")) and report is not None
+            out.append(
+                (r["breakdown"], r["group"], observed, n, report, derived, mean, p05, p95, inside)
+            )
+    for s in statements:
+        group = f"({s['statement']}) {s['subject']}: {s['measure']}"
+        hit = "hit" if s["hit"] else "miss"
+        out.append(
+            (
+                "figure_4_3",
+                group,
+                "statement",
+                None,
+                s["reference"],
+                False,
+                s["model"],
+                None,
+                None,
+                hit,
+            )
+        )
+    table = pd.DataFrame(out, columns=list(REPORT_COLUMNS))
+    table["report"] = table["report"].astype("Float64")
+    table["applicants"] = table["applicants"].astype("Int64")
+    return table
 
 
 def round_label(round_number: int, n_calendar: int) -> str:

@@ -5,7 +5,10 @@ the round's default 8; reply windows of 1-5 days in every round; late marking pr
 0.02 and 0.2. Measures: positions open after the calendar, offers made, declined and
 unanswered, hires per round. (Blocking pairs and stability are left for a later session.)
 
-    python experiments/calendar.py [--reps N] [--out DIR]
+    python experiments/offer_calendar.py [--reps N] [--out DIR]
+
+(Not calendar.py: a script in experiments/ puts the folder first on sys.path, where a
+calendar.py would shadow the standard library's calendar module and break every script.)
 
 The same as `lis1abm experiment calendar`; see experiments/capacity.py for the steps.
 """
