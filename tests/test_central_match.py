@@ -254,3 +254,15 @@ def test_central_match_run(tmp_path):
     s = result.summary
     mean_rank = s[(s["metric"] == "mean_rank")].set_index("scenario")["mean"]
     assert mean_rank[da] < mean_rank[cascade]
+
+
+def test_no_experiment_script_shadows_the_standard_library():
+    """Python puts a script's folder first on the module path, so experiments/calendar.py
+    would stand in for the standard library's calendar (pandas imports it) in every script
+    there."""
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "experiments"
+    scripts = {p.stem for p in folder.glob("*.py")}
+    assert scripts and not scripts & set(sys.stdlib_module_names)
