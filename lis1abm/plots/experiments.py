@@ -284,7 +284,8 @@ def calendar_stability(summary: pd.DataFrame, scenarios: list[dict]):
     ranked lists) against the calendar rounds (one line per sweep), the reply window and the
     late-marking probability."""
     use_theme()
-    figure, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharey=True, layout="constrained")
+    # Each panel its own scale: the rounds span thousands of pairs, the others tens.
+    figure, axes = plt.subplots(1, 3, figsize=(12, 3.4), layout="constrained")
     rounds = _swept(scenarios, "calendar_rounds")
     series = list(dict.fromkeys(s.get("series") or "" for s in rounds))
     for colour, name in zip(colours(max(len(series), 1)), series, strict=False):
@@ -304,8 +305,8 @@ def calendar_stability(summary: pd.DataFrame, scenarios: list[dict]):
         ax.set_xlabel(xlabel)
         if len(part):
             ax.set_xticks(np.unique(part["x"].to_numpy(dtype=float)))
-    axes[0].set_ylabel("blocking pairs (pairs per replication)")
     for ax in axes:
+        ax.set_ylabel("blocking pairs (pairs per replication)")
         ax.legend(fontsize=7, title=BAND_LABEL, title_fontsize=6)
     return figure
 
