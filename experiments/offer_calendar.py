@@ -3,14 +3,16 @@
 Scenarios: 1-8 calendar rounds, with no rounds after the calendar (the calendar alone) and with
 the round's default 8; reply windows of 1-5 days in every round; late marking probability 0,
 0.02 and 0.2. Measures: positions open after the calendar, offers made, declined and
-unanswered, hires per round. (Blocking pairs and stability are left for a later session.)
+unanswered, hires per round, and how far the outcome is from stable: blocking pairs (an
+applicant and an ad who would both rather be together than keep what they got, by the
+model's preferences and ranked lists) and the preference rank of the hired jobs.
 
     python experiments/offer_calendar.py [--reps N] [--out DIR]
 
-(Not calendar.py: a script in experiments/ puts the folder first on sys.path, where a
-calendar.py would shadow the standard library's calendar module and break every script.)
-
-The same as `lis1abm experiment calendar`; see experiments/capacity.py for the steps.
+The same as `lis1abm experiment calendar`; see experiments/capacity.py for the steps. (Not
+named calendar.py: Python puts this folder first on the module path, and a calendar.py here
+would stand in for the standard library's calendar module, which pandas imports, breaking
+every script in the folder.)
 """
 
 import argparse
@@ -31,6 +33,12 @@ wanted = ["open_after_calendar", "unfilled", "offers", "declined", "unanswered"]
 rows = s[(s["breakdown"] == "cascade") & (s["group"] == "all") & s["metric"].isin(wanted)]
 table = rows.pivot(index="scenario", columns="metric", values="mean")
 print(table.loc[[sc.name for sc in config.scenarios], wanted].round(1).to_string())
+
+# Stability: blocking pairs and the hires' mean preference rank (1 = first choice).
+wanted = ["blocking_pairs", "applicants_blocking", "mean_rank"]
+rows = s[s["breakdown"].isin(["stability", "preference_rank"]) & (s["group"] == "all")]
+table = rows[rows["metric"].isin(wanted)].pivot(index="scenario", columns="metric", values="mean")
+print(table.loc[[sc.name for sc in config.scenarios], wanted].round(2).to_string())
 
 folder = write_results(result, args.out)
 for path in draw_figures(folder):

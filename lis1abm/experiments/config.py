@@ -12,6 +12,7 @@ A file holds::
     round = "autumn2024"          # optional: a built-in round or a path
     params = "my.toml"            # optional: default the round's parameters (simulate's)
     breakdowns = ["total", ...]   # optional: the breakdowns kept in the results table
+                                  # ("stability", "preference_rank", "proposing_side" too)
     figures = ["capacity_hire_rate"]   # optional: lis1abm.plots.experiments.FIGURES
     tables = ["report"]           # optional: lis1abm.experiments.tables.TABLES, one CSV each
 
@@ -22,11 +23,12 @@ A file holds::
     name = "601 positions"
     total_positions = 601
     params = { "behaviour.late_marking_probability" = 0.1 }
+    allocation = "deferred_acceptance"   # optional: default "cascade" (the offer rounds)
 
     [[sweeps]]                    # one scenario per value
     name = "{value} positions"    # {value} is replaced by the value
     series = "positions"          # optional: the line in the figures (default: from name)
-    vary = "total_positions"      # an override key, or "params.<dotted path>"
+    vary = "total_positions"      # an override key, "allocation" or "params.<dotted path>"
     values = [450, 500, 550]
     set = { reply_window_days = 2 }   # optional: more overrides of these scenarios
 
@@ -39,7 +41,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -51,6 +53,7 @@ from lis1abm.errors import ConfigError, UserError
 from lis1abm.experiments.tables import TABLES
 from lis1abm.plots.experiments import FIGURES
 from lis1abm.results.tally import BREAKDOWNS
+from lis1abm.simulation.allocation import ALLOCATIONS, MATCH_BREAKDOWNS
 
 MAX_CALENDAR_ROUNDS = 20
 """Most calendar offer rounds a scenario may ask for (the real calendars have five)."""
@@ -91,6 +94,9 @@ class Scenario(BaseModel):
         and outside the EEA) or in Norway, as a fraction of the group (0.2: 20 % more); the
         ads, positions and hires stay (:mod:`lis1abm.experiments.growth`).
     params : parameter values by dotted path, ``"behaviour.late_marking_probability" = 0.1``.
+    allocation : ``"cascade"`` (the offer rounds) or ``"deferred_acceptance"`` (a central
+        match on the same preferences and ranked lists; see
+        :mod:`lis1abm.simulation.allocation`).
     series, vary, value : set by a sweep: its series label (the figures draw one line per
         series), the key it varies and this scenario's value of it.
     """
@@ -105,6 +111,7 @@ class Scenario(BaseModel):
     growth_educated_abroad: float | None = Field(None, ge=0, le=MAX_GROWTH)
     growth_educated_in_norway: float | None = Field(None, ge=0, le=MAX_GROWTH)
     params: dict[str, Any] = Field(default_factory=dict)
+    allocation: Literal["cascade", "deferred_acceptance"] = "cascade"  # ALLOCATIONS
     series: str | None = None
     vary: str | None = None
     value: Any = None
@@ -116,6 +123,8 @@ class Scenario(BaseModel):
         }
         if self.params:
             out["params"] = dict(self.params)
+        if self.allocation != ALLOCATIONS[0]:
+            out["allocation"] = self.allocation
         return out
 
 
@@ -212,7 +221,7 @@ def load_experiment(name_or_path: str | Path) -> ExperimentConfig:
     if top.backend not in BACKENDS:
         raise ConfigError(path, "backend", f"unknown backend {top.backend!r} (known: {BACKENDS})")
     for k, b in enumerate(top.breakdowns):
-        if b not in (*BREAKDOWNS, "cascade"):
+        if b not in (*BREAKDOWNS, "cascade", *MATCH_BREAKDOWNS):
             raise ConfigError(path, f"breakdowns[{k}]", f"unknown breakdown {b!r}")
     for k, f in enumerate(top.figures):
         if f not in FIGURES:
@@ -259,13 +268,15 @@ def _scenarios(path: Path, top: _File) -> tuple[Scenario, ...]:
         raw.append((f"scenarios[{s.get('name', k)}]", s))
     for k, sweep in enumerate(top.sweeps):
         key = f"sweeps[{k}].vary"
-        if not (sweep.vary in ROUND_KEYS or sweep.vary.startswith("params.")):
-            raise ConfigError(path, key, f"expected one of {', '.join(ROUND_KEYS)} or params.<key>")
+        if not (sweep.vary in (*ROUND_KEYS, "allocation") or sweep.vary.startswith("params.")):
+            raise ConfigError(
+                path, key, f"expected one of {', '.join(ROUND_KEYS)}, allocation or params.<key>"
+            )
         for value in sweep.values:
             name = sweep.name.format(value=value)
             series = sweep.series or sweep.name.replace("{value}", "").strip(" ,")
             s = dict(sweep.set, name=name, series=series, vary=sweep.vary, value=value)
-            if sweep.vary in ROUND_KEYS:
+            if sweep.vary in (*ROUND_KEYS, "allocation"):
                 s[sweep.vary] = value
             else:
                 s["params"] = dict(

@@ -38,7 +38,8 @@ from lis1abm.plots.experiments import FIGURES
 from lis1abm.plots.theme import save
 from lis1abm.results.provenance import describe, file_digest
 from lis1abm.results.tally import Tally
-from lis1abm.simulation.simulate import ResultSink, check_out, market_digest, run_replications
+from lis1abm.simulation.allocation import match_layout, run_allocation
+from lis1abm.simulation.simulate import check_out, market_digest
 
 TABLE, SUMMARY, META = "replications.parquet", "summary.csv", "meta.json"
 
@@ -85,13 +86,21 @@ def run_experiment(
         market = build_market(data, params, seed)
         tally = Tally(market)
         arrays = flatten(market, tally)
-        sink = ResultSink(tally, {}, None, per_replication=True, log_events=False)
         step = None if progress is None else (lambda k, name=scenario.name: progress(name, k))
-        run_replications(engine_name, market, tally, arrays, reps, sink, step)
-        values = sink.values()
-        tables.append(tidy_table(scenario.name, tally, range(reps), values, config.breakdowns))
+        run = run_allocation(
+            scenario.allocation, engine_name, market, tally, arrays, reps, config.breakdowns, step
+        )
+        tables.append(
+            tidy_table(
+                scenario.name, tally, range(reps), run.values, config.breakdowns, run.meaningful
+            )
+        )
+        if run.match is not None:
+            tables.append(
+                tidy_table(scenario.name, match_layout(), range(reps), run.match, config.breakdowns)
+            )
         for name, parts in extra.items():
-            parts.append(TABLES[name](tally, values).assign(scenario=scenario.name))
+            parts.append(TABLES[name](tally, run.values).assign(scenario=scenario.name))
         scenarios.append(
             {
                 "name": scenario.name,
@@ -99,6 +108,7 @@ def run_experiment(
                 "vary": scenario.vary,
                 "value": scenario.value,
                 "overrides": scenario.overrides(),
+                "allocation": scenario.allocation,
                 "settings": settings(data, params),
                 "params_sha256": file_digest(params.file),
                 "market_sha256": market_digest(arrays),

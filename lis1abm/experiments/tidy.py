@@ -22,12 +22,22 @@ BAND = (5.0, 95.0)
 
 
 def tidy_table(
-    scenario: str, tally: Tally, replications: np.ndarray, values: np.ndarray, breakdowns
+    scenario: str,
+    tally: Tally | pd.DataFrame,
+    replications: np.ndarray,
+    values: np.ndarray,
+    breakdowns,
+    rows: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """One scenario's replications (R,) with values (R, K) (:class:`Tally`'s layout) as the
-    tidy table, only the rows of ``breakdowns``."""
-    keep = tally.layout["breakdown"].isin(list(breakdowns)).to_numpy()
-    layout = tally.layout[keep]
+    """One scenario's replications (R,) with values (R, K) as the tidy table, only the rows of
+    ``breakdowns`` (and of ``rows``, bool (K,), if given). ``tally``: the :class:`Tally` whose
+    layout the values follow, or such a layout itself (columns ``breakdown, group, metric``,
+    K rows; e.g. :func:`lis1abm.simulation.allocation.match_layout`)."""
+    layout = tally.layout if isinstance(tally, Tally) else tally
+    keep = layout["breakdown"].isin(list(breakdowns)).to_numpy().copy()
+    if rows is not None:
+        keep &= rows
+    layout = layout[keep]
     n, k = len(replications), len(layout)
     return pd.DataFrame(
         {
@@ -57,7 +67,9 @@ def measures(table: pd.DataFrame, calendar_rounds: dict[str, int]) -> pd.DataFra
       and ``not_hired``: applicants - hired (applicants);
     - cascade ``all``: ``offers_per_hire`` (offers / hires; hires = accepted offers) and
       ``open_after_calendar`` (open positions after the calendar's last round, whose number
-      ``calendar_rounds`` gives per scenario).
+      ``calendar_rounds`` gives per scenario), where the scenario has offer rounds;
+    - ``preference_rank``: ``share`` of each rank group (its hires / all hires, fraction) and
+      ``all`` ``mean_rank`` (rank sum / hires; 1 = first choice).
     """
     t = table.astype({c: str for c in ("scenario", "breakdown", "group", "metric")})
     t["value"] = t["value"].astype(float)
@@ -71,7 +83,7 @@ def measures(table: pd.DataFrame, calendar_rounds: dict[str, int]) -> pd.DataFra
         parts.append(wide.assign(metric="hire_rate")[[*key, "metric", "value"]])
         wide["value"] = wide["applicants"] - wide["hired"]
         parts.append(wide.assign(metric="not_hired")[[*key, "metric", "value"]])
-    cascade = t[t["breakdown"] == "cascade"]
+    cascade = t[(t["breakdown"] == "cascade") & (t["metric"] != "unfilled")]
     if len(cascade):
         rid = ["scenario", "replication"]
         total = cascade[cascade["group"] == "all"].pivot_table(
@@ -88,7 +100,24 @@ def measures(table: pd.DataFrame, calendar_rounds: dict[str, int]) -> pd.DataFra
         last = cascade["scenario"].map(calendar_rounds).map(lambda n: f"round {n}")
         after = cascade[(cascade["group"] == last) & (cascade["metric"] == "open_after")]
         parts.append(after.assign(group="all", metric="open_after_calendar"))
+    parts += _rank_measures(t, key)
     return pd.concat(parts, ignore_index=True)[list(COLUMNS)]
+
+
+def _rank_measures(t: pd.DataFrame, key: list[str]) -> list[pd.DataFrame]:
+    """Share of the hires at each preference rank, and the mean rank, per replication."""
+    ranks = t[t["breakdown"] == "preference_rank"]
+    if not len(ranks):
+        return []
+    by_rank = ranks[ranks["metric"] == "hired"]
+    hires = by_rank.groupby(["scenario", "replication"])["value"].transform("sum")
+    share = by_rank.assign(metric="share", value=by_rank["value"] / hires.where(hires > 0))
+    total = by_rank.groupby(["scenario", "replication"])["value"].sum().rename("hires")
+    sums = ranks[ranks["metric"] == "rank_sum"].join(total, on=["scenario", "replication"])
+    mean = sums.assign(
+        metric="mean_rank", value=sums["value"] / sums["hires"].where(sums["hires"] > 0)
+    )
+    return [share[[*key, "metric", "value"]], mean[[*key, "metric", "value"]]]
 
 
 def summarise(table: pd.DataFrame, calendar_rounds: dict[str, int]) -> pd.DataFrame:

@@ -219,6 +219,147 @@ def growth_not_hired(summary: pd.DataFrame, scenarios: list[dict]):
     return _growth_panels(summary, scenarios, "not_hired", "not hired (applicants)", 1)
 
 
+# -- allocation rules and stability (central_match; blocking pairs in calendar) -------------
+
+
+def _value(summary: pd.DataFrame, scenario: str, breakdown: str, group: str, metric: str):
+    """The (mean, p05, p95) of one measure of one scenario, or None."""
+    rows = summary[
+        (summary["scenario"] == scenario)
+        & (summary["breakdown"] == breakdown)
+        & (summary["group"] == group)
+        & (summary["metric"] == metric)
+    ]
+    if not len(rows):
+        return None
+    r = rows.iloc[0]
+    return float(r["mean"]), float(r["p05"]), float(r["p95"])
+
+
+def _interval(ax, x: float, value, colour, label: str | None, scale: float = 1.0) -> None:
+    """A mean (marker) and its 5-95 % band (a translucent bar) at a categorical position."""
+    if value is None:
+        return
+    mean, lo, hi = (v * scale for v in value)
+    ax.vlines(x, lo, hi, color=colour, lw=7, alpha=0.3)
+    ax.plot([x], [mean], "o", color=colour, ms=4, label=label)
+
+
+def central_match_hire_rate(summary: pd.DataFrame, scenarios: list[dict]):
+    """Hire rate (% of applicants) by education group (left) and nationality group (right),
+    one colour per scenario (offer cascade, deferred acceptance), mean and 5-95 % band."""
+    use_theme()
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True, layout="constrained")
+    groups = [*GROUP_ORDER, "all"]
+    width = 0.7 / max(len(scenarios), 1)
+    for ax, breakdown, title in (
+        (axes[0], "education", "by education country group"),
+        (axes[1], "nationality", "by nationality group"),
+    ):
+        for k, (colour, s) in enumerate(zip(colours(len(scenarios)), scenarios, strict=True)):
+            for x, group in enumerate(groups):
+                part, key = (breakdown, group) if group != "all" else ("total", "all")
+                value = _value(summary, s["name"], part, key, "hire_rate")
+                label = s["name"] if x == 0 else None
+                _interval(ax, x + (k - (len(scenarios) - 1) / 2) * width, value, colour, label, 100)
+        ax.set_xticks(range(len(groups)), groups)
+        ax.set_xlabel("applicant group")
+        ax.set_title(f"Hire rate {title}", fontsize=9)
+        ax.legend(fontsize=7, title=BAND_LABEL, title_fontsize=6)
+    axes[0].set_ylabel("hired (% of applicants)")
+    return figure
+
+
+def central_match_stability(summary: pd.DataFrame, scenarios: list[dict]):
+    """Blocking pairs and applicants in a blocking pair per scenario (left), the share of
+    hires at each preference rank of the hired job (middle), positions left open (right);
+    the title gives the applicants whose job differs between applicant- and
+    hospital-proposing deferred acceptance."""
+    use_theme()
+    figure, axes = plt.subplots(
+        1, 3, figsize=(12, 3.8), layout="constrained", gridspec_kw={"width_ratios": [3, 3, 2]}
+    )
+    palette = colours(len(scenarios))
+    names = [s["name"] for s in scenarios]
+    ticks = [n.replace(", ", ",\n") for n in names]
+    for k, metric, label in (
+        (0, "blocking_pairs", "blocking pairs"),
+        (1, "applicants_blocking", "applicants in a blocking pair"),
+    ):
+        colour = colours(2)[k]
+        for x, name in enumerate(names):
+            value = _value(summary, name, "stability", "all", metric)
+            _interval(axes[0], x + (k - 0.5) * 0.3, value, colour, label if x == 0 else None)
+    axes[0].set_xticks(range(len(names)), ticks, fontsize=7)
+    axes[0].set_ylabel("per replication (pairs; applicants)")
+    axes[0].set_title("Blocking pairs", fontsize=9)
+    axes[0].legend(fontsize=7, title=BAND_LABEL, title_fontsize=6)
+    for colour, name in zip(palette, names, strict=True):
+        rows = summary[
+            (summary["scenario"] == name)
+            & (summary["breakdown"] == "preference_rank")
+            & (summary["metric"] == "share")
+        ]
+        if not len(rows):
+            continue
+        rows = rows.assign(x=range(1, len(rows) + 1))
+        _line(axes[1], rows, colour, name, 100)
+        labels = rows["group"].tolist()
+    if (summary["breakdown"] == "preference_rank").any():
+        axes[1].set_xticks(range(1, len(labels) + 1), labels)
+    axes[1].set_xlabel("preference rank of the hired job (1 = first choice)")
+    axes[1].set_ylabel("hires (% of hires)")
+    axes[1].set_title("Hired applicants' preference rank of their job", fontsize=9)
+    axes[1].legend(fontsize=7, title=BAND_LABEL, title_fontsize=6)
+    for x, (colour, name) in enumerate(zip(palette, names, strict=True)):
+        _interval(axes[2], x, _value(summary, name, "cascade", "all", "unfilled"), colour, None)
+    axes[2].set_xticks(range(len(names)), ticks, fontsize=7)
+    axes[2].set_ylabel("positions left open (positions)")
+    axes[2].set_title("Positions left open", fontsize=9)
+    da = [s["name"] for s in scenarios if s.get("allocation") == "deferred_acceptance"]
+    differ = _value(summary, da[0], "proposing_side", "all", "applicants_differ") if da else None
+    if differ is not None:
+        figure.suptitle(
+            "Applicant- vs hospital-proposing deferred acceptance: "
+            f"{differ[0]:.2f} applicants get another job per replication "
+            f"(5-95 %: {differ[1]:g}-{differ[2]:g})",
+            fontsize=9,
+        )
+    return figure
+
+
+def calendar_stability(summary: pd.DataFrame, scenarios: list[dict]):
+    """Blocking pairs of the cascade's outcome (with respect to the model's preferences and
+    ranked lists) against the calendar rounds (one line per sweep), the reply window and the
+    late-marking probability."""
+    use_theme()
+    # Each panel its own scale: the rounds span thousands of pairs, the others tens.
+    figure, axes = plt.subplots(1, 3, figsize=(12, 3.4), layout="constrained")
+    rounds = _swept(scenarios, "calendar_rounds")
+    series = list(dict.fromkeys(s.get("series") or "" for s in rounds))
+    for colour, name in zip(colours(max(len(series), 1)), series, strict=False):
+        mine = [s for s in rounds if (s.get("series") or "") == name]
+        _line(axes[0], _series(summary, mine, "stability", "all", "blocking_pairs"), colour, name)
+    axes[0].set_xlabel("calendar offer rounds (rounds)")
+    for ax, vary, xlabel in (
+        (axes[1], "reply_window_days", "reply window of every calendar round (days)"),
+        (
+            axes[2],
+            "params.behaviour.late_marking_probability",
+            "late marking probability (probability)",
+        ),
+    ):
+        part = _series(summary, _swept(scenarios, vary), "stability", "all", "blocking_pairs")
+        _line(ax, part, colours(1)[0], "mean")
+        ax.set_xlabel(xlabel)
+        if len(part):
+            ax.set_xticks(np.unique(part["x"].to_numpy(dtype=float)))
+    for ax in axes:
+        ax.set_ylabel("blocking pairs (pairs per replication)")
+        ax.legend(fontsize=7, title=BAND_LABEL, title_fontsize=6)
+    return figure
+
+
 FIGURES = {
     "capacity_hire_rate": capacity_hire_rate,
     "capacity_open_and_offers": capacity_open_and_offers,
@@ -228,5 +369,8 @@ FIGURES = {
     "growth_hire_rate": growth_hire_rate,
     "growth_not_hired": growth_not_hired,
     **REPORT_FIGURES,
+    "calendar_stability": calendar_stability,
+    "central_match_hire_rate": central_match_hire_rate,
+    "central_match_stability": central_match_stability,
 }
 """Figure functions by the name an experiment config gives in ``figures``."""

@@ -1,0 +1,142 @@
+"""How a scenario's positions are allocated: by the offer cascade or by a central match, and
+how stable the allocation is.
+
+:func:`run_allocation` plays a scenario's replications either way and returns
+
+* the tally's values of every replication (hires per group and ad; for the cascade its
+  rounds), so that hire rates come out of a central match exactly as out of the cascade;
+* where the experiment keeps them (:data:`MATCH_BREAKDOWNS`), each replication's blocking
+  pairs and the preference ranks of the hired jobs (:mod:`lis1abm.engine.stability`), and how
+  many applicants get another job under hospital- than under applicant-proposing deferred
+  acceptance (:mod:`lis1abm.engine.deferred_acceptance`).
+
+Both allocations of a replication use its same preferences and ranked lists (the same
+interview noise and withdrawals), so a scenario pair differing only in the allocation compares
+the rules on identical markets (common random numbers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lis1abm.engine.cpu import run_cpu
+from lis1abm.engine.deferred_acceptance import run_deferred_acceptance
+from lis1abm.engine.layout import F_OPEN_AFTER, EngineArrays, param_rows
+from lis1abm.engine.stability import MEASURES, RANK_TOP, allocation_measures
+from lis1abm.market.ranking import Market
+from lis1abm.results.tally import Tally
+from lis1abm.rules import CASCADE_FIELDS
+from lis1abm.simulation.simulate import ResultSink, run_replications
+
+ALLOCATIONS = ("cascade", "deferred_acceptance")
+"""Allocation rules: the offer cascade (the rounds, any backend), or applicant-proposing
+deferred acceptance on the same preferences and ranked lists (the CPU engine)."""
+MATCH_BREAKDOWNS = ("stability", "preference_rank", "proposing_side")
+"""Breakdowns of :func:`match_layout`, kept where an experiment's ``breakdowns`` name them."""
+BATCH = 1024  # replications per call: each keeps every applicant's job (8 bytes x N each)
+
+
+def match_layout() -> pd.DataFrame:
+    """The rows ``breakdown, group, metric`` of a replication's match values, in order:
+
+    * ``stability``, ``all``: ``blocking_pairs``, ``applicants_blocking`` (applicants in at
+      least one blocking pair);
+    * ``preference_rank``, ``1`` .. ``5`` and ``6+``: ``hired`` (hires whose job is the
+      applicant's k-th choice), and ``all``: ``rank_sum`` (their sum of ranks);
+    * ``proposing_side``, ``all``: ``applicants_differ`` (applicants whose job differs between
+      applicant- and hospital-proposing deferred acceptance).
+    """
+    groups = [str(r) for r in range(1, RANK_TOP + 1)] + [f"{RANK_TOP + 1}+"]
+    rows = [("stability", "all", "blocking_pairs"), ("stability", "all", "applicants_blocking")]
+    rows += [("preference_rank", g, "hired") for g in groups]
+    rows += [("preference_rank", "all", "rank_sum"), ("proposing_side", "all", "applicants_differ")]
+    assert len(rows) == len(MEASURES) + 1
+    return pd.DataFrame(rows, columns=["breakdown", "group", "metric"])
+
+
+@dataclass
+class AllocationRun:
+    """A scenario's replications (R of them) under one allocation.
+
+    Attributes
+    ----------
+    values : int64 (R, K): the tally's values (:attr:`Tally.layout`).
+    meaningful : bool (K,): the tally rows this allocation defines. A central match has no
+        rounds: of the cascade's rows it keeps only ``unfilled`` (positions left open).
+    match : int64 (R, len(match_layout())): the match values, zero in the breakdowns not
+        asked for; None if none was.
+    """
+
+    values: np.ndarray
+    meaningful: np.ndarray
+    match: np.ndarray | None
+
+
+def run_allocation(
+    allocation: str,
+    engine_name: str,
+    market: Market,
+    tally: Tally,
+    arrays: EngineArrays,
+    reps: int,
+    breakdowns=(),
+    progress: Callable[[int], None] | None = None,
+) -> AllocationRun:
+    """Replications ``0 .. reps - 1`` of a built market under ``allocation`` (one of
+    :data:`ALLOCATIONS`; the cascade on ``engine_name``), with the match values of
+    ``breakdowns`` (those of :data:`MATCH_BREAKDOWNS` it names)."""
+    if allocation not in ALLOCATIONS:
+        raise ValueError(f"unknown allocation {allocation!r} (known: {', '.join(ALLOCATIONS)})")
+    wanted = set(breakdowns) & set(MATCH_BREAKDOWNS)
+    rows = param_rows(market)
+    layout = tally.layout
+    if allocation == "cascade":
+        sink = ResultSink(tally, {}, None, per_replication=True, log_events=False)
+        run_replications(engine_name, market, tally, arrays, reps, sink, progress)
+        values = sink.values()
+        meaningful = np.ones(len(layout), dtype=bool)
+    else:
+        values = np.empty((reps, len(layout)), dtype=np.int64)
+        meaningful = (
+            (layout["breakdown"] != "cascade") | (layout["metric"] == "unfilled")
+        ).to_numpy()
+    match = np.zeros((reps, len(MEASURES) + 1), dtype=np.int64) if wanted else None
+    if allocation == "cascade" and not wanted:
+        return AllocationRun(values, meaningful, None)
+    for start in range(0, reps, BATCH):
+        ids = np.arange(start, min(start + BATCH, reps))
+        if allocation == "cascade":
+            # Every engine gives the same outcome; the CPU engine replays the batch keeping
+            # each applicant's job (a few milliseconds per thousand replications).
+            hired = run_cpu(arrays, market.seed, ids, rows, keep_applicants=True).hired_ad
+            other = None
+        else:
+            hired, other = run_deferred_acceptance(arrays, market.seed, ids, rows)
+            values[ids] = _match_values(tally, arrays, hired)
+            if progress is not None:
+                progress(len(ids))
+        if match is None:
+            continue
+        if wanted & {"stability", "preference_rank"}:
+            match[ids, : len(MEASURES)] = allocation_measures(arrays, market.seed, ids, rows, hired)
+        if "proposing_side" in wanted:
+            if other is None:
+                hired, other = run_deferred_acceptance(arrays, market.seed, ids, rows)
+            match[ids, len(MEASURES)] = np.count_nonzero(hired != other, axis=1)
+    return AllocationRun(values, meaningful, match)
+
+
+def _match_values(tally: Tally, arrays: EngineArrays, hired_ad: np.ndarray) -> np.ndarray:
+    """The tally's values (B, K) of central-match allocations ``hired_ad`` (B, N): hires
+    counted as the engine counts them, and a cascade of zeros but for the positions left open
+    (in every round, so ``unfilled`` holds them)."""
+    counts = np.stack([tally.hire_counts(h) for h in hired_ad])
+    cascade = np.zeros((len(hired_ad), arrays.n_rounds, len(CASCADE_FIELDS)), dtype=np.int64)
+    cascade[:, :, F_OPEN_AFTER] = (
+        int(arrays.capacity.sum()) - np.count_nonzero(hired_ad >= 0, axis=1)
+    )[:, None]
+    return tally.values_from(counts, cascade)
