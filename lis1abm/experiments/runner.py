@@ -13,6 +13,8 @@ digest), then the figures (``<figure>.png`` and ``.pdf``).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import os
 import shutil
@@ -21,20 +23,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from lis1abm.engine.backends import resolve_backend
-from lis1abm.engine.layout import flatten
+from lis1abm.engine.layout import EngineArrays, flatten, param_rows
 from lis1abm.errors import UserError
 from lis1abm.experiments.config import ExperimentConfig
 from lis1abm.experiments.overrides import resolve, settings
 from lis1abm.experiments.tidy import categorical, summarise, tidy_table
-from lis1abm.market.ranking import build_market
+from lis1abm.market.ranking import Market, build_market
 from lis1abm.plots.experiments import FIGURES
 from lis1abm.plots.theme import save
 from lis1abm.results.provenance import describe, file_digest
 from lis1abm.results.tally import Tally
-from lis1abm.simulation.simulate import ResultSink, check_out, market_digest, run_replications
+from lis1abm.simulation.simulate import (
+    ResultSink,
+    check_out,
+    market_digest,
+    run_flattened,
+    run_replications,
+)
 
 TABLE, SUMMARY, META = "replications.parquet", "summary.csv", "meta.json"
 
@@ -48,6 +57,122 @@ class ExperimentResult:
     table: pd.DataFrame
     summary: pd.DataFrame
     meta: dict
+
+
+@dataclass
+class ScenarioRun:
+    """A scenario's market, built once and flattened: everything a batch of its replications
+    needs, and what a worker of a cluster receives (without ``market``, see :meth:`shipped`).
+
+    Attributes
+    ----------
+    index, name : the scenario's place in the config and its name.
+    engine : ``cpu``, ``cuda`` or ``mesa``; ``seed`` the root seed.
+    arrays, rows : the flattened market and its parameter rows int64 (1, 3 + R).
+    tally : the values' layout and recipe (K values per replication).
+    breakdowns : the breakdowns kept in the table.
+    market_sha256 : :func:`market_digest` of ``arrays``, checked before every batch.
+    entry : the scenario's record in ``meta.json`` (overrides, settings, digests).
+    market : the market object (in this process; the mesa engine needs it), or None.
+    """
+
+    index: int
+    name: str
+    engine: str
+    seed: int
+    arrays: EngineArrays
+    rows: np.ndarray
+    tally: Tally
+    breakdowns: tuple[str, ...]
+    market_sha256: str
+    entry: dict
+    market: Market | None = None
+
+    def shipped(self) -> ScenarioRun:
+        """This run without the market object (the tally's reference to it dropped too): the
+        arrays, rows and tally recipe are all a batch on the fast engines reads."""
+        tally = copy.copy(self.tally)
+        tally.market = None
+        return dataclasses.replace(self, tally=tally, market=None)
+
+
+def prepare_scenario(
+    config: ExperimentConfig, index: int, seed: int, engine_name: str
+) -> ScenarioRun:
+    """Build and flatten scenario ``index`` of ``config`` with ``seed``."""
+    scenario = config.scenarios[index]
+    data, params = resolve(config, scenario)
+    market = build_market(data, params, seed)
+    tally = Tally(market)
+    arrays = flatten(market, tally)
+    digest = market_digest(arrays)
+    entry = {
+        "name": scenario.name,
+        "series": scenario.series,
+        "vary": scenario.vary,
+        "value": scenario.value,
+        "overrides": scenario.overrides(),
+        "settings": settings(data, params),
+        "params_sha256": file_digest(params.file),
+        "market_sha256": digest,
+    }
+    rows = param_rows(market)
+    return ScenarioRun(
+        index,
+        scenario.name,
+        engine_name,
+        seed,
+        arrays,
+        rows,
+        tally,
+        config.breakdowns,
+        digest,
+        entry,
+        market,
+    )
+
+
+def run_batch(
+    run: ScenarioRun, first: int, n: int, progress: Callable[[int], None] | None = None
+) -> pd.DataFrame:
+    """Replications ``first .. first + n - 1`` of a scenario as its rows of the tidy table:
+    the one place an experiment runs replications, in this process or on a worker.
+
+    Raises
+    ------
+    RuntimeError : the arrays do not match the digest made where the market was built (a
+        market changed on its way to a worker).
+    """
+    if market_digest(run.arrays) != run.market_sha256:
+        raise RuntimeError(f"scenario {run.name!r}: the market's arrays do not match its digest")
+    sink = ResultSink(run.tally, {}, None, per_replication=True, log_events=False)
+    if run.engine == "mesa":
+        if run.market is None:
+            raise ValueError("the mesa engine needs the market object, not only its arrays")
+        run_replications("mesa", run.market, run.tally, run.arrays, n, sink, progress, first=first)
+    else:
+        run_flattened(
+            run.engine, run.arrays, run.seed, run.rows, run.tally, n, sink, progress, first=first
+        )
+    replications = np.arange(first, first + n, dtype=np.int64)
+    return tidy_table(run.name, run.tally, replications, sink.values(), run.breakdowns)
+
+
+def check_run(config: ExperimentConfig, reps: int | None, seed: int | None, backend: str | None):
+    """``reps``, ``seed`` and ``backend``, the config's where None.
+
+    Raises
+    ------
+    UserError : bad ``reps`` or ``seed``.
+    """
+    reps = config.replications if reps is None else reps
+    seed = config.seed if seed is None else seed
+    backend = config.backend if backend is None else backend
+    if not 1 <= reps <= 2**32:
+        raise UserError(f"--reps must be in [1, 2**32], got {reps}")
+    if not 0 <= seed < 2**63:
+        raise UserError(f"--seed must be an integer in [0, 2**63), got {seed}")
+    return reps, seed, backend
 
 
 def run_experiment(
@@ -65,37 +190,30 @@ def run_experiment(
     ------
     UserError : bad ``reps``, ``seed`` or ``backend``.
     """
-    reps = config.replications if reps is None else reps
-    seed = config.seed if seed is None else seed
-    backend = config.backend if backend is None else backend
-    if not 1 <= reps <= 2**32:
-        raise UserError(f"--reps must be in [1, 2**32], got {reps}")
-    if not 0 <= seed < 2**63:
-        raise UserError(f"--seed must be an integer in [0, 2**63), got {seed}")
+    reps, seed, backend = check_run(config, reps, seed, backend)
     engine_name, device = resolve_backend(backend, reps)
-    tables, scenarios = [], []
-    for scenario in config.scenarios:
-        data, params = resolve(config, scenario)
-        market = build_market(data, params, seed)
-        tally = Tally(market)
-        arrays = flatten(market, tally)
-        sink = ResultSink(tally, {}, None, per_replication=True, log_events=False)
+    tables, entries = [], []
+    for index, scenario in enumerate(config.scenarios):
+        run = prepare_scenario(config, index, seed, engine_name)
         step = None if progress is None else (lambda k, name=scenario.name: progress(name, k))
-        run_replications(engine_name, market, tally, arrays, reps, sink, step)
-        values = sink.values()
-        tables.append(tidy_table(scenario.name, tally, range(reps), values, config.breakdowns))
-        scenarios.append(
-            {
-                "name": scenario.name,
-                "series": scenario.series,
-                "vary": scenario.vary,
-                "value": scenario.value,
-                "overrides": scenario.overrides(),
-                "settings": settings(data, params),
-                "params_sha256": file_digest(params.file),
-                "market_sha256": market_digest(arrays),
-            }
-        )
+        tables.append(run_batch(run, 0, reps, step))
+        entries.append(run.entry)
+    return assemble(config, tables, entries, reps, seed, engine_name, backend, device)
+
+
+def assemble(
+    config: ExperimentConfig,
+    tables: list[pd.DataFrame],
+    scenarios: list[dict],
+    reps: int,
+    seed: int,
+    engine_name: str,
+    backend: str,
+    device: str,
+    **extra,
+) -> ExperimentResult:
+    """The result from the scenarios' tables in order (each its replications in order), their
+    ``meta.json`` entries and the run's settings; ``extra`` goes into ``meta``."""
     names = [s["name"] for s in scenarios]
     table = categorical(pd.concat(tables, ignore_index=True), names)
     calendar = {s["name"]: s["settings"]["calendar_rounds"] for s in scenarios}
@@ -114,6 +232,7 @@ def run_experiment(
         breakdowns=list(config.breakdowns),
         figures=list(config.figures),
         scenarios=scenarios,
+        **extra,
     )
     return ExperimentResult(config, table, summarise(table, calendar), meta)
 
