@@ -191,7 +191,12 @@ def _start(spec: ClusterSpec, notice):
     """A local or batch cluster: (cluster, description, workers, gpu, numba threads)."""
     if spec.kind == "local":
         return _local(spec, notice)
-    return _batch(spec)
+    cluster, description, workers, gpu, threads = batch_cluster(spec)
+    jobs = spec.workers or 1
+    # Adaptive at a fixed size: a job that ends (its walltime, its worker's lifetime) is
+    # replaced by a new one; the retiring worker's tasks move to the others first.
+    cluster.adapt(minimum_jobs=jobs, maximum_jobs=jobs)
+    return cluster, description, workers, gpu, threads
 
 
 def _local(spec: ClusterSpec, notice):
@@ -250,8 +255,9 @@ def _local_gpus() -> int:
     return len(cuda.gpus)
 
 
-def _batch(spec: ClusterSpec):
-    """A SLURM or PBS cluster of ``workers`` jobs (see the module docstring)."""
+def batch_cluster(spec: ClusterSpec):
+    """A SLURM or PBS cluster for ``workers`` jobs, none submitted yet (see the module
+    docstring): (cluster, description, workers, gpu, numba threads per task)."""
     import dask
     import dask_jobqueue
 
@@ -287,8 +293,6 @@ def _batch(spec: ClusterSpec):
     cls = dask_jobqueue.SLURMCluster if spec.kind == "slurm" else dask_jobqueue.PBSCluster
     cluster = cls(**kwargs)
     jobs = spec.workers or 1
-    # Adaptive at a fixed size: a job that ends (walltime, lifetime) is replaced.
-    cluster.adapt(minimum_jobs=jobs, maximum_jobs=jobs)
     what = "GPU worker" if gpu else f"{cores} CPU workers"
     description = f"{spec.kind}: {jobs} job(s) of {what}, walltime {spec.walltime}"
     return cluster, description, jobs * (1 if gpu else cores), gpu, threads

@@ -124,8 +124,9 @@ class DaskExecutor(Executor):
         tasks = list(tasks)
         if not tasks:
             return []
+        # In a list, so that a payload that is itself a list or dict is sent as one object.
         sent = {
-            name: self.client.scatter(shared[name], hash=False)
+            name: self.client.scatter([shared[name]], hash=False)[0]
             for name in dict.fromkeys(t.payload for t in tasks)
         }
         futures = {

@@ -11,38 +11,39 @@ computed twice.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import re
 import tempfile
-from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from lis1abm.compiled import source_digest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LOG = "parts.log"
 """The folder's log of parts written."""
 SUFFIX = ".parquet"
 
 
-@cache
 def code_digest() -> str:
-    """SHA-256 (first 12 hex digits) of the package's source: every ``.py`` file's path and
-    bytes. A task key holds it, so that parts made by other code are never reused (a changed
-    engine, a changed tally), whether or not the code is committed."""
-    package = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    """A digest of the code (16 hex digits): the path and bytes of every source file of the
+    package, the numba version and the bounds-checking setting, as keys the compiled
+    engine's cache (:func:`lis1abm.compiled.source_digest`). A task key holds it, so that
+    parts made by other code (a changed engine, a changed tally) are never reused, whether or
+    not the code is committed."""
+    return source_digest()
 
 
 def task_key(*fields: object) -> str:
-    """A task key from its fields (experiment, scenario, replication range, digests...): each
-    field's characters other than letters, digits, ``.`` and ``_`` become ``_``, and the
-    fields are joined by ``--``; a file name and a Dask key both."""
-    return "--".join(re.sub(r"[^A-Za-z0-9._]+", "_", str(f)).strip("_") for f in fields)
+    """A task key from its fields (experiment, scenario, replication range, digests...): in
+    each field, runs of characters other than letters, digits, ``.``, ``_`` and ``-`` become
+    ``_`` and runs of ``-`` one ``-``; the fields are joined by ``--``. A file name and a Dask
+    key both."""
+    return "--".join(
+        re.sub("-+", "-", re.sub(r"[^A-Za-z0-9._-]+", "_", str(f))).strip("_-") for f in fields
+    )
 
 
 class PartStore:
@@ -74,6 +75,8 @@ class PartStore:
         return target
 
     def read(self, key: str) -> pd.DataFrame:
+        import pandas as pd  # the command line's --help need not load it
+
         return pd.read_parquet(self.path(key))
 
     def logged(self) -> list[str]:
