@@ -68,7 +68,13 @@ def main() -> None:
         run = prepare_scenario(config, 0, config.seed, resolve_backend("cpu", 1)[0])
         run_batch(run, 0, 50)  # the compiled engine loaded
         cores = os.cpu_count() or 1
-        compute = best(args.repeats, lambda: run_batch(run, 0, args.reps))
+        baseline = []  # one-piece timings, taken between the rows (the least counts)
+
+        def one_piece(repeats: int) -> float:
+            baseline.append(best(repeats, lambda: run_batch(run, 0, args.reps)))
+            return min(baseline)
+
+        compute = one_piece(args.repeats)
         print(
             f"{args.reps:,} replications of one scenario (autumn 2024), cpu engine, {cores} "
             f"cores; the least of {args.repeats} timings each"
@@ -80,6 +86,7 @@ def main() -> None:
         rows = []
 
         def timed(label: str, executor, size: int, parallel: int) -> None:
+            one_piece(1)
             tasks = list(scenario_tasks(config, run, args.reps, size))
             shared = {tasks[0].payload: run if label == "none" else run.shipped()}
 
@@ -89,8 +96,7 @@ def main() -> None:
                 shutil.rmtree(store.folder)
 
             seconds = best(args.repeats, once)
-            overhead = max(seconds - compute, 0.0) * parallel / len(tasks)
-            rows.append((label, size, len(tasks), seconds, overhead))
+            rows.append((label, size, len(tasks), seconds, parallel))
 
         for size in args.sizes:
             timed("none", Executor(), size, 1)
@@ -107,12 +113,17 @@ def main() -> None:
             )
             for size in args.sizes:
                 timed("local", executor, size, args.workers)
+        compute = min(baseline)
+        print(
+            f"none, one piece, least of {len(baseline)} timings between the rows: {compute:.2f} s"
+        )
         print()
         print(
             f"{'cluster':<8}{'task reps':>10}{'tasks':>8}{'seconds':>9}{'tasks/s':>9}"
             f"{'overhead/task':>15}{'one piece / this':>18}{'size for 5 %':>14}"
         )
-        for label, size, tasks, seconds, overhead in rows:
+        for label, size, tasks, seconds, parallel in rows:
+            overhead = max(seconds - compute, 0.0) * parallel / tasks
             # seconds per replication on one worker (all cores for none, its share for local)
             per_rep_worker = compute * (1 if label == "none" else args.workers) / args.reps
             five = overhead / (0.05 * per_rep_worker)

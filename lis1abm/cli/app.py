@@ -608,7 +608,7 @@ def experiment(
     config = load_experiment(name)
     total_reps = config.replications if reps is None else reps
     err = Console(stderr=True)
-    if spec.kind == "none":
+    if spec.kind in ("none", "local"):  # local workers share this machine's compiled engine
         _compile_notice(err, backend or config.backend, total_reps)
     parts = parts_folder(out, config.name)
     with open_cluster(spec, _notice(err)) as executor, _progress_bar(err) as bar:

@@ -203,6 +203,8 @@ def _local(spec: ClusterSpec, notice):
     from distributed import LocalCluster
 
     gpus = _local_gpus() if spec.gpus_per_worker != 0 else 0
+    if spec.gpus_per_worker == 1 and not gpus:
+        raise UserError("--gpus-per-worker 1: no usable GPU here (--cluster local)")
     if gpus:
         try:
             from dask_cuda import LocalCUDACluster

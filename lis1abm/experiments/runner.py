@@ -151,8 +151,18 @@ def run_batch(
             raise ValueError("the mesa engine needs the market object, not only its arrays")
         run_replications("mesa", run.market, run.tally, run.arrays, n, sink, progress, first=first)
     else:
+        # The experiment summarises the values itself (tidy.summarise).
         run_flattened(
-            run.engine, run.arrays, run.seed, run.rows, run.tally, n, sink, progress, first=first
+            run.engine,
+            run.arrays,
+            run.seed,
+            run.rows,
+            run.tally,
+            n,
+            sink,
+            progress,
+            first=first,
+            summarise=False,
         )
     replications = np.arange(first, first + n, dtype=np.int64)
     return tidy_table(run.name, run.tally, replications, sink.values(), run.breakdowns)

@@ -287,11 +287,17 @@ def run_flattened(
     *,
     first: int = 0,
     market: Market | None = None,
-) -> Summary:
+    summarise: bool = True,
+) -> Summary | None:
     """Replications ``first .. first + reps - 1`` on the ``cpu`` or ``cuda`` engine from the
     flattened market alone: its arrays, root ``seed`` and parameter rows int64 (1, 3 + R)
     (:func:`~lis1abm.engine.layout.param_rows`), which is what a worker of a cluster receives.
-    The :class:`Market` itself is needed only to log offers (``sink.log_events``)."""
+    The :class:`Market` itself is needed only to log offers (``sink.log_events``).
+
+    ``summarise=False`` returns None instead of a :class:`Summary`, for a caller that keeps
+    every replication's values (``sink.per_replication``) and summarises them itself: a
+    Summary's histograms cost about 35 ms a batch on 2 cores whatever its size, which is most
+    of the cost of a small task of an experiment."""
     from lis1abm.engine.cpu import run_cpu
 
     if sink is None:
@@ -300,7 +306,7 @@ def run_flattened(
         raise ValueError("logging offers needs the market, not only its arrays")
     if not (0 <= first and first + reps <= 2**32):
         raise ValueError(f"replications {first}..{first + reps - 1} leave [0, 2**32)")
-    summary = Summary(tally)
+    summary = Summary(tally) if summarise else None
     if engine_name == "cuda":
         from lis1abm.engine.backends import gpu_engine
 
@@ -309,7 +315,7 @@ def run_flattened(
         run = run_cpu
     # The CPU engine summarises on its threads unless every replication's values are kept;
     # the GPU engine returns each batch's counts, summarised here on the CPU's threads.
-    on_threads = engine_name == "cpu" and not sink.per_replication
+    on_threads = engine_name == "cpu" and not sink.per_replication and summarise
     batch = CUDA_BATCH if engine_name == "cuda" else BATCH
     for start in range(first, first + reps, batch):
         ids = np.arange(start, min(start + batch, first + reps))
@@ -318,7 +324,8 @@ def run_flattened(
             out = run(arrays, seed, ids, rows, summary=summary, **keep)
         else:
             out = run(arrays, seed, ids, rows, **keep)
-            summary.add_counts(out.counts, out.cascade)
+            if summary is not None:
+                summary.add_counts(out.counts, out.cascade)
             if sink.per_replication:
                 sink.add_values(ids, tally.values_from(out.counts, out.cascade))
         if sink.log_events:
