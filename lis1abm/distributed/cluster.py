@@ -217,7 +217,7 @@ def _local(spec: ClusterSpec, notice):
         else:
             n = spec.workers or gpus
             cluster = LocalCUDACluster(
-                n_workers=n, threads_per_worker=1, dashboard_address=None, silence_logs=40
+                n_workers=n, threads_per_worker=1, dashboard_address=":0", silence_logs=40
             )
             return cluster, f"local: {n} GPU workers (dask-cuda)", n, True, None
     cores = os.cpu_count() or 1
@@ -232,7 +232,8 @@ def _local(spec: ClusterSpec, notice):
         n_workers=n,
         threads_per_worker=1,
         processes=spec.processes,
-        dashboard_address=None,
+        # Any free port: a fixed one (8787) clashes with another cluster on the machine.
+        dashboard_address=":0",
         silence_logs=logging.ERROR,
         **extra,
     )
@@ -272,6 +273,9 @@ def batch_cluster(spec: ClusterSpec):
     cores = dask.config.get(f"{section}.cores", None) or JOB_CORES
     memory = dask.config.get(f"{section}.memory", None) or JOB_MEMORY
     kwargs: dict = {
+        # The dashboard on any free port unless configured: a login node is shared.
+        "scheduler_options": dask.config.get(f"{section}.scheduler-options", None)
+        or {"dashboard_address": ":0"},
         "walltime": spec.walltime,
         "memory": memory,
         "worker_extra_args": ["--lifetime", f"{life}s", "--lifetime-stagger", f"{stagger}s"],
