@@ -30,7 +30,7 @@ GpusOption = Annotated[
     typer.Option(
         "--gpus-per-worker",
         help="0: CPU workers; 1: a GPU per worker (slurm/pbs: the job asks for one; local: "
-        "one worker per GPU through dask-cuda).  [default: local: 1 where GPUs are, else 0]",
+        "one worker per GPU through dask-cuda; default: 1 where GPUs are, else 0).",
         show_default=False,
         rich_help_panel=PANEL,
     ),
@@ -42,7 +42,7 @@ LifetimeOption = Annotated[
     str | None,
     typer.Option(
         help="slurm/pbs: a worker's lifetime, HH:MM:SS, after which it hands its tasks over "
-        "and a new job replaces it.  [default: the walltime less a tenth (at least 5 min)]",
+        "and a new job replaces it (default: the walltime less a tenth, at least 5 min).",
         show_default=False,
         rich_help_panel=PANEL,
     ),
