@@ -41,8 +41,16 @@ from lis1abm.calibration.posterior import (
     laplace_intervals,
 )
 from lis1abm.calibration.scan import THRESHOLD, conditional_intervals
-from lis1abm.calibration.search import completed, open_study, run_search, study_name, trial_points
+from lis1abm.calibration.search import (
+    completed,
+    on_cluster,
+    open_study,
+    run_search,
+    study_name,
+    trial_points,
+)
 from lis1abm.data.round import load_round
+from lis1abm.distributed import Executor
 from lis1abm.engine.backends import resolve_backend
 from lis1abm.errors import UserError
 from lis1abm.plots.fit import fit_figure
@@ -96,10 +104,14 @@ def calibrate(
     out: str | Path = DEFAULT_OUT,
     params_out: str | Path | None = None,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> CalibrationResult:
     """Calibrate the model to a round's report (see the module docstring).
 
-    ``budget``, ``reps`` and ``seed`` default to the config's ``[calibration]`` values.
+    ``budget``, ``reps`` and ``seed`` default to the config's ``[calibration]`` values. With
+    a cluster's ``executor`` (:func:`lis1abm.distributed.open_cluster`) each generation's
+    candidates are evaluated in parallel by the workers, with the same trials as in this
+    process; the replays, posterior draws and scans after the search run here.
 
     Raises
     ------
@@ -143,7 +155,9 @@ def calibrate(
 
     objective = Objective(config, data, seed, reps, engine_name, first=s.crn_first)
     progress.start("search", budget)
-    run_search(study, objective, budget, seed, progress.advance)
+    parallel = executor is not None and type(executor) is not Executor
+    evaluate = on_cluster(executor, objective, name) if parallel else None
+    run_search(study, objective, budget, seed, progress.advance, evaluate)
     searched = time.perf_counter()
 
     best_trial = min(completed(study), key=lambda t: (t.value, t.number))
@@ -200,6 +214,7 @@ def calibrate(
         backend=engine_name,
         device=device,
         study=name,
+        search_cluster=(executor or Executor()).description,
         budget=budget,
         trials_completed=len(completed(study)),
         best_trial=best_trial.number,

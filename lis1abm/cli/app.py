@@ -18,7 +18,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from lis1abm import __version__
+from lis1abm.cli.cluster import (
+    PANEL,
+    ClusterOption,
+    ConnectTimeoutOption,
+    GpusOption,
+    LifetimeOption,
+    WalltimeOption,
+    WorkersOption,
+)
 from lis1abm.data.round import known_rounds
+from lis1abm.distributed.cluster import DEFAULT_CONNECT_TIMEOUT, DEFAULT_WALLTIME
 from lis1abm.engine.backends import BACKENDS, CUDA_MIN_REPS
 from lis1abm.errors import UserError
 from lis1abm.results.tally import BREAKDOWNS
@@ -191,6 +201,11 @@ def _progress_bar(err: Console) -> Progress:
     )
 
 
+def _notice(err: Console):
+    """A one-line notice on standard error (a cluster's fallbacks)."""
+    return lambda text: err.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def _compile_notice(err: Console, backend: str, reps: int) -> None:
     """Say so before a run that first compiles the engine (a silent pause of 20-40 s would
     look like a hang)."""
@@ -336,11 +351,22 @@ def calibrate(
         ),
     ] = None,
     threads: ThreadsOption = None,
+    cluster: ClusterOption = "none",
+    workers: WorkersOption = None,
+    gpus_per_worker: GpusOption = None,
+    walltime: WalltimeOption = DEFAULT_WALLTIME,
+    lifetime: LifetimeOption = None,
+    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
 ) -> None:
     """Fit the model's free parameters to the report (CMA-ES), with uncertainty and
-    held-out checks; write the results and a calibrated parameter file."""
+    held-out checks; write the results and a calibrated parameter file.
+
+    With --cluster, each CMA-ES generation's candidates are evaluated in parallel by the
+    workers (the same trials as in this process for the same seed); the study is kept in
+    OUT/study.journal, so an interrupted run continues with --resume."""
     from lis1abm.calibration.calibrate import calibrate as run_calibration
     from lis1abm.calibration.outputs import check_writable
+    from lis1abm.distributed import open_cluster, parse_cluster
 
     # Every option is checked before anything is built, so a mistake costs no run.
     if backend not in BACKENDS:
@@ -348,13 +374,21 @@ def calibrate(
     for flag, value, least in (("--budget", budget, 1), ("--reps", reps, 1), ("--seed", seed, 0)):
         if value is not None and value < least:
             raise UserError(f"{flag} must be at least {least}, got {value}")
+    spec = parse_cluster(
+        cluster,
+        workers=workers,
+        gpus_per_worker=gpus_per_worker,
+        walltime=walltime,
+        lifetime=lifetime,
+        connect_timeout=connect_timeout,
+    )
     check_writable(out, "--out")
     if params_out is not None:
         check_writable(params_out, "--params-out")
     err = Console(stderr=True)
 
     def run():
-        with _progress_bar(err) as bar:
+        with open_cluster(spec, _notice(err)) as executor, _progress_bar(err) as bar:
             return run_calibration(
                 round_name,
                 config,
@@ -366,6 +400,7 @@ def calibrate(
                 out=out,
                 params_out=params_out,
                 progress=_BarProgress(bar),
+                executor=executor,
             )
 
     result = run() if threads is None else _with_threads(threads, backend, run)
@@ -519,11 +554,33 @@ def experiment(
     out: Annotated[
         Path, typer.Option(help="Results go to OUT/<name>/ (table, summary, meta, figures).")
     ] = Path("results"),
+    cluster: ClusterOption = "none",
+    workers: WorkersOption = None,
+    gpus_per_worker: GpusOption = None,
+    walltime: WalltimeOption = DEFAULT_WALLTIME,
+    lifetime: LifetimeOption = None,
+    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
+    task_reps: Annotated[
+        int | None,
+        typer.Option(
+            help="Replications per task (default: 2,000 on cpu, 262,144 on cuda).",
+            show_default=False,
+            rich_help_panel=PANEL,
+        ),
+    ] = None,
 ) -> None:
     """Run an experiment's scenarios (common random numbers), write the results and draw the
-    figures."""
+    figures.
+
+    The work is split into tasks (blocks of a scenario's replications), run in this process
+    or on a Dask cluster (--cluster); each task's rows are kept in OUT/<name>.parts/ until the
+    results are written, so an interrupted run started again with the same command resumes."""
+    import shutil
+
     from lis1abm.data.files import known_experiments
-    from lis1abm.experiments import draw_figures, load_experiment, run_experiment, write_results
+    from lis1abm.distributed import open_cluster, parse_cluster
+    from lis1abm.experiments import draw_figures, load_experiment, write_results
+    from lis1abm.experiments.tasks import parts_folder, run_experiment_tasks
     from lis1abm.simulation.simulate import check_out
 
     if list_:
@@ -537,19 +594,41 @@ def experiment(
     for flag, value, least in (("--reps", reps, 1), ("--seed", seed, 0)):
         if value is not None and value < least:
             raise UserError(f"{flag} must be at least {least}, got {value}")
+    if task_reps is not None and task_reps < 1:
+        raise UserError(f"--task-reps must be at least 1, got {task_reps}")
+    spec = parse_cluster(
+        cluster,
+        workers=workers,
+        gpus_per_worker=gpus_per_worker,
+        walltime=walltime,
+        lifetime=lifetime,
+        connect_timeout=connect_timeout,
+    )
     check_out(out)
     config = load_experiment(name)
     total_reps = config.replications if reps is None else reps
     err = Console(stderr=True)
-    _compile_notice(err, backend or config.backend, total_reps)
-    with _progress_bar(err) as bar:
-        task = bar.add_task(config.name, total=total_reps * len(config.scenarios))
+    if spec.kind in ("none", "local"):  # local workers share this machine's compiled engine
+        _compile_notice(err, backend or config.backend, total_reps)
+    parts = parts_folder(out, config.name)
+    with open_cluster(spec, _notice(err)) as executor, _progress_bar(err) as bar:
+        task = bar.add_task(f"{config.name}: tasks", total=None)
 
-        def progress(scenario: str, k: int) -> None:
-            bar.update(task, advance=k, description=f"{config.name}: {scenario}")
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
-        result = run_experiment(config, reps=reps, seed=seed, backend=backend, progress=progress)
+        result = run_experiment_tasks(
+            config,
+            executor,
+            parts,
+            reps=reps,
+            seed=seed,
+            backend=backend,
+            task_reps=task_reps,
+            progress=progress,
+        )
     folder = write_results(result, out)
+    shutil.rmtree(parts, ignore_errors=True)  # the results hold every part's rows now
     figures = draw_figures(folder)
     meta = result.meta
     Console().print(

@@ -6,14 +6,15 @@ scenarios share every draw they have in common (common random numbers) and their
 is far less noisy than that of two independent runs.
 
 A results folder ``<out>/<name>/`` holds ``replications.parquet`` (the tidy table),
-``summary.csv`` (means and 5-95 % bands), the config's tables (``<table>.csv``) and
-``meta.json`` (the config and its SHA-256, seed, version, git commit, backend, device, and per
-scenario its overrides, settings and market digest), then the figures (``<figure>.png`` and
-``.pdf``).
+``summary.csv`` (means and 5-95 % bands) and ``meta.json`` (the config and its SHA-256, seed,
+version, git commit, backend, device, and per scenario its overrides, settings and market
+digest), then the figures (``<figure>.png`` and ``.pdf``).
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import inspect
 import json
 import os
@@ -23,17 +24,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from lis1abm.atomic import as_new
 from lis1abm.engine.backends import resolve_backend
-from lis1abm.engine.layout import flatten
+from lis1abm.engine.layout import EngineArrays, flatten, param_rows
 from lis1abm.errors import UserError
 from lis1abm.experiments.config import ExperimentConfig
 from lis1abm.experiments.overrides import resolve, settings
 from lis1abm.experiments.tables import TABLES
 from lis1abm.experiments.tidy import categorical, summarise, tidy_table
-from lis1abm.market.ranking import build_market
+from lis1abm.market.ranking import Market, build_market
 from lis1abm.plots.experiments import FIGURES
 from lis1abm.plots.theme import save
 from lis1abm.results.provenance import describe, file_digest
@@ -46,14 +48,150 @@ TABLE, SUMMARY, META = "replications.parquet", "summary.csv", "meta.json"
 
 @dataclass
 class ExperimentResult:
-    """An experiment's run: the tidy table (every replication of every scenario), its summary,
-    the provenance (``meta``) and the config's ``tables`` (name -> table, every scenario)."""
+    """An experiment's run: the tidy table (every replication of every scenario), its summary
+    and the provenance (``meta``)."""
 
     config: ExperimentConfig
     table: pd.DataFrame
     summary: pd.DataFrame
     meta: dict
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+@dataclass
+class ScenarioRun:
+    """A scenario's market, built once and flattened: everything a batch of its replications
+    needs, and what a worker of a cluster receives (without ``market``, see :meth:`shipped`).
+
+    Attributes
+    ----------
+    index, name : the scenario's place in the config and its name.
+    engine : ``cpu``, ``cuda`` or ``mesa``; ``seed`` the root seed.
+    arrays, rows : the flattened market and its parameter rows int64 (1, 3 + R).
+    tally : the values' layout and recipe (K values per replication).
+    allocation : ``cascade`` or ``deferred_acceptance``
+        (:mod:`lis1abm.simulation.allocation`).
+    breakdowns : the breakdowns a batch keeps: the config's, and every breakdown of the tally
+        where the config asks for ``tables`` (computed from whole replications, in
+        :func:`assemble`, which keeps only the config's in the table).
+    market_sha256 : :func:`market_digest` of ``arrays``, checked before every batch.
+    entry : the scenario's record in ``meta.json`` (overrides, settings, digests).
+    market : the market object (in this process; the mesa engine needs it), or None.
+    """
+
+    index: int
+    name: str
+    engine: str
+    seed: int
+    arrays: EngineArrays
+    rows: np.ndarray
+    tally: Tally
+    allocation: str
+    breakdowns: tuple[str, ...]
+    market_sha256: str
+    entry: dict
+    market: Market | None = None
+
+    def shipped(self) -> ScenarioRun:
+        """This run without the market object (the tally's reference to it dropped too): the
+        arrays, rows and tally recipe are all a batch on the fast engines reads."""
+        tally = copy.copy(self.tally)
+        tally.market = None
+        return dataclasses.replace(self, tally=tally, market=None)
+
+
+def prepare_scenario(
+    config: ExperimentConfig, index: int, seed: int, engine_name: str
+) -> ScenarioRun:
+    """Build and flatten scenario ``index`` of ``config`` with ``seed``."""
+    scenario = config.scenarios[index]
+    data, params = resolve(config, scenario)
+    market = build_market(data, params, seed)
+    tally = Tally(market)
+    arrays = flatten(market, tally)
+    digest = market_digest(arrays)
+    entry = {
+        "name": scenario.name,
+        "series": scenario.series,
+        "vary": scenario.vary,
+        "value": scenario.value,
+        "overrides": scenario.overrides(),
+        "allocation": scenario.allocation,
+        "settings": settings(data, params),
+        "params_sha256": file_digest(params.file),
+        "market_sha256": digest,
+    }
+    kept = tuple(config.breakdowns)
+    if config.tables:
+        kept = tuple(dict.fromkeys([*kept, *tally.layout["breakdown"]]))
+    rows = param_rows(market)
+    return ScenarioRun(
+        index,
+        scenario.name,
+        engine_name,
+        seed,
+        arrays,
+        rows,
+        tally,
+        scenario.allocation,
+        kept,
+        digest,
+        entry,
+        market,
+    )
+
+
+def run_batch(
+    run: ScenarioRun, first: int, n: int, progress: Callable[[int], None] | None = None
+) -> pd.DataFrame:
+    """Replications ``first .. first + n - 1`` of a scenario as its rows of the tidy table:
+    the one place an experiment runs replications, in this process or on a worker.
+
+    Raises
+    ------
+    RuntimeError : the arrays do not match the digest made where the market was built (a
+        market changed on its way to a worker).
+    """
+    if market_digest(run.arrays) != run.market_sha256:
+        raise RuntimeError(f"scenario {run.name!r}: the market's arrays do not match its digest")
+    done = run_allocation(
+        run.allocation,
+        run.engine,
+        run.arrays,
+        run.seed,
+        run.rows,
+        run.tally,
+        first,
+        n,
+        run.breakdowns,
+        progress,
+        market=run.market,
+    )
+    replications = np.arange(first, first + n, dtype=np.int64)
+    table = tidy_table(
+        run.name, run.tally, replications, done.values, run.breakdowns, done.meaningful
+    )
+    if done.match is None:
+        return table
+    match = tidy_table(run.name, match_layout(), replications, done.match, run.breakdowns)
+    return pd.concat([table, match], ignore_index=True)
+
+
+def check_run(config: ExperimentConfig, reps: int | None, seed: int | None, backend: str | None):
+    """``reps``, ``seed`` and ``backend``, the config's where None.
+
+    Raises
+    ------
+    UserError : bad ``reps`` or ``seed``.
+    """
+    reps = config.replications if reps is None else reps
+    seed = config.seed if seed is None else seed
+    backend = config.backend if backend is None else backend
+    if not 1 <= reps <= 2**32:
+        raise UserError(f"--reps must be in [1, 2**32], got {reps}")
+    if not 0 <= seed < 2**63:
+        raise UserError(f"--seed must be an integer in [0, 2**63), got {seed}")
+    return reps, seed, backend
 
 
 def run_experiment(
@@ -71,50 +209,43 @@ def run_experiment(
     ------
     UserError : bad ``reps``, ``seed`` or ``backend``.
     """
-    reps = config.replications if reps is None else reps
-    seed = config.seed if seed is None else seed
-    backend = config.backend if backend is None else backend
-    if not 1 <= reps <= 2**32:
-        raise UserError(f"--reps must be in [1, 2**32], got {reps}")
-    if not 0 <= seed < 2**63:
-        raise UserError(f"--seed must be an integer in [0, 2**63), got {seed}")
+    reps, seed, backend = check_run(config, reps, seed, backend)
     engine_name, device = resolve_backend(backend, reps)
-    tables, scenarios = [], []
-    extra: dict[str, list[pd.DataFrame]] = {name: [] for name in config.tables}
-    for scenario in config.scenarios:
-        data, params = resolve(config, scenario)
-        market = build_market(data, params, seed)
-        tally = Tally(market)
-        arrays = flatten(market, tally)
+    tables, runs = [], []
+    for index, scenario in enumerate(config.scenarios):
+        run = prepare_scenario(config, index, seed, engine_name)
         step = None if progress is None else (lambda k, name=scenario.name: progress(name, k))
-        run = run_allocation(
-            scenario.allocation, engine_name, market, tally, arrays, reps, config.breakdowns, step
-        )
-        tables.append(
-            tidy_table(
-                scenario.name, tally, range(reps), run.values, config.breakdowns, run.meaningful
-            )
-        )
-        if run.match is not None:
-            tables.append(
-                tidy_table(scenario.name, match_layout(), range(reps), run.match, config.breakdowns)
-            )
-        for name, parts in extra.items():
-            parts.append(TABLES[name](tally, run.values).assign(scenario=scenario.name))
-        scenarios.append(
-            {
-                "name": scenario.name,
-                "series": scenario.series,
-                "vary": scenario.vary,
-                "value": scenario.value,
-                "overrides": scenario.overrides(),
-                "allocation": scenario.allocation,
-                "settings": settings(data, params),
-                "params_sha256": file_digest(params.file),
-                "market_sha256": market_digest(arrays),
-            }
-        )
+        tables.append(run_batch(run, 0, reps, step))
+        runs.append(run)
+    return assemble(config, tables, runs, reps, seed, engine_name, backend, device)
+
+
+def assemble(
+    config: ExperimentConfig,
+    tables: list[pd.DataFrame],
+    runs: list[ScenarioRun],
+    reps: int,
+    seed: int,
+    engine_name: str,
+    backend: str,
+    device: str,
+    **extra,
+) -> ExperimentResult:
+    """The result from the scenarios' tables in order (each its replications in order), their
+    runs (``meta.json`` entries, tallies) and the run's settings; ``extra`` goes into
+    ``meta``. The config's ``tables`` are computed here from each scenario's whole
+    replications; the table keeps the config's breakdowns."""
+    scenarios = [r.entry for r in runs]
     names = [s["name"] for s in scenarios]
+    extra_tables = {}
+    for name in config.tables:
+        parts = [
+            TABLES[name](r.tally, values_matrix(r.tally, t)).assign(scenario=r.name)
+            for r, t in zip(runs, tables, strict=True)
+        ]
+        extra_tables[name] = _scenario_first(pd.concat(parts, ignore_index=True))
+    if config.tables:
+        tables = [t[t["breakdown"].isin(list(config.breakdowns))] for t in tables]
     table = categorical(pd.concat(tables, ignore_index=True), names)
     calendar = {s["name"]: s["settings"]["calendar_rounds"] for s in scenarios}
     meta = describe(
@@ -133,11 +264,23 @@ def run_experiment(
         figures=list(config.figures),
         tables=list(config.tables),
         scenarios=scenarios,
+        **extra,
     )
-    extra_tables = {
-        name: _scenario_first(pd.concat(parts, ignore_index=True)) for name, parts in extra.items()
-    }
     return ExperimentResult(config, table, summarise(table, calendar), meta, extra_tables)
+
+
+def values_matrix(tally: Tally, table: pd.DataFrame) -> np.ndarray:
+    """A scenario's tidy rows back as the tally's values int64 (R, K), replications in
+    ascending order; a value the rows lack (a breakdown not kept, a row the allocation does not
+    define) is 0."""
+    layout = pd.MultiIndex.from_frame(tally.layout[["breakdown", "group", "metric"]])
+    keys = pd.MultiIndex.from_frame(table[["breakdown", "group", "metric"]].astype(str))
+    column = layout.get_indexer(keys)
+    replications, row = np.unique(table["replication"].to_numpy(), return_inverse=True)
+    values = np.zeros((len(replications), len(layout)), dtype=np.int64)
+    known = column >= 0
+    values[row[known], column[known]] = table["value"].to_numpy()[known]
+    return values
 
 
 def _scenario_first(table: pd.DataFrame) -> pd.DataFrame:

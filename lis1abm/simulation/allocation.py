@@ -25,12 +25,12 @@ import pandas as pd
 
 from lis1abm.engine.cpu import run_cpu
 from lis1abm.engine.deferred_acceptance import run_deferred_acceptance
-from lis1abm.engine.layout import F_OPEN_AFTER, EngineArrays, param_rows
+from lis1abm.engine.layout import F_OPEN_AFTER, EngineArrays
 from lis1abm.engine.stability import MEASURES, RANK_TOP, allocation_measures
 from lis1abm.market.ranking import Market
 from lis1abm.results.tally import Tally
 from lis1abm.rules import CASCADE_FIELDS
-from lis1abm.simulation.simulate import ResultSink, run_replications
+from lis1abm.simulation.simulate import ResultSink, run_flattened, run_replications
 
 ALLOCATIONS = ("cascade", "deferred_acceptance")
 """Allocation rules: the offer cascade (the rounds, any backend), or applicant-proposing
@@ -79,55 +79,73 @@ class AllocationRun:
 def run_allocation(
     allocation: str,
     engine_name: str,
-    market: Market,
-    tally: Tally,
     arrays: EngineArrays,
-    reps: int,
+    seed: int,
+    rows: np.ndarray,
+    tally: Tally,
+    first: int,
+    n: int,
     breakdowns=(),
     progress: Callable[[int], None] | None = None,
+    market: Market | None = None,
 ) -> AllocationRun:
-    """Replications ``0 .. reps - 1`` of a built market under ``allocation`` (one of
-    :data:`ALLOCATIONS`; the cascade on ``engine_name``), with the match values of
-    ``breakdowns`` (those of :data:`MATCH_BREAKDOWNS` it names)."""
+    """Replications ``first .. first + n - 1`` of a flattened market (``arrays``, its
+    parameter ``rows``, root ``seed``) under ``allocation`` (one of :data:`ALLOCATIONS`; the
+    cascade on ``engine_name``, where ``mesa`` needs the ``market`` object), with the match
+    values of ``breakdowns`` (those of :data:`MATCH_BREAKDOWNS` it names)."""
     if allocation not in ALLOCATIONS:
         raise ValueError(f"unknown allocation {allocation!r} (known: {', '.join(ALLOCATIONS)})")
     wanted = set(breakdowns) & set(MATCH_BREAKDOWNS)
-    rows = param_rows(market)
     layout = tally.layout
     if allocation == "cascade":
-        sink = ResultSink(tally, {}, None, per_replication=True, log_events=False)
-        run_replications(engine_name, market, tally, arrays, reps, sink, progress)
-        values = sink.values()
+        values = _cascade_values(engine_name, arrays, seed, rows, tally, first, n, progress, market)
         meaningful = np.ones(len(layout), dtype=bool)
     else:
-        values = np.empty((reps, len(layout)), dtype=np.int64)
+        values = np.empty((n, len(layout)), dtype=np.int64)
         meaningful = (
             (layout["breakdown"] != "cascade") | (layout["metric"] == "unfilled")
         ).to_numpy()
-    match = np.zeros((reps, len(MEASURES) + 1), dtype=np.int64) if wanted else None
+    match = np.zeros((n, len(MEASURES) + 1), dtype=np.int64) if wanted else None
     if allocation == "cascade" and not wanted:
         return AllocationRun(values, meaningful, None)
-    for start in range(0, reps, BATCH):
-        ids = np.arange(start, min(start + BATCH, reps))
+    for start in range(0, n, BATCH):
+        local = np.arange(start, min(start + BATCH, n))
+        ids = first + local
         if allocation == "cascade":
             # Every engine gives the same outcome; the CPU engine replays the batch keeping
             # each applicant's job (a few milliseconds per thousand replications).
-            hired = run_cpu(arrays, market.seed, ids, rows, keep_applicants=True).hired_ad
+            hired = run_cpu(arrays, seed, ids, rows, keep_applicants=True).hired_ad
             other = None
         else:
-            hired, other = run_deferred_acceptance(arrays, market.seed, ids, rows)
-            values[ids] = _match_values(tally, arrays, hired)
+            hired, other = run_deferred_acceptance(arrays, seed, ids, rows)
+            values[local] = _match_values(tally, arrays, hired)
             if progress is not None:
                 progress(len(ids))
         if match is None:
             continue
         if wanted & {"stability", "preference_rank"}:
-            match[ids, : len(MEASURES)] = allocation_measures(arrays, market.seed, ids, rows, hired)
+            match[local, : len(MEASURES)] = allocation_measures(arrays, seed, ids, rows, hired)
         if "proposing_side" in wanted:
             if other is None:
-                hired, other = run_deferred_acceptance(arrays, market.seed, ids, rows)
-            match[ids, len(MEASURES)] = np.count_nonzero(hired != other, axis=1)
+                hired, other = run_deferred_acceptance(arrays, seed, ids, rows)
+            match[local, len(MEASURES)] = np.count_nonzero(hired != other, axis=1)
     return AllocationRun(values, meaningful, match)
+
+
+def _cascade_values(engine_name, arrays, seed, rows, tally, first, n, progress, market):
+    """The tally's values (n, K) of the cascade's replications ``first ..``: on the fast
+    engines from the arrays alone (no summary: the experiment summarises), on Mesa from the
+    market object."""
+    sink = ResultSink(tally, {}, None, per_replication=True, log_events=False)
+    if engine_name == "mesa":
+        if market is None:
+            raise ValueError("the mesa engine needs the market object, not only its arrays")
+        run_replications("mesa", market, tally, arrays, n, sink, progress, first=first)
+    else:
+        run_flattened(
+            engine_name, arrays, seed, rows, tally, n, sink, progress, first=first, summarise=False
+        )
+    return sink.values()
 
 
 def _match_values(tally: Tally, arrays: EngineArrays, hired_ad: np.ndarray) -> np.ndarray:
