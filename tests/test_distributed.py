@@ -136,6 +136,40 @@ def test_task_keys_are_deterministic_and_name_what_they_hold(reference, tmp_path
     assert sorted(store.logged()) == keys[0]
 
 
+MATCH_AND_TABLES = """
+description = "both allocations, the match measures and a table from whole replications"
+replications = 5
+seed = 11
+backend = "cpu"
+breakdowns = ["total", "education", "cascade", "stability", "preference_rank", "proposing_side"]
+tables = ["report"]
+
+[[scenarios]]
+name = "cascade"
+
+[[scenarios]]
+name = "central match"
+allocation = "deferred_acceptance"
+"""
+
+
+def test_tasks_split_the_central_match_and_the_tables_exactly(tmp_path):
+    """Deferred acceptance, the blocking pairs and the report table (computed from whole
+    replications, so every task keeps every breakdown until the parts are assembled) come
+    out of blocks of 2 replications as out of one run."""
+    path = tmp_path / "match.toml"
+    path.write_text(MATCH_AND_TABLES)
+    config = load_experiment(path)
+    direct = run_experiment(config)
+    result = run_experiment_tasks(config, Executor(), tmp_path / "parts", task_reps=2)
+    pd.testing.assert_frame_equal(result.table, direct.table)
+    pd.testing.assert_frame_equal(result.summary, direct.summary)
+    pd.testing.assert_frame_equal(result.tables["report"], direct.tables["report"])
+    assert set(result.table["breakdown"]) == set(config.breakdowns)
+    pairs = result.summary.query("breakdown == 'stability' and metric == 'blocking_pairs'")
+    assert pairs.set_index("scenario")["mean"].to_dict()["central match"] == 0
+
+
 # --- nothing lost, nothing twice ---------------------------------------------------------
 
 

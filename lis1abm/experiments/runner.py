@@ -174,7 +174,10 @@ def run_batch(
     if done.match is None:
         return table
     match = tidy_table(run.name, match_layout(), replications, done.match, run.breakdowns)
-    return pd.concat([table, match], ignore_index=True)
+    # Replication by replication (its tally rows, then its match rows), so that blocks
+    # assembled in order give the rows of one batch.
+    both = pd.concat([table, match], ignore_index=True)
+    return both.sort_values("replication", kind="stable", ignore_index=True)
 
 
 def check_run(config: ExperimentConfig, reps: int | None, seed: int | None, backend: str | None):
