@@ -56,7 +56,7 @@ from lis1abm.errors import UserError
 from lis1abm.plots.fit import fit_figure
 from lis1abm.plots.theme import save
 from lis1abm.results.compare import compare
-from lis1abm.results.provenance import describe, file_digest
+from lis1abm.results.provenance import describe, file_digest, git_commit
 from lis1abm.results.statements import figure_4_3
 
 DEFAULT_OUT = Path("results/calibration")
@@ -120,6 +120,9 @@ def calibrate(
     """
     progress = progress or Progress()
     started = time.perf_counter()
+    # The code that runs is the code at the start: a commit made during a long run must not
+    # be recorded as the one that produced it.
+    commit = git_commit()
     data = load_round(round_name)
     data.require_market()
     if config_path is None:
@@ -202,6 +205,7 @@ def calibrate(
     trials = study.trials_dataframe()
     elapsed = time.perf_counter() - started
     summary = describe(
+        git_commit=commit,
         round=data.name,
         round_file=data.file,
         round_sha256=file_digest(data.file),
