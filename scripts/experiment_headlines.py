@@ -1,0 +1,163 @@
+"""Each experiment's headline result, read from its saved results (``results/<name>/``), as
+the Markdown table the README shows.
+
+Usage (after ``lis1abm experiment NAME`` for each; nothing is simulated here)::
+
+    python scripts/experiment_headlines.py [--results results]
+
+Every figure is a mean over the run's replications, with its 5-95 % band where it has one.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from lis1abm.experiments import load_results
+
+
+def measure(summary: pd.DataFrame, scenario: str, breakdown: str, group: str, metric: str):
+    """The (mean, p05, p95) of one measure of one scenario."""
+    rows = summary[
+        (summary["scenario"] == scenario)
+        & (summary["breakdown"] == breakdown)
+        & (summary["group"] == group)
+        & (summary["metric"] == metric)
+    ]
+    if len(rows) != 1:
+        raise SystemExit(f"no {scenario} / {breakdown} / {group} / {metric} in the summary")
+    r = rows.iloc[0]
+    return float(r["mean"]), float(r["p05"]), float(r["p95"])
+
+
+def pct(value) -> str:
+    """A hire rate's mean and band in per cent."""
+    return f"{100 * value[0]:.1f} % ({100 * value[1]:.1f}-{100 * value[2]:.1f})"
+
+
+def rates(summary, scenario: str) -> str:
+    """Hire rates of the three education groups, per cent."""
+    groups = ("Norway", "EEA+UK", "Outside EEA")
+    shown = [
+        f"{100 * measure(summary, scenario, 'education', g, 'hire_rate')[0]:.1f}" for g in groups
+    ]
+    return " / ".join(shown) + " %"
+
+
+def capacity(summary) -> str:
+    s = summary
+    open_800 = measure(s, "800 positions", "cascade", "all", "unfilled")
+    oph = [measure(s, f"{n} positions", "cascade", "all", "offers_per_hire")[0] for n in (450, 800)]
+    return (
+        f"Hire rate educated in Norway / EEA+UK / outside the EEA: {rates(s, '601 positions')} "
+        f"at 601 positions, {rates(s, '609 positions')} at 609 (2025), {rates(s, '800 positions')} "
+        f"at 800, where {open_800[0]:.1f} positions ({open_800[1]:.0f}-{open_800[2]:.0f}) stay "
+        f"open because the ranked lists run out; offers per hire {oph[0]:.2f} at 450 and "
+        f"{oph[1]:.2f} at 800."
+    )
+
+
+def calendar(summary) -> str:
+    s = summary
+    open_after = [
+        measure(s, f"{n} rounds, none after", "cascade", "all", "open_after_calendar")[0]
+        for n in (1, 5, 8)
+    ]
+    pairs = [
+        measure(s, name, "stability", "all", "blocking_pairs")[0]
+        for name in ("5 rounds, none after", "5 rounds, default after")
+    ]
+    late = measure(s, "late marking 0.2", "cascade", "all", "open_after_calendar")[0]
+    return (
+        f"Positions open after the calendar: {open_after[0]:.1f} after 1 round, "
+        f"{open_after[1]:.1f} after 5 (autumn 2024), {open_after[2]:.1f} after 8; the rounds "
+        f"after the calendar fill them all. Late marking at 0.2 leaves {late:.1f} open after "
+        f"5 rounds. Blocking pairs: {pairs[0]:.0f} with the calendar alone, {pairs[1]:.0f} "
+        "with the rounds after it."
+    )
+
+
+def central_match(summary) -> str:
+    s = summary
+    pairs = {
+        name: measure(s, name, "stability", "all", "blocking_pairs")
+        for name in ("offer cascade", "deferred acceptance")
+    }
+    first = {
+        name: measure(s, name, "preference_rank", "1", "share")[0]
+        for name in ("offer cascade", "deferred acceptance")
+    }
+    differ = measure(s, "deferred acceptance", "proposing_side", "all", "applicants_differ")
+    cascade, da = pairs["offer cascade"], pairs["deferred acceptance"]
+    return (
+        f"Blocking pairs {cascade[0]:.0f} ({cascade[1]:.0f}-{cascade[2]:.0f}) in the cascade, "
+        f"{da[0]:.0f} under deferred acceptance; hire rates by education "
+        f"{rates(s, 'offer cascade')} against {rates(s, 'deferred acceptance')}; first choice "
+        f"for {100 * first['offer cascade']:.1f} % of the hired against "
+        f"{100 * first['deferred acceptance']:.1f} %; applicant- and hospital-proposing "
+        f"deferred acceptance differ for {differ[0]:.2f} applicants per replication."
+    )
+
+
+def reproduce(folder: Path) -> str:
+    report = pd.read_csv(folder / "report.csv")
+    statements = pd.read_csv(folder / "figure_4_3.csv")
+    judged = report[report["inside_band"].isin(["yes", "no"])]
+    inside = {
+        b: f"{(g['inside_band'] == 'yes').sum()}/{len(g)}"
+        for b, g in judged.groupby("breakdown", sort=False)
+    }
+    shown = ", ".join(f"{b} {v}" for b, v in inside.items())
+    hits = statements.groupby("statement")["hit"].agg(["sum", "count"])
+    said = ", ".join(f"({k}) {int(r['sum'])}/{int(r['count'])}" for k, r in hits.iterrows())
+    return f"Report inside the model's 5-95 % band: {shown}. Figure 4.3 statements hit: {said}."
+
+
+def applicant_growth(summary) -> str:
+    s = summary
+    not_hired = {
+        name: measure(s, name, "total", "all", "not_hired")[0]
+        for name in ("autumn 2024", "+30% educated abroad", "+30% educated in Norway")
+    }
+    return (
+        f"Not hired {not_hired['autumn 2024']:.0f} today, "
+        f"{not_hired['+30% educated abroad']:.0f} with 30 % more educated abroad, "
+        f"{not_hired['+30% educated in Norway']:.0f} with 30 % more educated in Norway; hire "
+        f"rates by education {rates(s, 'autumn 2024')} today, "
+        f"{rates(s, '+30% educated abroad')} and {rates(s, '+30% educated in Norway')}."
+    )
+
+
+HEADLINES = {
+    "capacity": capacity,
+    "calendar": calendar,
+    "central_match": central_match,
+    "applicant_growth": applicant_growth,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default="results", help="the experiments' results folder")
+    args = parser.parse_args()
+    root = Path(args.results)
+    print("| experiment | replications | headline |")
+    print("|---|---|---|")
+    for name in (
+        "reproduce_autumn2024",
+        "capacity",
+        "calendar",
+        "central_match",
+        "applicant_growth",
+    ):
+        summary, meta = load_results(root / name)
+        text = (
+            reproduce(root / name) if name == "reproduce_autumn2024" else HEADLINES[name](summary)
+        )
+        print(f"| `{name}` | {meta['replications']:,} | {text} |")
+
+
+if __name__ == "__main__":
+    main()
