@@ -35,6 +35,9 @@ def main() -> None:
     parser.add_argument("--params", default=None)
     parser.add_argument("--reps", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--markdown", action="store_true", help="also print the judged rows as the README's table"
+    )
     args = parser.parse_args()
     result = simulate(
         reps=args.reps, seed=args.seed, backend="cpu", params_path=args.params, per_replication=True
@@ -64,6 +67,28 @@ def main() -> None:
         mark = "hit " if st["hit"] else "miss"
         print(f"  {st['statement']} {mark} {st['subject']}: {st['measure']} {st['model']:.2f}")
     print(f"\nacceptance: {'met' if failures == 0 else f'{failures} checks missed'}")
+    if args.markdown:
+        judged = pd.concat([rows[rows["breakdown"].isin(JUDGED)], countries])
+        _markdown(judged)
+
+
+def _markdown(rows: pd.DataFrame) -> None:
+    """The judged rows as a Markdown table (band and gap misses in bold)."""
+    print(
+        "\n| breakdown | group | applicants | report hired | model mean (5-95 %) | report in band | rate gap (points) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in rows.itertuples():
+        limit = LIMIT_PP.get(r.breakdown)
+        gap = f"{r.gap_pp:+.1f}"
+        if limit is not None and abs(r.gap_pp) > limit:
+            gap += f" **(> {limit:g})**"
+        band = "yes" if r.inside else "**no**"
+        print(
+            f"| {r.breakdown.replace('_', ' ')} | {r.group} | {r.applicants} | "
+            f"{r.report_hired:.0f} | {r.sim_hired_mean:.1f} ({r.sim_hired_p05:.0f}-"
+            f"{r.sim_hired_p95:.0f}) | {band} | {gap} |"
+        )
 
 
 def _show(name: str, part: pd.DataFrame, limit: float | None, judged: bool) -> int:
