@@ -74,9 +74,16 @@ def main() -> None:
 
 def _markdown(rows: pd.DataFrame) -> None:
     """The judged rows as a Markdown table (band and gap misses in bold)."""
-    print(
-        "\n| breakdown | group | applicants | report hired | model mean (5-95 %) | report in band | rate gap (points) |"
+    columns = (
+        "breakdown",
+        "group",
+        "applicants",
+        "report hired",
+        "model mean (5-95 %)",
+        "report in band",
+        "rate gap (points)",
     )
+    print("\n| " + " | ".join(columns) + " |")
     print("|---|---|---|---|---|---|---|")
     for r in rows.itertuples():
         limit = LIMIT_PP.get(r.breakdown)
