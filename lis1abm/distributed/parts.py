@@ -1,7 +1,7 @@
 """The parts folder of a run split into tasks, task keys and the code's digest.
 
 A task's result is one Parquet file, ``<folder>/<task key>.parquet``, written to a temporary
-file in the same folder and renamed into place (:func:`os.replace`, atomic on POSIX), so a
+file in the same folder and renamed into place (:func:`lis1abm.atomic.replacing`), so a
 part is either complete or absent, whenever the process is killed. A run started again reads
 the parts there and computes only the missing ones. Every part written is logged, one line
 ``<key> <pid> <time>`` in ``parts.log``, so that a run's history shows that no part was
@@ -13,10 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lis1abm.atomic import replacing
 from lis1abm.compiled import source_digest
 
 if TYPE_CHECKING:
@@ -62,13 +62,8 @@ class PartStore:
         """Write a part atomically (a temporary file beside it, then a rename) and log it."""
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self.path(key)
-        handle, temporary = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.folder)
-        os.close(handle)
-        try:
+        with replacing(target) as temporary:
             table.to_parquet(temporary, index=False)
-            os.replace(temporary, target)
-        finally:
-            Path(temporary).unlink(missing_ok=True)
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         with open(self.folder / LOG, "a", encoding="utf-8") as log:
             log.write(f"{key} {os.getpid()} {stamp}\n")

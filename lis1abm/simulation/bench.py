@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lis1abm.atomic import replacing
 from lis1abm.errors import UserError
 from lis1abm.results.provenance import describe
 
@@ -264,7 +265,6 @@ def _write(result: dict, folder: Path) -> Path:
     stamp = result["meta"]["timestamp"].replace(":", "").replace("+0000", "Z")
     host = "".join(c if c.isalnum() or c in "-_" else "_" for c in result["machine"]["hostname"])
     path = folder / f"bench-{stamp}-{host or 'host'}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, path)  # never a half-written file
+    with replacing(path) as tmp:  # never a half-written file
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
     return path
