@@ -10,6 +10,8 @@ and the default) and exits non-zero, naming the first difference, unless every o
 identical: hire counts, cascade, each applicant's ad and round, and every offer. With the
 argument ``block`` it checks the block-per-replication kernel (``run_cuda_block``) instead:
 blocks of 32 and 64 threads, launches of 4, and first bands of one key (every ad refills).
+Either way it also checks the summary counted on the device (``summary=``) against the CPU
+engine's, bin for bin, and that a value outside its bins is caught there too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 for var in ("NUMBA_ENABLE_CUDASIM", "NUMBA_DISABLE_JIT"):
     if os.environ.get(var) != "1":
@@ -33,6 +36,8 @@ from test_cascade import tiny_market  # noqa: E402
 from lis1abm import engine  # noqa: E402
 from lis1abm.engine.cuda import gpu_status, run_cuda, simulator  # noqa: E402
 from lis1abm.engine.cuda_block import run_cuda_block  # noqa: E402
+from lis1abm.results.aggregate import Summary  # noqa: E402
+from lis1abm.rules import CASCADE_FIELDS  # noqa: E402
 
 OUTPUTS = ("replications", "counts", "cascade", "hired_ad", "hired_round", "offers")
 
@@ -130,6 +135,54 @@ def block_kernel_runs(arrays, market, reps, rows):
     yield "lean, batch=4", run_cuda_block(arrays, market.seed, reps, rows, batch=4, threads=32)
 
 
+def small_tally(arrays, *, narrow: bool = False) -> SimpleNamespace:
+    """A stand-in for :class:`lis1abm.results.tally.Tally` on a hand-made market (which has
+    no round data): every hire-count slot and every cascade count is a value of its own, with
+    a constant added to some, and one more value sums them all. Bounds are wide enough for
+    any outcome, or, ``narrow``, a single bin at the constant (most values then fall
+    outside)."""
+    n_sources = arrays.n_slots + arrays.n_rounds * len(CASCADE_FIELDS)
+    src = np.concatenate([np.arange(n_sources), np.arange(n_sources)]).astype(np.int64)
+    ptr = np.concatenate([np.arange(n_sources + 1), [2 * n_sources]]).astype(np.int64)
+    const = (np.arange(n_sources + 1) % 3).astype(np.int64)
+    widest = arrays.n_applications + arrays.n_applicants
+    hi = const if narrow else const + widest * (ptr[1:] - ptr[:-1])
+    return SimpleNamespace(
+        n_slots=arrays.n_slots,
+        market=SimpleNamespace(n_rounds=arrays.n_rounds),
+        value_const=const,
+        value_ptr=ptr,
+        value_src=src,
+        value_hi=hi.astype(np.int64),
+    )
+
+
+def summary_problems(name, run, arrays, market, reps, rows) -> list[str]:
+    """A kernel's device summary (``run``; launches of 4: two launches into one histogram)
+    against the CPU engine's, and narrow bounds refused."""
+    expected = Summary(small_tally(arrays))
+    engine.run_cpu(arrays, market.seed, reps, rows, summary=expected)
+    problems = []
+    got = Summary(small_tally(arrays))
+    out = run(arrays, market.seed, reps, rows, batch=4, summary=got)
+    if out.counts is not None or out.cascade is not None:
+        problems.append(f"{name}, summary: per-replication counts came back with a summary")
+    if got.replications != len(reps) or not np.array_equal(got.hist, expected.hist):
+        problems.append(f"{name}, summary: the device summary differs from run_cpu's")
+    try:
+        run(arrays, market.seed, reps, rows, summary=Summary(small_tally(arrays, narrow=True)))
+        problems.append(f"{name}, summary: values outside their bins were not caught")
+    except RuntimeError as error:
+        if "outside the bounds" not in str(error):
+            problems.append(f"{name}, summary: unexpected error {error}")
+    return problems
+
+
+def block_of_32(*args, **kwargs):
+    """run_cuda_block with blocks of 32 threads (fewer simulated threads, a faster check)."""
+    return run_cuda_block(*args, threads=32, **kwargs)
+
+
 def main() -> int:
     block = sys.argv[1:] == ["block"]
     ok, why = gpu_status()
@@ -156,6 +209,8 @@ def main() -> int:
             want = lean if what.startswith("lean") else expected
             problems += differences(f"{name}, {what}", want, got)
             runs += 1
+        run = block_of_32 if block else run_cuda
+        problems += summary_problems(name, run, arrays, market, reps, rows)
     if offers == 0:
         problems.append("no offers were made at all: the comparison is vacuous")
     if problems:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numba
 import numpy as np
 import pytest
 from numba import cuda, types
@@ -18,8 +17,9 @@ from test_cascade import tiny_market
 
 from lis1abm import engine
 from lis1abm.engine import cuda as cuda_engine
+from lis1abm.engine import cuda_resources, cuda_summary
+from lis1abm.results.aggregate import Summary
 from lis1abm.results.tally import Tally
-from lis1abm.rules import CASCADE_FIELDS
 
 TESTS = Path(__file__).resolve().parent
 
@@ -55,28 +55,6 @@ def test_kernel_equals_cpu_engine_under_simulator():
     run_sim_check(timeout=300)
 
 
-def kernel_arguments(arrays: engine.EngineArrays, batch: int) -> tuple:
-    """Host arrays shaped like the arguments run_cuda passes to the kernel for one launch."""
-    n, a = arrays.n_applicants, arrays.n_applications
-    i64 = np.int64
-    return (
-        np.uint64(1),  # k0
-        np.uint64(2),  # k1
-        np.zeros(batch, i64),  # reps
-        np.zeros((batch, 3 + arrays.n_rounds), i64),  # prows
-        arrays,  # the market (one NamedTuple)
-        # keys, segment, work, ad_state, who, offer_app
-        *(np.zeros((*shape, batch), i64) for shape in arrays.scratch_shapes()),
-        np.zeros((batch, arrays.n_slots), i64),  # counts
-        np.zeros((batch, arrays.n_rounds, len(CASCADE_FIELDS)), i64),  # cascade
-        np.zeros((batch, n), i64),  # hired_ad
-        np.zeros((batch, n), i64),  # hired_round
-        np.zeros((batch, a), np.int16),  # offers
-        True,  # keep_applicants
-        True,  # keep_offers
-    )
-
-
 def test_kernel_compiles_to_sm90_ptx():
     """The kernel, with the types run_cuda launches it with, compiles to PTX for an H100
     (compute capability 9.0) with no GPU here: NVVM comes from pip (numba-cuda[cu13])."""
@@ -93,15 +71,10 @@ def test_kernel_compiles_to_sm90_ptx():
         late=1000,
         wait=1000,
     )
-    args = kernel_arguments(engine.flatten(market), batch=2)
+    args = cuda_resources.thread_kernel_args(engine.flatten(market), batch=2)
     names = list(inspect.signature(cuda_engine.cascade_kernel).parameters)
-    assert len(args) == len(names), "kernel_arguments() is out of step with the kernel"
-
-    def c_type(value):
-        t = numba.typeof(value)
-        return types.Array(t.dtype, t.ndim, "C") if isinstance(t, types.Array) else t
-
-    signature = types.void(*map(c_type, args))
+    assert len(args) == len(names), "thread_kernel_args() is out of step with the kernel"
+    signature = cuda_resources.c_signature(args)
     assert [str(t) for t in signature.args[:2]] == ["uint64", "uint64"]
     assert signature.args[-3] == types.Array(types.int16, 2, "C")
     ptx, _ = cuda.compile_ptx(cuda_engine.cascade_kernel, signature, cc=(9, 0))
@@ -109,12 +82,24 @@ def test_kernel_compiles_to_sm90_ptx():
     assert ".entry" in ptx  # a kernel, not only device functions
 
 
+def test_summary_kernel_compiles_to_sm90_ptx(arrays):
+    """The kernel that counts the thread kernel's replications into a summary compiles for
+    an H100, with atomic additions to the histogram."""
+    args = cuda_resources.summary_kernel_args(arrays)
+    names = list(inspect.signature(cuda_summary.summary_kernel).parameters)
+    assert len(args) == len(names), "summary_kernel_args() is out of step with the kernel"
+    ptx = cuda_resources.compile_ptx(cuda_summary.summary_kernel, args)
+    assert ".target sm_90" in ptx and ".entry" in ptx
+    assert "atom.global.add" in ptx
+
+
 @pytest.mark.gpu
 @pytest.mark.slow
 def test_gpu_equals_cpu_on_full_market(market, arrays):
     """512 replications of the autumn 2024 market on the GPU (with per-replication parameter
     rows): every output equals the CPU engine's, with the default launch size and with
-    launches of 100 replications."""
+    launches of 100 replications; the summary counted on the device equals the CPU
+    engine's."""
     ok, why = cuda_engine.gpu_status()
     if not ok:
         pytest.skip(why)
@@ -137,6 +122,20 @@ def test_gpu_equals_cpu_on_full_market(market, arrays):
     assert lean.hired_ad is None and lean.offers is None
     np.testing.assert_array_equal(lean.counts, expected.counts)
     np.testing.assert_array_equal(lean.cascade, expected.cascade)
+    # Summarised on the device (two launches into one histogram): the CPU engine's summary.
+    assert_device_summary_equals_cpu(cuda_engine.run_cuda, market, arrays, reps, rows)
+
+
+def assert_device_summary_equals_cpu(run, market, arrays, reps, rows) -> None:
+    """``run``'s summary counted on the GPU equals run_cpu's, bin for bin."""
+    tally = Tally(market)
+    expected = Summary(tally)
+    engine.run_cpu(arrays, market.seed, reps, rows, summary=expected)
+    got = Summary(tally)
+    out = run(arrays, market.seed, reps, rows, batch=len(reps) // 2, summary=got)
+    assert out.counts is None and out.cascade is None
+    assert got.replications == expected.replications == len(reps)
+    np.testing.assert_array_equal(got.hist, expected.hist)
 
 
 # -- batch size ---------------------------------------------------------------------------

@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import inspect
 
-import numba
 import numpy as np
 import pytest
-from numba import cuda, types
-from test_cuda import run_sim_check
+from test_cuda import assert_device_summary_equals_cpu, run_sim_check
 
 from lis1abm import engine
-from lis1abm.engine import cuda_block
+from lis1abm.engine import cuda_block, cuda_resources
 from lis1abm.engine.cuda import gpu_status, simulator
-from lis1abm.engine.layout import SORT_BUCKETS
 from lis1abm.results.tally import Tally
-from lis1abm.rules import CASCADE_FIELDS
 
 
 @pytest.fixture(scope="module")
@@ -33,42 +29,23 @@ def test_block_kernel_equals_cpu_engine_under_simulator():
     assert "run_cuda_block" in run_sim_check("block", timeout=600)
 
 
-def test_block_kernel_compiles_to_sm90_ptx(arrays):
+def test_block_kernel_compiles_to_sm90_ptx_within_its_registers(arrays):
     """The kernel, with the argument types run_cuda_block launches it with (the autumn 2024
-    market), compiles to PTX for an H100 with no GPU here."""
-    n, a, j = arrays.n_applicants, arrays.n_applications, arrays.n_ads
-    i64 = np.int64
-    blocks, batch = 2, 3
-    args = (
-        np.uint64(1),
-        np.uint64(2),
-        np.zeros(batch, i64),  # reps
-        np.zeros((batch, 3 + arrays.n_rounds), i64),  # prows
-        arrays,
-        np.zeros(j, i64),  # offer0
-        np.zeros((blocks, len(arrays.ad_app)), i64),  # keys
-        np.zeros((blocks, len(arrays.ad_app)), i64),  # band
-        np.zeros((blocks, j, arrays.max_segment), i64),  # segment
-        np.zeros((blocks, j, SORT_BUCKETS + arrays.max_segment + 1), i64),
-        np.zeros((blocks, arrays.max_offers), i64),  # offer_app
-        np.zeros((batch, arrays.n_slots), i64),  # counts
-        np.zeros((batch, arrays.n_rounds, len(CASCADE_FIELDS)), i64),  # cascade
-        np.zeros((batch, n), i64),  # hired_ad
-        np.zeros((batch, n), i64),  # hired_round
-        np.zeros((batch, a), np.int16),  # offers
-        True,
-        True,
-    )
+    market), compiles to PTX for an H100 with no GPU here; nvJitLink's ptxas fits it in
+    MAX_REGISTERS registers per thread without spilling to local memory, so that 4 blocks
+    share a multiprocessor (without the cap ptxas takes more registers, and only 3 fit)."""
+    args = cuda_resources.block_kernel_args(arrays)
     names = list(inspect.signature(cuda_block.block_kernel).parameters)
-    assert len(args) == len(names), "the arguments are out of step with the kernel"
-
-    def c_type(value):
-        t = numba.typeof(value)
-        return types.Array(t.dtype, t.ndim, "C") if isinstance(t, types.Array) else t
-
-    ptx, _ = cuda.compile_ptx(cuda_block.block_kernel, types.void(*map(c_type, args)), cc=(9, 0))
+    assert len(args) == len(names), "block_kernel_args() is out of step with the kernel"
+    ptx = cuda_resources.compile_ptx(cuda_block.block_kernel, args)
     assert ".target sm_90" in ptx and ".entry" in ptx
     assert ".extern .shared" in ptx  # the dynamic shared memory holding the applicants' state
+    pytest.importorskip("cuda.core", reason="nvJitLink's ptxas comes with numba-cuda[cu13]")
+    got = cuda_resources.assemble(ptx, max_registers=cuda_block.MAX_REGISTERS)
+    assert got["registers"] <= cuda_block.MAX_REGISTERS
+    assert got["spill_stores"] == got["spill_loads"] == got["local_bytes"] == 0, got
+    shared = got["static_shared"] + cuda_block.shared_bytes(arrays)
+    assert cuda_resources.blocks_per_sm(got["registers"], cuda_block.THREADS, shared)[0] >= 4
 
 
 def test_shared_memory_holds_a_replication(arrays):
@@ -88,7 +65,8 @@ def test_shared_memory_holds_a_replication(arrays):
 def test_gpu_block_kernel_equals_cpu_on_full_market(market, arrays):
     """512 replications of the autumn 2024 market on the GPU (with per-replication parameter
     rows), a block each: every output equals the CPU engine's, with the default launch and
-    with launches of 100 replications, and with bands of one key for 16 of them."""
+    with launches of 100 replications, and with bands of one key for 16 of them; the
+    summary counted on the device equals the CPU engine's."""
     ok, why = gpu_status()
     if not ok:
         pytest.skip(why)
@@ -107,6 +85,7 @@ def test_gpu_block_kernel_equals_cpu_on_full_market(market, arrays):
             np.testing.assert_array_equal(
                 getattr(got, field), getattr(expected, field), err_msg=f"{field}, batch={batch}"
             )
+    assert_device_summary_equals_cpu(cuda_block.run_cuda_block, market, arrays, reps, rows)
     few = cuda_block.run_cuda_block(arrays, market.seed, reps[:16], rows[:16], bands=(0, 1), **keep)
     for field in fields:
         np.testing.assert_array_equal(

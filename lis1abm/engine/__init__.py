@@ -7,10 +7,12 @@ Modules, in the order data flows through them:
 * :mod:`~lis1abm.engine.kernel`: one replication (:func:`~lis1abm.engine.kernel.replicate`),
   written once and compiled for the CPU and the GPU;
 * :mod:`~lis1abm.engine.cpu`: the CPU driver (numba threads);
-* :mod:`~lis1abm.engine.cuda`: the GPU driver (numba-cuda, CuPy), imported only when asked for.
+* :mod:`~lis1abm.engine.cuda`, :mod:`~lis1abm.engine.cuda_block`: the GPU drivers
+  (numba-cuda, CuPy), imported only when asked for; :mod:`~lis1abm.engine.cuda_summary`:
+  summaries counted on the GPU.
 """
 
-from lis1abm.engine.cpu import EngineResult, check_batch, run_cpu
+from lis1abm.engine.cpu import EngineResult, check_batch, check_summary, run_cpu
 from lis1abm.engine.kernel import replicate
 from lis1abm.engine.layout import (
     INT64_MAX,
@@ -36,6 +38,7 @@ __all__ = [
     "EngineArrays",
     "EngineResult",
     "check_batch",
+    "check_summary",
     "flatten",
     "param_rows",
     "replicate",

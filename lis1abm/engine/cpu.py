@@ -154,6 +154,13 @@ def check_batch(arrays: EngineArrays, seed: int, replications, params) -> tuple:
     return key(seed), reps, prows
 
 
+def check_summary(summary: Summary, arrays: EngineArrays) -> None:
+    """A summary must be of the tally the arrays were flattened with (ValueError if not)."""
+    tally = summary.tally
+    if tally.n_slots != arrays.n_slots or tally.market.n_rounds != arrays.n_rounds:
+        raise ValueError("the summary's tally does not match the engine arrays")
+
+
 def run_cpu(
     arrays: EngineArrays,
     seed: int,
@@ -187,10 +194,8 @@ def run_cpu(
     n, a = arrays.n_applicants, arrays.n_applications
     n_chunks = max(1, -(-b // max(1, int(chunk))))
     summarize = summary is not None
-    if summarize and (
-        summary.tally.n_slots != arrays.n_slots or summary.tally.market.n_rounds != arrays.n_rounds
-    ):
-        raise ValueError("the summary's tally does not match the engine arrays")
+    if summarize:
+        check_summary(summary, arrays)
     previous = numba.get_num_threads()
     if threads is not None:
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))

@@ -23,6 +23,8 @@ from numba import cuda, njit
 
 from lis1abm import engine
 from lis1abm.compiled import cached
+from lis1abm.engine.cuda_summary import DeviceSummary
+from lis1abm.results.aggregate import Summary
 from lis1abm.rules import CASCADE_FIELDS
 
 THREADS_PER_BLOCK = 128
@@ -179,29 +181,42 @@ def quiet_small_grids():
 class Outputs:
     """A run's outputs: host arrays for every replication, filled launch by launch from
     device arrays for the launch's rows (shapes as in :class:`lis1abm.engine.cpu.EngineResult`;
-    the outputs not kept are 1-row device dummies)."""
+    the outputs not kept are 1-row device dummies). With a ``summary``, the hire counts and
+    cascades are counted into it on the device (:class:`DeviceSummary`) and not copied back."""
 
     def __init__(
-        self, dev: _Device, arrays: engine.EngineArrays, reps, keep_applicants, keep_offers
+        self,
+        dev: _Device,
+        arrays: engine.EngineArrays,
+        reps,
+        keep_applicants,
+        keep_offers,
+        summary: Summary | None = None,
     ):
         self.dev, self.reps = dev, reps
         self.keep_applicants, self.keep_offers = keep_applicants, keep_offers
         self.n, self.a = arrays.n_applicants, arrays.n_applications
         self.n_slots, self.n_rounds = arrays.n_slots, arrays.n_rounds
+        self.summary = DeviceSummary(dev, summary)
         b = len(reps)
-        self.counts = np.zeros((b, self.n_slots), np.int64)
-        self.cascade = np.zeros((b, self.n_rounds, len(CASCADE_FIELDS)), np.int64)
+        per_replication = summary is None
+        self.counts = np.zeros((b, self.n_slots), np.int64) if per_replication else None
+        self.cascade = (
+            np.zeros((b, self.n_rounds, len(CASCADE_FIELDS)), np.int64) if per_replication else None
+        )
         self.hired_ad = np.zeros((b, self.n), np.int64) if keep_applicants else None
         self.hired_round = np.zeros_like(self.hired_ad) if keep_applicants else None
         self.offers = np.zeros((b, self.a), np.int16) if keep_offers else None
 
-    def launch(self, rows: int) -> tuple:
+    def launch(self, rows: int, counts_rows: int | None = None) -> tuple:
         """Device arrays for one launch of ``rows`` replications, in the kernels' order:
-        counts, cascade, hired_ad, hired_round, offers."""
+        counts, cascade, hired_ad, hired_round, offers. ``counts_rows``: rows of counts and
+        cascade (default ``rows``; 1 for a kernel that summarises them itself)."""
         dev, kept, offers = self.dev, self.keep_applicants, self.keep_offers
+        counted = rows if counts_rows is None else counts_rows
         return (
-            dev.empty((rows, self.n_slots), np.int64),
-            dev.empty((rows, self.n_rounds, len(CASCADE_FIELDS)), np.int64),
+            dev.empty((counted, self.n_slots), np.int64),
+            dev.empty((counted, self.n_rounds, len(CASCADE_FIELDS)), np.int64),
             dev.empty((rows if kept else 1, self.n), np.int64),
             dev.empty((rows if kept else 1, self.n), np.int64),
             dev.zeros((rows if offers else 1, self.a if offers else 1), np.int16),
@@ -210,8 +225,9 @@ class Outputs:
     def fetch(self, start: int, stop: int, launched: tuple) -> None:
         """Copy a finished launch's outputs into rows ``start:stop``."""
         counts, cascade, hired_ad, hired_round, offers = launched
-        self.counts[start:stop] = self.dev.get(counts)
-        self.cascade[start:stop] = self.dev.get(cascade)
+        if self.counts is not None:
+            self.counts[start:stop] = self.dev.get(counts)
+            self.cascade[start:stop] = self.dev.get(cascade)
         if self.keep_applicants:
             self.hired_ad[start:stop] = self.dev.get(hired_ad)
             self.hired_round[start:stop] = self.dev.get(hired_round)
@@ -219,6 +235,9 @@ class Outputs:
             self.offers[start:stop] = self.dev.get(offers)
 
     def result(self) -> engine.EngineResult:
+        """The run's result; a summary gets its histogram, copied back once."""
+        if self.summary.on:
+            self.summary.add_to_summary(len(self.reps))
         return engine.EngineResult(
             self.reps, self.counts, self.cascade, self.hired_ad, self.hired_round, self.offers
         )
@@ -261,10 +280,12 @@ def run_cuda(
     batch: int | None = None,
     keep_applicants: bool = False,
     keep_offers: bool = False,
+    summary: Summary | None = None,
 ) -> engine.EngineResult:
     """Play replications on the GPU (same arguments and result as
-    :func:`lis1abm.engine.cpu.run_cpu`). ``batch``: replications per launch (default: from the
-    free device memory); results do not depend on it."""
+    :func:`lis1abm.engine.cpu.run_cpu`; a ``summary`` is counted on the device, after each
+    launch). ``batch``: replications per launch (default: from the free device memory);
+    results do not depend on it."""
     ok, why = gpu_status()
     if not ok:
         raise RuntimeError(why)
@@ -274,7 +295,9 @@ def run_cuda(
     keep = {"keep_applicants": keep_applicants, "keep_offers": keep_offers}
     size = batch or batch_size(arrays, len(reps), dev.free_bytes(), **keep)
     market = device_market(dev, arrays)
-    out = Outputs(dev, arrays, reps, keep_applicants, keep_offers)
+    if summary is not None:
+        engine.check_summary(summary, arrays)
+    out = Outputs(dev, arrays, reps, keep_applicants, keep_offers, summary)
     scratch = tuple(dev.empty((*shape, size), np.int64) for shape in arrays.scratch_shapes())
     for start in range(0, len(reps), size):
         stop = min(start + size, len(reps))
@@ -292,6 +315,8 @@ def run_cuda(
                 keep_applicants,
                 keep_offers,
             )
+        if out.summary.on:
+            out.summary.count(launched[0], launched[1])
         dev.synchronize()
         out.fetch(start, stop, launched)
     return out.result()

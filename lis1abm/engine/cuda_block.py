@@ -39,7 +39,7 @@ from numba import cuda, int32, int64
 from lis1abm import rules
 from lis1abm.compiled import cached
 from lis1abm.engine import kernel as k
-from lis1abm.engine.cpu import EngineResult, check_batch
+from lis1abm.engine.cpu import EngineResult, check_batch, check_summary
 from lis1abm.engine.cuda import (
     Outputs,
     _Device,
@@ -49,6 +49,7 @@ from lis1abm.engine.cuda import (
     quiet_small_grids,
     simulator,
 )
+from lis1abm.engine.cuda_summary import count_values
 from lis1abm.engine.layout import (
     F_NO_REPLY,
     F_OFFERS,
@@ -68,10 +69,17 @@ from lis1abm.engine.layout import (
     EngineArrays,
     with_bands,
 )
+from lis1abm.results.aggregate import Summary
 from lis1abm.rng import noise_jit, u16_jit, u16x4_jit
 from lis1abm.rules import CASCADE_FIELDS
 
 THREADS = 128  # threads per block (one replication)
+# Registers per thread, at most: ptxas gives the kernel 140 on its own (3 blocks of 128
+# threads per multiprocessor) and fits it in 128 without spilling (4 blocks, as the shared
+# memory of 6 would allow); fewer spill (96: 180 B stored, 432 B loaded, 5 blocks; 80: 232 B
+# and 1,080 B, 6 blocks). scripts/kernel_resources.py prints these figures; a test keeps
+# the kernel within the cap without spills.
+MAX_REGISTERS = 128
 BLOCKS_PER_SM = 8  # an upper bound of resident blocks per SM: scratch is allocated for this many
 SHARED_LIMIT = 48 * 1024  # bytes of dynamic shared memory a block may use without opting in
 BAND_FACTOR, BAND_EXTRA = 6, 32  # first band: BAND_FACTOR * capacity + BAND_EXTRA keys
@@ -87,12 +95,13 @@ N_MISC = 2
 def shared_layout(arrays: EngineArrays) -> tuple[int, int]:
     """Words of the block's dynamic shared memory: (int64 words, int32 words).
 
-    int64: best offer (N), ads' state (5 J), cascade counters (F), hire counts (S), misc.
+    int64: best offer (N), ads' state (5 J), the cascade (R F), hire counts (S), misc.
     int32: hired ad, hired round, marked from, decision, withdrawn, applicants with offers
     (N each), offers per ad this round and keys in each ad's first band (J each).
     """
     n, j = arrays.n_applicants, arrays.n_ads
-    return n + 5 * j + N_FIELDS + arrays.n_slots + N_MISC, 6 * n + 2 * j
+    cascade = arrays.n_rounds * N_FIELDS
+    return n + 5 * j + cascade + arrays.n_slots + N_MISC, 6 * n + 2 * j
 
 
 def shared_bytes(arrays: EngineArrays) -> int:
@@ -125,12 +134,19 @@ def block_kernel(
     offers,
     keep_applicants,
     keep_offers,
+    summarise,
+    recipe,
+    hist,
+    outside,
 ):
     """Replications ``reps`` (B,), block by block: block g plays replications g, g + G, ...
     (G blocks), in its own row g of the global scratch (``keys``, ``band`` (G, Q), ``segment``
     (G, J, max segment), ``work`` (G, J, SORT_BUCKETS + max segment + 1), ``offer_app`` (G,
     sum of capacities)). ``offer0`` (J,): first place of ad j's offers in an ``offer_app`` row.
-    Outputs as :func:`lis1abm.engine.kernel.replicate`'s, one row per replication."""
+    Outputs as :func:`lis1abm.engine.kernel.replicate`'s, one row per replication; with
+    ``summarise``, the hire counts and cascade are counted into the summary's ``hist`` (H,)
+    and ``outside`` (1,) instead (``recipe``: :class:`~lis1abm.engine.cuda_summary.
+    DeviceSummary`), and ``counts`` and ``cascade`` are not written."""
     n_people = m.n_applied.shape[0]
     n_ads = m.capacity.shape[0]
     n_slots = counts.shape[1]
@@ -146,8 +162,9 @@ def block_kernel(
     o += n_people
     ad = s64[o : o + 5 * n_ads]
     o += 5 * n_ads
-    casc = s64[o : o + N_FIELDS]
-    o += N_FIELDS
+    n_cascade = m.n_rounds * N_FIELDS
+    casc_all = s64[o : o + n_cascade]  # the replication's cascade (R, F), round by round
+    o += n_cascade
     slot_counts = s64[o : o + n_slots]
     o += n_slots
     misc = s64[o : o + N_MISC]
@@ -178,8 +195,8 @@ def block_kernel(
             who_round[i] = 0
             marked[i] = rules.NOT_MARKED
             best[i] = INT64_MAX
-        for f in range(tid, N_FIELDS, step):
-            casc[f] = 0
+        for f in range(tid, n_cascade, step):
+            casc_all[f] = 0
         for j in range(tid, n_ads, step):
             band_count[j] = 0
         if tid == 0:
@@ -220,6 +237,7 @@ def block_kernel(
             ad[AD_HIRED * n_ads + j] = 0
         cuda.syncthreads()
         for r in range(1, m.n_rounds + 1):
+            casc = casc_all[(r - 1) * N_FIELDS : r * N_FIELDS]  # the round's counters
             # 3. Offers, a thread per ad.
             for j in range(tid, n_ads, step):
                 n_offered[j] = _offers(
@@ -243,27 +261,22 @@ def block_kernel(
                         offers[b, a] = rules.offer_code(r, response)
                 cuda.atomic.add(casc, F_OFFERS, n_offered[j])
             cuda.syncthreads()
-            # 6. The round's cascade; the day's best offers cleared. A round without offers
-            # changes nothing, so no later round would differ: the block stops (every thread
-            # reads the same count), the rounds not played carrying the open positions.
+            # 6. The round closes: open positions, the day's best offers cleared. A round
+            # without offers changes nothing, so no later round would differ: the block stops
+            # (every thread reads the same count), the rounds not played carrying the open
+            # positions (their other counts are the zeros they started with).
             if tid == 0:
-                for f in range(N_FIELDS):
-                    cascade[b, r - 1, f] = casc[f]
-                cascade[b, r - 1, F_OPEN_AFTER] = misc[MISC_OPEN]
+                casc[F_OPEN_AFTER] = misc[MISC_OPEN]
             for t in range(tid, misc[MISC_TOUCHED], step):
                 best[touched[t]] = INT64_MAX
             no_offers = casc[F_OFFERS] == 0
             cuda.syncthreads()
-            for f in range(tid, N_FIELDS, step):
-                casc[f] = 0
             if tid == 0:
                 misc[MISC_TOUCHED] = 0
             cuda.syncthreads()
             if no_offers:
                 for later in range(r + tid, m.n_rounds, step):
-                    for f in range(N_FIELDS):
-                        cascade[b, later, f] = 0
-                    cascade[b, later, F_OPEN_AFTER] = misc[MISC_OPEN]
+                    casc_all[later * N_FIELDS + F_OPEN_AFTER] = misc[MISC_OPEN]
                 break
         # 7. Hires per slot, the threads splitting the applicants.
         for s in range(tid, n_slots, step):
@@ -279,8 +292,14 @@ def block_kernel(
                     cuda.atomic.add(slot_counts, m.slots[i, c], 1)
                 cuda.atomic.add(slot_counts, m.ad_slot0 + N_EDUCATION * j + m.education[i], 1)
         cuda.syncthreads()
-        for s in range(tid, n_slots, step):
-            counts[b, s] = slot_counts[s]
+        # 8. The replication's values into the summary, or its rows written out.
+        if summarise:
+            count_values(tid, step, slot_counts, casc_all, recipe, hist, outside)
+        else:
+            for s in range(tid, n_slots, step):
+                counts[b, s] = slot_counts[s]
+            for f in range(tid, n_cascade, step):
+                cascade[b, f // N_FIELDS, f % N_FIELDS] = casc_all[f]
         cuda.syncthreads()
 
 
@@ -370,13 +389,17 @@ def _reply(
 
 
 @cache
-def _kernel():
-    """:func:`block_kernel` for ``numba.cuda``, cached on disk like the other kernels."""
+def _kernel(max_registers: int = MAX_REGISTERS):
+    """:func:`block_kernel` for ``numba.cuda`` with at most ``max_registers`` registers per
+    thread, cached on disk like the other kernels; another cap (a tuning run) is compiled
+    in each process, since numba's cache does not tell caps apart."""
     if simulator():
         return cuda.jit(block_kernel)
+    if max_registers != MAX_REGISTERS:
+        return cuda.jit(block_kernel, max_registers=max_registers)
     from numba.cuda.core import config
 
-    return cached(partial(cuda.jit), block_kernel, config)
+    return cached(partial(cuda.jit, max_registers=MAX_REGISTERS), block_kernel, config)
 
 
 def grid_size(dev) -> int:
@@ -398,12 +421,16 @@ def run_cuda_block(
     bands: tuple[int, int] = (BAND_FACTOR, BAND_EXTRA),
     keep_applicants: bool = False,
     keep_offers: bool = False,
+    summary: Summary | None = None,
+    max_registers: int = MAX_REGISTERS,
 ) -> EngineResult:
     """Play replications on the GPU, a block per replication (same arguments and result as
-    :func:`lis1abm.engine.cpu.run_cpu`). ``batch``: replications per launch (default: as many
-    as MEMORY_SHARE of the free memory holds); results do not depend on it, nor on
-    ``threads`` (threads per block, a multiple of 32), nor on ``bands`` (first bands of
-    ``factor * capacity + extra`` keys; small ones make every ad refill, for tests)."""
+    :func:`lis1abm.engine.cpu.run_cpu`; a ``summary`` is counted in the kernel, as each
+    replication ends, and copied back once). ``batch``: replications per launch (default:
+    as many as MEMORY_SHARE of the free memory holds). Results depend on none of the launch
+    settings: ``batch``, ``threads`` (threads per block, a multiple of 32), ``bands`` (first
+    bands of ``factor * capacity + extra`` keys; small ones make every ad refill, for tests)
+    and ``max_registers`` (per thread, for tuning: scripts/gpu_compare.py --tune)."""
     if not fits(arrays):
         raise ValueError(
             f"the market needs {shared_bytes(arrays)} bytes of shared memory per block "
@@ -432,8 +459,10 @@ def run_cuda_block(
     segment = dev.empty((blocks, j, segment_len), np.int64)
     work = dev.empty((blocks, j, SORT_BUCKETS + segment_len + 1), np.int64)
     offer_app = dev.empty((blocks, arrays.max_offers), np.int64)
-    out = Outputs(dev, arrays, reps, keep_applicants, keep_offers)
-    kernel = _kernel()
+    if summary is not None:
+        check_summary(summary, arrays)
+    out = Outputs(dev, arrays, reps, keep_applicants, keep_offers, summary)
+    kernel = _kernel(max_registers)
     smem = shared_bytes(arrays)
     # A grid-stride loop must not have more blocks than fit on the device at once: a block
     # that waits for a free place would start its share of the replications only when a
@@ -445,7 +474,7 @@ def run_cuda_block(
         first = max(1, blocks // BLOCKS_PER_SM) if resident is None else size
         stop = min(start + min(size, first), len(reps))
         rows = stop - start
-        launched = out.launch(rows)
+        launched = out.launch(rows, 1 if out.summary.on else rows)
         with quiet_small_grids():
             kernel[min(resident or blocks, rows), threads, 0, smem](
                 k0,
@@ -462,6 +491,7 @@ def run_cuda_block(
                 *launched,
                 keep_applicants,
                 keep_offers,
+                *out.summary.kernel_args(),
             )
         dev.synchronize()
         out.fetch(start, stop, launched)

@@ -41,8 +41,9 @@ def add_replication(counts, cascade, const, ptr, src, lo, width, offset, hist) -
     hist : int64 (H,): incremented in place.
     """
     outside = 0
+    flat = cascade.reshape(-1)
     for k in range(const.shape[0]):
-        b = recipe_value(k, counts, cascade, const, ptr, src) - lo[k]
+        b = recipe_value(k, counts, flat, const, ptr, src) - lo[k]
         if 0 <= b < width[k]:
             hist[offset[k] + b] += 1
         else:

@@ -263,20 +263,17 @@ class Tally:
         return pd.DataFrame(out)
 
 
-@njit
+@njit(inline="always")  # inlined, so that the GPU kernels compile it with no GPU present
 def recipe_value(k, counts, cascade, const, ptr, src) -> int:
     """Value k of one replication (:class:`Tally`'s recipe ``const, ptr, src``) from its hire
-    counts, int64 (S,), and cascade, int64 (R, F)."""
+    counts, int64 (S,), and cascade flattened, int64 (R * F,) (round by round, as
+    ``cascade.reshape(-1)`` of the (R, F) table). Flat, so that the GPU kernels can pass the
+    cascade they keep in one shared-memory row."""
     n_slots = counts.shape[0]
-    n_fields = cascade.shape[1]
     v = const[k]
     for p in range(ptr[k], ptr[k + 1]):
         s = src[p]
-        if s < n_slots:
-            v += counts[s]
-        else:
-            q = s - n_slots
-            v += cascade[q // n_fields, q % n_fields]
+        v += counts[s] if s < n_slots else cascade[s - n_slots]
     return v
 
 
@@ -285,7 +282,7 @@ def _values(counts, cascade, const, ptr, src, out):
     """Every value of replications (counts (B, S), cascade (B, R, F)) into ``out`` (B, K)."""
     for b in prange(counts.shape[0]):
         for k in range(const.shape[0]):
-            out[b, k] = recipe_value(k, counts[b], cascade[b], const, ptr, src)
+            out[b, k] = recipe_value(k, counts[b], cascade[b].reshape(-1), const, ptr, src)
 
 
 def tally(market: Market, outcome: ReplicationOutcome) -> pd.DataFrame:

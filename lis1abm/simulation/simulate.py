@@ -313,14 +313,15 @@ def run_flattened(
         run = gpu_engine(arrays)
     else:
         run = run_cpu
-    # The CPU engine summarises on its threads unless every replication's values are kept;
-    # the GPU engine returns each batch's counts, summarised here on the CPU's threads.
-    on_threads = engine_name == "cpu" and not sink.per_replication and summarise
+    # The engines summarise where they play (on the CPU's threads, on the GPU) unless every
+    # replication's values are kept: then each batch's counts come back and are summarised
+    # here.
+    in_engine = not sink.per_replication and summarise
     batch = CUDA_BATCH if engine_name == "cuda" else BATCH
     for start in range(first, first + reps, batch):
         ids = np.arange(start, min(start + batch, first + reps))
         keep = {"keep_offers": sink.log_events}
-        if on_threads:
+        if in_engine:
             out = run(arrays, seed, ids, rows, summary=summary, **keep)
         else:
             out = run(arrays, seed, ids, rows, **keep)
