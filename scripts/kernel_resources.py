@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from lis1abm import engine
 from lis1abm.data.round import load_round
-from lis1abm.engine.cuda_resources import HOPPER, all_kernels
+from lis1abm.engine.cuda_resources import HOPPER, all_kernels, toolchain
 from lis1abm.market.ranking import build_market
 from lis1abm.params import load_params
 from lis1abm.results.tally import Tally
@@ -20,7 +20,7 @@ from lis1abm.results.tally import Tally
 def main() -> None:
     market = build_market(load_round("autumn2024"), load_params(), 2024)
     arrays = engine.flatten(market, Tally(market))
-    print(f"{HOPPER.name}, autumn 2024 market:")
+    print(f"{HOPPER.name}, autumn 2024 market; {toolchain()}:")
     for kernel in all_kernels(arrays):
         print(f"  {kernel.line()}")
 

@@ -4,11 +4,14 @@
 thread per replication. Here the 128 threads of a block share one replication:
 
 * **ranking keys**: the threads split the applications (neighbouring threads, neighbouring
-  keys: coalesced);
-* **bands and offers**: one thread per ad takes its first band, makes its offers and refills
-  its band, with the same functions as the CPU (:func:`~lis1abm.engine.kernel._take_band`,
-  :func:`~lis1abm.engine.kernel._band_threshold`); an applicant's best offer of the day is an
-  atomic minimum of ``preference * 2**32 + application`` in shared memory;
+  keys: coalesced); each ad's first band (the keys above a threshold set from pilot
+  replications) is appended by atomics and sorted by the threads together;
+* **offers**: one thread per ad goes down its band; an ad whose band runs out pauses, and
+  the threads together take its next band (the ad's keys again, a shared-memory histogram
+  for the threshold as on the CPU, :func:`~lis1abm.engine.kernel._threshold_of_histogram`,
+  and the same parallel sort), so that no thread computes a whole list alone; an
+  applicant's best offer of the day is an atomic minimum of ``preference * 2**32 +
+  application`` in shared memory;
 * **replies, responses, hire counts**: the threads split the applicants with offers, the
   offers and the applicants; counters are shared-memory atomic additions;
 * the applicants' state (hired where and when, marked from, decision, withdrawn, best offer)
@@ -57,6 +60,7 @@ from lis1abm.engine.layout import (
     F_SKIPPED_WITHDRAWN,
     F_WAITING,
     INT64_MAX,
+    N_BUCKETS,
     N_EDUCATION,
     PARAM_LATE,
     PARAM_NO_REPLY,
@@ -65,7 +69,6 @@ from lis1abm.engine.layout import (
     S_INTERVIEW,
     S_REPLY_DAY,
     S_WITHDRAWAL,
-    SORT_BUCKETS,
     EngineArrays,
     with_bands,
 )
@@ -74,11 +77,12 @@ from lis1abm.rng import noise_jit, u16_jit, u16x4_jit
 from lis1abm.rules import CASCADE_FIELDS
 
 THREADS = 128  # threads per block (one replication)
-# Registers per thread, at most: ptxas gives the kernel 140 on its own (3 blocks of 128
-# threads per multiprocessor) and fits it in 128 without spilling (4 blocks, as the shared
-# memory of 6 would allow); fewer spill (96: 180 B stored, 432 B loaded, 5 blocks; 80: 232 B
-# and 1,080 B, 6 blocks). scripts/kernel_resources.py prints these figures; a test keeps
-# the kernel within the cap without spills.
+# Registers per thread, at most. With nvJitLink 13.5's ptxas (scripts/kernel_resources.py)
+# the kernel takes 162 on its own: 3 blocks of 128 threads per multiprocessor. At 128 it
+# spills 44 bytes (24 bytes of stack a thread) and 4 blocks fit, as many as the thread
+# kernel gets; 96 would spill 184 bytes for 5 blocks, 80 spill 212 for 6 (the shared memory
+# allows 6). Which is fastest is for scripts/gpu_compare.py --tune to measure; a test keeps
+# the spill at the cap small.
 MAX_REGISTERS = 128
 BLOCKS_PER_SM = 8  # an upper bound of resident blocks per SM: scratch is allocated for this many
 SHARED_LIMIT = 48 * 1024  # bytes of dynamic shared memory a block may use without opting in
@@ -88,8 +92,10 @@ N_FIELDS = len(CASCADE_FIELDS)
 
 # Shared memory, int64 part (offsets in int64 words; sizes in shared_layout()).
 AD_NEXT, AD_LEFT, AD_REST, AD_FLOOR, AD_HIRED = range(5)  # rows of the ads' state (5, J)
-MISC_TOUCHED, MISC_OPEN = 0, 1  # applicants with offers this round; open positions
-N_MISC = 2
+# Applicants with offers this round; open positions; ads waiting for a new band; the
+# threshold of the band being taken.
+MISC_TOUCHED, MISC_OPEN, MISC_REFILLS, MISC_THRESHOLD = range(4)
+N_MISC = 4
 
 
 def shared_layout(arrays: EngineArrays) -> tuple[int, int]:
@@ -97,11 +103,13 @@ def shared_layout(arrays: EngineArrays) -> tuple[int, int]:
 
     int64: best offer (N), ads' state (5 J), the cascade (R F), hire counts (S), misc.
     int32: hired ad, hired round, marked from, decision, withdrawn, applicants with offers
-    (N each), offers per ad this round and keys in each ad's first band (J each).
+    (N each); offers made this round, positions still to offer this round, keys in the band
+    being taken, whether waiting for a new band (J each); a band's key histogram
+    (N_BUCKETS).
     """
     n, j = arrays.n_applicants, arrays.n_ads
     cascade = arrays.n_rounds * N_FIELDS
-    return n + 5 * j + cascade + arrays.n_slots + N_MISC, 6 * n + 2 * j
+    return n + 5 * j + cascade + arrays.n_slots + N_MISC, 6 * n + 4 * j + N_BUCKETS
 
 
 def shared_bytes(arrays: EngineArrays) -> int:
@@ -111,7 +119,7 @@ def shared_bytes(arrays: EngineArrays) -> int:
 
 
 def fits(arrays: EngineArrays) -> bool:
-    """Whether a replication's shared state fits a block (about 36 KB for autumn 2024)."""
+    """Whether a replication's shared state fits a block (35,600 bytes for autumn 2024)."""
     return shared_bytes(arrays) <= SHARED_LIMIT
 
 
@@ -125,7 +133,6 @@ def block_kernel(
     keys,
     band,
     segment,
-    work,
     offer_app,
     counts,
     cascade,
@@ -141,7 +148,7 @@ def block_kernel(
 ):
     """Replications ``reps`` (B,), block by block: block g plays replications g, g + G, ...
     (G blocks), in its own row g of the global scratch (``keys``, ``band`` (G, Q), ``segment``
-    (G, J, max segment), ``work`` (G, J, SORT_BUCKETS + max segment + 1), ``offer_app`` (G,
+    (G, max segment), ``offer_app`` (G,
     sum of capacities)). ``offer0`` (J,): first place of ad j's offers in an ``offer_app`` row.
     Outputs as :func:`lis1abm.engine.kernel.replicate`'s, one row per replication; with
     ``summarise``, the hire counts and cascade are counted into the summary's ``hist`` (H,)
@@ -176,8 +183,12 @@ def block_kernel(
     decision = s32[o + 3 * n_people : o + 4 * n_people]
     withdrawn = s32[o + 4 * n_people : o + 5 * n_people]
     touched = s32[o + 5 * n_people : o + 6 * n_people]
-    n_offered = s32[o + 6 * n_people : o + 6 * n_people + n_ads]
-    band_count = s32[o + 6 * n_people + n_ads : o + 6 * n_people + 2 * n_ads]
+    o += 6 * n_people
+    n_offered = s32[o : o + n_ads]
+    ad_open = s32[o + n_ads : o + 2 * n_ads]
+    band_count = s32[o + 2 * n_ads : o + 3 * n_ads]
+    needs_band = s32[o + 3 * n_ads : o + 4 * n_ads]
+    band_hist = s32[o + 4 * n_ads : o + 4 * n_ads + N_BUCKETS]
     my_keys = keys[g]
     my_band = band[g]
     n_keys = m.ad_app.shape[0]
@@ -201,6 +212,7 @@ def block_kernel(
             band_count[j] = 0
         if tid == 0:
             misc[MISC_TOUCHED] = 0
+            misc[MISC_REFILLS] = 0
             total = 0
             for j in range(n_ads):
                 total += m.capacity[j]
@@ -211,23 +223,16 @@ def block_kernel(
         # the threads get there (the sort below makes the order unique).
         for q in range(tid, n_keys, step):
             j = m.ad_app_ad[q]
-            # Interview noise by (applicant, trust), as on the CPU (kernel._segment_keys).
-            noise = noise_jit(k0, k1, rep, S_INTERVIEW, m.ad_app_applicant[q], m.ad_app_trust[q])
-            key = rules.ranking_key(m.ad_app_score[q] + noise, m.ad_app[q])
+            key = _ranking_key(k0, k1, rep, m, q)
             if key >= m.band_threshold[j]:
                 my_band[m.ad_ptr[j] + cuda.atomic.add(band_count, j, 1)] = key
         cuda.syncthreads()
-        # 2. Each band sorted (descending) to the front of its ad's segment of ``keys``: a
-        # key's place is the number of keys of its band above it (keys never tie).
+        # 2. Each band sorted (descending) to the front of its ad's segment of ``keys``.
         for q in range(tid, n_keys, step):
             j = m.ad_app_ad[q]
             start = m.ad_ptr[j]
             if q - start < band_count[j]:
-                key = my_band[q]
-                place = 0
-                for e in range(start, start + band_count[j]):
-                    place += my_band[e] > key
-                my_keys[start + place] = key
+                _place(my_band, my_keys, start, band_count[j], q)
         for j in range(tid, n_ads, step):
             start = m.ad_ptr[j]
             ad[AD_NEXT * n_ads + j] = start
@@ -238,13 +243,31 @@ def block_kernel(
         cuda.syncthreads()
         for r in range(1, m.n_rounds + 1):
             casc = casc_all[(r - 1) * N_FIELDS : r * N_FIELDS]  # the round's counters
-            # 3. Offers, a thread per ad.
+            # 3. Offers, a thread per ad down its band. An ad whose band runs out before its
+            # vacancies are offered pauses; the block then takes the next band of each such
+            # ad, one ad after the other, and the paused ads go on. A pause changes nothing:
+            # an ad's offers depend only on its own list and on the marking, which changes
+            # only in the replies.
             for j in range(tid, n_ads, step):
-                n_offered[j] = _offers(
-                    k0, k1, rep, r, m, j, ad, n_ads, my_keys, segment[g, j], work[g, j],
-                    marked, withdrawn, best, touched, casc, misc, my_offers, offer0[j],
-                )  # fmt: skip
+                n_offered[j] = 0
+                ad_open[j] = rules.vacancies(m.capacity[j], ad[AD_HIRED * n_ads + j])
             cuda.syncthreads()
+            while True:
+                for j in range(tid, n_ads, step):
+                    if ad_open[j] > 0:
+                        _offers(r, m, j, ad, n_ads, my_keys, marked, withdrawn, best, touched,
+                                casc, misc, my_offers, offer0[j], n_offered, ad_open,
+                                needs_band)  # fmt: skip
+                cuda.syncthreads()
+                if misc[MISC_REFILLS] == 0:  # every thread reads the same count
+                    break
+                for j in range(n_ads):  # the same ads in every thread: the barriers match
+                    if needs_band[j] != 0:
+                        _refill(k0, k1, rep, m, j, ad, n_ads, my_keys, my_band, segment[g],
+                                band_hist, band_count, needs_band, misc, tid, step)  # fmt: skip
+                if tid == 0:
+                    misc[MISC_REFILLS] = 0
+                cuda.syncthreads()
             # 4. Replies, the threads splitting the applicants with offers.
             for t in range(tid, misc[MISC_TOUCHED], step):
                 _reply(k0, k1, rep, r, prow, m, touched[t], best, who_ad, who_round, marked,
@@ -304,20 +327,47 @@ def block_kernel(
 
 
 @cuda.jit(device=True, inline="always")
+def _ranking_key(k0, k1, rep, m, q):
+    """The ranking key of ``m.ad_app[q]`` in replication ``rep``: score plus interview noise
+    keyed by (applicant, trust), as on the CPU (:func:`lis1abm.engine.kernel._segment_keys`)."""
+    noise = noise_jit(k0, k1, rep, S_INTERVIEW, m.ad_app_applicant[q], m.ad_app_trust[q])
+    return rules.ranking_key(m.ad_app_score[q] + noise, m.ad_app[q])
+
+
+@cuda.jit(device=True, inline="always")
+def _place(band, keys, first, count, e):
+    """Put ``band[e]``, one of the unsorted keys ``band[first:first + count]``, at its place
+    in ``keys[first:first + count]`` sorted in descending order: the number of the band's
+    keys above it (keys never tie, so the places are unique whichever thread takes which
+    key)."""
+    key = band[e]
+    place = 0
+    for f in range(first, first + count):
+        place += band[f] > key
+    keys[first + place] = key
+
+
+@cuda.jit(device=True, inline="always")
 def _offers(
-    k0, k1, rep, r, m, j, ad, n_ads, keys, segment, work, marked, withdrawn, best, touched,
-    casc, misc, offer_app, first,
+    r, m, j, ad, n_ads, keys, marked, withdrawn, best, touched, casc, misc, offer_app, first,
+    n_offered, ad_open, needs_band,
 ):  # fmt: skip
-    """Ad j's offers of round r (one position per vacancy to its best remaining candidates
-    not marked as hired and not withdrawn), written to ``offer_app[first:]``; returns their
-    number. An applicant's best offer is an atomic minimum; the first offer lists them as
-    touched. Withdrawn candidates passed over are counted in the cascade."""
-    n_made = 0
-    open_positions = rules.vacancies(m.capacity[j], ad[AD_HIRED * n_ads + j])
+    """Ad j's offers of round r down its band: one position per vacancy still to offer
+    (``ad_open[j]``) to its best remaining candidates not marked as hired and not withdrawn,
+    written to ``offer_app[first + n_offered[j]:]``. Stops when they are offered, or when the
+    band runs out: then the ad asks for its next band (``needs_band``), unless its ranked
+    list is exhausted. An applicant's best offer is an atomic minimum; the first offer lists
+    them as touched. Withdrawn candidates passed over are counted in the cascade."""
+    made = n_offered[j]
+    open_positions = ad_open[j]
     while open_positions > 0:
-        if ad[AD_LEFT * n_ads + j] == 0 and not _refill(k0, k1, rep, m, j, ad, n_ads, keys,
-                                                         segment, work):  # fmt: skip
-            break  # the ranked list is exhausted
+        if ad[AD_LEFT * n_ads + j] == 0:
+            if ad[AD_REST * n_ads + j] < m.ad_ptr[j + 1]:
+                needs_band[j] = 1
+                cuda.atomic.add(misc, MISC_REFILLS, 1)
+            else:
+                open_positions = 0  # the ranked list is exhausted
+            break
         top = keys[ad[AD_NEXT * n_ads + j]]
         ad[AD_NEXT * n_ads + j] += 1
         ad[AD_LEFT * n_ads + j] -= 1
@@ -326,33 +376,59 @@ def _offers(
         if withdrawn[i] != 0:
             cuda.atomic.add(casc, F_SKIPPED_WITHDRAWN, 1)
         if rules.can_receive_offer(marked[i], withdrawn[i] != 0, r):
-            offer_app[first + n_made] = a
-            n_made += 1
+            offer_app[first + made] = a
+            made += 1
             open_positions -= 1
             previous = cuda.atomic.min(best, i, m.app_pref[a] * rules.KEY_SHIFT + a)
             if previous == INT64_MAX:  # the applicant's first offer this round
                 touched[cuda.atomic.add(misc, MISC_TOUCHED, 1)] = i
-    return n_made
+    n_offered[j] = made
+    ad_open[j] = open_positions
 
 
 @cuda.jit(device=True, inline="always")
-def _refill(k0, k1, rep, m, j, ad, n_ads, keys, segment, work):
-    """Ad j's next band (as :func:`lis1abm.engine.kernel._next_band`, state in shared
-    memory); False if its ranked list is exhausted."""
-    start, end, rest = m.ad_ptr[j], m.ad_ptr[j + 1], ad[AD_REST * n_ads + j]
-    if rest == end:
-        return False
-    k._segment_keys(k0, k1, rep, m, start, end, segment)
+def _refill(
+    k0, k1, rep, m, j, ad, n_ads, keys, band, segment, hist, band_count, needs_band, misc, tid,
+    step,
+):  # fmt: skip
+    """Ad j's next band, all the block's threads together (every thread must call it): the
+    ad's keys again, the fewest whole histogram buckets below the last band's floor holding
+    ``band_size`` of them (as :func:`lis1abm.engine.kernel._next_band`), their keys sorted
+    into ``keys`` after the ad's earlier bands. ``segment`` (max segment,): the ad's keys."""
+    start, end = m.ad_ptr[j], m.ad_ptr[j + 1]
+    rest = ad[AD_REST * n_ads + j]
     floor = ad[AD_FLOOR * n_ads + j]
-    threshold = k._band_threshold(
-        segment, end - start, floor, m.band_size[j], work, m.bucket_lo, m.bucket_shift
-    )
-    got = k._take_band(segment, 0, end - start, threshold, floor, keys, rest, work)
-    ad[AD_NEXT * n_ads + j] = rest
-    ad[AD_LEFT * n_ads + j] = got
-    ad[AD_REST * n_ads + j] = rest + got
-    ad[AD_FLOOR * n_ads + j] = threshold
-    return True
+    for x in range(tid, N_BUCKETS, step):
+        hist[x] = 0
+    if tid == 0:
+        band_count[j] = 0
+    cuda.syncthreads()
+    for q in range(start + tid, end, step):
+        key = _ranking_key(k0, k1, rep, m, q)  # the same draws as in the first band
+        segment[q - start] = key
+        if key < floor:
+            cuda.atomic.add(hist, k._bucket(key, m.bucket_lo, m.bucket_shift), 1)
+    cuda.syncthreads()
+    if tid == 0:
+        want = m.band_size[j]
+        misc[MISC_THRESHOLD] = k._threshold_of_histogram(hist, want, m.bucket_lo, m.bucket_shift)
+    cuda.syncthreads()
+    threshold = misc[MISC_THRESHOLD]
+    for q in range(start + tid, end, step):
+        key = segment[q - start]
+        if key >= threshold and key < floor:
+            band[rest + cuda.atomic.add(band_count, j, 1)] = key
+    cuda.syncthreads()
+    got = band_count[j]
+    for e in range(rest + tid, rest + got, step):
+        _place(band, keys, rest, got, e)
+    if tid == 0:
+        ad[AD_NEXT * n_ads + j] = rest
+        ad[AD_LEFT * n_ads + j] = got
+        ad[AD_REST * n_ads + j] = rest + got
+        ad[AD_FLOOR * n_ads + j] = threshold
+        needs_band[j] = 0
+    cuda.syncthreads()
 
 
 @cuda.jit(device=True, inline="always")
@@ -440,8 +516,9 @@ def run_cuda_block(
     if not ok:
         raise RuntimeError(why)
     (k0, k1), reps, prows = check_batch(arrays, seed, replications, params)
-    # Longer first bands than the CPU's: a band costs the block a sort shared by its threads,
-    # a refill costs one thread the whole list (the outcome is the same either way).
+    # Longer first bands than the CPU's: a refill is a pass of the block over the ad's whole
+    # list, and several ads' refills in one round are taken one after the other (the outcome
+    # is the same for any band; scripts/gpu_compare.py --tune times other sizes).
     arrays = with_bands(arrays, seed, *bands)
     dev = _Device()
     keep = {"keep_applicants": keep_applicants, "keep_offers": keep_offers}
@@ -456,8 +533,7 @@ def run_cuda_block(
     segment_len = arrays.max_segment
     keys = dev.empty((blocks, max(len(arrays.ad_app), 1)), np.int64)
     band = dev.empty((blocks, max(len(arrays.ad_app), 1)), np.int64)
-    segment = dev.empty((blocks, j, segment_len), np.int64)
-    work = dev.empty((blocks, j, SORT_BUCKETS + segment_len + 1), np.int64)
+    segment = dev.empty((blocks, segment_len), np.int64)
     offer_app = dev.empty((blocks, arrays.max_offers), np.int64)
     if summary is not None:
         check_summary(summary, arrays)
@@ -486,7 +562,6 @@ def run_cuda_block(
                 keys,
                 band,
                 segment,
-                work,
                 offer_app,
                 *launched,
                 keep_applicants,

@@ -22,7 +22,7 @@ import numba
 import numpy as np
 from numba import types
 
-from lis1abm.engine.layout import SORT_BUCKETS, EngineArrays
+from lis1abm.engine.layout import EngineArrays
 from lis1abm.rules import CASCADE_FIELDS
 
 
@@ -151,6 +151,27 @@ def parse_link_log(log: str, arch: Architecture = HOPPER) -> dict:
     }
 
 
+def toolchain() -> str:
+    """The compiler versions the figures come from: register counts depend on them (on the
+    H100 lent to this project, the driver gave a kernel about 96 registers where this
+    module, with nvJitLink 13.5, found 128: see the README)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from cuda.bindings import nvjitlink
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not from pip"
+
+    major, minor = nvjitlink.version()
+    return (
+        f"numba-cuda {installed('numba-cuda')}, NVVM {installed('nvidia-nvvm')}, "
+        f"nvJitLink {major}.{minor}"
+    )
+
+
 def c_signature(args: tuple) -> types.Signature:
     """``void(...)`` of host values standing for a kernel's arguments, arrays as C-contiguous
     (what CuPy and numba's device arrays are)."""
@@ -227,8 +248,7 @@ def block_kernel_args(arrays: EngineArrays, batch: int = 3, blocks: int = 2) -> 
         np.zeros(j, i64),  # offer0
         np.zeros((blocks, q), i64),  # keys
         np.zeros((blocks, q), i64),  # band
-        np.zeros((blocks, j, arrays.max_segment), i64),  # segment
-        np.zeros((blocks, j, SORT_BUCKETS + arrays.max_segment + 1), i64),  # work
+        np.zeros((blocks, arrays.max_segment), i64),  # segment
         np.zeros((blocks, arrays.max_offers), i64),  # offer_app
         np.zeros((batch, arrays.n_slots), i64),  # counts
         np.zeros((batch, arrays.n_rounds, len(CASCADE_FIELDS)), i64),  # cascade

@@ -183,11 +183,18 @@ def _band_threshold(segment, n_keys, floor, want, work, bucket_lo, bucket_shift)
     for k in range(n_keys):
         x = segment[k]
         work[_bucket(x, bucket_lo, bucket_shift)] += x < floor
+    return _threshold_of_histogram(work, want, bucket_lo, bucket_shift)
+
+
+@njit(inline="always")
+def _threshold_of_histogram(hist, want, bucket_lo, bucket_shift):
+    """The lowest key of the fewest whole top buckets of ``hist`` (N_BUCKETS,: keys per
+    bucket) that hold at least ``want`` keys, or INT64_MIN if that takes all of them."""
     lowest = N_BUCKETS - 1
-    total = work[lowest]
+    total = hist[lowest]
     while total < want and lowest > 0:
         lowest -= 1
-        total += work[lowest]
+        total += hist[lowest]
     if lowest == 0:
         return INT64_MIN
     # Bucket >= lowest  <=>  key >= this (buckets are monotone in the key).
