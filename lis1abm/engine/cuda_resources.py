@@ -213,50 +213,56 @@ def resources(
 # -- host stand-ins for each kernel's arguments, shaped as its driver launches it ----------
 
 
-def thread_kernel_args(arrays: EngineArrays, batch: int = 2) -> tuple:
-    """:func:`lis1abm.engine.cuda.cascade_kernel`'s arguments for a launch of ``batch``."""
-    n, a, i64 = arrays.n_applicants, arrays.n_applications, np.int64
+def launch_inputs(arrays: EngineArrays, batch: int) -> tuple:
+    """The first arguments of both engine kernels: k0, k1, reps, prows, the market."""
+    i64 = np.int64
     return (
         np.uint64(1),  # k0
         np.uint64(2),  # k1
         np.zeros(batch, i64),  # reps
         np.zeros((batch, 3 + arrays.n_rounds), i64),  # prows
         arrays,  # the market (one NamedTuple)
-        # keys, segment, work, ad_state, who, offer_app
-        *(np.zeros((*shape, batch), i64) for shape in arrays.scratch_shapes()),
+    )
+
+
+def launch_outputs(arrays: EngineArrays, batch: int) -> tuple:
+    """The outputs both engine kernels take after their scratch: counts, cascade, hired_ad,
+    hired_round, offers, keep_applicants, keep_offers."""
+    n, i64 = arrays.n_applicants, np.int64
+    return (
         np.zeros((batch, arrays.n_slots), i64),  # counts
         np.zeros((batch, arrays.n_rounds, len(CASCADE_FIELDS)), i64),  # cascade
         np.zeros((batch, n), i64),  # hired_ad
         np.zeros((batch, n), i64),  # hired_round
-        np.zeros((batch, a), np.int16),  # offers
+        np.zeros((batch, arrays.n_applications), np.int16),  # offers
         True,  # keep_applicants
         True,  # keep_offers
     )
 
 
+def thread_kernel_args(arrays: EngineArrays, batch: int = 2) -> tuple:
+    """:func:`lis1abm.engine.cuda.cascade_kernel`'s arguments for a launch of ``batch``."""
+    # keys, segment, work, ad_state, who, offer_app, a column per replication
+    scratch = tuple(np.zeros((*shape, batch), np.int64) for shape in arrays.scratch_shapes())
+    return (*launch_inputs(arrays, batch), *scratch, *launch_outputs(arrays, batch))
+
+
 def block_kernel_args(arrays: EngineArrays, batch: int = 3, blocks: int = 2) -> tuple:
     """:func:`lis1abm.engine.cuda_block.block_kernel`'s arguments for a launch of ``batch``
     replications on ``blocks`` blocks, summarising on the device."""
-    n, a, j, i64 = arrays.n_applicants, arrays.n_applications, arrays.n_ads, np.int64
+    i64 = np.int64
     q = max(len(arrays.ad_app), 1)
-    return (
-        np.uint64(1),  # k0
-        np.uint64(2),  # k1
-        np.zeros(batch, i64),  # reps
-        np.zeros((batch, 3 + arrays.n_rounds), i64),  # prows
-        arrays,
-        np.zeros(j, i64),  # offer0
+    scratch = (
+        np.zeros(arrays.n_ads, i64),  # offer0
         np.zeros((blocks, q), i64),  # keys
         np.zeros((blocks, q), i64),  # band
         np.zeros((blocks, arrays.max_segment), i64),  # segment
         np.zeros((blocks, arrays.max_offers), i64),  # offer_app
-        np.zeros((batch, arrays.n_slots), i64),  # counts
-        np.zeros((batch, arrays.n_rounds, len(CASCADE_FIELDS)), i64),  # cascade
-        np.zeros((batch, n), i64),  # hired_ad
-        np.zeros((batch, n), i64),  # hired_round
-        np.zeros((batch, a), np.int16),  # offers
-        True,  # keep_applicants
-        True,  # keep_offers
+    )
+    return (
+        *launch_inputs(arrays, batch),
+        *scratch,
+        *launch_outputs(arrays, batch),
         *summary_args(),
     )
 
