@@ -5,12 +5,17 @@ GPU the full market against the CPU engine."""
 from __future__ import annotations
 
 import inspect
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from test_cuda import assert_device_summary_equals_cpu, run_sim_check
 
 from lis1abm import engine
+from lis1abm.cli import main
 from lis1abm.engine import cuda_block, cuda_resources
 from lis1abm.engine.cuda import gpu_status, simulator
 from lis1abm.results.tally import Tally
@@ -92,3 +97,29 @@ def test_gpu_block_kernel_equals_cpu_on_full_market(market, arrays):
         np.testing.assert_array_equal(
             getattr(few, field), getattr(expected, field)[:16], err_msg=f"{field}, bands of one"
         )
+
+
+@pytest.mark.slow  # about 15 s: three full-market replications under the simulator
+def test_simulate_on_cuda_under_simulator_equals_cpu(capsys):
+    """`lis1abm simulate --backend cuda` (the block kernel summarising on the device, the
+    autumn 2024 market and its real tally) prints, under numba's CUDA simulator, the same
+    comparison and cascade as on the CPU backend."""
+    args = ["simulate", "--reps", "3", "--seed", "11", "--json"]
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", NUMBA_DISABLE_JIT="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "lis1abm.cli", *args, "--backend", "cuda"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    on_gpu = json.loads(done.stdout)
+    with pytest.raises(SystemExit) as stop:
+        main([*args, "--backend", "cpu"])
+    assert stop.value.code == 0
+    on_cpu = json.loads(capsys.readouterr().out)
+    assert on_gpu["backend"] == "cuda" and on_cpu["backend"] == "cpu"
+    assert on_gpu["rows"] == on_cpu["rows"]
+    assert on_gpu["cascade"] == on_cpu["cascade"]
