@@ -20,6 +20,7 @@ from lis1abm.engine import cuda as cuda_engine
 from lis1abm.engine import cuda_resources, cuda_summary
 from lis1abm.results.aggregate import Summary
 from lis1abm.results.tally import Tally
+from lis1abm.rules import CASCADE_FIELDS
 
 TESTS = Path(__file__).resolve().parent
 
@@ -165,12 +166,16 @@ def test_batch_size_bounds_and_growth(arrays, keep_applicants, keep_offers):
 
 
 def test_bytes_per_replication_counts_kept_outputs(arrays):
-    """Keeping per-applicant outcomes costs two int64 per applicant, keeping offers one byte
-    per application; so a launch keeping them holds fewer replications."""
+    """Keeping per-applicant outcomes costs two int64 per applicant, keeping offers two bytes
+    per application, and a kernel that summarises on the device keeps no hire counts or
+    cascade; so a launch keeping more holds fewer replications."""
     bpr = cuda_engine.bytes_per_replication
     lean = bpr(arrays, keep_applicants=False, keep_offers=False)
     assert bpr(arrays, keep_applicants=True, keep_offers=False) == lean + 16 * arrays.n_applicants
     assert bpr(arrays, keep_applicants=False, keep_offers=True) == lean + 2 * arrays.n_applications
+    counted = 8 * (arrays.n_slots + arrays.n_rounds * len(CASCADE_FIELDS))
+    out = cuda_engine.output_bytes
+    assert out(arrays, False, False, counts=False) == out(arrays, False, False) - counted
     free = 1 << 30
     small = cuda_engine.batch_size(arrays, 10**6, free, keep_applicants=True, keep_offers=True)
     large = cuda_engine.batch_size(arrays, 10**6, free, keep_applicants=False, keep_offers=False)

@@ -243,16 +243,15 @@ class Outputs:
         )
 
 
-def output_bytes(arrays: engine.EngineArrays, keep_applicants: bool, keep_offers: bool) -> int:
+def output_bytes(
+    arrays: engine.EngineArrays, keep_applicants: bool, keep_offers: bool, counts: bool = True
+) -> int:
     """Device memory of one replication's inputs and outputs (bytes): parameter row,
-    replication index, hire counts, cascade, and the per-applicant and per-offer outputs when
-    kept."""
-    words = (
-        arrays.n_slots
-        + arrays.n_rounds * len(CASCADE_FIELDS)
-        + (3 + arrays.n_rounds)
-        + 1  # parameter row and replication index
-    )
+    replication index, hire counts and cascade (unless ``counts`` is False: a kernel that
+    summarises them itself), and the per-applicant and per-offer outputs when kept."""
+    words = (3 + arrays.n_rounds) + 1  # parameter row and replication index
+    if counts:
+        words += arrays.n_slots + arrays.n_rounds * len(CASCADE_FIELDS)
     if keep_applicants:
         words += 2 * arrays.n_applicants
     return 8 * words + (2 * arrays.n_applications if keep_offers else 0)

@@ -522,7 +522,8 @@ def run_cuda_block(
     arrays = with_bands(arrays, seed, *bands)
     dev = _Device()
     keep = {"keep_applicants": keep_applicants, "keep_offers": keep_offers}
-    size = batch or max(1, int(MEMORY_SHARE * dev.free_bytes()) // output_bytes(arrays, **keep))
+    per_replication = output_bytes(arrays, **keep, counts=summary is None)
+    size = batch or max(1, int(MEMORY_SHARE * dev.free_bytes()) // per_replication)
     size = min(size, len(reps))
     blocks = min(grid_size(dev), size)
     j = arrays.n_ads
