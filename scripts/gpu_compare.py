@@ -2,7 +2,7 @@
 
 Needs a GPU::
 
-    python scripts/gpu_compare.py [--reps N ...] [--tune]
+    python scripts/gpu_compare.py [--reps N ...] [--tune] [--profile]
 
 For each kernel (thread per replication, ``lis1abm.engine.cuda``; block per replication,
 ``lis1abm.engine.cuda_block``) it prints the time of the first call (compiling the kernel, or
@@ -17,6 +17,9 @@ compare.
 outcome: threads per block (32-256), first bands of ``factor * capacity + extra`` keys, and the
 register cap (each cap other than the default compiles anew, 10-20 s). Its table says which
 setting to make the default.
+
+``--profile`` prints where the block kernel's blocks spend their cycles, phase by phase
+(:mod:`lis1abm.engine.cuda_profile`): the place to start making it faster.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from lis1abm.data.round import load_round
 from lis1abm.engine import cuda_block
 from lis1abm.engine.cuda import run_cuda
 from lis1abm.engine.cuda_block import run_cuda_block
+from lis1abm.engine.cuda_profile import N_PHASES, table
 from lis1abm.market.ranking import build_market
 from lis1abm.params import load_params
 from lis1abm.results.aggregate import Summary
@@ -106,17 +110,31 @@ def tune(market, arrays, tally, n: int) -> None:
         print(f"  {per_s:>12,.0f}/s  {settings}")
 
 
+def profile(market, arrays, tally, n: int) -> None:
+    """Cycles per replication in each phase of the block kernel (summarising), one run."""
+    cycles = np.zeros(N_PHASES, np.int64)
+    ids = np.arange(n)
+    row = engine.param_rows(market)
+    run_cuda_block(arrays, market.seed, ids, row, summary=Summary(tally), phase_cycles=cycles)
+    print(f"profile: block kernel, {n} replications, cycles per replication by phase:")
+    for name, per_replication, share in table(cycles, n):
+        print(f"  {name:<12} {per_replication:>14,.0f}  {100 * share:5.1f} %")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, nargs="+", default=[1 << 20, 1 << 21])
     parser.add_argument("--tune", action="store_true", help="time other launch settings")
     parser.add_argument("--tune-reps", type=int, default=1 << 19)
+    parser.add_argument("--profile", action="store_true", help="cycles by phase")
     args = parser.parse_args()
     market = build_market(load_round("autumn2024"), load_params(), 2024)
     tally = Tally(market)
     arrays = engine.flatten(market, tally)
     check(market, arrays, tally)
     speeds(market, arrays, tally, args.reps)
+    if args.profile:
+        profile(market, arrays, tally, args.tune_reps)
     if args.tune:
         tune(market, arrays, tally, args.tune_reps)
 

@@ -11,7 +11,8 @@ identical: hire counts, cascade, each applicant's ad and round, and every offer.
 argument ``block`` it checks the block-per-replication kernel (``run_cuda_block``) instead:
 blocks of 32 and 64 threads, launches of 4, and first bands of one key (every ad refills).
 Either way it also checks the summary counted on the device (``summary=``) against the CPU
-engine's, bin for bin, and that a value outside its bins is caught there too.
+engine's, bin for bin, and that a value outside its bins is caught there too; for the block
+kernel, that profiling its phases changes no outcome and times every phase that ran.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -36,6 +38,7 @@ from test_cascade import tiny_market  # noqa: E402
 from lis1abm import engine  # noqa: E402
 from lis1abm.engine.cuda import gpu_status, run_cuda, simulator  # noqa: E402
 from lis1abm.engine.cuda_block import run_cuda_block  # noqa: E402
+from lis1abm.engine.cuda_profile import N_PHASES, REFILLS  # noqa: E402
 from lis1abm.results.aggregate import Summary  # noqa: E402
 from lis1abm.rules import CASCADE_FIELDS  # noqa: E402
 
@@ -178,6 +181,23 @@ def summary_problems(name, run, arrays, market, reps, rows) -> list[str]:
     return problems
 
 
+def profile_problems(name, arrays, market, reps, rows, expected) -> list[str]:
+    """The block kernel profiled (``phase_cycles``): the same outcome, and time in each phase
+    that always runs (the simulator's clock is in nanoseconds)."""
+    cycles = np.zeros(N_PHASES, np.int64)
+    full = {"keep_applicants": True, "keep_offers": True}
+    start = time.perf_counter_ns()
+    got = run_cuda_block(arrays, market.seed, reps, rows, threads=32, phase_cycles=cycles, **full)
+    elapsed = time.perf_counter_ns() - start
+    problems = differences(f"{name}, profiled", expected, got)
+    ran = [p for p in range(N_PHASES) if p != REFILLS]  # bands may never run out
+    # Each block's phases follow one another: together they last at most the run times the
+    # blocks (the simulator runs 2).
+    if (cycles < 0).any() or (cycles[ran] == 0).any() or cycles.sum() > 2 * elapsed:
+        problems.append(f"{name}, profiled: phase times {cycles.tolist()} in {elapsed} ns")
+    return problems
+
+
 def block_of_32(*args, **kwargs):
     """run_cuda_block with blocks of 32 threads (fewer simulated threads, a faster check)."""
     return run_cuda_block(*args, threads=32, **kwargs)
@@ -211,6 +231,8 @@ def main() -> int:
             runs += 1
         run = block_of_32 if block else run_cuda
         problems += summary_problems(name, run, arrays, market, reps, rows)
+        if block and name.startswith("market 1"):
+            problems += profile_problems(name, arrays, market, reps, rows, expected)
     if offers == 0:
         problems.append("no offers were made at all: the comparison is vacuous")
     if problems:

@@ -41,6 +41,7 @@ from numba import cuda, int32, int64
 
 from lis1abm import rules
 from lis1abm.compiled import cached
+from lis1abm.engine import cuda_profile as P
 from lis1abm.engine import kernel as k
 from lis1abm.engine.cpu import EngineResult, check_batch, check_summary
 from lis1abm.engine.cuda import (
@@ -52,6 +53,7 @@ from lis1abm.engine.cuda import (
     quiet_small_grids,
     simulator,
 )
+from lis1abm.engine.cuda_profile import clock64
 from lis1abm.engine.cuda_summary import count_values
 from lis1abm.engine.layout import (
     F_NO_REPLY,
@@ -78,9 +80,9 @@ from lis1abm.rules import CASCADE_FIELDS
 
 THREADS = 128  # threads per block (one replication)
 # Registers per thread, at most. With nvJitLink 13.5's ptxas (scripts/kernel_resources.py)
-# the kernel takes 162 on its own: 3 blocks of 128 threads per multiprocessor. At 128 it
-# spills 44 bytes (24 bytes of stack a thread) and 4 blocks fit, as many as the thread
-# kernel gets; 96 would spill 184 bytes for 5 blocks, 80 spill 212 for 6 (the shared memory
+# the kernel takes 166 on its own: 3 blocks of 128 threads per multiprocessor. At 128 it
+# spills 44 bytes (32 bytes of stack a thread) and 4 blocks fit, as many as the thread
+# kernel gets; 96 would spill 276 bytes for 5 blocks, 80 spill 292 for 6 (the shared memory
 # allows 6). Which is fastest is for scripts/gpu_compare.py --tune to measure; a test keeps
 # the spill at the cap small.
 MAX_REGISTERS = 128
@@ -145,15 +147,19 @@ def block_kernel(
     recipe,
     hist,
     outside,
+    profile,
+    phase_cycles,
 ):
     """Replications ``reps`` (B,), block by block: block g plays replications g, g + G, ...
     (G blocks), in its own row g of the global scratch (``keys``, ``band`` (G, Q), ``segment``
-    (G, max segment), ``offer_app`` (G,
-    sum of capacities)). ``offer0`` (J,): first place of ad j's offers in an ``offer_app`` row.
+    (G, max segment), ``offer_app`` (G, sum of capacities)). ``offer0`` (J,): first place of
+    ad j's offers in an ``offer_app`` row.
     Outputs as :func:`lis1abm.engine.kernel.replicate`'s, one row per replication; with
     ``summarise``, the hire counts and cascade are counted into the summary's ``hist`` (H,)
     and ``outside`` (1,) instead (``recipe``: :class:`~lis1abm.engine.cuda_summary.
-    DeviceSummary`), and ``counts`` and ``cascade`` are not written."""
+    DeviceSummary`), and ``counts`` and ``cascade`` are not written. With ``profile``, block
+    g adds the cycles of each phase to ``phase_cycles`` (G, N_PHASES)
+    (:mod:`lis1abm.engine.cuda_profile`)."""
     n_people = m.n_applied.shape[0]
     n_ads = m.capacity.shape[0]
     n_slots = counts.shape[1]
@@ -194,6 +200,7 @@ def block_kernel(
     n_keys = m.ad_app.shape[0]
     my_offers = offer_app[g]
 
+    clock = clock64() if profile else 0  # thread 0's last cycle reading (profiling)
     for b in range(g, reps.shape[0], cuda.gridDim.x):
         rep = reps[b]
         prow = prows[b]
@@ -218,6 +225,7 @@ def block_kernel(
                 total += m.capacity[j]
             misc[MISC_OPEN] = total
         cuda.syncthreads()
+        clock = _tick(profile, tid, phase_cycles, g, P.START, clock)
         # 1. Ranking keys, the threads splitting the applications; only the keys of each
         # ad's first band are kept, appended to the ad's part of ``band`` in whatever order
         # the threads get there (the sort below makes the order unique).
@@ -227,6 +235,7 @@ def block_kernel(
             if key >= m.band_threshold[j]:
                 my_band[m.ad_ptr[j] + cuda.atomic.add(band_count, j, 1)] = key
         cuda.syncthreads()
+        clock = _tick(profile, tid, phase_cycles, g, P.KEYS, clock)
         # 2. Each band sorted (descending) to the front of its ad's segment of ``keys``.
         for q in range(tid, n_keys, step):
             j = m.ad_app_ad[q]
@@ -241,6 +250,7 @@ def block_kernel(
             ad[AD_FLOOR * n_ads + j] = m.band_threshold[j]
             ad[AD_HIRED * n_ads + j] = 0
         cuda.syncthreads()
+        clock = _tick(profile, tid, phase_cycles, g, P.FIRST_BANDS, clock)
         for r in range(1, m.n_rounds + 1):
             casc = casc_all[(r - 1) * N_FIELDS : r * N_FIELDS]  # the round's counters
             # 3. Offers, a thread per ad down its band. An ad whose band runs out before its
@@ -259,6 +269,7 @@ def block_kernel(
                                 casc, misc, my_offers, offer0[j], n_offered, ad_open,
                                 needs_band)  # fmt: skip
                 cuda.syncthreads()
+                clock = _tick(profile, tid, phase_cycles, g, P.OFFERS, clock)
                 if misc[MISC_REFILLS] == 0:  # every thread reads the same count
                     break
                 for j in range(n_ads):  # the same ads in every thread: the barriers match
@@ -268,11 +279,13 @@ def block_kernel(
                 if tid == 0:
                     misc[MISC_REFILLS] = 0
                 cuda.syncthreads()
+                clock = _tick(profile, tid, phase_cycles, g, P.REFILLS, clock)
             # 4. Replies, the threads splitting the applicants with offers.
             for t in range(tid, misc[MISC_TOUCHED], step):
                 _reply(k0, k1, rep, r, prow, m, touched[t], best, who_ad, who_round, marked,
                        decision, ad, n_ads, casc, misc)  # fmt: skip
             cuda.syncthreads()
+            clock = _tick(profile, tid, phase_cycles, g, P.REPLIES, clock)
             # 5. Responses, a thread per ad over its offers.
             for j in range(tid, n_ads, step):
                 for x in range(n_offered[j]):
@@ -284,6 +297,7 @@ def block_kernel(
                         offers[b, a] = rules.offer_code(r, response)
                 cuda.atomic.add(casc, F_OFFERS, n_offered[j])
             cuda.syncthreads()
+            clock = _tick(profile, tid, phase_cycles, g, P.RESPONSES, clock)
             # 6. The round closes: open positions, the day's best offers cleared. A round
             # without offers changes nothing, so no later round would differ: the block stops
             # (every thread reads the same count), the rounds not played carrying the open
@@ -297,6 +311,7 @@ def block_kernel(
             if tid == 0:
                 misc[MISC_TOUCHED] = 0
             cuda.syncthreads()
+            clock = _tick(profile, tid, phase_cycles, g, P.ROUND_END, clock)
             if no_offers:
                 for later in range(r + tid, m.n_rounds, step):
                     casc_all[later * N_FIELDS + F_OPEN_AFTER] = misc[MISC_OPEN]
@@ -324,6 +339,18 @@ def block_kernel(
             for f in range(tid, n_cascade, step):
                 cascade[b, f // N_FIELDS, f % N_FIELDS] = casc_all[f]
         cuda.syncthreads()
+        clock = _tick(profile, tid, phase_cycles, g, P.TALLY, clock)
+
+
+@cuda.jit(device=True, inline="always")
+def _tick(profile, tid, phase_cycles, g, phase, since):
+    """With ``profile``, thread 0 adds the cycles since ``since`` to block g's ``phase`` and
+    returns the new reading; otherwise ``since`` unchanged. Called after a barrier."""
+    if profile and tid == 0:
+        now = clock64()
+        phase_cycles[g, phase] += now - since
+        return now
+    return since
 
 
 @cuda.jit(device=True, inline="always")
@@ -499,6 +526,7 @@ def run_cuda_block(
     keep_offers: bool = False,
     summary: Summary | None = None,
     max_registers: int = MAX_REGISTERS,
+    phase_cycles: np.ndarray | None = None,
 ) -> EngineResult:
     """Play replications on the GPU, a block per replication (same arguments and result as
     :func:`lis1abm.engine.cpu.run_cpu`; a ``summary`` is counted in the kernel, as each
@@ -506,7 +534,9 @@ def run_cuda_block(
     as many as MEMORY_SHARE of the free memory holds). Results depend on none of the launch
     settings: ``batch``, ``threads`` (threads per block, a multiple of 32), ``bands`` (first
     bands of ``factor * capacity + extra`` keys; small ones make every ad refill, for tests)
-    and ``max_registers`` (per thread, for tuning: scripts/gpu_compare.py --tune)."""
+    and ``max_registers`` (per thread, for tuning: scripts/gpu_compare.py --tune).
+    ``phase_cycles``: int64 (N_PHASES,), to which the blocks' cycles in each phase are added
+    (:mod:`lis1abm.engine.cuda_profile`; None: no profiling)."""
     if not fits(arrays):
         raise ValueError(
             f"the market needs {shared_bytes(arrays)} bytes of shared memory per block "
@@ -539,6 +569,8 @@ def run_cuda_block(
     if summary is not None:
         check_summary(summary, arrays)
     out = Outputs(dev, arrays, reps, keep_applicants, keep_offers, summary)
+    profile = phase_cycles is not None
+    cycles = dev.zeros((blocks, P.N_PHASES) if profile else (1, 1), np.int64)
     kernel = _kernel(max_registers)
     smem = shared_bytes(arrays)
     # A grid-stride loop must not have more blocks than fit on the device at once: a block
@@ -568,12 +600,16 @@ def run_cuda_block(
                 keep_applicants,
                 keep_offers,
                 *out.summary.kernel_args(),
+                profile,
+                cycles,
             )
         dev.synchronize()
         out.fetch(start, stop, launched)
         if resident is None:
             resident = min(blocks, resident_blocks(kernel, threads, smem) or blocks)
         start = stop
+    if profile:
+        phase_cycles += dev.get(cycles).sum(axis=0)
     return out.result()
 
 

@@ -22,6 +22,7 @@ import numba
 import numpy as np
 from numba import types
 
+from lis1abm.engine.cuda_profile import N_PHASES
 from lis1abm.engine.layout import EngineArrays
 from lis1abm.rules import CASCADE_FIELDS
 
@@ -264,6 +265,8 @@ def block_kernel_args(arrays: EngineArrays, batch: int = 3, blocks: int = 2) -> 
         *scratch,
         *launch_outputs(arrays, batch),
         *summary_args(),
+        True,  # profile
+        np.zeros((blocks, N_PHASES), i64),  # phase_cycles
     )
 
 
