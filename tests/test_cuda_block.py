@@ -99,12 +99,12 @@ def test_gpu_block_kernel_equals_cpu_on_full_market(market, arrays):
         )
 
 
-@pytest.mark.slow  # about 15 s: three full-market replications under the simulator
+@pytest.mark.slow  # about 20 s: two full-market replications under the simulator
 def test_simulate_on_cuda_under_simulator_equals_cpu(capsys):
     """`lis1abm simulate --backend cuda` (the block kernel summarising on the device, the
     autumn 2024 market and its real tally) prints, under numba's CUDA simulator, the same
     comparison and cascade as on the CPU backend."""
-    args = ["simulate", "--reps", "3", "--seed", "11", "--json"]
+    args = ["simulate", "--reps", "2", "--seed", "11", "--json"]
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", NUMBA_DISABLE_JIT="1")
     done = subprocess.run(
         [sys.executable, "-m", "lis1abm.cli", *args, "--backend", "cuda"],
