@@ -11,10 +11,19 @@ from __future__ import annotations
 
 from lis1abm import engine
 from lis1abm.data.round import load_round
-from lis1abm.engine.cuda_resources import HOPPER, all_kernels, toolchain
+from lis1abm.engine import cuda_block
+from lis1abm.engine.cuda_resources import (
+    HOPPER,
+    all_kernels,
+    block_kernel_args,
+    resources,
+    toolchain,
+)
 from lis1abm.market.ranking import build_market
 from lis1abm.params import load_params
 from lis1abm.results.tally import Tally
+
+TUNE_CAPS = (96, 80)
 
 
 def main() -> None:
@@ -22,6 +31,20 @@ def main() -> None:
     arrays = engine.flatten(market, Tally(market))
     print(f"{HOPPER.name}, autumn 2024 market; {toolchain()}:")
     for kernel in all_kernels(arrays):
+        print(f"  {kernel.line()}")
+    # The block kernel at other register caps (its cap, MAX_REGISTERS, is above): what
+    # scripts/gpu_compare.py --tune times.
+    print("block kernel at other register caps:")
+    args = block_kernel_args(arrays)
+    for cap in (None, *TUNE_CAPS):
+        kernel = resources(
+            f"cap {cap or 'none'}",
+            cuda_block.block_kernel,
+            args,
+            cuda_block.THREADS,
+            cuda_block.shared_bytes(arrays),
+            max_registers=cap,
+        )
         print(f"  {kernel.line()}")
 
 

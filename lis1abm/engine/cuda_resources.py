@@ -153,9 +153,9 @@ def parse_link_log(log: str, arch: Architecture = HOPPER) -> dict:
 
 
 def toolchain() -> str:
-    """The compiler versions the figures come from: register counts depend on them (on the
-    H100 lent to this project, the driver gave a kernel about 96 registers where this
-    module, with nvJitLink 13.5, found 128: see the README)."""
+    """The compiler versions the figures come from: register counts depend on them (the
+    H100 lent to this project held a kernel in at most 102 registers where this module,
+    with nvJitLink 13.5, found 128: see the README)."""
     from importlib.metadata import PackageNotFoundError, version
 
     from cuda.bindings import nvjitlink
