@@ -20,7 +20,7 @@ import argparse
 
 import pandas as pd
 
-from lis1abm.results.statements import figure_4_3
+from lis1abm.report.statements import figure_4_3
 from lis1abm.simulation.simulate import simulate
 
 LIMIT_PP = {"education": 2.0, "nationality": 3.0, "graduation_period": 5.0}

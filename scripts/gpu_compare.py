@@ -37,9 +37,9 @@ from lis1abm.engine.cuda import run_cuda
 from lis1abm.engine.cuda_block import run_cuda_block
 from lis1abm.engine.cuda_profile import N_PHASES, table
 from lis1abm.market.ranking import build_market
+from lis1abm.outcomes.aggregate import Summary
+from lis1abm.outcomes.tally import Tally
 from lis1abm.params import load_params
-from lis1abm.results.aggregate import Summary
-from lis1abm.results.tally import Tally
 
 FIELDS = ("counts", "cascade", "hired_ad", "hired_round", "offers")
 TUNE_THREADS = (64, 128, 256)

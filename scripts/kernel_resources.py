@@ -20,8 +20,8 @@ from lis1abm.engine.cuda_resources import (
     toolchain,
 )
 from lis1abm.market.ranking import build_market
+from lis1abm.outcomes.tally import Tally
 from lis1abm.params import load_params
-from lis1abm.results.tally import Tally
 
 TUNE_CAPS = (96, 80)
 

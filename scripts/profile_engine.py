@@ -14,8 +14,8 @@ import numpy as np
 from lis1abm import engine
 from lis1abm.data.round import load_round
 from lis1abm.market.ranking import build_market
+from lis1abm.outcomes.tally import Tally
 from lis1abm.params import load_params
-from lis1abm.results.tally import Tally
 
 REPS = 3000
 

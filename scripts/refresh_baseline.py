@@ -23,9 +23,9 @@ from lis1abm import engine
 from lis1abm.abm.model import LIS1Model
 from lis1abm.data.round import load_round
 from lis1abm.market.ranking import build_market
+from lis1abm.outcomes.tally import Tally
 from lis1abm.params import DEFAULT_PARAMS, Params, load_params
-from lis1abm.results.provenance import file_digest
-from lis1abm.results.tally import Tally
+from lis1abm.report.provenance import file_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "tests" / "baseline" / "autumn2024.json"

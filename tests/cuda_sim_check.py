@@ -39,7 +39,7 @@ from lis1abm import engine  # noqa: E402
 from lis1abm.engine.cuda import gpu_status, run_cuda, simulator  # noqa: E402
 from lis1abm.engine.cuda_block import run_cuda_block  # noqa: E402
 from lis1abm.engine.cuda_profile import N_PHASES, REFILLS  # noqa: E402
-from lis1abm.results.aggregate import Summary  # noqa: E402
+from lis1abm.outcomes.aggregate import Summary  # noqa: E402
 from lis1abm.rules import CASCADE_FIELDS  # noqa: E402
 
 OUTPUTS = ("replications", "counts", "cascade", "hired_ad", "hired_round", "offers")
@@ -145,7 +145,7 @@ def block_kernel_runs(arrays, market, reps, rows, refills_only=False):
 
 
 def small_tally(arrays, *, narrow: bool = False) -> SimpleNamespace:
-    """A stand-in for :class:`lis1abm.results.tally.Tally` on a hand-made market (which has
+    """A stand-in for :class:`lis1abm.outcomes.tally.Tally` on a hand-made market (which has
     no round data): every hire-count slot and every cascade count is a value of its own, with
     a constant added to some, and one more value sums them all. Bounds are wide enough for
     any outcome, or, ``narrow``, a single bin at the constant (most values then fall

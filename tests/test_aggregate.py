@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from lis1abm import engine
-from lis1abm.results.aggregate import PERCENTILES, Summary
-from lis1abm.results.tally import Tally
+from lis1abm.outcomes.aggregate import PERCENTILES, Summary
+from lis1abm.outcomes.tally import Tally
 
 QS = [*PERCENTILES, 0, 1, 12.5, 33.3, 50, 66.7, 99, 100]
 

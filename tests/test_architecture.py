@@ -50,10 +50,10 @@ def test_layers_contract_is_kept():
     ("module", "upward"),
     [
         ("data/round.py", "import lis1abm.params.model"),  # data imports parameters
-        ("market/ranking.py", "from lis1abm.results import tally"),  # market imports results
+        ("market/ranking.py", "from lis1abm.outcomes import tally"),  # market imports outcomes
         ("rules.py", "from lis1abm import rng"),  # one base module imports another
         # A type hint counts too.
-        ("results/events.py", "if TYPE_CHECKING:\n    from lis1abm.abm.model import LIS1Model"),
+        ("outcomes/events.py", "if TYPE_CHECKING:\n    from lis1abm.abm.model import LIS1Model"),
     ],
 )
 def test_contract_catches_an_upward_import(tmp_path, module, upward):

@@ -15,7 +15,7 @@ from lis1abm import engine, rules
 from lis1abm.abm.model import LIS1Model
 from lis1abm.market.applications import Applications
 from lis1abm.market.ranking import Market, build_market, ranked_lists
-from lis1abm.results.tally import tally
+from lis1abm.outcomes.tally import tally
 from lis1abm.rng import Stream, u16
 from lis1abm.rules import CASCADE_FIELDS
 

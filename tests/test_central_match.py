@@ -20,7 +20,7 @@ from lis1abm.engine.stability import MEASURES, RANK_TOP, allocation_measures
 from lis1abm.errors import ConfigError
 from lis1abm.experiments import load_experiment, run_experiment
 from lis1abm.market.ranking import Market, ranked_lists
-from lis1abm.results.tally import Tally
+from lis1abm.outcomes.tally import Tally
 from lis1abm.rng import Stream, u16
 
 # -- the preferences, independently of the engine ------------------------------------------

@@ -14,8 +14,8 @@ from lis1abm import __version__
 from lis1abm.cli import main
 from lis1abm.data.round import known_rounds
 from lis1abm.engine import backends
+from lis1abm.outcomes.tally import BREAKDOWNS
 from lis1abm.params import DEFAULT_PARAMS
-from lis1abm.results.tally import BREAKDOWNS
 
 ROW_KEYS = {
     "breakdown",

@@ -34,7 +34,7 @@ RUN = textwrap.dedent(
     from lis1abm.compiled import cache_dir
     from lis1abm.market.ranking import build_market
     from lis1abm.params import load_params
-    from lis1abm.results.tally import Tally
+    from lis1abm.outcomes.tally import Tally
 
     assert lis1abm.__file__.startswith(sys.argv[1]), lis1abm.__file__
     market = build_market(load_round("autumn2024"), load_params(), 2024)

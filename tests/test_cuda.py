@@ -18,8 +18,8 @@ from test_cascade import tiny_market
 from lis1abm import engine
 from lis1abm.engine import cuda as cuda_engine
 from lis1abm.engine import cuda_resources, cuda_summary
-from lis1abm.results.aggregate import Summary
-from lis1abm.results.tally import Tally
+from lis1abm.outcomes.aggregate import Summary
+from lis1abm.outcomes.tally import Tally
 from lis1abm.rules import CASCADE_FIELDS
 
 TESTS = Path(__file__).resolve().parent

@@ -18,7 +18,7 @@ from lis1abm import engine
 from lis1abm.cli import main
 from lis1abm.engine import cuda_block, cuda_resources
 from lis1abm.engine.cuda import gpu_status, simulator
-from lis1abm.results.tally import Tally
+from lis1abm.outcomes.tally import Tally
 
 
 @pytest.fixture(scope="module")

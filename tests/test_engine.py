@@ -15,8 +15,8 @@ from test_cascade import markets, tiny_market
 from lis1abm import engine
 from lis1abm.abm.model import LIS1Model
 from lis1abm.market.ranking import Market
-from lis1abm.results.events import offer_events
-from lis1abm.results.tally import Tally
+from lis1abm.outcomes.events import offer_events
+from lis1abm.outcomes.tally import Tally
 from lis1abm.rules import CASCADE_FIELDS
 
 

@@ -15,7 +15,7 @@ from lis1abm.errors import ConfigError
 from lis1abm.experiments import draw_figures, load_experiment, run_experiment, write_results
 from lis1abm.experiments.growth import EDUCATED_ABROAD, grow_applicants
 from lis1abm.market.population import build_population, graduation_table
-from lis1abm.results.compare import report_table
+from lis1abm.report.compare import report_table
 
 GROWTH = """
 description = "a small growth experiment"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from lis1abm.cli import main
-from lis1abm.results import provenance
+from lis1abm.report import provenance
 from lis1abm.simulation import bench
 
 ROOT = Path(__file__).resolve().parents[1]

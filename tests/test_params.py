@@ -15,9 +15,9 @@ from lis1abm.data.files import rounds_dir
 from lis1abm.engine.layout import flatten
 from lis1abm.errors import ConfigError
 from lis1abm.market.ranking import SCORE_UNIT, build_market
+from lis1abm.outcomes.tally import Tally
 from lis1abm.params import DEFAULT_PARAMS, load_params, with_overrides
 from lis1abm.params.model import KEY_ROOM_SDS, RANKING_TERMS, RANKING_WEIGHT_MAX, ParamFile
-from lis1abm.results.tally import Tally
 
 GROUPS_OLD = '{ "Norway" = 0.85, "EEA+UK" = 0.3, "Outside EEA" = 0.5 }'
 

@@ -19,8 +19,8 @@ from lis1abm.abm.model import LIS1Model
 from lis1abm.atomic import replacing
 from lis1abm.data.files import round_params_path
 from lis1abm.data.round import GROUPS
-from lis1abm.results.provenance import file_digest
-from lis1abm.results.tally import Tally
+from lis1abm.outcomes.tally import Tally
+from lis1abm.report.provenance import file_digest
 from lis1abm.rules import CASCADE_FIELDS
 from lis1abm.simulation.simulate import PROVENANCE_COLUMNS, simulate, write_results
 
@@ -245,8 +245,8 @@ def test_appendix4_and_long_term_breakdowns(market):
     """appendix4 has every pair of appendix 4 with the report's hires; the long-term
     breakdowns split the applicants with 4+ rounds (and the rest) so that not hired =
     applicants - hired per replication, with table 2's not hired as the report's targets."""
-    from lis1abm.results.compare import report_figures, report_not_hired
-    from lis1abm.results.tally import SHORT_TERM
+    from lis1abm.outcomes.tally import SHORT_TERM
+    from lis1abm.report.compare import report_figures, report_not_hired
 
     tally = Tally(market)
     report = report_figures(market)

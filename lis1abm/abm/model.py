@@ -18,8 +18,8 @@ import pandas as pd
 from lis1abm import rules
 from lis1abm.abm.agents import Ad, Applicant
 from lis1abm.market.ranking import Market, ranked_lists
-from lis1abm.results.events import event_table
-from lis1abm.results.tally import ReplicationOutcome
+from lis1abm.outcomes.events import event_table
+from lis1abm.outcomes.tally import ReplicationOutcome
 from lis1abm.rng import Stream, u16, u16x4
 from lis1abm.rules import CASCADE_FIELDS
 

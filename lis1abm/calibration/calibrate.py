@@ -55,9 +55,9 @@ from lis1abm.engine.backends import resolve_backend
 from lis1abm.errors import UserError
 from lis1abm.plots.fit import fit_figure
 from lis1abm.plots.theme import save
-from lis1abm.results.compare import compare
-from lis1abm.results.provenance import describe, file_digest, git_commit
-from lis1abm.results.statements import figure_4_3
+from lis1abm.report.compare import compare
+from lis1abm.report.provenance import describe, file_digest, git_commit
+from lis1abm.report.statements import figure_4_3
 
 DEFAULT_OUT = Path("results/calibration")
 """The output folder, relative to the current directory."""

@@ -23,7 +23,7 @@ parameter paths are one-line :class:`~lis1abm.errors.ConfigError` naming the fil
   (``hired`` or ``not_hired``) and ``weight`` (multiplies the breakdown's log-likelihood;
   overlapping breakdowns count the same applicants twice, a weight below 1 tempers that).
 - ``[held_out]``: ``breakdowns`` never in the objective, only reported, and ``statements``
-  (the report's figure 4.3 statements, :mod:`lis1abm.results.statements`).
+  (the report's figure 4.3 statements, :mod:`lis1abm.report.statements`).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from lis1abm.calibration.paths import PathError, range_problem, resolve, tree_of
 from lis1abm.data.files import configs_dir
 from lis1abm.data.toml import read_toml
 from lis1abm.errors import ConfigError
+from lis1abm.outcomes.tally import BREAKDOWNS
 from lis1abm.params import DEFAULT_PARAMS, Params, load_params
-from lis1abm.results.tally import BREAKDOWNS
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 Number = Annotated[float, Field(allow_inf_nan=False)]

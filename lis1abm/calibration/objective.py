@@ -51,10 +51,10 @@ from lis1abm.calibration.paths import value_at, with_values
 from lis1abm.data.round import RoundData
 from lis1abm.engine.layout import flatten
 from lis1abm.market.ranking import Market, build_market
+from lis1abm.outcomes.aggregate import Summary
+from lis1abm.outcomes.tally import Tally
 from lis1abm.params import Params
-from lis1abm.results.aggregate import Summary
-from lis1abm.results.compare import report_figures, report_not_hired
-from lis1abm.results.tally import Tally
+from lis1abm.report.compare import report_figures, report_not_hired
 from lis1abm.simulation.simulate import ResultSink, run_replications
 
 

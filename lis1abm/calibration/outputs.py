@@ -11,7 +11,7 @@ In the output folder (beside the study's journal):
   in every replication, so the not-hired 5 % point is applicants - the hires' 95 % point and
   the other way round), inside_band (``yes`` when the report's figure lies in [p05, p95],
   ``no``, or empty without a report figure). Rows of breakdown ``figure_4_3`` are the report's
-  figure 4.3 statements (:mod:`lis1abm.results.statements`): ``report`` is the reference
+  figure 4.3 statements (:mod:`lis1abm.report.statements`): ``report`` is the reference
   figure, ``model_mean`` the model's, inside_band ``hit`` or ``miss``;
 - ``estimates.csv``: parameter, best, ci_lo, ci_hi, ci_open (the conditional 95 % likelihood
   interval of :mod:`lis1abm.calibration.scan`; ``ci_open`` names a side where it extends
@@ -45,7 +45,7 @@ from lis1abm.atomic import as_new, replacing
 from lis1abm.calibration.paths import tree_of
 from lis1abm.errors import UserError
 from lis1abm.params import Params, load_params
-from lis1abm.results.compare import report_table
+from lis1abm.report.compare import report_table
 
 FIT_COLUMNS = (
     "breakdown",
@@ -62,9 +62,9 @@ FIT_COLUMNS = (
 
 
 def fit_table(rows: list[dict], roles: dict[str, str], statements: list[dict]) -> pd.DataFrame:
-    """``fit.csv`` from the comparison rows (:func:`lis1abm.results.compare.compare`) of the
+    """``fit.csv`` from the comparison rows (:func:`lis1abm.report.compare.compare`) of the
     breakdowns in ``roles`` (breakdown -> role) and the figure 4.3 statements (held out):
-    :func:`lis1abm.results.compare.report_table` with a ``role`` column."""
+    :func:`lis1abm.report.compare.report_table` with a ``role`` column."""
     table = report_table([r for r in rows if r["breakdown"] in roles], statements)
     table["role"] = table["breakdown"].map(roles).fillna("held-out")
     return table[list(FIT_COLUMNS)]

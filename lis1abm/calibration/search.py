@@ -42,7 +42,7 @@ from lis1abm.calibration.config import CalibrationConfig
 from lis1abm.calibration.objective import Objective
 from lis1abm.distributed import Executor, Task, TasksFailed, code_digest, task_key
 from lis1abm.errors import UserError
-from lis1abm.results.provenance import file_digest, git_commit
+from lis1abm.report.provenance import file_digest, git_commit
 
 JOURNAL = "study.journal"
 """The study's file in the output folder."""

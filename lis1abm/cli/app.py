@@ -31,7 +31,7 @@ from lis1abm.data.round import known_rounds
 from lis1abm.distributed.cluster import DEFAULT_CONNECT_TIMEOUT, DEFAULT_WALLTIME
 from lis1abm.engine.backends import BACKENDS, CUDA_MIN_REPS
 from lis1abm.errors import UserError
-from lis1abm.results.tally import BREAKDOWNS
+from lis1abm.outcomes.tally import BREAKDOWNS
 from lis1abm.rules import CASCADE_FIELDS
 
 # Typer >= 0.22 vendors click; reach its exception base through a public class so the code works

@@ -17,7 +17,7 @@ from numba import njit, prange
 from lis1abm.compiled import cached, is_cached
 from lis1abm.engine.kernel import replicate
 from lis1abm.engine.layout import EngineArrays
-from lis1abm.results.aggregate import Summary, add_replication
+from lis1abm.outcomes.aggregate import Summary, add_replication
 from lis1abm.rng import key
 from lis1abm.rules import CASCADE_FIELDS
 
@@ -122,7 +122,7 @@ class EngineResult:
     Attributes
     ----------
     replications : int64 (B,): replication indices.
-    counts : int64 (B, S): hires per slot (:meth:`lis1abm.results.tally.Tally.values_from`);
+    counts : int64 (B, S): hires per slot (:meth:`lis1abm.outcomes.tally.Tally.values_from`);
         None when the batch went into a summary.
     cascade : int64 (B, R, len(CASCADE_FIELDS)), or None likewise.
     hired_ad, hired_round : int64 (B, N) if applicant outcomes were asked for, else None.

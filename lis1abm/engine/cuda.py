@@ -24,7 +24,7 @@ from numba import cuda, njit
 from lis1abm import engine
 from lis1abm.compiled import cached
 from lis1abm.engine.cuda_summary import DeviceSummary
-from lis1abm.results.aggregate import Summary
+from lis1abm.outcomes.aggregate import Summary
 from lis1abm.rules import CASCADE_FIELDS
 
 THREADS_PER_BLOCK = 128

@@ -74,7 +74,7 @@ from lis1abm.engine.layout import (
     EngineArrays,
     with_bands,
 )
-from lis1abm.results.aggregate import Summary
+from lis1abm.outcomes.aggregate import Summary
 from lis1abm.rng import noise_jit, u16_jit, u16x4_jit
 from lis1abm.rules import CASCADE_FIELDS
 

@@ -1,5 +1,5 @@
 """Replications summarised on the GPU: the exact histograms of
-:class:`lis1abm.results.aggregate.Summary`, counted on the device as replications finish.
+:class:`lis1abm.outcomes.aggregate.Summary`, counted on the device as replications finish.
 
 A run that only needs the summary (what ``simulate``, the experiments and the calibration
 ask for) then copies one histogram back per call, about 2.3 MB for autumn 2024, instead of
@@ -8,7 +8,7 @@ a second at a million replications a second, to copy and then summarise on the h
 
 Every value's bin is incremented with an atomic addition. Integer additions commute, so the
 histogram does not depend on the order in which blocks, threads or launches get there: it is
-the same, bin for bin, as the CPU engine's (:func:`lis1abm.results.aggregate.add_replication`).
+the same, bin for bin, as the CPU engine's (:func:`lis1abm.outcomes.aggregate.add_replication`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 from numba import cuda
 
 from lis1abm.compiled import cached
-from lis1abm.results.aggregate import Summary
-from lis1abm.results.tally import recipe_value
+from lis1abm.outcomes.aggregate import Summary
+from lis1abm.outcomes.tally import recipe_value
 
 THREADS = 128  # threads per block of summary_kernel
 

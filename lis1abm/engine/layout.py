@@ -14,7 +14,7 @@ import numpy as np
 from lis1abm import rules
 from lis1abm.data.round import GROUPS
 from lis1abm.market.ranking import Market
-from lis1abm.results.tally import Tally
+from lis1abm.outcomes.tally import Tally
 from lis1abm.rng import NOISE_MAX, Stream, noise
 from lis1abm.rules import CASCADE_FIELDS, RESPONSES
 
@@ -88,7 +88,7 @@ class EngineArrays(NamedTuple):
         rank (0 = the applicant's favourite).
     n_applied : (N,): ads each applicant applied to.
     capacity : (J,): hires each ad can make.
-    slots : (N, B): hire-count slots of each applicant (see :class:`lis1abm.results.tally.Tally`).
+    slots : (N, B): hire-count slots of each applicant (see :class:`lis1abm.outcomes.tally.Tally`).
     education : (N,): education group index; a hire at ad j also counts in slot
         ``ad_slot0 + 3 j + education``.
     ad_slot0, n_slots : first ad slot, number of slots.
@@ -164,7 +164,7 @@ class EngineArrays(NamedTuple):
 def flatten(market: Market, tally: Tally | None = None) -> EngineArrays:
     """The one place where a market becomes the kernels' arrays.
 
-    ``tally`` gives the hire-count slots (see :class:`lis1abm.results.tally.Tally`). Without one
+    ``tally`` gives the hire-count slots (see :class:`lis1abm.outcomes.tally.Tally`). Without one
     (a hand-made market without round data, in tests) every hire counts in one slot, 0, and
     by ad in slots ``1 + 3 j``.
     """

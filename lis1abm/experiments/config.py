@@ -51,8 +51,8 @@ from lis1abm.data.toml import read_toml
 from lis1abm.engine.backends import BACKENDS
 from lis1abm.errors import ConfigError, UserError
 from lis1abm.experiments.tables import TABLES
+from lis1abm.outcomes.tally import BREAKDOWNS
 from lis1abm.plots.experiments import FIGURES
-from lis1abm.results.tally import BREAKDOWNS
 from lis1abm.simulation.allocation import ALLOCATIONS, MATCH_BREAKDOWNS
 
 MAX_CALENDAR_ROUNDS = 20

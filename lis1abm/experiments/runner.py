@@ -36,10 +36,10 @@ from lis1abm.experiments.overrides import resolve, settings
 from lis1abm.experiments.tables import TABLES
 from lis1abm.experiments.tidy import categorical, summarise, tidy_table
 from lis1abm.market.ranking import Market, build_market
+from lis1abm.outcomes.tally import Tally
 from lis1abm.plots.experiments import FIGURES
 from lis1abm.plots.theme import save
-from lis1abm.results.provenance import describe, file_digest
-from lis1abm.results.tally import Tally
+from lis1abm.report.provenance import describe, file_digest
 from lis1abm.simulation.allocation import match_layout, run_allocation
 from lis1abm.simulation.simulate import check_out, market_digest
 

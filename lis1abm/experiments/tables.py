@@ -4,10 +4,10 @@ only the breakdowns the tidy table keeps). Each table has a ``scenario`` column 
 
 - ``report``: the report's figures beside the model's hires, and not hired (figures 5.1-5.4:
   education, nationality, their cross, age group) and table 2's not hired
-  (:func:`lis1abm.results.compare.report_table`): mean, 5-95 % band over replications and
+  (:func:`lis1abm.report.compare.report_table`): mean, 5-95 % band over replications and
   whether the report's figure lies inside it;
 - ``figure_4_3``: the report's figure 4.3 statements checked on the replications
-  (:func:`lis1abm.results.statements.figure_4_3`): the model's measure, the reference and hit
+  (:func:`lis1abm.report.statements.figure_4_3`): the model's measure, the reference and hit
   or miss.
 """
 
@@ -18,9 +18,9 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from lis1abm.results.compare import compare, report_table
-from lis1abm.results.statements import figure_4_3
-from lis1abm.results.tally import Tally
+from lis1abm.outcomes.tally import Tally
+from lis1abm.report.compare import compare, report_table
+from lis1abm.report.statements import figure_4_3
 
 NOT_HIRED_OF = ("education", "nationality", "nationality_x_education", "age_group")
 """Breakdowns whose not hired the report counts (figures 5.1-5.4)."""

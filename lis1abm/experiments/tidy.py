@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lis1abm.results.tally import Tally
+from lis1abm.outcomes.tally import Tally
 
 COLUMNS = ("scenario", "replication", "breakdown", "group", "metric", "value")
 RATE_BREAKDOWNS = ("total", "nationality", "education", "nationality_x_education")

@@ -1,7 +1,7 @@
 """The report's figures redrawn with the model's bands beside the report's values.
 
 Each function takes an experiment's summary, its scenarios and its tables (``report``:
-:func:`lis1abm.results.compare.report_table`'s rows with a ``scenario`` column;
+:func:`lis1abm.report.compare.report_table`'s rows with a ``scenario`` column;
 ``figure_4_3``: the statements) and returns a Figure for the experiment's first scenario.
 Panels reuse the calibration's fit figure (:func:`lis1abm.plots.fit.intervals`): per group,
 the report's figure (a cross) and the model's mean (a dot) with its 5-95 % band over

@@ -28,7 +28,7 @@ from lis1abm.engine.deferred_acceptance import run_deferred_acceptance
 from lis1abm.engine.layout import F_OPEN_AFTER, EngineArrays
 from lis1abm.engine.stability import MEASURES, RANK_TOP, allocation_measures
 from lis1abm.market.ranking import Market
-from lis1abm.results.tally import Tally
+from lis1abm.outcomes.tally import Tally
 from lis1abm.rules import CASCADE_FIELDS
 from lis1abm.simulation.simulate import ResultSink, run_flattened, run_replications
 

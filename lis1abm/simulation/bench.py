@@ -26,7 +26,7 @@ import numpy as np
 
 from lis1abm.atomic import replacing
 from lis1abm.errors import UserError
-from lis1abm.results.provenance import describe
+from lis1abm.report.provenance import describe
 
 # Relative, so resolved against the current directory when saving: the package folder may be
 # site-packages, which is no place for results.
@@ -122,9 +122,9 @@ def run_bench(
     from lis1abm.data.round import load_round
     from lis1abm.engine.cuda import gpu_status
     from lis1abm.market.ranking import build_market
+    from lis1abm.outcomes.tally import Tally
     from lis1abm.params import load_params
-    from lis1abm.results.compare import cascade_summary, compare
-    from lis1abm.results.tally import Tally
+    from lis1abm.report.compare import cascade_summary, compare
     from lis1abm.simulation.simulate import run_replications
 
     market = build_market(load_round("autumn2024"), load_params(), seed)

@@ -1,7 +1,7 @@
 """Run replications of a round and collect their outcomes, with provenance.
 
 :func:`simulate` is the programmatic entry point behind ``lis1abm simulate``. Replications are
-summarised as they come (:class:`lis1abm.results.aggregate.Summary`: exact histograms, on the
+summarised as they come (:class:`lis1abm.outcomes.aggregate.Summary`: exact histograms, on the
 engine's threads), so memory does not grow with their number; every replication's values and
 every offer are kept only when asked for, and then streamed to Parquet batch by batch when
 the run writes its results to a folder.
@@ -31,12 +31,12 @@ from lis1abm.engine.backends import resolve_backend
 from lis1abm.engine.layout import EngineArrays, flatten, param_rows
 from lis1abm.errors import UserError
 from lis1abm.market.ranking import Market, build_market
+from lis1abm.outcomes.aggregate import Summary
+from lis1abm.outcomes.events import offer_events
+from lis1abm.outcomes.tally import Tally
 from lis1abm.params import load_params
-from lis1abm.results.aggregate import Summary
-from lis1abm.results.compare import cascade_summary, compare
-from lis1abm.results.events import offer_events
-from lis1abm.results.provenance import describe, file_digest
-from lis1abm.results.tally import Tally
+from lis1abm.report.compare import cascade_summary, compare
+from lis1abm.report.provenance import describe, file_digest
 
 PROVENANCE_COLUMNS = ("seed", "round", "params_name", "params_sha256", "scenario")
 """Columns every result table carries, so that tables of many runs can be concatenated."""
@@ -51,11 +51,11 @@ class SimulationResult:
     market : the market the replications ran on.
     tally : the layout of a replication's values.
     summary : exact histograms of every value over the replications.
-    values : int64 (R, K): every replication's values (see :class:`lis1abm.results.tally.Tally`),
+    values : int64 (R, K): every replication's values (see :class:`lis1abm.outcomes.tally.Tally`),
         only when asked for (``per_replication``) and not written to a folder; else None.
     events : every offer of every replication, when asked for and not written to a folder.
-    rows : the comparison with the report (see :func:`lis1abm.results.compare.compare`).
-    cascade : mean cascade figures (see :func:`lis1abm.results.compare.cascade_summary`).
+    rows : the comparison with the report (see :func:`lis1abm.report.compare.compare`).
+    cascade : mean cascade figures (see :func:`lis1abm.report.compare.cascade_summary`).
     meta : provenance: round, params, seed, replications, backend, device, version, commit,
         scenario, and ``market_sha256`` (see :func:`market_digest`).
     provenance : the values of :data:`PROVENANCE_COLUMNS`.

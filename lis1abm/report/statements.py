@@ -33,7 +33,7 @@ import numpy as np
 from lis1abm.data.round import GROUPS
 
 if TYPE_CHECKING:
-    from lis1abm.results.tally import Tally
+    from lis1abm.outcomes.tally import Tally
 
 NAMSOS = "helse-nord-trondelag-namsos"
 """The ad of Helse Nord-Trøndelag's Namsos hospital."""

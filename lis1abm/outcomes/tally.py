@@ -43,7 +43,7 @@ BREAKDOWNS = (
 applicants with four or more rounds applied (:data:`LONG_TERM_ROUNDS`), by nationality x
 education group (``"<nationality group> x <education group>"``) and by age group, and everyone
 else in the group :data:`SHORT_TERM`; the report's figure for these is table 2's *not hired*
-(:func:`lis1abm.results.compare.report_not_hired`), not hires."""
+(:func:`lis1abm.report.compare.report_not_hired`), not hires."""
 
 LONG_TERM_ROUNDS = 4
 """Rounds applied (this one included) from which an applicant counts in table 2."""

@@ -10,8 +10,8 @@ import pandas as pd
 
 from lis1abm.data.round import GROUPS
 from lis1abm.market.population import long_term_age_group
-from lis1abm.results.aggregate import Summary
-from lis1abm.results.tally import BREAKDOWNS, SHORT_TERM, Tally, pair_label
+from lis1abm.outcomes.aggregate import Summary
+from lis1abm.outcomes.tally import BREAKDOWNS, SHORT_TERM, Tally, pair_label
 from lis1abm.rules import CASCADE_FIELDS
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ def report_table(
     replication, so the not-hired 5 % point is applicants - the hires' 95 % point and the
     other way round. ``inside_band``: ``yes`` when the report's figure lies in [p05, p95],
     ``no``, or empty without a report figure. ``report_derived``: the report's figure is
-    worked out from its percentages. ``statements`` (:func:`lis1abm.results.statements.
+    worked out from its percentages. ``statements`` (:func:`lis1abm.report.statements.
     figure_4_3`) become rows of breakdown ``figure_4_3``: ``report`` the reference figure,
     ``model_mean`` the model's, inside_band ``hit`` or ``miss``.
     """

@@ -1,6 +1,6 @@
 """Replications summarised as they come: exact integer histograms of every value.
 
-Every value of a replication (see :class:`lis1abm.results.tally.Tally`) is a small non-negative
+Every value of a replication (see :class:`lis1abm.outcomes.tally.Tally`) is a small non-negative
 integer with known bounds (hires of a group, cascade counts), so a histogram per value holds
 everything the comparison needs, exactly: the sum (hence the mean) and every order statistic
 (hence any percentile, computed as :func:`numpy.percentile` computes it on the full data).
@@ -17,10 +17,10 @@ import numpy as np
 from numba import njit, prange
 
 from lis1abm.compiled import cached_njit
-from lis1abm.results.tally import recipe_value
+from lis1abm.outcomes.tally import recipe_value
 
 if TYPE_CHECKING:
-    from lis1abm.results.tally import Tally
+    from lis1abm.outcomes.tally import Tally
 
 PERCENTILES = (5, 10, 90, 95)
 """Percentiles a summary is usually asked for (the comparison shows 10 and 90)."""
@@ -35,7 +35,7 @@ def add_replication(counts, cascade, const, ptr, src, lo, width, offset, hist) -
     counts : int64 (S,): hires per slot.
     cascade : int64 (R, F): cascade counts per round.
     const, ptr, src : the values as a constant plus a sum of sources (:class:`Tally`,
-        :func:`lis1abm.results.tally.recipe_value`).
+        :func:`lis1abm.outcomes.tally.recipe_value`).
     lo, width, offset : value k's bins hold ``lo[k] .. lo[k] + width[k] - 1`` at
         ``hist[offset[k]:offset[k] + width[k]]``.
     hist : int64 (H,): incremented in place.
