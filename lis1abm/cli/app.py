@@ -219,24 +219,20 @@ def _compile_notice(err: Console, backend: str, reps: int) -> None:
 def _run(round_name, reps, seed, backend, params, options):
     """The simulation, with a progress bar on a terminal, after a notice when the engine
     will first be compiled (so that a silent pause is not taken for a hang)."""
-    from lis1abm.market.inputs import resolve_inputs
     from lis1abm.report.simulate import simulate as run
 
-    # The config files first (cheap, each read once and passed on), so that a mistake in them
-    # is the only line printed.
-    data, params = resolve_inputs(round_name, params)
     err = Console(stderr=True)
-    _compile_notice(err, backend, reps)
     with _progress_bar(err) as bar:
         task = bar.add_task("replications", total=reps)
         return run(
-            data,
+            round_name,
             reps,
             seed,
             backend,
             params,
             **options,
             progress=lambda k: bar.advance(task, k),
+            notice=_notice(bar.console),
         )
 
 

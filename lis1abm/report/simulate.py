@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lis1abm.data.round import RoundData
-from lis1abm.engine.backends import resolve_backend
+from lis1abm.engine.backends import compile_notice, resolve_backend
 from lis1abm.errors import UserError
 from lis1abm.market.ranking import Market
 from lis1abm.outcomes.aggregate import Summary
@@ -103,6 +103,7 @@ def simulate(
     log_events: bool = False,
     out: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> SimulationResult:
     """Simulate ``reps`` replications of a round.
 
@@ -127,6 +128,9 @@ def simulate(
         (never the whole table in memory); written beside it and moved into place only when
         complete. Then ``values`` and ``events`` of the result are None.
     progress : called with the number of replications done, after each batch.
+    notice : called with a line to show the user before a run that first compiles the
+        engine (a pause of 20-40 s that would otherwise look like a hang), after the configs
+        are read, so that a mistake in them is the only line a user sees.
 
     Raises
     ------
@@ -140,6 +144,8 @@ def simulate(
     if out is not None:
         check_out(out)  # before the run, which may be long
     run = prepare(round_name, params_path, overrides, seed)
+    if notice is not None and (text := compile_notice(engine_name)):
+        notice(text)
     params_file = Path(run.params.file)
     params_sha256 = file_digest(params_file)
     provenance = {
