@@ -17,14 +17,23 @@ def test_q16():
 
 
 def test_wait_probability_is_as_documented():
+    """The chance of waiting is wait * best_rank / (n_applied - 1) * rounds_left /
+    (rounds_total - 1), on 16-bit draws: with wait = 0.5 (32,768 / 65,536), 11 ads applied to
+    and 5 rounds, the draws u that wait are those with u * 10 * 4 < 32,768 * best_rank *
+    rounds_left, counted here by hand."""
     wait_q16 = b.q16(0.5)
     n_applied, rounds_total = 11, 5
-    for best_rank, rounds_left in [(10, 4), (5, 4), (10, 2), (3, 1)]:
+    expected = {
+        (10, 4): 32768,  # u < 32,768: probability 0.5 x 1 x 1
+        (5, 4): 16384,  # u < 16,384: 0.5 x 0.5 x 1
+        (10, 2): 16384,  # u < 16,384: 0.5 x 1 x 0.5
+        (3, 1): 2458,  # u < 2,457.6, so u <= 2,457: 0.5 x 0.3 x 0.25 = 0.0375 of 65,536
+    }
+    for (best_rank, rounds_left), count in expected.items():
         hits = sum(
             b.wants_to_wait(best_rank, n_applied, u, wait_q16, rounds_left, rounds_total) for u in U
         )
-        want = 0.5 * best_rank / (n_applied - 1) * rounds_left / (rounds_total - 1)
-        assert abs(hits / 65536 - want) < 2 / 65536 * n_applied * rounds_total
+        assert hits == count, (best_rank, rounds_left)
 
 
 def test_never_wait_for_favourite_or_in_last_round():
