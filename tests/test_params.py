@@ -255,7 +255,7 @@ def test_trust_deviation_omitted_fields_are_zero(tmp_path, autumn):
 
 
 def test_round_files_refuse_nan(tmp_path, capsys):
-    """Round files keep their own strict reader; it refuses nan and inf too."""
+    """Round files refuse nan and inf too."""
     text = (rounds_dir() / "autumn2024.toml").read_text(encoding="utf-8")
     for value in ("nan", "inf", "-inf"):
         path = tmp_path / f"round-{value}.toml"
@@ -266,7 +266,7 @@ def test_round_files_refuse_nan(tmp_path, capsys):
         assert code == 2 and out == ""
         assert err == (
             f"lis1abm: error: {path}: rounds_applied.more_than_five_share: "
-            f"expected a finite number, got {value}\n"
+            f"got {value}; allowed: a finite number in [0, 1]\n"
         )
 
 
