@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from lis1abm.calibration.paths import with_values
 from lis1abm.cli import main
 from lis1abm.data.files import rounds_dir
 from lis1abm.engine.layout import flatten
@@ -377,7 +376,7 @@ def test_graduation_period_deviation_moves_only_its_period(autumn):
     """A period's deviation raises the score of that period's applicants by exactly that
     much, and nobody else's."""
     base = load_params(DEFAULT_PARAMS)
-    moved = with_values(base, {"ranking.graduation_period_deviation.2023-03..2024-02": 1.0})
+    moved = with_overrides(base, {"ranking.graduation_period_deviation.2023-03..2024-02": 1.0})
     a, b = build_market(autumn, base, seed=7), build_market(autumn, moved, seed=7)
     period = a.population["graduation_period"].to_numpy()[a.app_applicant]
     diff = b.base_score - a.base_score

@@ -41,6 +41,7 @@ from typing import (
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
+from typing_extensions import is_typeddict
 
 from lis1abm.errors import ConfigError
 
@@ -221,16 +222,15 @@ def _allowed(schema: Any, loc: tuple) -> str | None:
 
 
 def _fields(kind: Any) -> dict[str, FieldInfo] | None:
-    """A model's or a dataclass's fields by the key a file uses (the alias, if any)."""
+    """The fields of a model, a dataclass or a TypedDict by the key a file uses (the alias,
+    if any)."""
     if isinstance(kind, type) and issubclass(kind, BaseModel):
         fields = kind.model_fields
     elif hasattr(kind, "__pydantic_fields__"):
         fields = kind.__pydantic_fields__
-    elif dataclasses.is_dataclass(kind):
+    elif dataclasses.is_dataclass(kind) or is_typeddict(kind):
         hints = get_type_hints(kind, include_extras=True)
-        fields = {
-            f.name: FieldInfo.from_annotation(hints[f.name]) for f in dataclasses.fields(kind)
-        }
+        fields = {name: FieldInfo.from_annotation(hint) for name, hint in hints.items()}
     else:
         return None
     return {(f.alias or name): f for name, f in fields.items()}
@@ -254,9 +254,14 @@ def _describe(kind: Any, metadata: list, unit: str) -> str | None:
         return "a date (YYYY-MM-DD)"
     if kind not in names:
         return None
-    bound = {k: getattr(m, k) for m in metadata for k in ("ge", "gt", "le", "lt") if hasattr(m, k)}
-    lo = f"[{bound['ge']:g}" if "ge" in bound else (f"({bound['gt']:g}" if "gt" in bound else "")
-    hi = f"{bound['le']:g}]" if "le" in bound else (f"{bound['lt']:g})" if "lt" in bound else "")
+    bound = {  # floats as 1500 rather than 1500.0; integers in full
+        k: f"{v:g}" if isinstance(v, float) else str(v)
+        for m in metadata
+        for k in ("ge", "gt", "le", "lt")
+        if (v := getattr(m, k, None)) is not None
+    }
+    lo = f"[{bound['ge']}" if "ge" in bound else (f"({bound['gt']}" if "gt" in bound else "")
+    hi = f"{bound['le']}]" if "le" in bound else (f"{bound['lt']})" if "lt" in bound else "")
     if lo and hi:
         where = f" in {lo}, {hi}"
     elif lo:

@@ -230,13 +230,8 @@ class _Head(_Table):
     after_calendar_rounds: Annotated[int, Field(ge=0, le=MAX_AFTER_CALENDAR)]
 
 
-class _Totals(_Table):
-    applicants: Positive
-    positions: Positive
-    ads: Positive
-    trusts: Positive
-    applications: Positive
-    hired: Positive
+_TOTALS = ("applicants", "positions", "ads", "trusts", "applications", "hired")
+_Totals = with_config(_Table.model_config)(TypedDict("_Totals", dict.fromkeys(_TOTALS, Positive)))
 
 
 class _Country(_Table):
@@ -436,7 +431,7 @@ class RoundFile(_Table):
         if self.totals is not None:
             faculties = {f.city: f for f in self.faculties}
             market = dict(
-                totals=self.totals.model_dump(),
+                totals=dict(self.totals),
                 ads=tuple(self.ads),
                 trusts=tuple(self.trusts),
                 countries={name: c.group for name, c in self.countries.items()},
@@ -522,13 +517,8 @@ def _check_calendar(calendar: list[OfferRound], deadline: dt.date) -> None:
 
 def _check_market(data: RoundData) -> None:
     """The ads, trusts and appendix 4 add up to the totals and to the report's table 1."""
-    totals, ads, trusts, countries, pairs = (
-        data.totals,
-        data.ads,
-        data.trusts,
-        data.countries,
-        data.appendix4,
-    )
+    totals, ads, trusts, groups = data.totals, data.ads, data.trusts, data.groups
+    countries, pairs = data.countries, data.appendix4
     if len({a.id for a in ads}) != len(ads):
         raise invalid("ad ids must be unique", "ads")
     names = [t.name for t in trusts]
@@ -568,7 +558,6 @@ def _check_market(data: RoundData) -> None:
                 "a trust with several ads must have fewer unique applicants than applications",
                 *("trusts", i, "unique_applicants"),
             )
-    groups = data.groups
     for kind, pick in (
         ("nationality", lambda p: countries[p.nationality]),
         ("education", lambda p: countries[p.education]),
