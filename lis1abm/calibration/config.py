@@ -1,7 +1,8 @@
 """The calibration config (``configs/calibration/<round>.toml``): what is fitted, to what, how.
 
-Tables, all checked by a strict reader (unknown keys, wrong types, bad bounds and unknown
-parameter paths are one-line :class:`~lis1abm.errors.ConfigError` naming the file and the key):
+Tables, all validated as every config is (:mod:`lis1abm.data.config`: unknown keys, wrong
+types, bad bounds and unknown parameter paths are one-line :class:`~lis1abm.errors.ConfigError`
+naming the file and the key):
 
 - ``[calibration]``: ``params`` (the base parameter file: a built-in name or a path relative to
   the config), ``seed``, ``replications`` per candidate, ``crn_first`` (the first replication
@@ -40,7 +41,7 @@ from lis1abm.errors import ConfigError
 from lis1abm.outcomes.tally import BREAKDOWNS
 from lis1abm.params import DEFAULT_PARAMS, Params, load_params
 
-_STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+_STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 Number = Annotated[float, Field(allow_inf_nan=False)]
 
 

@@ -148,7 +148,7 @@ def config_error(
     loc = (*first["loc"], *ctx.get("loc", ()))
     key = ".".join(k for k in (where, dotted(loc)) if k)
     kind, value = first["type"], first.get("input")
-    got = "" if _is_table(value) else f"got {show(value)}; "
+    got = "" if "input" not in first or _is_table(value) else f"got {show(value)}; "
     if kind in _MISSING:
         return ConfigError(file, key, "missing")
     if kind in _UNKNOWN:
