@@ -21,9 +21,9 @@ import numpy as np
 
 from lis1abm import engine
 from lis1abm.data.round import MAX_AFTER_CALENDAR, load_round
-from lis1abm.market.ranking import build_market
-from lis1abm.params import load_params
+from lis1abm.params import DEFAULT_PARAMS
 from lis1abm.rules import CASCADE_FIELDS
+from lis1abm.simulation.prepare import prepare
 
 OFFERS = CASCADE_FIELDS.index("offers")
 ACCEPTED = CASCADE_FIELDS.index("accepted")
@@ -38,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     data = load_round("autumn2024")
     data = dataclasses.replace(data, after_calendar_rounds=args.max)
-    market = build_market(data, load_params(), args.seed)
+    market = prepare(data, DEFAULT_PARAMS, seed=args.seed).market
     n_calendar = market.n_calendar
     for factor in (1.0, 1.3):
         capacity = np.round(market.capacity * factor).astype(np.int64)

@@ -20,8 +20,8 @@ import argparse
 
 import pandas as pd
 
+from lis1abm.report.simulate import simulate
 from lis1abm.report.statements import figure_4_3
-from lis1abm.simulation.simulate import simulate
 
 LIMIT_PP = {"education": 2.0, "nationality": 3.0, "graduation_period": 5.0}
 """Largest allowed gap of a mean hire rate from the report's, percentage points."""

@@ -22,10 +22,10 @@ import numpy as np
 from lis1abm import engine
 from lis1abm.abm.model import LIS1Model
 from lis1abm.data.round import load_round
-from lis1abm.market.ranking import build_market
 from lis1abm.outcomes.tally import Tally
 from lis1abm.params import DEFAULT_PARAMS, Params, load_params
 from lis1abm.report.provenance import file_digest
+from lis1abm.simulation.prepare import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "tests" / "baseline" / "autumn2024.json"
@@ -66,16 +66,14 @@ def outcome(tally: Tally, counts: np.ndarray, cascade: np.ndarray, hired_ad: np.
 
 def compute_seed(seed: int, params: Params) -> dict:
     """The baseline entry of one seed: the CPU engine's and the Mesa model's outcomes."""
-    market = build_market(load_round(ROUND), params, seed)
-    tally = Tally(market)
+    run = prepare(ROUND, params, seed=seed)
+    tally = run.tally
     cpu = engine.run_cpu(
-        engine.flatten(market, tally),
-        seed,
-        np.array(CPU_REPLICATIONS),
-        engine.param_rows(market),
-        keep_applicants=True,
+        run.arrays, seed, np.array(CPU_REPLICATIONS), run.rows, keep_applicants=True
     )
-    runs = [LIS1Model(market, r, log_events=False).run() for r in MESA_REPLICATIONS]
+    runs = [
+        LIS1Model(run.market, r, log_events=False, collect=False).run() for r in MESA_REPLICATIONS
+    ]
     hired_ad = np.stack([run.hired_ad for run in runs])
     mesa_counts = np.stack([tally.hire_counts(h) for h in hired_ad])
     return {

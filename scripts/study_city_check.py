@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from lis1abm.simulation.simulate import simulate
+from lis1abm.report.simulate import simulate
 
 ADS = (
     "Oslo universitetssykehus",

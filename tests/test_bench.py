@@ -10,7 +10,7 @@ import json
 import pytest
 
 from lis1abm.cli import main
-from lis1abm.simulation import bench
+from lis1abm.report import bench
 
 TINY = {"mesa_reps": 1, "cpu_reps": 16, "cuda_reps": 16, "repeats": 2}
 

@@ -283,7 +283,7 @@ def test_help_texts(capsys):
 @pytest.fixture
 def no_run(monkeypatch):
     """Make any simulation fail the test: the options must be refused before one starts."""
-    from lis1abm.simulation import simulate as module
+    from lis1abm.report import simulate as module
 
     monkeypatch.setattr(module, "simulate", fail)
 

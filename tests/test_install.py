@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 
 from lis1abm.cli import main
-from lis1abm.report import provenance
-from lis1abm.simulation import bench
+from lis1abm.report import bench, provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_INPUTS = ("pyproject.toml", "README.md", "lis1abm", "configs")

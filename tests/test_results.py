@@ -21,8 +21,9 @@ from lis1abm.data.files import round_params_path
 from lis1abm.data.round import GROUPS
 from lis1abm.outcomes.tally import Tally
 from lis1abm.report.provenance import file_digest
+from lis1abm.report.simulate import simulate, write_results
 from lis1abm.rules import CASCADE_FIELDS
-from lis1abm.simulation.simulate import PROVENANCE_COLUMNS, simulate, write_results
+from lis1abm.simulation.sink import PROVENANCE_COLUMNS
 
 
 def old_values_from(tally: Tally, counts: np.ndarray, cascade: np.ndarray) -> np.ndarray:
@@ -134,7 +135,7 @@ def test_per_replication_table_is_streamed_with_provenance(tmp_path):
     table kept in memory; the comparison and the events carry provenance too."""
     out = tmp_path / "run"
     reps = 20
-    import lis1abm.simulation.simulate as sim
+    import lis1abm.simulation.replications as sim
 
     batch, sim.BATCH = sim.BATCH, 8  # three engine batches of 8, 8 and 4 replications
     try:

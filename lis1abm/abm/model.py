@@ -11,15 +11,22 @@ would be the same; the rounds not played are zero rows with the open positions c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 import mesa
 import numpy as np
 import pandas as pd
 
 from lis1abm import rules
 from lis1abm.abm.agents import Ad, Applicant
+from lis1abm.data.round import RoundData
+from lis1abm.market.inputs import build_market_for
 from lis1abm.market.ranking import Market, ranked_lists
 from lis1abm.outcomes.events import event_table
 from lis1abm.outcomes.tally import ReplicationOutcome
+from lis1abm.params import Params
 from lis1abm.rng import Stream, u16, u16x4
 from lis1abm.rules import CASCADE_FIELDS
 
@@ -40,13 +47,38 @@ def release_agent_ids(model: mesa.Model) -> None:
 class LIS1Model(mesa.Model):
     """The offer rounds of one replication.
 
+    Stands alone, as Mesa's example models do: ``LIS1Model(round="autumn2024", seed=1)``
+    builds its own market (the round's shipped parameters unless ``params`` is given) and
+    ``run_model()`` plays every round. It gives the same outcome as replication
+    ``replication`` of the compiled engines for the same seed.
+
     Parameters
     ----------
-    market : the market arrays (population, applications, scores, capacities, thresholds).
-    replication : replication index; with ``market.seed`` it keys every random draw.
-    log_events : keep the event log (one row per offer).
+    market : a built market (population, applications, scores, capacities, thresholds);
+        when given, ``round``, ``params``, ``overrides`` and ``seed`` must not be.
+    replication : replication index; with the market's seed it keys every random draw.
+    round : a built-in round's name, a round file's path or a loaded round (default
+        ``"autumn2024"``), when no ``market`` is given.
+    params : a parameter file or loaded parameters (default: the round's shipped file).
+    overrides : dotted parameter paths and values (``{"behaviour.withdrawal_probability":
+        0.1}``).
+    seed : the root seed (default 2024), when no ``market`` is given.
+    log_events : keep the event log (one row per offer, :meth:`event_log`).
+    collect : fill the :attr:`datacollector` after every round.
     shuffle : let agents act in a random order each round (Mesa's ``shuffle_do``, from the
         model's ``rng``); the outcome is the same either way.
+
+    Attributes
+    ----------
+    datacollector : Mesa's :class:`~mesa.DataCollector`, the model's readable output after
+        :meth:`run_model`: ``get_model_vars_dataframe()`` has a row per round played (the
+        round, and the cascade's counts of :data:`lis1abm.rules.CASCADE_FIELDS`: offers,
+        their responses, applicants waiting or not replying, withdrawn candidates skipped,
+        open positions after the round); ``get_agenttype_vars_dataframe(Applicant)`` a row per
+        round and applicant (``hired_ad``: the ad's index or -1, ``hired_round``: the round
+        of acceptance or 0, ``marked``: marked as hired by the end of the round, ``withdrawn``)
+        and ``get_agenttype_vars_dataframe(Ad)`` a row per round and ad (``hires``,
+        ``open_positions``).
 
     Mesa's own generator (``rng``) is seeded from (seed, replication) for users' extensions;
     the model's own draws all come from :mod:`lis1abm.rng`, so that they are identical on
@@ -55,12 +87,26 @@ class LIS1Model(mesa.Model):
 
     def __init__(
         self,
-        market: Market,
+        market: Market | None = None,
         replication: int = 0,
         *,
+        round: str
+        | Path
+        | RoundData
+        | None = None,  # Mesa-style keyword, as the issue and Mesa examples use
+        params: str | Path | Params | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        seed: int | None = None,
         log_events: bool = True,
+        collect: bool = True,
         shuffle: bool = False,
     ):
+        if market is None:
+            market = build_market_for(
+                round or "autumn2024", params, overrides, 2024 if seed is None else seed
+            )
+        elif any(x is not None for x in (round, params, overrides, seed)):
+            raise ValueError("give either a market or round/params/overrides/seed, not both")
         super().__init__(rng=np.random.default_rng([market.seed, replication]))
         self.market = market
         self.replication = replication
@@ -69,6 +115,7 @@ class LIS1Model(mesa.Model):
         self.no_reply_q16 = market.no_reply_q16
         self.round_number = 0
         self.log_events = log_events
+        self.collect = collect
         self.shuffle = shuffle
         self.events: list[tuple[int, int, int, int]] = []
         self.draws: dict[str, np.ndarray] = {}  # this round's 16-bit draws, (N,) per decision
@@ -101,11 +148,23 @@ class LIS1Model(mesa.Model):
             for j in range(market.n_ads)
         ]
         self.datacollector = mesa.DataCollector(
-            model_reporters={
+            model_reporters={"round": "round_number"}
+            | {
                 name: (lambda m, k=k: int(m._tally[m.round_number - 1, k]))
                 for k, name in enumerate(CASCADE_FIELDS)
-            }
-            | {"round": "round_number"}
+            },
+            agenttype_reporters={
+                Applicant: {
+                    "hired_ad": lambda a: a.hired_ad.index if a.hired_ad else -1,
+                    "hired_round": "hired_round",
+                    "marked": lambda a: a.marked_from <= a.model.round_number,
+                    "withdrawn": "withdrawn",
+                },
+                Ad: {
+                    "hires": lambda ad: len(ad.hires),
+                    "open_positions": lambda ad: rules.vacancies(ad.capacity, len(ad.hires)),
+                },
+            },
         )
 
     def step(self) -> None:
@@ -128,7 +187,8 @@ class LIS1Model(mesa.Model):
         hired = sum(len(ad.hires) for ad in self.ad_list)
         open_after = CASCADE_FIELDS.index("open_after")
         self._tally[self.round_number - 1, open_after] = int(self.market.capacity.sum()) - hired
-        self.datacollector.collect(self)
+        if self.collect:
+            self.datacollector.collect(self)
         no_offers = self._tally[self.round_number - 1, CASCADE_FIELDS.index("offers")] == 0
         if self.round_number >= self.n_rounds or no_offers:
             # The rounds not played (see the module docstring) carry the open positions.

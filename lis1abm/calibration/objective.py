@@ -49,13 +49,14 @@ import numpy as np
 from lis1abm.calibration.config import CalibrationConfig
 from lis1abm.calibration.paths import value_at
 from lis1abm.data.round import RoundData
-from lis1abm.engine.layout import flatten
-from lis1abm.market.ranking import Market, build_market
+from lis1abm.market.ranking import Market
 from lis1abm.outcomes.aggregate import Summary
 from lis1abm.outcomes.tally import Tally
 from lis1abm.params import Params, with_overrides
 from lis1abm.report.compare import report_figures, report_not_hired
-from lis1abm.simulation.simulate import ResultSink, run_replications
+from lis1abm.simulation.prepare import prepare
+from lis1abm.simulation.replications import run_replications
+from lis1abm.simulation.sink import ResultSink
 
 
 @dataclass
@@ -122,16 +123,14 @@ class Objective:
         """Rebuild the market at ``x`` and play the block of R replications from ``first``
         (default: the fixed block)."""
         params = self.params_at(x)
-        market = build_market(self.data, params, self.seed)
-        tally = Tally(market)
-        arrays = flatten(market, tally)
-        sink = ResultSink(tally, {}, None, per_replication=keep_values, log_events=False)
+        run = prepare(self.data, params, seed=self.seed)
+        sink = ResultSink(run.tally, {}, None, per_replication=keep_values, log_events=False)
         start = self.first if first is None else first
         summary = run_replications(
-            self.engine_name, market, tally, arrays, self.reps, sink, first=start
+            self.engine_name, run.market, run.tally, run.arrays, self.reps, sink, first=start
         )
         self.evaluations += 1
-        return Run(params, market, tally, summary, sink.values())
+        return Run(params, run.market, run.tally, summary, sink.values())
 
     def fit(self, x, run: Run) -> Fit:
         """The objective's parts at ``x`` from its replications."""

@@ -37,12 +37,12 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from lis1abm import __version__
 from lis1abm.calibration.config import CalibrationConfig
 from lis1abm.calibration.objective import Objective
 from lis1abm.distributed import Executor, Task, TasksFailed, code_digest, task_key
 from lis1abm.errors import UserError
 from lis1abm.report.provenance import file_digest, git_commit
+from lis1abm.version import __version__
 
 JOURNAL = "study.journal"
 """The study's file in the output folder."""

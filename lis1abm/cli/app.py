@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from lis1abm import __version__
 from lis1abm.cli.cluster import (
     PANEL,
     ClusterOption,
@@ -33,6 +32,7 @@ from lis1abm.engine.backends import BACKENDS, CUDA_MIN_REPS
 from lis1abm.errors import UserError
 from lis1abm.outcomes.tally import BREAKDOWNS
 from lis1abm.rules import CASCADE_FIELDS
+from lis1abm.version import __version__
 
 # Typer >= 0.22 vendors click; reach its exception base through a public class so the code works
 # with either layout.
@@ -144,7 +144,7 @@ def simulate(
     ] = False,
 ) -> None:
     """Play an application round and compare the model's hires with the report."""
-    from lis1abm.simulation.simulate import check_out  # keeps --help fast
+    from lis1abm.simulation.sink import check_out  # keeps --help fast
 
     # Every option is checked before anything is built, so a mistake costs no run.
     if backend not in BACKENDS:
@@ -219,17 +219,9 @@ def _compile_notice(err: Console, backend: str, reps: int) -> None:
 def _run(round_name, reps, seed, backend, params, options):
     """The simulation, with a progress bar on a terminal, after a notice when the engine
     will first be compiled (so that a silent pause is not taken for a hang)."""
-    from lis1abm.data.files import round_params_path
-    from lis1abm.data.round import load_round
-    from lis1abm.params import load_params
-    from lis1abm.simulation.simulate import simulate as run
+    from lis1abm.report.simulate import simulate as run
 
-    # The config files first (cheap), so that a mistake in them is the only line printed.
-    data = load_round(round_name)
-    if data.has_market:
-        load_params(params or round_params_path(round_name)).check_round(data)
     err = Console(stderr=True)
-    _compile_notice(err, backend, reps)
     with _progress_bar(err) as bar:
         task = bar.add_task("replications", total=reps)
         return run(
@@ -240,6 +232,7 @@ def _run(round_name, reps, seed, backend, params, options):
             params,
             **options,
             progress=lambda k: bar.advance(task, k),
+            notice=_notice(bar.console),
         )
 
 
@@ -263,8 +256,8 @@ def bench(
     """Measure replications per second of every engine on the autumn 2024 market.
 
     All engines are timed in one run; the ratios between them are printed."""
-    from lis1abm.simulation.bench import BENCH_DIR, run_bench, save_folder
-    from lis1abm.simulation.bench import save as save_result
+    from lis1abm.report.bench import BENCH_DIR, run_bench, save_folder
+    from lis1abm.report.bench import save as save_result
 
     folder = save_folder(save_dir or BENCH_DIR) if save else None  # fails before the timings
     result = run_bench(mesa_reps=mesa_reps, cpu_reps=cpu_reps, cuda_reps=cuda_reps, repeats=repeats)
@@ -582,7 +575,7 @@ def experiment(
     from lis1abm.distributed import open_cluster, parse_cluster
     from lis1abm.experiments import draw_figures, load_experiment, write_results
     from lis1abm.experiments.tasks import parts_folder, run_experiment_tasks
-    from lis1abm.simulation.simulate import check_out
+    from lis1abm.simulation.sink import check_out
 
     if list_:
         for known in known_experiments():

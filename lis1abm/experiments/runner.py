@@ -29,19 +29,20 @@ import pandas as pd
 
 from lis1abm.atomic import as_new
 from lis1abm.engine.backends import resolve_backend
-from lis1abm.engine.layout import EngineArrays, flatten, param_rows
+from lis1abm.engine.layout import EngineArrays
 from lis1abm.errors import UserError
-from lis1abm.experiments.config import ExperimentConfig
+from lis1abm.experiments.config import ExperimentConfig, load_experiment
 from lis1abm.experiments.overrides import resolve, settings
 from lis1abm.experiments.tables import TABLES
 from lis1abm.experiments.tidy import categorical, summarise, tidy_table
-from lis1abm.market.ranking import Market, build_market
+from lis1abm.market.ranking import Market
 from lis1abm.outcomes.tally import Tally
 from lis1abm.plots.experiments import FIGURES
 from lis1abm.plots.theme import save
 from lis1abm.report.provenance import describe, file_digest
 from lis1abm.simulation.allocation import match_layout, run_allocation
-from lis1abm.simulation.simulate import check_out, market_digest
+from lis1abm.simulation.prepare import check_reps, check_seed, market_digest, prepare
+from lis1abm.simulation.sink import check_out
 
 TABLE, SUMMARY, META = "replications.parquet", "summary.csv", "meta.json"
 
@@ -106,10 +107,8 @@ def prepare_scenario(
     """Build and flatten scenario ``index`` of ``config`` with ``seed``."""
     scenario = config.scenarios[index]
     data, params = resolve(config, scenario)
-    market = build_market(data, params, seed)
-    tally = Tally(market)
-    arrays = flatten(market, tally)
-    digest = market_digest(arrays)
+    run = prepare(data, params, seed=seed)
+    market, tally, arrays, digest = run.market, run.tally, run.arrays, run.market_sha256
     entry = {
         "name": scenario.name,
         "series": scenario.series,
@@ -124,7 +123,7 @@ def prepare_scenario(
     kept = tuple(config.breakdowns)
     if config.tables:
         kept = tuple(dict.fromkeys([*kept, *tally.layout["breakdown"]]))
-    rows = param_rows(market)
+    rows = run.rows
     return ScenarioRun(
         index,
         scenario.name,
@@ -190,28 +189,27 @@ def check_run(config: ExperimentConfig, reps: int | None, seed: int | None, back
     reps = config.replications if reps is None else reps
     seed = config.seed if seed is None else seed
     backend = config.backend if backend is None else backend
-    if not 1 <= reps <= 2**32:
-        raise UserError(f"--reps must be in [1, 2**32], got {reps}")
-    if not 0 <= seed < 2**63:
-        raise UserError(f"--seed must be an integer in [0, 2**63), got {seed}")
-    return reps, seed, backend
+    return check_reps(reps), check_seed(seed), backend
 
 
 def run_experiment(
-    config: ExperimentConfig,
+    config: ExperimentConfig | str | Path,
     *,
     reps: int | None = None,
     seed: int | None = None,
     backend: str | None = None,
     progress: Callable[[str, int], None] | None = None,
 ) -> ExperimentResult:
-    """Run every scenario of ``config`` (``reps``, ``seed``, ``backend``: the config's unless
-    given); ``progress(scenario, k)`` is called as replications finish.
+    """Run every scenario of ``config`` (a loaded config, a built-in experiment's name or an
+    experiment file's path; ``reps``, ``seed``, ``backend``: the config's unless given);
+    ``progress(scenario, k)`` is called as replications finish.
 
     Raises
     ------
-    UserError : bad ``reps``, ``seed`` or ``backend``.
+    UserError : a bad config file, ``reps``, ``seed`` or ``backend``.
     """
+    if not isinstance(config, ExperimentConfig):
+        config = load_experiment(config)
     reps, seed, backend = check_run(config, reps, seed, backend)
     engine_name, device = resolve_backend(backend, reps)
     tables, runs = [], []

@@ -10,7 +10,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from lis1abm import __version__
+from lis1abm.version import __version__
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 """The folder of the ``lis1abm`` package that is running (a checkout's, or site-packages')."""

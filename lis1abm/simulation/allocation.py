@@ -30,7 +30,8 @@ from lis1abm.engine.stability import MEASURES, RANK_TOP, allocation_measures
 from lis1abm.market.ranking import Market
 from lis1abm.outcomes.tally import Tally
 from lis1abm.rules import CASCADE_FIELDS
-from lis1abm.simulation.simulate import ResultSink, run_flattened, run_replications
+from lis1abm.simulation.replications import run_flattened, run_replications
+from lis1abm.simulation.sink import ResultSink
 
 ALLOCATIONS = ("cascade", "deferred_acceptance")
 """Allocation rules: the offer cascade (the rounds, any backend), or applicant-proposing

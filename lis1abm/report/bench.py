@@ -1,7 +1,7 @@
 """Speed of the engines on the autumn 2024 market, measured in one run.
 
 :func:`run_bench` times the Mesa model, the CPU engine on one thread and on all threads, the
-whole :func:`~lis1abm.simulation.simulate.simulate` path on the CPU engine (``simulate``:
+whole :func:`~lis1abm.report.simulate.simulate` path on the CPU engine (``simulate``:
 replications summarised as they come, then the comparison and the cascade; the market built
 once beforehand, not timed), and the CUDA engine when a GPU is usable, each on the same
 market and seed, and reports
@@ -119,22 +119,18 @@ def run_bench(
             raise UserError(f"--{name + '-' if name else ''}reps must be at least 1, got {n}")
     from lis1abm import engine
     from lis1abm.abm.model import LIS1Model
-    from lis1abm.data.round import load_round
     from lis1abm.engine.cuda import gpu_status
-    from lis1abm.market.ranking import build_market
-    from lis1abm.outcomes.tally import Tally
-    from lis1abm.params import load_params
+    from lis1abm.params import DEFAULT_PARAMS
     from lis1abm.report.compare import cascade_summary, compare
-    from lis1abm.simulation.simulate import run_replications
+    from lis1abm.simulation.prepare import prepare
+    from lis1abm.simulation.replications import run_replications
 
-    market = build_market(load_round("autumn2024"), load_params(), seed)
-    tally = Tally(market)
-    arrays = engine.flatten(market, tally)
-    rows = engine.param_rows(market)
+    prepared = prepare("autumn2024", DEFAULT_PARAMS, seed=seed)
+    market, tally, arrays, rows = prepared.market, prepared.tally, prepared.arrays, prepared.rows
 
     def mesa(reps):
         for r in range(reps):
-            LIS1Model(market, r, log_events=False).run()
+            LIS1Model(market, r, log_events=False, collect=False).run()
 
     def cpu(threads):
         def run(reps):

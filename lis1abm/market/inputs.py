@@ -1,0 +1,87 @@
+"""A market's inputs: the round, the parameters, their overrides and the root seed.
+
+The one place where a round's name or file and a parameter file become the validated objects
+a market is built from (:func:`resolve_inputs`: each file read once, the default parameter
+file chosen, overrides applied, parameters checked against the round), and where the root
+seed is checked (:func:`check_seed`). The Mesa model standing alone
+(:class:`lis1abm.abm.model.LIS1Model`) and every run of the engines
+(:func:`lis1abm.simulation.prepare.prepare`) build their market through
+:func:`build_market_for`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lis1abm.data.files import round_params_path
+from lis1abm.data.round import RoundData, load_round
+from lis1abm.errors import UserError
+from lis1abm.market.ranking import Market, build_market
+from lis1abm.params import Params, load_params, with_overrides
+
+MAX_SEED = 2**63  # seeds are non-negative int64: they key the Philox stream (lis1abm.rng)
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` if it is a valid root seed (an integer in [0, 2**63)).
+
+    Raises
+    ------
+    UserError : any other value.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < MAX_SEED:
+        raise UserError(f"--seed must be an integer in [0, 2**63), got {seed}")
+    return int(seed)
+
+
+def resolve_inputs(
+    round_: str | Path | RoundData,
+    params: str | Path | Params | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[RoundData, Params]:
+    """The round and the parameters of a run, each read once.
+
+    Parameters
+    ----------
+    round_ : a built-in round's name, a round file's path, or a loaded round.
+    params : a parameter file's path or loaded parameters; default: the round's calibrated
+        file when one ships (:func:`lis1abm.data.files.round_params_path`), else the default
+        file.
+    overrides : dotted parameter paths and values (``{"behaviour.withdrawal_probability":
+        0.1}``), applied and validated after loading.
+
+    Raises
+    ------
+    ConfigError : a bad file or override, or parameters that do not fit the round.
+    """
+    data = round_ if isinstance(round_, RoundData) else load_round(round_)
+    if not isinstance(params, Params):
+        default = round_params_path(str(round_) if not isinstance(round_, RoundData) else data.name)
+        params = load_params(Path(params) if params is not None else default)
+    if overrides:
+        params = with_overrides(params, dict(overrides))
+    if data.has_market:
+        params.check_round(data)
+    return data, params
+
+
+def build_market_for(
+    round_: str | Path | RoundData = "autumn2024",
+    params: str | Path | Params | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    seed: int = 2024,
+) -> Market:
+    """The market of a round (see :func:`resolve_inputs` for the arguments) drawn with the
+    root ``seed``.
+
+    Raises
+    ------
+    UserError : a bad seed, config or override, or a round without a market (no ads).
+    """
+    seed = check_seed(seed)
+    data, params = resolve_inputs(round_, params, overrides)
+    return build_market(data, params, seed)
