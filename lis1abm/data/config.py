@@ -115,13 +115,7 @@ def invalid(problem: str, *loc: str | int) -> PydanticCustomError:
 
 _MISSING = ("missing", "missing_keyword_argument", "missing_argument")
 _UNKNOWN = ("extra_forbidden", "unexpected_keyword_argument")
-_TABLE = (
-    "dict_type",
-    "model_type",
-    "dataclass_type",
-    "dataclass_args_type",
-    "model_attributes_type",
-)
+_TABLE = ("dict_type", "model_type", "dataclass_type", "dataclass_args_type")
 
 
 def config_error(

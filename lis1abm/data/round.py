@@ -243,6 +243,9 @@ class _Figures(_Table):
     applicants: Count
     hired: Count
 
+    def pair(self) -> tuple[int, int]:
+        return self.applicants, self.hired
+
 
 class _Cell(_Figures):
     nationality: Group
@@ -275,10 +278,8 @@ class _Ages(_Table):
     not_hired_share: dict[str, Any]
 
 
-class _Gender(_Table):
+class _Gender(_Figures):
     group: str
-    applicants: Count
-    hired: Count
 
 
 class _AgeGroup(_Gender):
@@ -438,17 +439,9 @@ class RoundFile(_Table):
                 appendix4=tuple(self.appendix4),
                 faculties=tuple(faculties[c] for c in STUDY_CITIES),
                 groups={
-                    **{
-                        kind: {g: (t[g].applicants, t[g].hired) for g in GROUPS}
-                        for kind, t in (
-                            ("nationality", self.groups.nationality),
-                            ("education", self.groups.education),
-                        )
-                    },
-                    "cross": {
-                        (c.nationality, c.education): (c.applicants, c.hired)
-                        for c in self.groups.cross
-                    },
+                    "nationality": {g: self.groups.nationality[g].pair() for g in GROUPS},
+                    "education": {g: self.groups.education[g].pair() for g in GROUPS},
+                    "cross": {(c.nationality, c.education): c.pair() for c in self.groups.cross},
                 },
             )
         if self.breakdowns is not None:
