@@ -1,5 +1,5 @@
 """Each experiment's headline result, read from its saved results (``results/<name>/``), as
-the Markdown table the README shows.
+the Markdown table docs/experiments.md shows.
 
 Usage (after ``lis1abm experiment NAME`` for each; nothing is simulated here)::
 

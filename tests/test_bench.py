@@ -6,6 +6,8 @@ Speed itself is not tested here (timed unit tests are noise); these runs are tin
 from __future__ import annotations
 
 import json
+import statistics
+from types import SimpleNamespace
 
 import pytest
 
@@ -27,6 +29,17 @@ def test_every_backend_is_reported(result):
         r = backends[name]
         assert r["reps_per_s"] > 0
         assert len(r["seconds"]) == TINY["repeats"]
+        # The figures agree with each other, whatever the timings were.
+        assert r["seconds_median"] == statistics.median(r["seconds"])
+        assert r["reps_per_s"] == r["replications"] / r["seconds_median"]
+    rate = {name: b["reps_per_s"] for name, b in backends.items() if b is not None}
+    assert result["ratios"]["cpu_over_mesa"] == rate["cpu"] / rate["mesa"]
+    assert result["ratios"]["cpu_over_cpu_1thread"] == rate["cpu"] / rate["cpu_1thread"]
+    assert result["ratios"]["cpu_1thread_over_mesa"] == rate["cpu_1thread"] / rate["mesa"]
+    assert result["ratios"]["simulate_over_engine"] == rate["simulate"] / rate["cpu"]
+    assert backends["mesa"]["replications"] == TINY["mesa_reps"]
+    for name in ("cpu", "simulate"):
+        assert backends[name]["replications"] == TINY["cpu_reps"]
     assert backends["cpu_1thread"]["threads"] == 1
     assert backends["cpu_1thread"]["replications"] == TINY["cpu_reps"] // 4
     if result["machine"]["gpu"] is None:
@@ -36,50 +49,75 @@ def test_every_backend_is_reported(result):
 
 # Seconds per replication of the fake engines below: Mesa, the CPU engine on one thread, on all.
 FAKE_SECONDS = {"mesa": 0.05, "cpu_1thread": 0.01, "cpu": 0.0025}
+# Each timed call of a backend takes its time per replication times this factor, call by call
+# (slow spells of a shared machine). Their median, 1.75, is none of them and neither their
+# mean (1.875), so only the median of the timings gives the rates expected below.
+SLOW = (3.0, 1.0, 1.5, 2.0)
 
 
-def test_rates_come_from_timed_runs_of_the_engines(monkeypatch):
-    """The rates are timings of real calls of each backend: with the Mesa model and the CPU
-    engine replaced by fakes that take a known time per replication (and count what they are
-    asked to run), the bench reports those rates and their ratios, and ran every replication
-    it reports, ``repeats`` times after one warm-up."""
-    import time
-
+def test_rates_are_computed_from_the_timings(monkeypatch):
+    """Each rate is the replications of a timed call over the median of its ``repeats``
+    timings, and each ratio is the quotient of two reported rates, with the backends timed
+    in turn after one warm-up each. No real time is measured: the Mesa model and the CPU engine
+    are fakes that advance a fake clock (the bench's ``time.perf_counter``) by a known time per
+    replication, times ``SLOW[k]`` for the k-th timed call, so every figure is known
+    exactly."""
     import lis1abm.abm.model
     from lis1abm import engine
 
-    calls = {name: [] for name in FAKE_SECONDS}
+    clock = [0.0]
+    order = []  # (backend, replications) of every call, warm-ups included
+    mesa_runs = [0]
+
+    def advance(name: str, reps: int, k: int) -> None:
+        # k: the call's index among this backend's calls, 0 for the warm-up (not timed).
+        factor = 1.0 if k == 0 else SLOW[k - 1]
+        clock[0] += FAKE_SECONDS[name] * reps * factor
 
     class FakeModel:
         def __init__(self, market, replication, **kwargs):
             self.replication = replication
 
         def run(self):
-            calls["mesa"].append(self.replication)
-            time.sleep(FAKE_SECONDS["mesa"])
+            order.append(("mesa", self.replication))
+            # The warm-up runs one replication, each timed call two (mesa_reps=2 below).
+            k = 0 if mesa_runs[0] == 0 else 1 + (mesa_runs[0] - 1) // 2
+            mesa_runs[0] += 1
+            advance("mesa", 1, k)
 
     def fake_run_cpu(arrays, seed, replications, rows, *, threads=None, **kwargs):
         name = "cpu_1thread" if threads == 1 else "cpu"
-        calls[name].append(len(replications))
-        time.sleep(FAKE_SECONDS[name] * len(replications))
+        k = sum(1 for n, _ in order if n == name)
+        order.append((name, len(replications)))
+        advance(name, len(replications), k)
 
+    monkeypatch.setattr(bench, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
     monkeypatch.setattr(lis1abm.abm.model, "LIS1Model", FakeModel)
     monkeypatch.setattr(engine, "run_cpu", fake_run_cpu)
-    repeats, cpu_reps = 3, 16
+    repeats, cpu_reps = len(SLOW), 16
     r = bench.run_bench(
         mesa_reps=2, cpu_reps=cpu_reps, repeats=repeats, backends=("mesa", "cpu_1thread", "cpu")
     )
-    rates = {name: r["backends"][name]["reps_per_s"] for name in FAKE_SECONDS}
+    reps = {"mesa": 2, "cpu_1thread": cpu_reps // 4, "cpu": cpu_reps}
     for name, seconds in FAKE_SECONDS.items():
-        # A sleep never ends early; on a busy machine it may end late (hence 30 %).
-        assert 0.7 / seconds < rates[name] <= 1 / seconds, (name, rates[name])
-    assert r["ratios"]["cpu_over_mesa"] == pytest.approx(20, rel=0.4)
-    assert r["ratios"]["cpu_over_cpu_1thread"] == pytest.approx(4, rel=0.4)
-    assert r["ratios"]["cpu_1thread_over_mesa"] == pytest.approx(5, rel=0.4)
-    # One warm-up call, then `repeats` timed calls of the replications reported.
-    assert calls["mesa"] == [0] + [0, 1] * repeats
-    assert calls["cpu_1thread"] == [64] + [cpu_reps // 4] * repeats
-    assert calls["cpu"] == [64] + [cpu_reps] * repeats
+        got = r["backends"][name]
+        timings = [seconds * reps[name] * f for f in SLOW]
+        assert got["replications"] == reps[name]
+        assert got["seconds"] == pytest.approx(timings, rel=1e-9), name
+        assert got["seconds_median"] == pytest.approx(1.75 * seconds * reps[name], rel=1e-9)
+        assert got["reps_per_s"] == pytest.approx(1 / (1.75 * seconds), rel=1e-9), name
+    assert r["backends"]["simulate"] is None
+    assert all(r["backends"][name] is None for name in bench.GPU_BACKENDS)
+    # Ratios of the rates: 0.05 / 0.0025 = 20, 0.01 / 0.0025 = 4, 0.05 / 0.01 = 5.
+    ratios = r["ratios"]
+    assert ratios["cpu_over_mesa"] == pytest.approx(20, rel=1e-9)
+    assert ratios["cpu_over_cpu_1thread"] == pytest.approx(4, rel=1e-9)
+    assert ratios["cpu_1thread_over_mesa"] == pytest.approx(5, rel=1e-9)
+    assert ratios["simulate_over_engine"] is None and ratios["cuda_over_cpu"] is None
+    # One warm-up of each, then the backends in turn, `repeats` times.
+    warm_up = [("mesa", 0), ("cpu_1thread", 64), ("cpu", 64)]
+    timed = [("mesa", 0), ("mesa", 1), ("cpu_1thread", cpu_reps // 4), ("cpu", cpu_reps)]
+    assert order == warm_up + timed * repeats
 
 
 def test_missing_gpu_leaves_cuda_ratios_empty(result):

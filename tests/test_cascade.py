@@ -141,18 +141,25 @@ def test_agent_order_does_not_matter(market):
 
 
 def test_more_positions_raise_hires_on_average(market):
-    """One more position raises total hires on average, but not in every replication.
+    """More positions raise total hires on average over replications, but need not in every
+    replication, so each replication is held only to a bound on how often hires fall.
 
-    The exception is real, not noise: an extra position at ad j can hire, in round 1, an
+    The exceptions are real, not noise: an extra position at ad j can hire, in round 1, an
     applicant who would otherwise have accepted ad k in a later round; that changes who is
     still free when k and the ads after it make their offers, and a chain of declines
     (waiting, missed deadlines, late marking) can leave a position unfilled that would have
-    been filled. With only the five calendar rounds it happened in about 0.1-1 % of
-    replications for one more position at one ad; since the rounds after the calendar fill
-    such positions, it was 0 of these 2,000 replications for ads 0, 10 and 20 (measured with
-    this test's setup, default parameters). A chain of declines can still, rarely, leave a
-    position open when a list runs out, so the test states what is true: the mean rises, and
-    losses are rare but allowed.
+    been filled, so that total hires fall. Measured on these 2,000 replications (seed 2024):
+
+    * default parameters: every extra position was filled in every replication (a gain of
+      exactly 29 with one more position at every ad, of exactly 1 at ads 0, 10 and 20);
+    * default parameters, the five calendar rounds only: hires fell in 4-26 replications
+      (0.2-1.3 %) with one more position at one ad, the mean gain 0.85-1.0;
+    * heavy friction (waiting up to 60 %, missed deadlines 40 % a day, late marking 50 %):
+      hires fell in 1-3 replications with the rounds after the calendar, and in 13-23 % of
+      them with the calendar rounds only.
+
+    So the test states what holds in general rather than in this one setup: the mean gain is
+    most of the positions added, and hires fall in at most 2 % of replications (40 of 2,000).
     """
     reps = np.arange(2000)
 
@@ -162,18 +169,16 @@ def test_more_positions_raise_hires_on_average(market):
         return engine.run_cpu(arrays, market.seed, reps, engine.param_rows(bigger)).counts[:, 0]
 
     base = total_hires(market.capacity)
-    # One more position at every ad (29 in all): most are filled, in every replication.
-    everywhere = total_hires(market.capacity + 1) - base
-    n_ads = market.n_ads
-    assert everywhere.mean() > 0.7 * n_ads, f"mean gain {everywhere.mean():.2f} of {n_ads}"
-    assert (everywhere > 0).all()
-    # One more position at one ad: filled in nearly every replication ...
+    cases = {"every ad": market.capacity + 1}
     for ad in (0, 10, 20):
-        one_more = market.capacity + (np.arange(market.n_ads) == ad)
-        gain = total_hires(one_more) - base
-        assert gain.mean() > 0.8, f"ad {ad}: mean gain {gain.mean():.3f}"
-        # ... and lower in a few, through a chain of declines (see the docstring).
-        assert (gain < 0).mean() < 0.02, f"ad {ad}: {(gain < 0).sum()} of {len(reps)} lower"
+        cases[f"ad {ad}"] = market.capacity + (np.arange(market.n_ads) == ad)
+    for name, capacity in cases.items():
+        added = int((capacity - market.capacity).sum())
+        gain = total_hires(capacity) - base
+        # Most of the added positions are filled on average ...
+        assert gain.mean() > 0.8 * added, f"{name}: mean gain {gain.mean():.3f} of {added}"
+        # ... and hires fall in few replications, through a chain of declines (see above).
+        assert (gain < 0).mean() <= 0.02, f"{name}: lower in {(gain < 0).sum()} of {len(reps)}"
 
 
 def test_datacollector_records_each_round(market):

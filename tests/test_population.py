@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lis1abm.data.files import builtin_round
 from lis1abm.data.round import STUDY_CITIES, largest_remainder
 from lis1abm.market.population import (
     build_population,
@@ -30,20 +33,53 @@ def test_appendix4_pairs_exact(pop, autumn):
     assert len(pop) == 932
 
 
-@pytest.mark.parametrize(
-    "name", ["gender", "age_group", "graduation_period", "wanted_job", "residence"]
-)
-def test_marginals_exact(pop, autumn, name):
-    column = {
-        "gender": "gender",
-        "age_group": "age_group",
-        "graduation_period": "graduation_period",
-        "wanted_job": "wanted_job",
-        "residence": "residence",
-    }[name]
-    counts = pop[column].value_counts()
-    for g in autumn.breakdowns[name]:
-        assert counts.get(g.group, 0) == g.applicants, (name, g.group)
+# The round file as written (not as the loader turns it into counts): the report's figures.
+ROUND_FILE = tomllib.loads(builtin_round("autumn2024").read_text(encoding="utf-8"))
+BREAKDOWNS = ROUND_FILE["breakdowns"]
+
+
+@pytest.mark.parametrize("name", ["gender", "age_group", "graduation_period"])
+def test_marginal_counts_are_the_round_files(pop, name):
+    """Where the round file gives applicant counts (gender: Tabell 1; graduation period:
+    chapter 3.1.3; age group: derived in the file from the report's percentages), the
+    population has exactly those counts and no applicant outside those groups. Tolerance
+    zero: the counts are whole numbers the population is built to meet exactly."""
+    want = {e["group"]: e["applicants"] for e in BREAKDOWNS[name]}
+    assert pop[name].value_counts(dropna=False).to_dict() == want
+
+
+SHARES = [
+    *(("wanted_job", e["group"], e["applicants_share"]) for e in BREAKDOWNS["wanted_job"]),
+    *(
+        ("residence", e["group"], e["applicants_share"])
+        for e in BREAKDOWNS["residence"]
+        if "applicants_share" in e
+    ),
+    ("age_group", "23-29", ROUND_FILE["ages"]["under30_share_of_applicants"]),
+]
+
+
+@pytest.mark.parametrize(("name", "group", "share"), SHARES, ids=lambda x: str(x))
+def test_marginal_shares_are_the_reports(pop, name, group, share):
+    """Where the report gives a share of the applicants as a whole percentage (wanted job:
+    Tabell 3; residence: chapter 7, Norway and other Nordic; under 30: 5.1.4), the
+    population's share is that percentage to within half a point: the report's rounding, so
+    that the population's share printed as the report prints it is the report's figure. A
+    whole number of applicants is at most 1 / 932 = 0.11 points from any share, well inside
+    the half point."""
+    assert abs((pop[name] == group).mean() - share) <= 0.005, (name, group)
+
+
+def test_residence_groups_hold_their_not_hired(pop):
+    """The report gives no applicant share for residence in other EEA countries and outside
+    the EEA, only the not hired (chapter 5); each group has at least as many applicants as
+    not hired, and together they hold what the two shares leave (100 - 95 - 3 = 2 %, to
+    within the two roundings: 1 to 3 %)."""
+    counts = pop["residence"].value_counts()
+    for e in BREAKDOWNS["residence"]:
+        assert counts.get(e["group"], 0) >= e["not_hired"], e["group"]
+    rest = pop["residence"].isin(["other EEA", "outside EEA"]).mean()
+    assert 0.01 <= rest <= 0.03
 
 
 def test_rounds_applied(pop):

@@ -1,7 +1,7 @@
-"""What `simulate` gives and writes: the same figures as computed the old way (every
-replication's values kept, then numpy), per-replication tables only when asked for and
-streamed, provenance columns on every table, the market digest, memory that does not grow
-with the replications."""
+"""What `simulate` gives and writes: each replication's values as their definitions count
+them, figures equal to numpy's statistics of those values, per-replication tables only when
+asked for and streamed, provenance columns on every table, the market digest, memory that does
+not grow with the replications."""
 
 from __future__ import annotations
 
@@ -19,42 +19,134 @@ from lis1abm.abm.model import LIS1Model
 from lis1abm.atomic import replacing
 from lis1abm.data.files import round_params_path
 from lis1abm.data.round import GROUPS
-from lis1abm.outcomes.tally import Tally
+from lis1abm.outcomes.tally import SHORT_TERM, ReplicationOutcome, Tally
 from lis1abm.report.provenance import file_digest
 from lis1abm.report.simulate import simulate, write_results
 from lis1abm.rules import CASCADE_FIELDS
 from lis1abm.simulation.sink import PROVENANCE_COLUMNS
 
 
-def old_values_from(tally: Tally, counts: np.ndarray, cascade: np.ndarray) -> np.ndarray:
-    """The values (R, K) as ``Tally.values_from`` computed them before the summary (a copy,
-    kept as the reference)."""
-    counts = np.asarray(counts, dtype=np.int64)
-    reps = counts.shape[0]
-    parts = []
-    start = 0
-    for breakdown, g in tally.n_groups.items():
-        n = np.broadcast_to(tally.sizes[breakdown], (reps, g))
-        h = counts[:, start : start + g]
-        parts.append(np.stack([n, h], axis=2).reshape(reps, 2 * g))
-        start += g
-    j = tally.market.n_ads
-    by_edu = counts[:, tally.ad_slot0 :].reshape(reps, j, len(GROUPS))
-    fixed = np.broadcast_to(np.column_stack([tally.positions, tally.market.capacity]), (reps, j, 2))
-    parts.append(
-        np.concatenate([fixed, by_edu.sum(axis=2, keepdims=True), by_edu], axis=2).reshape(reps, -1)
-    )
-    parts.append(cascade.reshape(reps, -1))
-    keep = [k for k, f in enumerate(CASCADE_FIELDS) if f != "open_after"]
-    parts.append(cascade.sum(axis=1)[:, keep])
-    parts.append(cascade[:, -1, CASCADE_FIELDS.index("open_after")][:, None])
-    return np.concatenate(parts, axis=1).astype(np.int64)
+def applicant_labels(market) -> dict[str, pd.Series]:
+    """Each applicant's group in every applicant breakdown, written out from the population's
+    columns as :data:`lis1abm.outcomes.tally.BREAKDOWNS` defines them (table 2's long-term
+    breakdowns: four or more rounds applied)."""
+    pop = market.population
+    cross = pop["nationality_group"] + " x " + pop["education_group"]
+    long_term = pop["rounds_applied"] >= 4
+    return {
+        "total": pd.Series("all", index=pop.index),
+        "nationality": pop["nationality_group"],
+        "education": pop["education_group"],
+        "nationality_x_education": cross,
+        "education_country": pop["education_country"],
+        "gender": pop["gender"],
+        "age_group": pop["age_group"],
+        "graduation_period": pop["graduation_period"],
+        "appendix4": pop["nationality"] + " / " + pop["education_country"],
+        "long_term_origin": cross.where(long_term, SHORT_TERM),
+        "long_term_age": pop["age_group"].where(long_term, SHORT_TERM),
+    }
 
 
-def assert_figures_as_before(result, values: np.ndarray) -> None:
+def values_by_definition(
+    market, layout: pd.DataFrame, hired_ad: np.ndarray, cascade: np.ndarray
+) -> np.ndarray:
+    """One replication's values (K,), each row of ``layout`` counted directly from who was
+    hired where (``hired_ad``, -1 if not hired) and the cascade table (rounds, fields), by
+    the definition of its metric: the reference for :meth:`Tally.values_from`, which gets
+    them through hire-count slots and a recipe of sums instead."""
+    labels = applicant_labels(market)
+    education = market.population["education_group"].to_numpy()
+    hired = hired_ad >= 0
+    ad_index = {ad.label: j for j, ad in enumerate(market.data.ads)}
+    fields = list(CASCADE_FIELDS)
+    out = np.empty(len(layout), dtype=np.int64)
+    for k, (breakdown, group, metric) in enumerate(layout.itertuples(index=False)):
+        if breakdown in labels:
+            member = (labels[breakdown] == group).to_numpy()
+            out[k] = member.sum() if metric == "applicants" else (member & hired).sum()
+        elif breakdown == "ad":
+            j = ad_index[group]
+            at_j = hired_ad == j
+            out[k] = {
+                "positions": market.data.ads[j].positions,
+                "capacity": market.capacity[j],
+                "hired": at_j.sum(),
+                **{f"hired_{g}": (at_j & (education == g)).sum() for g in GROUPS},
+            }[metric]
+        elif group == "all":
+            out[k] = (
+                cascade[-1, fields.index("open_after")]
+                if metric == "unfilled"
+                else cascade[:, fields.index(metric)].sum()
+            )
+        else:  # "round r"
+            out[k] = cascade[int(group.removeprefix("round ")) - 1, fields.index(metric)]
+    return out
+
+
+def test_values_of_a_hand_made_outcome(market):
+    """Three hires and a made-up cascade, counted by hand: applicants 0 and 1 (Afghan
+    nationals educated outside the EU/EEA) at the first ad, applicant 2 (an Afghan national
+    educated in Poland) at the fourth; the cascade's entry (round r, field f) is 9 (r - 1) + f
+    (nine fields)."""
+    tally = Tally(market)
+    layout = tally.layout
+    pop = market.population
+    assert pop.loc[:2, "nationality"].tolist() == ["Afghanistan"] * 3
+    assert pop.loc[:2, "education_country"].tolist() == ["Outside EU/EEA"] * 2 + ["Poland"]
+    hired_ad = np.full(market.n_applicants, -1)
+    hired_ad[[0, 1, 2]] = [0, 0, 3]
+    n_fields = len(CASCADE_FIELDS)
+    assert n_fields == 9 and market.n_rounds == 13
+    cascade = np.arange(13 * 9).reshape(13, 9)
+    outcome = ReplicationOutcome(0, hired_ad, np.where(hired_ad >= 0, 1, 0), cascade)
+    values = tally.values(outcome)
+    got = dict(zip(layout.itertuples(index=False), values.tolist(), strict=True))
+    ads = [ad.label for ad in market.data.ads]
+    assert got["total", "all", "hired"] == 3 and got["total", "all", "applicants"] == 932
+    assert got["nationality", "Outside EEA", "hired"] == 3
+    assert got["nationality", "Norway", "hired"] == 0
+    assert got["education", "Outside EEA", "hired"] == 2
+    assert got["education", "EEA+UK", "hired"] == 1
+    assert got["appendix4", "Afghanistan / Outside EU/EEA", "hired"] == 2
+    assert got["appendix4", "Afghanistan / Poland", "hired"] == 1
+    assert got["ad", ads[0], "hired"] == 2 and got["ad", ads[0], "hired_Outside EEA"] == 2
+    assert got["ad", ads[3], "hired"] == 1 and got["ad", ads[3], "hired_EEA+UK"] == 1
+    assert got["ad", ads[0], "positions"] == 25  # Vedlegg 2: the first ad (Ahus) has 25
+    assert sum(v for (b, _, m), v in got.items() if b == "ad" and m == "hired") == 3
+    # Offers (field 0) in all rounds: 9 (0 + 1 + ... + 12) = 702; open after the last round
+    # (field 8 of round 13): 9 x 12 + 8 = 116; accepted in round 2: 9 + 1 = 10.
+    assert got["cascade", "all", "offers"] == 702
+    assert got["cascade", "all", "unfilled"] == 116
+    assert got["cascade", "round 2", "accepted"] == 10
+    # Every other value too, each counted by its definition.
+    np.testing.assert_array_equal(values, values_by_definition(market, layout, hired_ad, cascade))
+
+
+def test_values_of_replications_follow_their_definitions(market):
+    """Real replications (Mesa's outcomes, which the CPU engine's counts equal, see
+    test_engine): every value equals its definition, and every applicant breakdown splits
+    all 932 applicants into its groups."""
+    tally = Tally(market)
+    layout = tally.layout
+    for rep in range(3):
+        outcome = LIS1Model(market, rep).run()
+        assert (outcome.hired_ad >= 0).sum() > 500  # not vacuous: a full replication
+        np.testing.assert_array_equal(
+            tally.values(outcome),
+            values_by_definition(market, layout, outcome.hired_ad, outcome.cascade),
+            err_msg=f"replication {rep}",
+        )
+    applicants = layout[layout["metric"] == "applicants"]
+    for breakdown, rows in applicants.groupby("breakdown", sort=False):
+        assert tally.sizes[breakdown].sum() == market.n_applicants, breakdown
+        assert rows["group"].is_unique, breakdown
+
+
+def assert_figures_are_numpys(result, values: np.ndarray) -> None:
     """The rows and the cascade of ``result`` equal, bit for bit, numpy's mean and 5th, 10th,
-    90th and 95th percentiles of every replication's values (R, K), as the old code computed
-    them."""
+    90th and 95th percentiles of every replication's values (R, K)."""
     layout = result.tally.layout
     hired = np.flatnonzero(layout["metric"].to_numpy() == "hired")
     mean = values[:, hired].mean(axis=0)
@@ -83,39 +175,35 @@ def assert_figures_as_before(result, values: np.ndarray) -> None:
     assert result.cascade["replications"] == len(values)
 
 
-def test_recipe_values_equal_the_old_values(market):
-    tally = Tally(market)
-    arrays = engine.flatten(market, tally)
-    out = engine.run_cpu(arrays, market.seed, np.arange(64), engine.param_rows(market))
-    np.testing.assert_array_equal(
-        tally.values_from(out.counts, out.cascade), old_values_from(tally, out.counts, out.cascade)
-    )
-
-
-def test_cpu_figures_as_before():
-    """`simulate(reps=300, backend="cpu")` (summarised on the engine's threads) gives the
-    figures computed the old way from every replication's values."""
+def test_cpu_figures_are_numpys():
+    """`simulate(reps=300, backend="cpu")` (summarised on the engine's threads) gives numpy's
+    statistics of the values of the same 300 replications, each replication's values taken
+    from the engine's counts (:meth:`Tally.values_from`, checked against the definitions
+    above)."""
     result = simulate(reps=300, backend="cpu")
     assert result.values is None and result.replications is None
     tally = result.tally
     arrays = engine.flatten(result.market, tally)
     out = engine.run_cpu(arrays, 2024, np.arange(300), engine.param_rows(result.market))
-    assert_figures_as_before(result, old_values_from(tally, out.counts, out.cascade))
+    assert_figures_are_numpys(result, tally.values_from(out.counts, out.cascade))
     total = next(r for r in result.rows if r["breakdown"] == "total")
     assert total["applicants"] == 932 and total["report_hired"] == 606
 
 
-def test_mesa_figures_as_before():
-    """The Mesa backend, summarised batch by batch, gives the old figures too."""
+def test_mesa_figures_are_numpys():
+    """The Mesa backend, summarised batch by batch, keeps each replication's values as
+    defined (counted from its outcome) and gives numpy's statistics of them."""
     result = simulate(reps=4, backend="mesa", per_replication=True)
-    tally = result.tally
     values = []
     for r in range(4):
         outcome = LIS1Model(result.market, r).run()
-        counts = tally.hire_counts(outcome.hired_ad)[None]
-        values.append(old_values_from(tally, counts, outcome.cascade[None])[0])
+        values.append(
+            values_by_definition(
+                result.market, result.tally.layout, outcome.hired_ad, outcome.cascade
+            )
+        )
     np.testing.assert_array_equal(result.values, np.array(values))
-    assert_figures_as_before(result, np.array(values))
+    assert_figures_are_numpys(result, np.array(values))
 
 
 def test_market_digest_is_recorded_and_backend_free():
@@ -215,22 +303,29 @@ def test_write_results_of_a_result_in_memory(tmp_path):
 
 def test_memory_does_not_grow_with_replications():
     """20,000 replications summarised as they come: Python-side allocations peak far below
-    the (R, K) int64 matrix of every replication's values (54 MB) the old code kept, and
-    about as high as for 1,000 replications."""
+    the (R, K) int64 matrix of every replication's values that keeping them would take, and
+    about as high as for 1,000 replications. For autumn 2024 K is 666 values per replication
+    (366 for the 11 applicant breakdowns' 183 groups, 174 for 29 ads x 6 metrics, 126 for the
+    cascade's 13 rounds x 9 fields plus 8 totals and the unfilled positions), so the matrix
+    is 20,000 x 666 x 8 bytes = 107 MB."""
     simulate(reps=1, backend="cpu")  # imports, compiled code and caches, before measuring
 
-    def peak(reps: int, **kw) -> int:
+    def peak(reps: int, **kw) -> tuple[int, int]:
+        """Peak traced bytes of ``simulate(reps)``, and its values per replication."""
         tracemalloc.start()
         try:
             result = simulate(reps=reps, backend="cpu", **kw)
-            return tracemalloc.get_traced_memory()[1]
+            return tracemalloc.get_traced_memory()[1], len(result.tally.layout)
         finally:
             tracemalloc.stop()
             del result
 
-    small, large = peak(1_000), peak(20_000)
-    matrix = 20_000 * 338 * 8
-    assert large < matrix / 2, (small, large)
+    (small, _), (large, k) = peak(1_000), peak(20_000)
+    assert k == 666  # the docstring's figure
+    matrix = 20_000 * k * 8
+    # Measured: about 11 MB for either run. Keeping the values would cost the whole matrix
+    # (half of it even as int32); a quarter still leaves the summary room to grow.
+    assert large < matrix / 4, (small, large, matrix)
     assert large < small + 8 * 2**20, (small, large)
 
 
@@ -246,7 +341,6 @@ def test_appendix4_and_long_term_breakdowns(market):
     """appendix4 has every pair of appendix 4 with the report's hires; the long-term
     breakdowns split the applicants with 4+ rounds (and the rest) so that not hired =
     applicants - hired per replication, with table 2's not hired as the report's targets."""
-    from lis1abm.outcomes.tally import SHORT_TERM
     from lis1abm.report.compare import report_figures, report_not_hired
 
     tally = Tally(market)

@@ -39,8 +39,8 @@ from lis1abm.experiments.runner import (
 TEXT = ("scenario", "breakdown", "group", "metric")
 """The tidy table's text columns."""
 TASK_REPS = {"cpu": 2_000, "cuda": 262_144, "mesa": 64}
-"""Replications per task by engine unless ``task_reps`` is given (see the README's cluster
-section for the overhead per task they keep small)."""
+"""Replications per task by engine unless ``task_reps`` is given (see docs/cluster.md for the
+overhead per task they keep small)."""
 
 
 def parts_folder(out: str | Path, name: str) -> Path:
