@@ -288,7 +288,9 @@ def _scenarios(path: Path, top: _File) -> tuple[Scenario, ...]:
     out = []
     for where, s in raw:
         merged = dict(top.base, **s)
-        merged["params"] = dict(top.base.get("params", {}), **s.get("params", {}))
+        tables = (top.base.get("params", {}), s.get("params", {}))
+        if all(isinstance(t, dict) for t in tables):  # else the Scenario's check names it
+            merged["params"] = {**tables[0], **tables[1]}
         out.append(validate(Scenario, merged, path, where))
     names = [s.name for s in out]
     for name in names:
