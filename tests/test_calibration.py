@@ -19,7 +19,7 @@ from lis1abm.calibration import calibrate
 from lis1abm.calibration.config import default_config, load_config
 from lis1abm.calibration.objective import Objective, binomial_loglik
 from lis1abm.calibration.outputs import fit_table
-from lis1abm.calibration.paths import tree_of, value_at, with_values
+from lis1abm.calibration.paths import tree_of, value_at
 from lis1abm.calibration.posterior import (
     CURVATURE_FLOOR,
     fit_quadratic,
@@ -30,7 +30,7 @@ from lis1abm.calibration.search import JOURNAL
 from lis1abm.cli import main
 from lis1abm.data.round import load_round
 from lis1abm.errors import ConfigError
-from lis1abm.params import DEFAULT_PARAMS, load_params
+from lis1abm.params import DEFAULT_PARAMS, load_params, with_overrides
 
 # The module (the package's ``calibrate`` attribute is the function of the same name).
 calibrate_module = importlib.import_module("lis1abm.calibration.calibrate")
@@ -166,7 +166,7 @@ def test_calibrated_params_load_and_differ_from_base(small_config, tmp_path):
         "ranking.nationality_weight.EEA+UK",
         "behaviour.withdrawal_probability",
     }
-    assert tree_of(params) == tree_of(with_values(base, best))
+    assert tree_of(params) == tree_of(with_overrides(base, best))
     assert tree_of(params) != tree_of(base)
     # The base withdrawal probability (0.04) lies below the bounds [0.1, 0.2].
     assert 0.1 <= value_at(params, "behaviour.withdrawal_probability") <= 0.2

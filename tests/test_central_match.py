@@ -222,7 +222,7 @@ def test_bad_allocation_is_one_line_naming_file_scenario_key(tmp_path, capsys):
     err = capsys.readouterr().err
     assert stop.value.code == 2
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert f"{path}: scenarios[central].allocation: got 'lottery'" in err
+    assert f'{path}: scenarios[central].allocation: got "lottery"; allowed: one of' in err
     with pytest.raises(ConfigError) as error:
         load_experiment(path)
     assert error.value.key == "scenarios[central].allocation"

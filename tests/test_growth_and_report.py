@@ -111,9 +111,9 @@ def test_round_applicants_keep_their_ids(autumn, params):
 @pytest.mark.parametrize(
     "extra, problem",
     [
-        ("growth_educated_abroad = -0.1", "greater than or equal to 0"),
-        ("growth_educated_in_norway = 1.5", "less than or equal to 1"),
-        ('growth_educated_abroad = "20 %"', "got '20 %'"),
+        ("growth_educated_abroad = -0.1", "got -0.1; allowed: a finite number in [0, 1]"),
+        ("growth_educated_in_norway = 1.5", "got 1.5; allowed: a finite number in [0, 1]"),
+        ('growth_educated_abroad = "20 %"', 'got "20 %"; allowed: a finite number in [0, 1]'),
     ],
 )
 def test_bad_growth_is_one_line_naming_file_scenario_key(tmp_path, capsys, extra, problem):

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from lis1abm.calibration.paths import with_values
 from lis1abm.cli import main
 from lis1abm.data.files import rounds_dir
 from lis1abm.engine.layout import flatten
@@ -255,7 +254,7 @@ def test_trust_deviation_omitted_fields_are_zero(tmp_path, autumn):
 
 
 def test_round_files_refuse_nan(tmp_path, capsys):
-    """Round files keep their own strict reader; it refuses nan and inf too."""
+    """Round files refuse nan and inf too."""
     text = (rounds_dir() / "autumn2024.toml").read_text(encoding="utf-8")
     for value in ("nan", "inf", "-inf"):
         path = tmp_path / f"round-{value}.toml"
@@ -266,7 +265,7 @@ def test_round_files_refuse_nan(tmp_path, capsys):
         assert code == 2 and out == ""
         assert err == (
             f"lis1abm: error: {path}: rounds_applied.more_than_five_share: "
-            f"expected a finite number, got {value}\n"
+            f"got {value}; allowed: a finite number in [0, 1]\n"
         )
 
 
@@ -377,7 +376,7 @@ def test_graduation_period_deviation_moves_only_its_period(autumn):
     """A period's deviation raises the score of that period's applicants by exactly that
     much, and nobody else's."""
     base = load_params(DEFAULT_PARAMS)
-    moved = with_values(base, {"ranking.graduation_period_deviation.2023-03..2024-02": 1.0})
+    moved = with_overrides(base, {"ranking.graduation_period_deviation.2023-03..2024-02": 1.0})
     a, b = build_market(autumn, base, seed=7), build_market(autumn, moved, seed=7)
     period = a.population["graduation_period"].to_numpy()[a.app_applicant]
     diff = b.base_score - a.base_score

@@ -1,7 +1,8 @@
 """The calibration config (``configs/calibration/<round>.toml``): what is fitted, to what, how.
 
-Tables, all checked by a strict reader (unknown keys, wrong types, bad bounds and unknown
-parameter paths are one-line :class:`~lis1abm.errors.ConfigError` naming the file and the key):
+Tables, all validated as every config is (:mod:`lis1abm.data.config`: unknown keys, wrong
+types, bad bounds and unknown parameter paths are one-line :class:`~lis1abm.errors.ConfigError`
+naming the file and the key):
 
 - ``[calibration]``: ``params`` (the base parameter file: a built-in name or a path relative to
   the config), ``seed``, ``replications`` per candidate, ``crn_first`` (the first replication
@@ -31,16 +32,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from lis1abm.calibration.paths import PathError, range_problem, resolve, tree_of, value_at
+from lis1abm.data.config import Document, read_toml, validate
 from lis1abm.data.files import configs_dir
-from lis1abm.data.toml import read_toml
 from lis1abm.errors import ConfigError
 from lis1abm.outcomes.tally import BREAKDOWNS
 from lis1abm.params import DEFAULT_PARAMS, Params, load_params
 
-_STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+_STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 Number = Annotated[float, Field(allow_inf_nan=False)]
 
 
@@ -132,8 +133,9 @@ def default_config(round_name: str) -> Path:
     return configs_dir() / "calibration" / f"{Path(round_name).stem}.toml"
 
 
-def load_config(path: str | Path) -> CalibrationConfig:
-    """Read and check a calibration config and its base parameter file.
+def load_config(source: str | Path | Document | CalibrationConfig) -> CalibrationConfig:
+    """Read and check a calibration config (a path, or a :class:`Document` already read; a
+    :class:`CalibrationConfig` is returned as it is) and its base parameter file.
 
     Raises
     ------
@@ -141,20 +143,10 @@ def load_config(path: str | Path) -> CalibrationConfig:
         unknown parameter path, bounds not ordered or outside the parameter's range, a pooled
         parameter that is not free, an unknown or doubly used breakdown (one line).
     """
-    path = Path(path)
-    raw = read_toml(path)
-    try:
-        spec = CalibrationFile.model_validate(raw)
-    except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        key = _dotted(first["loc"])
-        kind = first["type"]
-        problem = (
-            "unknown key"
-            if kind == "extra_forbidden"
-            else first["msg"][:1].lower() + first["msg"][1:]
-        )
-        raise ConfigError(path, key, problem) from None
+    if isinstance(source, CalibrationConfig):
+        return source
+    path, raw, _ = read_toml(source)
+    spec = validate(CalibrationFile, raw, path)
     base_file = _base_file(path, spec.calibration.params)
     base = load_params(base_file)
     tree = tree_of(base)
@@ -169,7 +161,7 @@ def load_config(path: str | Path) -> CalibrationConfig:
         for side, value in (("lower", b.lower), ("upper", b.upper)):
             problem = range_problem(base, name, value)
             if problem:
-                raise ConfigError(path, f"{key}.{side}", f"{value:g} is out of range: {problem}")
+                raise ConfigError(path, f"{key}.{side}", f"out of range: {problem}")
     seen: dict[str, str] = {}
     for group, pooled in spec.pooled.items():
         for i, name in enumerate(pooled.parameters):
@@ -206,14 +198,3 @@ def _base_file(config: Path, name: str) -> Path:
             return builtin
     candidate = Path(name)
     return candidate if candidate.is_absolute() else config.parent / candidate
-
-
-def _dotted(loc) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            part = f'"{part}"' if "." in str(part) else str(part)
-            out += f".{part}" if out else part
-    return out

@@ -47,12 +47,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from lis1abm.calibration.config import CalibrationConfig
-from lis1abm.calibration.paths import value_at, with_values
+from lis1abm.calibration.paths import value_at
 from lis1abm.data.round import RoundData
 from lis1abm.market.ranking import Market
 from lis1abm.outcomes.aggregate import Summary
 from lis1abm.outcomes.tally import Tally
-from lis1abm.params import Params
+from lis1abm.params import Params, with_overrides
 from lis1abm.report.compare import report_figures, report_not_hired
 from lis1abm.simulation.prepare import prepare
 from lis1abm.simulation.replications import run_replications
@@ -117,7 +117,7 @@ class Objective:
     def params_at(self, x) -> Params:
         """The base parameters with the candidate ``x`` (len(names),) in place."""
         values = dict(zip(self.names, map(float, x), strict=True))
-        return with_values(self.config.base, values)
+        return with_overrides(self.config.base, values)
 
     def run(self, x, first: int | None = None, keep_values: bool = False) -> Run:
         """Rebuild the market at ``x`` and play the block of R replications from ``first``

@@ -3,21 +3,18 @@
 
 A path names one number of a parameter file: a table, then keys down to a number. Keys may
 themselves hold dots (trust names such as "St. Olavs hospital"), so a path is matched against
-the keys that exist, the longest key first (:func:`lis1abm.params.model.path_keys`), rather
-than split on every dot.
+the keys that exist, the longest key first (:func:`lis1abm.data.config.path_keys`), rather
+than split on every dot. Values are set by the parameters' one override mechanism,
+:func:`lis1abm.params.with_overrides`.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
-from lis1abm.params.model import ParamFile, Params, path_keys
-
-_READER = TypeAdapter(ParamFile)
+from lis1abm.data.config import path_keys
+from lis1abm.errors import ConfigError
+from lis1abm.params import Params, with_overrides
 
 
 class PathError(ValueError):
@@ -61,31 +58,10 @@ def value_at(params: Params, path: str) -> float:
     return float(node)
 
 
-def with_values(params: Params, values: dict[str, float], file: str = "") -> Params:
-    """``params`` with the numbers at the given paths replaced, validated as a parameter file
-    is (ranges, keys).
-
-    Raises
-    ------
-    PathError : an unknown path.
-    pydantic.ValidationError : a value outside its parameter's range.
-    """
-    tree = copy.deepcopy(tree_of(params))
-    for path, value in values.items():
-        keys = resolve(tree, path)
-        node = tree
-        for key in keys[:-1]:
-            node = node[key]
-        node[keys[-1]] = float(value)
-    tables = _READER.validate_python(tree)
-    fields = {f.name: getattr(tables, f.name) for f in dataclasses.fields(ParamFile)}
-    return Params(**fields, file=file or params.file)
-
-
 def range_problem(params: Params, path: str, value: float) -> str | None:
-    """Why ``value`` cannot stand at ``path`` (pydantic's message), or None if it can."""
+    """Why ``value`` cannot stand at ``path`` (what the parameter allows), or None if it can."""
     try:
-        with_values(params, {path: value})
-    except ValidationError as error:
-        return error.errors(include_url=False)[0]["msg"]
+        with_overrides(params, {path: value})
+    except ConfigError as error:
+        return error.problem
     return None

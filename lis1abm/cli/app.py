@@ -496,22 +496,23 @@ def check(
     A parameter file's country and trust names are checked against the round files given with
     it that can be simulated, or against the default round (autumn2024) when none is given."""
     from lis1abm.calibration.config import load_config
+    from lis1abm.data.config import read_toml
     from lis1abm.data.round import load_round
-    from lis1abm.data.toml import read_toml
     from lis1abm.experiments import load_experiment
     from lis1abm.params import load_params
 
-    tables = {f: read_toml(f) for f in files}
-    experiments = {f for f, t in tables.items() if "scenarios" in t or "sweeps" in t}
-    rounds = [load_round(f) for f, t in tables.items() if "round" in t and f not in experiments]
+    # Each file is read once; the loaders take the document read.
+    docs = {f: read_toml(f) for f in files}
+    experiments = {f for f, d in docs.items() if "scenarios" in d.data or "sweeps" in d.data}
+    rounds = [load_round(d) for f, d in docs.items() if "round" in d.data and f not in experiments]
     against = [r for r in rounds if r.has_market] or [load_round("autumn2024")]
-    for f, t in tables.items():
+    for f, d in docs.items():
         if f in experiments:
-            load_experiment(f)
-        elif "targets" in t:
-            load_config(f)
-        elif "round" not in t:
-            params = load_params(f)
+            load_experiment(d)
+        elif "targets" in d.data:
+            load_config(d)
+        elif "round" not in d.data:
+            params = load_params(d)
             for data in against:
                 params.check_round(data)
         typer.echo(f"{f}: ok")

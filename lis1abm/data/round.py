@@ -1,9 +1,10 @@
 """The application round as data: ads, trusts, calendar and the report's figures.
 
 :func:`load_round` reads a built-in round (``configs/rounds/<name>.toml``, shipped in the
-package: :mod:`lis1abm.data.files`) or a round file given by path with the strict reader, and
-checks that the report's totals add up, so a typo in the data is caught with the file and key
-named.
+package: :mod:`lis1abm.data.files`) or a round file given by path, validates it with pydantic
+(the dataclasses below declare what each key allows; :mod:`lis1abm.data.config` reads and
+reports), and checks that the report's totals add up, so a typo in the data is caught with the
+file and key named.
 
 Group labels (nationality and education country groups) are :data:`GROUPS`. Breakdowns whose
 report figures are percentages carry both the percentage and the count derived from it.
@@ -14,10 +15,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator, with_config
+from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
+
+from lis1abm.data.config import Document, config_error, invalid, read_toml, validate
 from lis1abm.data.files import builtin_round, known_rounds
-from lis1abm.data.toml import Section, read_toml
-from lis1abm.errors import ConfigError, UserError
+from lis1abm.errors import UserError
 
 GROUPS = ("Norway", "EEA+UK", "Outside EEA")
 """Nationality and education-country groups, in the report's order."""
@@ -28,6 +34,19 @@ REGIONS = ("Sør-Øst", "Vest", "Midt-Norge", "Nord")
 STUDY_CITIES = ("Oslo", "Bergen", "Trondheim", "Tromsø")
 """The four Norwegian medical faculties' cities (general knowledge, not from the report)."""
 
+# What a round file's values may be: no figure of a round is negative or infinite, and a
+# string or a boolean is never taken for a number (``Strict``).
+_FILE = ConfigDict(extra="forbid", allow_inf_nan=False)
+Count = Annotated[int, Strict(), Field(ge=0)]
+Positive = Annotated[int, Strict(), Field(gt=0)]
+Number = Annotated[float, Strict(), Field(ge=0)]
+Share = Annotated[float, Strict(), Field(ge=0, le=1)]
+Text = Annotated[str, Strict()]
+Date = Annotated[dt.date, Strict()]
+Flag = Annotated[bool, Strict()]
+Group = Literal[GROUPS]
+Region = Literal[REGIONS]
+
 MAX_AFTER_CALENDAR = 50
 """Most offer rounds after the calendar a round file may ask for: every replication's cascade
 holds a row per round (and the summaries a histogram per round and field), and on the autumn
@@ -36,12 +55,14 @@ holds a row per round (and the summaries a histogram per round and field), and o
 
 @dataclass(frozen=True)
 class OfferRound:
-    """One offer round (tilbudsrunde): offers go out, replies are due, marking is due at 12:00."""
+    """One offer round (tilbudsrunde): offers go out, replies are due, marking is due at 12:00.
+    ``number`` is the file's ``round``."""
 
-    number: int
-    offer: dt.date
-    reply_by: dt.date
-    marking_by: dt.date
+    __pydantic_config__ = _FILE
+    number: Annotated[int, Strict(), Field(alias="round", gt=0)]
+    offer: Date
+    reply_by: Date
+    marking_by: Date
 
     @property
     def reply_window_days(self) -> int:
@@ -53,13 +74,14 @@ class OfferRound:
 class Ad:
     """One job ad (stillingsannonse) with its positions and the applications it received."""
 
-    id: str
-    trust: str
-    site: str
-    region: str
-    positions: int
-    applications: int
-    urban: bool
+    __pydantic_config__ = _FILE
+    id: Text
+    trust: Text
+    site: Text
+    region: Region
+    positions: Positive
+    applications: Positive
+    urban: Flag
 
     @property
     def label(self) -> str:
@@ -70,12 +92,13 @@ class Ad:
 class Trust:
     """A health trust (helseforetak): report appendix 1."""
 
-    name: str
-    ads: int
-    positions: int
-    applications: int
-    unique_applicants: int
-    hired: int
+    __pydantic_config__ = _FILE
+    name: Text
+    ads: Positive
+    positions: Positive
+    applications: Positive
+    unique_applicants: Positive
+    hired: Count
 
 
 @dataclass(frozen=True)
@@ -84,9 +107,10 @@ class Faculty:
     its university hospital(s), where its students do their clinical placements. General
     knowledge kept in the round file (trust names are the round's), not a report figure."""
 
-    city: str
-    region: str
-    university_trusts: tuple[str, ...]
+    __pydantic_config__ = _FILE
+    city: Literal[STUDY_CITIES]
+    region: Region
+    university_trusts: tuple[Text, ...]
 
 
 @dataclass(frozen=True)
@@ -97,10 +121,11 @@ class PairCount:
     file); the population gives them ids after every applicant of the round, so that the
     round's applicants keep their ids (and their random numbers)."""
 
-    nationality: str
-    education: str
-    applicants: int
-    hired: int
+    __pydantic_config__ = _FILE
+    nationality: Text
+    education: Text
+    applicants: Positive
+    hired: Count
     added: int = 0
 
 
@@ -110,10 +135,11 @@ class LongTermCell:
     rounds, by education group, nationality group and age group (the report's label, e.g.
     "50-59")."""
 
-    education: str
-    nationality: str
-    age_group: str
-    count: int
+    __pydantic_config__ = _FILE
+    education: Group
+    nationality: Group
+    age_group: Text
+    count: Count
 
 
 @dataclass(frozen=True)
@@ -187,6 +213,253 @@ class RoundData:
             )
 
 
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+class _Head(_Table):
+    name: str
+    season: Literal["spring", "autumn"]
+    year: Count
+    start_date: dt.date
+    ads_ready: dt.date | None = None
+    published_from: dt.date | None = None
+    published_to: dt.date | None = None
+    source: str | None = None
+    application_deadline: dt.date
+    after_calendar_rounds: Annotated[int, Field(ge=0, le=MAX_AFTER_CALENDAR)]
+
+
+_TOTALS = ("applicants", "positions", "ads", "trusts", "applications", "hired")
+_Totals = with_config(_Table.model_config)(TypedDict("_Totals", dict.fromkeys(_TOTALS, Positive)))
+
+
+class _Country(_Table):
+    group: Group
+    report_name: str
+
+
+class _Figures(_Table):
+    applicants: Count
+    hired: Count
+
+    def pair(self) -> tuple[int, int]:
+        return self.applicants, self.hired
+
+
+class _Cell(_Figures):
+    nationality: Group
+    education: Group
+
+
+_ByGroup = with_config(_Table.model_config)(TypedDict("_ByGroup", dict.fromkeys(GROUPS, _Figures)))
+
+
+class _Groups(_Table):
+    """The report's grouped totals (table 1): by nationality, by education, and the cells."""
+
+    nationality: _ByGroup
+    education: _ByGroup
+    cross: list[_Cell]
+
+
+class _RoundsApplied(_Table):
+    more_than_five_share: Share
+
+
+class _Ages(_Table):
+    applicants_mean: Number
+    hired_mean: Number
+    not_hired_mean_women: Number
+    not_hired_mean_men: Number
+    under30_share_of_applicants: Share
+    under30_share_of_not_hired: Share
+    hired_23_29_share: Share
+    not_hired_share: dict[str, Any]
+
+
+class _Gender(_Figures):
+    group: str
+
+
+class _AgeGroup(_Gender):
+    derived: bool = False
+    note: str | None = None
+
+
+class _Period(_Table):
+    group: str
+    applicants: Count
+    hired_share: Share
+    share_of_hired: Share | None = None
+
+
+class _PeriodEducation(_Table):
+    group: str
+    education: Group
+    share: Share
+    note: str | None = None
+
+
+class _WantedJob(_Table):
+    group: str
+    applicants_share: Share
+    hired_share: Share
+
+
+class _Residence(_Table):
+    group: str
+    applicants_share: Share | None = None
+    not_hired: Count
+
+
+class _Breakdowns(_Table):
+    """The marginal breakdowns as the report gives them (counts or percentages)."""
+
+    gender: list[_Gender] | None = None
+    age_group: list[_AgeGroup] | None = None
+    graduation_period: list[_Period] | None = None
+    graduation_by_education: list[_PeriodEducation] | None = None
+    wanted_job: list[_WantedJob] | None = None
+    residence: list[_Residence] | None = None
+
+
+_MARKET = ("ads", "trusts", "countries", "appendix4", "groups", "faculties")
+"""The tables a round with ``[totals]`` must have (and one without must not)."""
+
+
+class RoundFile(_Table):
+    """A round file's tables, validated; :meth:`round_data` gives the :class:`RoundData`.
+
+    Every value's type and range is declared here or in the dataclasses above; the checks
+    that tie the tables together (totals that add up, names that refer to other tables) are
+    the model's validator, each naming the key that is wrong."""
+
+    round: _Head
+    calendar: list[OfferRound]
+    totals: _Totals | None = None
+    ads: list[Ad] | None = None
+    trusts: list[Trust] | None = None
+    countries: dict[str, _Country] | None = None
+    appendix4: list[PairCount] | None = None
+    groups: _Groups | None = None
+    faculties: list[Faculty] | None = None
+    # Facts kept for reference and later checks (calibration targets). The ones the model
+    # uses are declared; these two are kept as written.
+    not_hired: Any = None
+    positions_established: Any = None
+    long_term_not_hired: list[LongTermCell] | None = None
+    rounds_applied: _RoundsApplied | None = None
+    ages: _Ages | None = None
+    breakdowns: _Breakdowns | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RoundFile:
+        _check_calendar(self.calendar, self.round.application_deadline)
+        for key in _MARKET:
+            if (getattr(self, key) is None) != (self.totals is None):
+                raise invalid("missing" if self.totals else "needs [totals]", key)
+        if self.totals is not None:
+            if self.rounds_applied is None:
+                raise invalid("missing (needed to build the applicants)", "rounds_applied")
+            self._check_names()
+            data = self.round_data("")
+            _check_market(data)
+            _check_breakdowns(data.breakdowns, data.totals)
+        periods = [p.group for p in (self.breakdowns and self.breakdowns.graduation_period) or ()]
+        for i, cell in enumerate(
+            (self.breakdowns and self.breakdowns.graduation_by_education) or ()
+        ):
+            if cell.group not in periods:
+                raise invalid(
+                    f"unknown graduation period {cell.group!r}",
+                    *("breakdowns", "graduation_by_education", i, "group"),
+                )
+        return self
+
+    def _check_names(self) -> None:
+        """Appendix 4's countries, the faculties' trusts and cities, table 1's cells."""
+        for i, pair in enumerate(self.appendix4):
+            for key in ("nationality", "education"):
+                if getattr(pair, key) not in self.countries:
+                    raise invalid(
+                        f"country {getattr(pair, key)!r} is not in [countries]",
+                        *("appendix4", i, key),
+                    )
+            if pair.hired > pair.applicants:
+                raise invalid(
+                    f"{pair.hired} hired exceeds {pair.applicants} applicants",
+                    *("appendix4", i, "hired"),
+                )
+            if pair.added:
+                raise invalid("unknown key", "appendix4", i, "added")
+        names = [t.name for t in self.trusts]
+        cities: list[str] = []
+        for i, faculty in enumerate(self.faculties):
+            if faculty.city in cities:
+                raise invalid(f"faculty {faculty.city!r} is listed twice", "faculties", i, "city")
+            cities.append(faculty.city)
+            for k, name in enumerate(faculty.university_trusts):
+                if name not in names:
+                    raise invalid(
+                        f"trust {name!r} is not in [[trusts]]",
+                        *("faculties", i, "university_trusts", k),
+                    )
+        for city in STUDY_CITIES:
+            if city not in cities:
+                raise invalid(f"faculty {city!r} is missing", "faculties")
+        cells = {(c.nationality, c.education) for c in self.groups.cross}
+        if len(cells) != 9:
+            raise invalid(
+                f"needs the 9 nationality x education cells, got {len(cells)}", "groups", "cross"
+            )
+
+    def round_data(self, file: str) -> RoundData:
+        """The round as the model uses it, read from ``file``."""
+        head = self.round
+        notes: dict[str, object] = {
+            k: getattr(self, k)
+            for k in ("not_hired", "positions_established")
+            if getattr(self, k) is not None
+        }
+        if self.long_term_not_hired is not None:
+            notes["long_term_not_hired"] = tuple(self.long_term_not_hired)
+        if self.rounds_applied is not None:
+            notes["rounds_applied"] = self.rounds_applied.model_dump()
+        if self.ages is not None:
+            notes["ages"] = self.ages.model_dump()
+        market: dict = {}
+        if self.totals is not None:
+            faculties = {f.city: f for f in self.faculties}
+            market = dict(
+                totals=dict(self.totals),
+                ads=tuple(self.ads),
+                trusts=tuple(self.trusts),
+                countries={name: c.group for name, c in self.countries.items()},
+                appendix4=tuple(self.appendix4),
+                faculties=tuple(faculties[c] for c in STUDY_CITIES),
+                groups={
+                    "nationality": {g: self.groups.nationality[g].pair() for g in GROUPS},
+                    "education": {g: self.groups.education[g].pair() for g in GROUPS},
+                    "cross": {(c.nationality, c.education): c.pair() for c in self.groups.cross},
+                },
+            )
+        if self.breakdowns is not None:
+            market["breakdowns"] = _breakdowns(self.breakdowns, market.get("totals"))
+        return RoundData(
+            name=head.name,
+            season=head.season,
+            year=head.year,
+            start_date=head.start_date,
+            application_deadline=head.application_deadline,
+            calendar=tuple(self.calendar),
+            file=file,
+            after_calendar_rounds=head.after_calendar_rounds,
+            notes=notes,
+            **market,
+        )
+
+
 def round_path(name_or_path: str | Path) -> Path:
     """The path itself when it ends in ``.toml`` or has a ``/``, else the built-in round of that
     name (``configs/rounds/<name>.toml``, shipped in the package)."""
@@ -196,253 +469,54 @@ def round_path(name_or_path: str | Path) -> Path:
     return builtin_round(text)
 
 
-def load_round(name_or_path: str | Path) -> RoundData:
-    """Read and check a round config.
+def load_round(source: str | Path | Document | RoundData) -> RoundData:
+    """Read and check a round config: a built-in round's name, a path, or a
+    :class:`~lis1abm.data.config.Document` already read (a :class:`RoundData` is returned as
+    it is).
 
     Raises
     ------
     ConfigError : the file is missing, malformed, has unknown keys, or its totals disagree.
     """
-    path = round_path(name_or_path)
-    if not path.exists() and not str(name_or_path).endswith(".toml"):
-        raise UserError(f"unknown round {str(name_or_path)!r} (known: {', '.join(known_rounds())})")
-    top = Section(path, read_toml(path))
-    head = top.section("round")
-    name = head.get("name", str)
-    season = head.get("season", str, choices=("spring", "autumn"))
-    year = head.get("year", int)
-    start = head.get("start_date", dt.date)
-    for key in ("ads_ready", "published_from", "published_to", "source"):
-        head.get(key, str if key == "source" else dt.date, None)
-    deadline = head.get("application_deadline", dt.date)
-    after = head.get("after_calendar_rounds", int)
-    if after > MAX_AFTER_CALENDAR:
-        raise head.error(
-            "after_calendar_rounds", f"must be at most {MAX_AFTER_CALENDAR}, got {after}"
-        )
-    head.done()
-
-    calendar = tuple(_offer_round(s) for s in top.sections("calendar"))
-    _check_calendar(path, calendar, deadline)
-
-    kwargs: dict = {}
-    if top.has("totals"):
-        kwargs = _market(top, path)
-    # Facts kept for reference and later checks (calibration targets). The ones the model
-    # uses are read strictly here; the rest are kept as written.
-    notes = {k: top.get(k, object) for k in ("not_hired", "positions_established") if top.has(k)}
-    if top.has("long_term_not_hired"):
-        cells = []
-        for s in top.sections("long_term_not_hired"):
-            cells.append(
-                LongTermCell(
-                    s.get("education", str, choices=GROUPS),
-                    s.get("nationality", str, choices=GROUPS),
-                    s.get("age_group", str),
-                    s.get("count", int),
-                )
-            )
-            s.done()
-        notes["long_term_not_hired"] = tuple(cells)
-    if top.has("rounds_applied"):
-        s = top.section("rounds_applied")
-        notes["rounds_applied"] = {
-            "more_than_five_share": s.get("more_than_five_share", float, unit_interval=True)
-        }
-        s.done()
-    if top.has("ages"):
-        s = top.section("ages")
-        notes["ages"] = {
-            k: s.get(k, float)
-            for k in ("applicants_mean", "hired_mean", "not_hired_mean_women", "not_hired_mean_men")
-        }
-        notes["ages"] |= {
-            k: s.get(k, float, unit_interval=True)
-            for k in (
-                "under30_share_of_applicants",
-                "under30_share_of_not_hired",
-                "hired_23_29_share",
-            )
-        }
-        notes["ages"]["not_hired_share"] = s.get("not_hired_share", dict)
-        s.done()
-    if top.has("breakdowns"):
-        kwargs["breakdowns"] = _breakdowns(top.section("breakdowns"), kwargs.get("totals"))
-    top.done()
-    if top.has("totals") and "rounds_applied" not in notes:
-        raise ConfigError(path, "rounds_applied", "missing (needed to build the applicants)")
-    return RoundData(
-        name=name,
-        season=season,
-        year=year,
-        start_date=start,
-        application_deadline=deadline,
-        calendar=calendar,
-        file=str(path),
-        after_calendar_rounds=after,
-        notes=notes,
-        **kwargs,
-    )
+    if isinstance(source, RoundData):
+        return source
+    if not isinstance(source, Document):
+        path = round_path(source)
+        if not path.exists() and not str(source).endswith(".toml"):
+            known = ", ".join(known_rounds())
+            raise UserError(f"unknown round {str(source)!r} (known: {known})")
+        source = read_toml(path)
+    return validate(RoundFile, source.data, source.file).round_data(str(source.file))
 
 
-def _offer_round(s: Section) -> OfferRound:
-    r = OfferRound(
-        s.get("round", int, positive=True),
-        s.get("offer", dt.date),
-        s.get("reply_by", dt.date),
-        s.get("marking_by", dt.date),
-    )
-    s.done()
-    if not r.offer <= r.reply_by < r.marking_by:
-        raise s.error("reply_by", "dates must satisfy offer <= reply_by < marking_by")
-    return r
-
-
-def _check_calendar(path: Path, calendar: tuple[OfferRound, ...], deadline: dt.date) -> None:
+def _check_calendar(calendar: list[OfferRound], deadline: dt.date) -> None:
     if not calendar:
-        raise ConfigError(path, "calendar", "needs at least one offer round")
+        raise invalid("needs at least one offer round", "calendar")
     for i, r in enumerate(calendar):
+        if not r.offer <= r.reply_by < r.marking_by:
+            raise invalid(
+                "dates must satisfy offer <= reply_by < marking_by", "calendar", i, "reply_by"
+            )
         if r.number != i + 1:
-            raise ConfigError(path, f"calendar[{i}].round", f"expected {i + 1}, got {r.number}")
+            raise invalid(f"expected {i + 1}, got {r.number}", "calendar", i, "round")
         if i and r.offer <= calendar[i - 1].marking_by - dt.timedelta(days=1):
-            raise ConfigError(
-                path,
-                f"calendar[{i}].offer",
+            raise invalid(
                 "offers must come after the previous round's reply deadline",
+                *("calendar", i, "offer"),
             )
     if calendar[0].offer <= deadline:
-        raise ConfigError(
-            path, "calendar[0].offer", "offers must come after the application deadline"
-        )
+        raise invalid("offers must come after the application deadline", "calendar", 0, "offer")
 
 
-def _market(top: Section, path: Path) -> dict:
-    tot = top.section("totals")
-    totals = {
-        k: tot.get(k, int, positive=True)
-        for k in ("applicants", "positions", "ads", "trusts", "applications", "hired")
-    }
-    tot.done()
-
-    ads = []
-    for s in top.sections("ads"):
-        ads.append(
-            Ad(
-                s.get("id", str),
-                s.get("trust", str),
-                s.get("site", str),
-                s.get("region", str, choices=REGIONS),
-                s.get("positions", int, positive=True),
-                s.get("applications", int, positive=True),
-                s.get("urban", bool),
-            )
-        )
-        s.done()
-    trusts = []
-    for s in top.sections("trusts"):
-        trusts.append(
-            Trust(
-                s.get("name", str),
-                s.get("ads", int, positive=True),
-                s.get("positions", int, positive=True),
-                s.get("applications", int, positive=True),
-                s.get("unique_applicants", int, positive=True),
-                s.get("hired", int),
-            )
-        )
-        s.done()
-    countries = {}
-    csec = top.section("countries")
-    for country in list(csec.data):
-        entry = csec.section(country)
-        countries[country] = entry.get("group", str, choices=GROUPS)
-        entry.get("report_name", str)
-        entry.done()
-    csec.done()
-    pairs = []
-    for s in top.sections("appendix4"):
-        pair = PairCount(
-            s.get("nationality", str),
-            s.get("education", str),
-            s.get("applicants", int, positive=True),
-            s.get("hired", int),
-        )
-        for key in ("nationality", "education"):
-            if getattr(pair, key) not in countries:
-                raise s.error(key, f"country {getattr(pair, key)!r} is not in [countries]")
-        if pair.hired > pair.applicants:
-            raise s.error("hired", f"{pair.hired} hired exceeds {pair.applicants} applicants")
-        pairs.append(pair)
-        s.done()
-    groups = _groups(top.section("groups"))
-    faculties = _faculties(top, names=[t.name for t in trusts])
-
-    _check_market(path, totals, ads, trusts, countries, pairs, groups)
-    return dict(
-        totals=totals,
-        ads=tuple(ads),
-        trusts=tuple(trusts),
-        countries=countries,
-        appendix4=tuple(pairs),
-        faculties=faculties,
-        groups=groups,
-    )
-
-
-def _faculties(top: Section, names: list[str]) -> tuple[Faculty, ...]:
-    """The ``[[faculties]]``: each of :data:`STUDY_CITIES` exactly once, its region an RHF and
-    its university trusts trusts of the round; returned in :data:`STUDY_CITIES` order."""
-    found: dict[str, Faculty] = {}
-    for s in top.sections("faculties"):
-        city = s.get("city", str, choices=STUDY_CITIES)
-        if city in found:
-            raise s.error("city", f"faculty {city!r} is listed twice")
-        trusts = s.get("university_trusts", list)
-        for k, name in enumerate(trusts):
-            if name not in names:
-                raise s.error(f"university_trusts[{k}]", f"trust {name!r} is not in [[trusts]]")
-        found[city] = Faculty(city, s.get("region", str, choices=REGIONS), tuple(trusts))
-        s.done()
-    for city in STUDY_CITIES:
-        if city not in found:
-            raise top.error("faculties", f"faculty {city!r} is missing")
-    return tuple(found[c] for c in STUDY_CITIES)
-
-
-def _groups(s: Section) -> dict[str, dict]:
-    """The report's grouped totals: {'nationality': {g: (n, h)}, 'education': ..., 'cross':
-    {(nat, edu): (n, h)}}."""
-    out: dict[str, dict] = {}
-    for kind in ("nationality", "education"):
-        sub = s.section(kind)
-        out[kind] = {}
-        for g in GROUPS:
-            entry = sub.section(g)
-            out[kind][g] = (entry.get("applicants", int), entry.get("hired", int))
-            entry.done()
-        sub.done()
-    out["cross"] = {}
-    for c in s.sections("cross"):
-        key = (c.get("nationality", str, choices=GROUPS), c.get("education", str, choices=GROUPS))
-        out["cross"][key] = (c.get("applicants", int), c.get("hired", int))
-        c.done()
-    if len(out["cross"]) != 9:
-        raise s.error(
-            "cross", f"needs the 9 nationality x education cells, got {len(out['cross'])}"
-        )
-    s.done()
-    return out
-
-
-def _check_market(path, totals, ads, trusts, countries, pairs, groups) -> None:
-    def fail(key: str, problem: str):
-        raise ConfigError(path, key, problem)
-
+def _check_market(data: RoundData) -> None:
+    """The ads, trusts and appendix 4 add up to the totals and to the report's table 1."""
+    totals, ads, trusts, groups = data.totals, data.ads, data.trusts, data.groups
+    countries, pairs = data.countries, data.appendix4
     if len({a.id for a in ads}) != len(ads):
-        fail("ads", "ad ids must be unique")
+        raise invalid("ad ids must be unique", "ads")
     names = [t.name for t in trusts]
     if len(set(names)) != len(names):
-        fail("trusts", "trust names must be unique")
+        raise invalid("trust names must be unique", "trusts")
     for what, value, want in (
         ("number of [[ads]]", len(ads), totals["ads"]),
         ("number of [[trusts]]", len(trusts), totals["trusts"]),
@@ -453,10 +527,10 @@ def _check_market(path, totals, ads, trusts, countries, pairs, groups) -> None:
         ("sum of appendix4.hired", sum(p.hired for p in pairs), totals["hired"]),
     ):
         if value != want:
-            fail("totals", f"{what} is {value}, but totals say {want}")
+            raise invalid(f"{what} is {value}, but totals say {want}", "totals")
     for i, a in enumerate(ads):
         if a.trust not in names:
-            fail(f"ads[{i}].trust", f"trust {a.trust!r} is not in [[trusts]]")
+            raise invalid(f"trust {a.trust!r} is not in [[trusts]]", "ads", i, "trust")
     for i, t in enumerate(trusts):
         mine = [a for a in ads if a.trust == t.name]
         for key, value in (
@@ -465,16 +539,17 @@ def _check_market(path, totals, ads, trusts, countries, pairs, groups) -> None:
             ("applications", sum(a.applications for a in mine)),
         ):
             if value != getattr(t, key):
-                fail(f"trusts[{i}].{key}", f"is {getattr(t, key)}, but its ads add up to {value}")
+                problem = f"is {getattr(t, key)}, but its ads add up to {value}"
+                raise invalid(problem, "trusts", i, key)
         if not max(a.applications for a in mine) <= t.unique_applicants <= t.applications:
-            fail(
-                f"trusts[{i}].unique_applicants",
+            raise invalid(
                 "must lie between its largest ad's applications and its applications",
+                *("trusts", i, "unique_applicants"),
             )
         if len(mine) > 1 and t.unique_applicants == t.applications:
-            fail(
-                f"trusts[{i}].unique_applicants",
+            raise invalid(
                 "a trust with several ads must have fewer unique applicants than applications",
+                *("trusts", i, "unique_applicants"),
             )
     for kind, pick in (
         ("nationality", lambda p: countries[p.nationality]),
@@ -484,26 +559,18 @@ def _check_market(path, totals, ads, trusts, countries, pairs, groups) -> None:
             n = sum(p.applicants for p in pairs if pick(p) == g)
             h = sum(p.hired for p in pairs if pick(p) == g)
             if (n, h) != groups[kind][g]:
-                fail(
-                    f"groups.{kind}.{g}",
+                raise invalid(
                     f"report says {groups[kind][g]} (applicants, hired) "
                     f"but appendix 4 adds up to {(n, h)}",
+                    *("groups", kind, g),
                 )
     for (ng, eg), want in groups["cross"].items():
-        n = sum(
-            p.applicants
-            for p in pairs
-            if countries[p.nationality] == ng and countries[p.education] == eg
-        )
-        h = sum(
-            p.hired
-            for p in pairs
-            if countries[p.nationality] == ng and countries[p.education] == eg
-        )
-        if (n, h) != want:
-            fail(
-                "groups.cross",
-                f"cell {ng} x {eg}: report says {want} but appendix 4 adds up to {(n, h)}",
+        cell = [p for p in pairs if countries[p.nationality] == ng and countries[p.education] == eg]
+        got = (sum(p.applicants for p in cell), sum(p.hired for p in cell))
+        if got != want:
+            raise invalid(
+                f"cell {ng} x {eg}: report says {want} but appendix 4 adds up to {got}",
+                *("groups", "cross"),
             )
 
 
@@ -519,75 +586,30 @@ def largest_remainder(shares, total: int) -> list[int]:
     return counts
 
 
-def _breakdowns(s: Section, totals: dict | None) -> dict[str, tuple[GroupFigure, ...]]:
-    """Read the marginal breakdowns; percentages become counts that add up to the totals."""
+def _breakdowns(b: _Breakdowns, totals: dict | None) -> dict[str, tuple]:
+    """The marginal breakdowns; percentages become counts that add up to the totals."""
     n_app = totals["applicants"] if totals else None
     n_hired = totals["hired"] if totals else None
     out: dict[str, tuple] = {}
-
-    if s.has("gender"):
-        rows = []
-        for e in s.sections("gender"):
-            rows.append(
-                GroupFigure(e.get("group", str), e.get("applicants", int), e.get("hired", int))
-            )
-            e.done()
-        out["gender"] = tuple(rows)
-
-    if s.has("age_group"):
-        rows = []
-        for e in s.sections("age_group"):
-            rows.append(
-                GroupFigure(
-                    e.get("group", str),
-                    e.get("applicants", int),
-                    e.get("hired", int),
-                    e.get("derived", bool, False),
-                )
-            )
-            e.get("note", str, None)
-            e.done()
-        out["age_group"] = tuple(rows)
-
-    if s.has("graduation_period"):
-        rows = []
-        for e in s.sections("graduation_period"):
-            n = e.get("applicants", int)
-            share = e.get("hired_share", float, unit_interval=True)
-            e.get("share_of_hired", float, None, unit_interval=True)
-            rows.append(GroupFigure(e.get("group", str), n, round(share * n), derived=True))
-            e.done()
-        out["graduation_period"] = tuple(rows)
-
-    if s.has("graduation_by_education"):
-        cells = []
-        for e in s.sections("graduation_by_education"):
-            cells.append(
-                (
-                    e.get("group", str),
-                    e.get("education", str, choices=GROUPS),
-                    e.get("share", float, unit_interval=True),
-                )
-            )
-            e.get("note", str, None)
-            e.done()
-        periods = {g.group for g in out.get("graduation_period", ())}
-        for i, (period, _, _) in enumerate(cells):
-            if period not in periods:
-                raise ConfigError(
-                    s.file,
-                    f"breakdowns.graduation_by_education[{i}].group",
-                    f"unknown graduation period {period!r}",
-                )
-        out["graduation_by_education"] = tuple(cells)
-
-    if s.has("wanted_job"):
-        entries = s.sections("wanted_job")
-        groups = [e.get("group", str) for e in entries]
-        app_share = [e.get("applicants_share", float, unit_interval=True) for e in entries]
-        hired_share = [e.get("hired_share", float, unit_interval=True) for e in entries]
-        for e in entries:
-            e.done()
+    if b.gender is not None:
+        out["gender"] = tuple(GroupFigure(e.group, e.applicants, e.hired) for e in b.gender)
+    if b.age_group is not None:
+        out["age_group"] = tuple(
+            GroupFigure(e.group, e.applicants, e.hired, e.derived) for e in b.age_group
+        )
+    if b.graduation_period is not None:
+        out["graduation_period"] = tuple(
+            GroupFigure(e.group, e.applicants, round(e.hired_share * e.applicants), derived=True)
+            for e in b.graduation_period
+        )
+    if b.graduation_by_education is not None:
+        out["graduation_by_education"] = tuple(
+            (e.group, e.education, e.share) for e in b.graduation_by_education
+        )
+    if b.wanted_job is not None:
+        groups = [e.group for e in b.wanted_job]
+        app_share = [e.applicants_share for e in b.wanted_job]
+        hired_share = [e.hired_share for e in b.wanted_job]
         if n_app is None:
             out["wanted_job_shares"] = tuple(zip(groups, app_share, hired_share, strict=True))
         else:
@@ -596,14 +618,10 @@ def _breakdowns(s: Section, totals: dict | None) -> dict[str, tuple[GroupFigure,
             out["wanted_job"] = tuple(
                 GroupFigure(g, a, h, True) for g, a, h in zip(groups, apps, hires, strict=True)
             )
-
-    if s.has("residence") and n_app is not None:
-        entries = s.sections("residence")
-        groups = [e.get("group", str) for e in entries]
-        shares = [e.get("applicants_share", float, None, unit_interval=True) for e in entries]
-        not_hired = [e.get("not_hired", int) for e in entries]
-        for e in entries:
-            e.done()
+    if b.residence is not None and n_app is not None:
+        groups = [e.group for e in b.residence]
+        shares = [e.applicants_share for e in b.residence]
+        not_hired = [e.not_hired for e in b.residence]
         # The report gives applicant shares for some groups only; the rest of the applicants
         # are split between the other groups in proportion to their not-hired counts.
         known = [i for i, x in enumerate(shares) if x is not None]
@@ -628,14 +646,10 @@ def _breakdowns(s: Section, totals: dict | None) -> dict[str, tuple[GroupFigure,
             GroupFigure(g, c, c - nh, True)
             for g, c, nh in zip(groups, counts, not_hired, strict=True)
         )
-
-    s.done()
-    if totals:
-        _check_breakdowns(s.file, out, totals)
     return out
 
 
-def _check_breakdowns(path, breakdowns: dict[str, tuple], totals: dict[str, int]) -> None:
+def _check_breakdowns(breakdowns: dict[str, tuple], totals: dict[str, int]) -> None:
     """Every marginal breakdown's applicants add up to the applicants, and its hires (when
     counted, not derived from percentages) to the hired."""
     for name, rows in breakdowns.items():
@@ -643,18 +657,16 @@ def _check_breakdowns(path, breakdowns: dict[str, tuple], totals: dict[str, int]
             continue
         total_app = sum(r.applicants for r in rows)
         if total_app != totals["applicants"]:
-            raise ConfigError(
-                path,
-                f"breakdowns.{name}",
+            raise invalid(
                 f"applicants add up to {total_app}, expected {totals['applicants']}",
+                *("breakdowns", name),
             )
         if all(r.hired is not None for r in rows) and not any(r.derived for r in rows):
             total_hired = sum(r.hired for r in rows)
             if total_hired != totals["hired"]:
-                raise ConfigError(
-                    path,
-                    f"breakdowns.{name}",
+                raise invalid(
                     f"hired add up to {total_hired}, expected {totals['hired']}",
+                    *("breakdowns", name),
                 )
 
 
@@ -668,16 +680,11 @@ def check_totals(data: RoundData) -> None:
     ConfigError : the first total that does not add up, naming the round's file and key.
     """
     data.require_market()
-    _check_market(
-        Path(data.file),
-        data.totals,
-        list(data.ads),
-        list(data.trusts),
-        data.countries,
-        list(data.appendix4),
-        data.groups,
-    )
-    for i, p in enumerate(data.appendix4):
-        if not 0 <= p.added <= p.applicants or p.hired > p.applicants:
-            raise ConfigError(data.file, f"appendix4[{i}]", f"inconsistent counts {p}")
-    _check_breakdowns(data.file, data.breakdowns, data.totals)
+    try:
+        _check_market(data)
+        for i, p in enumerate(data.appendix4):
+            if not 0 <= p.added <= p.applicants or p.hired > p.applicants:
+                raise invalid(f"inconsistent counts {p}", "appendix4", i)
+        _check_breakdowns(data.breakdowns, data.totals)
+    except PydanticCustomError as error:
+        raise config_error(data.file, error) from None

@@ -43,11 +43,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from lis1abm.data.config import Document, read_toml, validate
 from lis1abm.data.files import experiments_dir, known_experiments
 from lis1abm.data.round import MAX_AFTER_CALENDAR
-from lis1abm.data.toml import read_toml
 from lis1abm.engine.backends import BACKENDS
 from lis1abm.errors import ConfigError, UserError
 from lis1abm.experiments.tables import TABLES
@@ -201,8 +201,10 @@ def experiment_path(name_or_path: str | Path) -> Path:
     return experiments_dir() / f"{text}.toml"
 
 
-def load_experiment(name_or_path: str | Path) -> ExperimentConfig:
-    """Read an experiment config and check every scenario against its round and parameters.
+def load_experiment(source: str | Path | Document | ExperimentConfig) -> ExperimentConfig:
+    """Read an experiment config (a built-in name, a path, or a :class:`Document` already read;
+    an :class:`ExperimentConfig` is returned as it is) and check every scenario against its
+    round and parameters.
 
     Raises
     ------
@@ -212,12 +214,11 @@ def load_experiment(name_or_path: str | Path) -> ExperimentConfig:
     """
     from lis1abm.experiments.overrides import resolve  # overrides import this module
 
-    path = experiment_path(name_or_path)
-    raw = read_toml(path)
-    try:
-        top = _File.model_validate(raw)
-    except ValidationError as error:
-        raise _error(path, "", error) from None
+    if isinstance(source, ExperimentConfig):
+        return source
+    doc = read_toml(source if isinstance(source, Document) else experiment_path(source))
+    path = doc.file
+    top = validate(_File, doc.data, path)
     if top.backend not in BACKENDS:
         raise ConfigError(path, "backend", f"unknown backend {top.backend!r} (known: {BACKENDS})")
     for k, b in enumerate(top.breakdowns):
@@ -239,12 +240,11 @@ def load_experiment(name_or_path: str | Path) -> ExperimentConfig:
             (path.parent / top.params) if not Path(top.params).is_absolute() else top.params
         )
     scenarios = _scenarios(path, top)
-    text = path.read_text(encoding="utf-8")
     config = ExperimentConfig(
         name=path.stem,
         file=str(path),
-        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-        text=text,
+        sha256=hashlib.sha256(doc.raw).hexdigest(),
+        text=doc.text,
         description=top.description,
         replications=top.replications,
         seed=top.seed,
@@ -288,27 +288,12 @@ def _scenarios(path: Path, top: _File) -> tuple[Scenario, ...]:
     out = []
     for where, s in raw:
         merged = dict(top.base, **s)
-        merged["params"] = dict(top.base.get("params", {}), **s.get("params", {}))
-        try:
-            out.append(Scenario.model_validate(merged))
-        except ValidationError as error:
-            raise _error(path, where, error) from None
+        tables = (top.base.get("params", {}), s.get("params", {}))
+        if all(isinstance(t, dict) for t in tables):  # else the Scenario's check names it
+            merged["params"] = {**tables[0], **tables[1]}
+        out.append(validate(Scenario, merged, path, where))
     names = [s.name for s in out]
     for name in names:
         if names.count(name) > 1:
             raise ConfigError(path, f"scenarios[{name}]", "two scenarios have this name")
     return tuple(out)
-
-
-def _error(path: Path, where: str, error: ValidationError) -> ConfigError:
-    """The first validation error as one line: file, where (a scenario) and dotted key."""
-    first = error.errors(include_url=False)[0]
-    key = ".".join(str(p) for p in first["loc"])
-    key = f"{where}.{key}" if where and key else (where or key)
-    if first["type"] == "extra_forbidden":
-        return ConfigError(path, key, "unknown key")
-    if first["type"] == "missing":
-        return ConfigError(path, key, "missing")
-    got = first.get("input")
-    shown = f"got {got!r}; " if not isinstance(got, dict) else ""
-    return ConfigError(path, key, f"{shown}{first['msg'][:1].lower()}{first['msg'][1:]}")

@@ -9,18 +9,16 @@ names the file, the key, the value and what is allowed in its one-line error.
 """
 
 import dataclasses
-import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, Strict
 from pydantic.dataclasses import dataclass
-from pydantic_core import PydanticCustomError
 
+from lis1abm.data.config import Document, invalid, override, read_toml, validate
 from lis1abm.data.files import default_params_path
 from lis1abm.data.round import GROUPS, REGIONS, STUDY_CITIES, RoundData
-from lis1abm.data.toml import read_toml
 from lis1abm.errors import ConfigError
 from lis1abm.rng import NOISE_MAX, NOISE_SD
 
@@ -84,15 +82,10 @@ def _exact_keys(known: Iterable[str]):
     def check(table: dict) -> dict:
         for key in table:
             if key not in known:
-                allowed = ", ".join(map(repr, known))
-                raise PydanticCustomError(
-                    "unknown_key",
-                    "unknown key (known: {allowed})",
-                    {"key": key, "allowed": allowed},
-                )
+                raise invalid(f"unknown key (known: {', '.join(map(repr, known))})", key)
         for key in known:
             if key not in table:
-                raise PydanticCustomError("missing_key", "missing", {"key": key})
+                raise invalid("missing", key)
         return {key: table[key] for key in known}
 
     return AfterValidator(check)
@@ -100,7 +93,7 @@ def _exact_keys(known: Iterable[str]):
 
 def _not_all_zero(values: Mapping | list) -> Mapping | list:
     if not any(v > 0 for v in (values.values() if isinstance(values, Mapping) else values)):
-        raise PydanticCustomError("all_zero", "must not all be zero")
+        raise invalid("must not all be zero")
     return values
 
 
@@ -388,163 +381,32 @@ class Params(ParamFile):
                 )
 
 
-_READER = TypeAdapter(ParamFile)
-
-
-def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
-    """Read and validate a parameter file.
+def load_params(source: str | Path | Document | Params = DEFAULT_PARAMS) -> Params:
+    """Read and validate a parameter file (a path, or a :class:`Document` already read;
+    :class:`Params` are returned as they are).
 
     Raises
     ------
     ConfigError : missing file, invalid TOML, unknown or missing key, value of the wrong type,
         not finite or out of range (the first problem found, on one line).
     """
-    path = Path(path)
-    data = read_toml(path)
-    try:
-        tables = _READER.validate_python(data)
-    except ValidationError as error:
-        raise _config_error(path, error) from None
+    if isinstance(source, Params):
+        return source
+    doc = read_toml(source)
+    return _params(validate(ParamFile, doc.data, doc.file), str(doc.file))
+
+
+def _params(tables: ParamFile, file: str) -> Params:
     return Params(
-        **{f.name: getattr(tables, f.name) for f in dataclasses.fields(ParamFile)}, file=str(path)
+        **{f.name: getattr(tables, f.name) for f in dataclasses.fields(ParamFile)}, file=file
     )
-
-
-def _config_error(path: Path, error: ValidationError) -> ConfigError:
-    """The first validation error as a one-line ConfigError: dotted key, value, what is
-    allowed."""
-    first = error.errors(include_url=False)[0]
-    loc = list(first["loc"])
-    ctx = first.get("ctx") or {}
-    if "key" in ctx:  # a table's own check names the offending key
-        loc.append(ctx["key"])
-    key = _dotted(loc)
-    kind = first["type"]
-    if kind in ("missing", "missing_key"):
-        return ConfigError(path, key, "missing")
-    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
-        return ConfigError(path, key, "unknown key")
-    if kind == "unknown_key":
-        return ConfigError(path, key, f"unknown key (known: {ctx['allowed']})")
-    if kind == "all_zero":
-        shown = "" if isinstance(first["input"], dict) else f"got {_show(first['input'])}; "
-        return ConfigError(path, key, f"{shown}must not all be zero")
-    if kind == "dataclass_type":
-        return ConfigError(path, key, f"expected a table, got {_show(first['input'])}")
-    allowed = _allowed(first["loc"])
-    if allowed is not None:
-        return ConfigError(path, key, f"got {_show(first['input'])}; allowed: {allowed}")
-    return ConfigError(path, key, f"{first['msg'][:1].lower()}{first['msg'][1:]}")
-
-
-def _dotted(loc: list) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _show(value: Any) -> str:
-    """A value as the user wrote it in TOML (``nan``, ``inf``, ``"text"``, ``1.5``)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, dict):
-        return "a table"
-    return repr(value)
-
-
-def _allowed(loc: tuple) -> str | None:
-    """What the field at ``loc`` allows, from its declaration: ``a number
-    (probability)``, ``one of 'positions', 'report_hires'``; None for a table or a list."""
-    cls = ParamFile
-    field = cls.__pydantic_fields__[loc[0]]
-    unit = ""
-    kind: Any = field.annotation
-    metadata = list(field.metadata)
-    for part in loc[1:]:
-        if dataclasses.is_dataclass(kind):
-            field = kind.__pydantic_fields__[part]
-            kind, metadata = field.annotation, list(field.metadata)
-            unit = (field.description or "").rpartition("(")[2].rstrip(")")
-            continue
-        kind, metadata = _unwrap(kind, metadata)
-        origin = get_origin(kind)
-        if origin is dict:
-            kind, metadata = _unwrap(get_args(kind)[1], [])
-        elif origin is list:
-            kind, metadata = _unwrap(get_args(kind)[0], [])
-        else:
-            return None
-    return _describe(kind, metadata, unit)
-
-
-def _describe(kind: Any, metadata: list, unit: str) -> str | None:
-    """What a declared type allows, in words; None for a table."""
-    kind, metadata = _unwrap(kind, metadata)
-    unit_text = f" ({unit})" if unit else ""
-    if get_origin(kind) is Literal:
-        return "one of " + ", ".join(f'"{v}"' for v in get_args(kind))
-    if get_origin(kind) is list:
-        size = next(m.min_length for m in metadata if hasattr(m, "min_length"))
-        each = _describe(get_args(kind)[0], [], "").removeprefix("a finite number ")
-        return f"a list of {size} finite numbers, each {each}{unit_text}"
-    if kind is not float:
-        return None
-    lo = next(m for m in metadata if hasattr(m, "ge") or hasattr(m, "gt"))
-    hi = next(m for m in metadata if hasattr(m, "le"))
-    left = f"({_g(lo.gt)}" if hasattr(lo, "gt") else f"[{_g(lo.ge)}"
-    return f"a finite number in {left}, {_g(hi.le)}]{unit_text}"
-
-
-def _unwrap(kind: Any, metadata: list) -> tuple[Any, list]:
-    """``Annotated[T, m...]`` as (T, its constraints), flattening pydantic's FieldInfo."""
-    while get_origin(kind) is Annotated:
-        base, *extra = get_args(kind)
-        for m in extra:
-            metadata.extend(getattr(m, "metadata", [m]))
-        kind = base
-    return kind, metadata
-
-
-def _g(x: float) -> str:
-    return f"{x:g}"
-
-
-def path_keys(tree: Mapping[str, Any], path: str) -> tuple[list[str], str]:
-    """The keys of the dotted ``path`` in ``tree`` (nested dicts), and the rest of the path
-    that names no key ("" when it all matched).
-
-    Keys may hold dots themselves (trust names such as "St. Olavs hospital", graduation
-    periods such as "2024-03..2024-08"), so at each level the longest key that the path
-    starts with, followed by a dot or the end, is taken, rather than splitting on every dot.
-    """
-    keys: list[str] = []
-    node: Any = tree
-    rest = path
-    while rest and isinstance(node, Mapping):
-        match = max(
-            (k for k in node if rest == k or rest.startswith(k + ".")), key=len, default=None
-        )
-        if match is None:
-            break
-        keys.append(match)
-        node = node[match]
-        rest = rest[len(match) + 1 :]
-    return keys, rest
 
 
 def with_overrides(params: Params, overrides: Mapping[str, Any]) -> Params:
     """``params`` with some values replaced, each named by its dotted path
     (``"behaviour.late_marking_probability"``, ``"ranking.education_weight.Norway"``,
     ``"ranking.trust_deviation.St. Olavs hospital.recency"``), validated as the file reader
-    validates a file.
+    validates a file (:func:`lis1abm.data.config.override`).
 
     Raises
     ------
@@ -553,20 +415,4 @@ def with_overrides(params: Params, overrides: Mapping[str, Any]) -> Params:
     """
     tables = params.to_dict()
     file = tables.pop("file") or "parameters"
-    for key, value in overrides.items():
-        keys, rest = path_keys(tables, key)
-        if rest or not keys:
-            unknown = ".".join([*keys, rest.split(".")[0]])
-            raise ConfigError(file, unknown, "unknown key")
-        node = tables
-        for part in keys[:-1]:
-            node = node[part]
-        node[keys[-1]] = value
-    try:
-        validated = _READER.validate_python(tables)
-    except ValidationError as error:
-        raise _config_error(Path(file), error) from None
-    return Params(
-        **{f.name: getattr(validated, f.name) for f in dataclasses.fields(ParamFile)},
-        file=params.file,
-    )
+    return _params(validate(ParamFile, override(tables, overrides, file), file), params.file)
