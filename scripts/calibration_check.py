@@ -36,7 +36,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument(
-        "--markdown", action="store_true", help="also print the judged rows as docs/calibration.md's table"
+        "--markdown",
+        action="store_true",
+        help="also print the judged rows as docs/calibration.md's table",
     )
     args = parser.parse_args()
     result = simulate(

@@ -58,10 +58,11 @@ def resolve_inputs(
     ------
     ConfigError : a bad file or override, or parameters that do not fit the round.
     """
-    data = round_ if isinstance(round_, RoundData) else load_round(round_)
-    if not isinstance(params, Params):
-        default = round_params_path(str(round_) if not isinstance(round_, RoundData) else data.name)
-        params = load_params(Path(params) if params is not None else default)
+    data = load_round(round_)  # a loaded round is returned as it is
+    if params is None:
+        # A round given by name or path gets the default file of that name or path.
+        params = round_params_path(data.name if isinstance(round_, RoundData) else str(round_))
+    params = load_params(params)  # loaded parameters are returned as they are
     if overrides:
         params = with_overrides(params, dict(overrides))
     if data.has_market:
