@@ -1,7 +1,7 @@
 """Calibration: a deterministic objective, a reproducible and resumable search, strict configs,
 pooling priors that act, and results written completely or not at all.
 
-Every search here is tiny (8 trials of 20 replications, 10 posterior draws) on a config of
+Every search here is tiny (8 trials of 20 replications) on a config of
 three free parameters: what is checked is the machinery, not the fit.
 """
 
@@ -17,15 +17,10 @@ import pytest
 
 from lis1abm.calibration import calibrate
 from lis1abm.calibration.config import default_config, load_config
+from lis1abm.calibration.laplace import CURVATURE_FLOOR, fit_quadratic, laplace_intervals
 from lis1abm.calibration.objective import Objective, binomial_loglik
 from lis1abm.calibration.outputs import fit_table
 from lis1abm.calibration.paths import tree_of, value_at
-from lis1abm.calibration.posterior import (
-    CURVATURE_FLOOR,
-    fit_quadratic,
-    importance_sample,
-    laplace_intervals,
-)
 from lis1abm.calibration.search import JOURNAL
 from lis1abm.cli import main
 from lis1abm.data.round import load_round
@@ -41,7 +36,6 @@ params = "{DEFAULT_PARAMS}"
 seed = 7
 replications = 20
 budget = 8
-posterior_draws = 10
 
 [parameters]
 "ranking.education_weight.Norway" = {{ lower = 0.0, upper = 3.0 }}
@@ -184,10 +178,8 @@ def test_calibrated_params_load_and_differ_from_base(small_config, tmp_path):
     assert (estimates["lower"] <= estimates["laplace_q05"]).all()
     assert (estimates["laplace_q05"] <= estimates["laplace_q95"]).all()
     assert (estimates["laplace_q95"] <= estimates["upper"]).all()
-    # 8 trials are too few for a quadratic in 3 parameters (2 x 7 coefficients): said so; the
-    # later stages fit the trials and the earlier draws.
-    stages = result.summary["posterior"]["proposal"]["stages"]
-    assert [st["quadratic"] for st in stages] == ["none", "none", "diagonal"]  # 8, 12, 15 points
+    # 8 trials are too few for a quadratic in 3 parameters (2 x 7 coefficients): said so.
+    assert result.summary["laplace"]["quadratic"] == "none"
 
 
 def test_existing_study_without_resume_is_a_one_line_error(small_config, tmp_path, capsys):
@@ -273,7 +265,7 @@ def test_outputs_are_written_all_or_nothing(small_config, tmp_path, monkeypatch)
     assert not (out / "calibrated.toml").exists()
 
 
-# -- the posterior: Laplace approximation from a quadratic response surface -----------------
+# -- Laplace approximation from a quadratic response surface -----------------
 
 LOWER, UPPER = np.array([0.0, -2.0, 0.0]), np.array([3.0, 2.0, 0.2])
 MODE = np.array([1.2, 0.3, 0.1])
@@ -323,30 +315,6 @@ def test_flat_direction_is_floored_to_one_bound_range():
     assert q.floored == 1
     assert np.sqrt(q.cov[2, 2]) == pytest.approx(span[2] / CURVATURE_FLOOR**0.5, rel=1e-6)
     np.testing.assert_allclose(q.cov[:2, :2], cov[:2, :2], rtol=1e-6, atol=1e-12)
-
-
-def test_exact_proposal_gives_an_effective_sample_size_of_every_draw():
-    span = UPPER - LOWER
-    cov = np.diag((0.05 * span) ** 2)
-    inv = np.linalg.inv(cov)
-
-    def log_target(z):
-        return -0.5 * (z - MODE) @ inv @ (z - MODE)
-
-    wide = (LOWER - 100.0, UPPER + 100.0)  # no truncation: the proposal is the target
-    post = importance_sample(log_target, MODE, cov, *wide, 200, np.random.default_rng(0))
-    assert post.ess == pytest.approx(200.0, rel=1e-9) and post.reliable
-    # A Student-t proposal of the same scale: heavier tails, a little less efficient.
-    post = importance_sample(log_target, MODE, cov, *wide, 200, np.random.default_rng(0), dof=5)
-    assert 100.0 < post.ess < 200.0
-    # Truncated to the bounds, and
-    # reproducible from the seed.
-    again = importance_sample(log_target, MODE, cov, LOWER, UPPER, 50, np.random.default_rng(3))
-    once = importance_sample(log_target, MODE, cov, LOWER, UPPER, 50, np.random.default_rng(3))
-    np.testing.assert_array_equal(again.draws, once.draws)
-    assert np.all(again.draws >= LOWER) and np.all(again.draws <= UPPER)
-    q05, q50, q95 = again.quantiles()
-    assert np.all(q05 <= q50) and np.all(q50 <= q95)
 
 
 # -- the fit table: table 2's not hired ----------------------------------------------------
@@ -404,7 +372,7 @@ def test_calibration_judges_table_2(small_config, tmp_path, capsys):
     judged = f"{(rows['inside_band'] == 'yes').sum()}/4"
     assert "long_term_age (not hired)" in printed and judged in printed
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["posterior"]["proposal"]["stages"][0]["quadratic"] == "diagonal"
+    assert summary["laplace"]["quadratic"] == "diagonal"
 
 
 def test_conditional_intervals_recover_a_known_likelihood():

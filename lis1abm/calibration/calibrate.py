@@ -10,9 +10,8 @@
    figure 4.3 statements) and on a fresh block of replication indices, so that the fit is
    judged on random numbers it was not chosen on;
 4. fit a quadratic response surface to the trials near the best point (a Laplace
-   approximation) and correct it by importance sampling (:mod:`lis1abm.calibration.posterior`);
-   scan each parameter alone for its conditional 95 % likelihood interval
-   (:mod:`lis1abm.calibration.scan`);
+   approximation, :mod:`lis1abm.calibration.laplace`); scan each parameter alone for its
+   conditional 95 % likelihood interval (:mod:`lis1abm.calibration.scan`);
 5. write the tables, the summary, the figure and the calibrated parameter file
    (:mod:`lis1abm.calibration.outputs`).
 """
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from lis1abm.calibration.config import default_config, load_config
+from lis1abm.calibration.laplace import fit_quadratic, laplace_intervals
 from lis1abm.calibration.objective import Objective
 from lis1abm.calibration.outputs import (
     check_writable,
@@ -34,11 +34,6 @@ from lis1abm.calibration.outputs import (
     fit_table,
     write_outputs,
     write_params_file,
-)
-from lis1abm.calibration.posterior import (
-    SMALL_ESS,
-    adaptive_importance_sample,
-    laplace_intervals,
 )
 from lis1abm.calibration.scan import THRESHOLD, conditional_intervals
 from lis1abm.calibration.search import (
@@ -61,15 +56,13 @@ from lis1abm.report.statements import figure_4_3
 
 DEFAULT_OUT = Path("results/calibration")
 """The output folder, relative to the current directory."""
-POSTERIOR_PURPOSE = 0x1515
-"""Mixed with the seed into the posterior draws' random stream (not the search's)."""
 
 
 class Progress:
     """Where :func:`calibrate` reports its phases; does nothing (the command line shows bars)."""
 
     def start(self, phase: str, total: int) -> None:
-        """A phase begins: ``search`` (trials), ``posterior`` (draws), ``scan`` (parameters)."""
+        """A phase begins: ``search`` (trials), ``scan`` (parameters)."""
 
     def advance(self, k: int = 1) -> None:
         """``k`` more units of the current phase are done."""
@@ -111,7 +104,7 @@ def calibrate(
     ``budget``, ``reps`` and ``seed`` default to the config's ``[calibration]`` values. With
     a cluster's ``executor`` (:func:`lis1abm.distributed.open_cluster`) each generation's
     candidates are evaluated in parallel by the workers, with the same trials as in this
-    process; the replays, posterior draws and scans after the search run here.
+    process; the replays and scans after the search run here.
 
     Raises
     ------
@@ -171,23 +164,8 @@ def calibrate(
 
     lower, upper = np.array(config.lower), np.array(config.upper)
     x, y = trial_points(study, config.names)
-    progress.start("posterior", s.posterior_draws)
-    rng = np.random.default_rng([seed, POSTERIOR_PURPOSE])
-    posterior, quadratic, stages = adaptive_importance_sample(
-        lambda z: -objective(z),
-        x,
-        y,
-        lower,
-        upper,
-        s.posterior_draws,
-        s.posterior_stages,
-        rng,
-        dof=s.proposal_dof,
-        inflation=s.inflation,
-        progress=progress.advance,
-    )
-    mode = quadratic.centre
-    laplace = laplace_intervals(mode, quadratic.cov, lower, upper)
+    quadratic = fit_quadratic(x, y, lower, upper)
+    laplace = laplace_intervals(quadratic.centre, quadratic.cov, lower, upper)
     progress.start("scan", len(config.names))
     scan = conditional_intervals(
         objective, best, best_fit.value, lower, upper, progress=progress.advance
@@ -199,9 +177,7 @@ def calibrate(
         figure_4_3(best_run.tally, best_run.values) if config.spec.held_out.statements else []
     )
     fit = fit_table(compare(best_run.tally, best_run.summary), roles, statements)
-    estimates = estimates_table(
-        config.names, best, scan, posterior.quantiles(), laplace, config.lower, config.upper
-    )
+    estimates = estimates_table(config.names, best, scan, laplace, config.lower, config.upper)
     trials = study.trials_dataframe()
     elapsed = time.perf_counter() - started
     summary = describe(
@@ -233,34 +209,18 @@ def calibrate(
             "narrower than profile intervals (lis1abm/calibration/scan.py)",
             "evaluations": scan.evaluations,
         },
-        posterior={
-            "draws": s.posterior_draws,
-            "ess": posterior.ess,
-            "proposal": {
-                "quadratic": quadratic.method,
-                "note": {
-                    "full": "full quadratic response surface",
-                    "diagonal": "too few trials for a full quadratic "
-                    f"({(len(config.names) + 1) * (len(config.names) + 2) // 2} coefficients): "
-                    "a diagonal quadratic (no cross terms; correlations left to the weights)",
-                    "none": "too few trials for a quadratic: a normal with sd a tenth of each "
-                    "range (no Laplace approximation)",
-                }[quadratic.method],
-                "trials_fitted": quadratic.trials,
-                "r2": quadratic.r2,
-                "eigenvalues_floored": quadratic.floored,
-                "centre": "the best point among the trials and the earlier stages' draws",
-                "best_draw_objective": -float(posterior.log_target.max())
-                if len(posterior.log_target)
-                else None,
-                "stages": stages,
-                "dof": s.proposal_dof,
-                "inflation": s.inflation,
-            },
-            "reliable": posterior.reliable,
-            "note": None
-            if posterior.reliable
-            else f"effective sample size below {SMALL_ESS:g}: the 5-95 % intervals are unreliable",
+        laplace={
+            "quadratic": quadratic.method,
+            "note": {
+                "full": "full quadratic response surface",
+                "diagonal": "too few trials for a full quadratic "
+                f"({(len(config.names) + 1) * (len(config.names) + 2) // 2} coefficients): "
+                "a diagonal quadratic (no cross terms)",
+                "none": "too few trials for a quadratic: a tenth of each range either side",
+            }[quadratic.method],
+            "trials_fitted": quadratic.trials,
+            "r2": quadratic.r2,
+            "eigenvalues_floored": quadratic.floored,
         },
         inside_band={
             role: f"{(part['inside_band'] == 'yes').sum()} of {(part['inside_band'] != '').sum()}"
@@ -286,8 +246,8 @@ def calibrate(
         f"candidate; {summary['trials_completed']} trials (budget {budget}).",
         f"Code: lis1abm {summary['version']}, git commit {summary['git_commit']}.",
         f"Objective (minus penalised log-likelihood): {best_fit.value:.3f} on the fixed block, "
-        f"{fresh_fit.value:.3f} on a fresh block; conditional 95 % intervals and the "
-        "posterior's diagnostics in the calibration's estimates.csv and summary.json.",
+        f"{fresh_fit.value:.3f} on a fresh block; conditional 95 % and Laplace intervals in the "
+        "calibration's estimates.csv and summary.json.",
         "Free parameters: " + ", ".join(config.names) + ".",
     ]
     params_file = write_params_file(params_out, best_run.params, header)

@@ -8,11 +8,7 @@ naming the file and the key):
   the config), ``seed``, ``replications`` per candidate, ``crn_first`` (the first replication
   index of the fixed block every candidate is evaluated on: common random numbers),
   ``fresh_first`` (first index of the fresh block the best point is re-checked on; it must not
-  overlap the fixed block), ``budget`` (completed trials), ``posterior_draws`` (importance
-  sampling draws), ``posterior_stages`` (the draws come in this many stages, each refitting
-  the quadratic with the draws before it), ``proposal_dof`` (the proposal's Student-t degrees
-  of freedom, 0 for a normal) and ``inflation`` (its scale matrix: this times the Laplace
-  covariance), see :mod:`lis1abm.calibration.posterior`.
+  overlap the fixed block), and ``budget`` (completed trials).
 - ``[parameters]``: ``"<dotted path>" = { lower = .., upper = .. }``: the free parameters
   (see :mod:`lis1abm.calibration.paths`), each with its search bounds, inside the range the
   parameter file allows.
@@ -53,10 +49,6 @@ class Settings(BaseModel):
     crn_first: Annotated[int, Field(ge=0, lt=2**31)] = 0
     fresh_first: Annotated[int, Field(ge=0, lt=2**31)] = 1_000_000
     budget: Annotated[int, Field(ge=1, le=1_000_000)] = 300
-    posterior_draws: Annotated[int, Field(ge=0, le=100_000)] = 300
-    posterior_stages: Annotated[int, Field(ge=1, le=20)] = 3
-    proposal_dof: Annotated[float, Field(ge=0.0, le=1000.0)] = 5.0
-    inflation: Annotated[float, Field(ge=1.0, le=100.0)] = 1.0
 
 
 class Bounds(BaseModel):

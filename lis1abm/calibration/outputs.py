@@ -15,13 +15,13 @@ In the output folder (beside the study's journal):
   figure, ``model_mean`` the model's, inside_band ``hit`` or ``miss``;
 - ``estimates.csv``: parameter, best, ci_lo, ci_hi, ci_open (the conditional 95 % likelihood
   interval of :mod:`lis1abm.calibration.scan`; ``ci_open`` names a side where it extends
-  further), is_q05, is_q50, is_q95 (importance-sampling quantiles of the
-  posterior), laplace_q05, laplace_q95 (the Laplace approximation's: the quadratic response
-  surface's mode -+ 1.645 sd, clipped to the bounds; see :mod:`lis1abm.calibration.posterior`),
+  further), laplace_q05, laplace_q95 (the Laplace approximation's: the best point -+ 1.645 sd
+  of the quadratic response surface, clipped to the bounds; see
+  :mod:`lis1abm.calibration.laplace`),
   lower, upper;
 - ``trials.csv``: every trial of the study (Optuna's table);
 - ``summary.json``: provenance, objective on the fixed and the fresh replication blocks,
-  effective sample size, elapsed seconds, budget;
+  the quadratic fit's diagnostics, elapsed seconds, budget;
 - ``fit.png`` / ``fit.pdf``: the figure of :func:`lis1abm.plots.fit.fit_figure`.
 
 Everything is written into a staging folder inside the output folder, then each file is moved
@@ -70,14 +70,11 @@ def fit_table(rows: list[dict], roles: dict[str, str], statements: list[dict]) -
     return table[list(FIT_COLUMNS)]
 
 
-def estimates_table(
-    names, best, scan, quantiles: np.ndarray, laplace: np.ndarray, lower, upper
-) -> pd.DataFrame:
+def estimates_table(names, best, scan, laplace: np.ndarray, lower, upper) -> pd.DataFrame:
     """``estimates.csv``: one row per free parameter: the best point; ``scan`` (a
     :class:`~lis1abm.calibration.scan.Scan`): the conditional 95 % likelihood interval
     (``ci_lo``/``ci_hi``, ``ci_open``: "lo", "hi" or "both" where the scan found no crossing,
-    so the interval extends further); ``quantiles`` (3, d): the importance sampling's 5, 50,
-    95 %; ``laplace`` (2, d): the Laplace approximation's 5 and 95 %."""
+    so the interval extends further); ``laplace`` (2, d): the Laplace approximation's 5 and 95 %."""
     open_side = np.where(
         scan.open_lo & scan.open_hi,
         "both",
@@ -90,9 +87,6 @@ def estimates_table(
             "ci_lo": scan.lo,
             "ci_hi": scan.hi,
             "ci_open": open_side,
-            "is_q05": quantiles[0],
-            "is_q50": quantiles[1],
-            "is_q95": quantiles[2],
             "laplace_q05": laplace[0],
             "laplace_q95": laplace[1],
             "lower": list(lower),

@@ -9,9 +9,9 @@ likelihood-ratio interval for that parameter *with the others held fixed*.
 
 Why this and what it is not: in 29 dimensions, with an objective that is deterministic (common
 random numbers) but rough (hires are whole numbers, so the objective moves in small steps), a
-global posterior by importance sampling had an effective sample size of 1-2 (see
-:mod:`lis1abm.calibration.posterior`), and a quadratic response surface fitted to the search's
-trials found no curvature in many directions. A scan along each axis is cheap (at most
+global posterior by importance sampling had an effective sample size of 1-2, and a quadratic
+response surface fitted to the search's trials (:mod:`lis1abm.calibration.laplace`) found no
+curvature in many directions. A scan along each axis is cheap (at most
 ``2 * steps`` evaluations per parameter) and answers a plain question: how far can this
 parameter move before the report's figures say no? It is *narrower* than a profile interval
 (which re-optimises the other parameters at each value, letting correlated parameters

@@ -401,7 +401,7 @@ def calibrate(
 
 
 class _BarProgress:
-    """The calibration's phases as rich progress bars (trials, then posterior draws)."""
+    """The calibration's phases as rich progress bars (trials, then parameters scanned)."""
 
     def __init__(self, bar: Progress):
         self.bar = bar
@@ -412,7 +412,6 @@ class _BarProgress:
             self.bar.update(self.task, visible=False)
         label = {
             "search": "trials",
-            "posterior": "posterior draws",
             "scan": "parameters scanned",
         }.get(phase, phase)
         self.task = self.bar.add_task(label, total=total)
@@ -461,20 +460,14 @@ def _print_fit(result) -> None:
             markup=False,
             highlight=False,
         )
-    post = s["posterior"]
-    console.print(f"posterior: {post['draws']} draws, effective sample size {post['ess']:.1f}")
-    prop = post["proposal"]
+    lap = s["laplace"]
     console.print(
-        f"proposal: Laplace approximation, {prop['note']}, fitted to {prop['trials_fitted']} "
-        f"points in the last of {len(prop['stages'])} stages; Student-t, {prop['dof']:g} dof "
-        "(0: normal)"
-        if prop["quadratic"] != "none"
-        else f"proposal: {prop['note']}",
+        f"Laplace intervals: {lap['note']}, fitted to {lap['trials_fitted']} trials"
+        if lap["quadratic"] != "none"
+        else f"Laplace intervals: {lap['note']}",
         markup=False,
         highlight=False,
     )
-    if post["note"]:
-        console.print(f"[yellow]{post['note']}[/]")
     names = ", ".join(p.name for p in result.written)
     console.print(
         f"Results written to {result.written[0].parent}/ ({names})",
