@@ -38,8 +38,9 @@ run on, so a bad override is one line naming the file, the scenario and the key.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -166,6 +167,9 @@ class ExperimentConfig:
     description, replications, seed, backend, round, params, breakdowns, figures, tables : as
         in the file (``params`` resolved against the file's folder, None for the round's default).
     scenarios : the scenarios in order: the ``[[scenarios]]``, then each sweep's values.
+    inputs : each scenario's round and parameters with its overrides applied
+        (:func:`lis1abm.experiments.overrides.resolve`), resolved once, when the file is read
+        (the round and parameter files read once for all scenarios).
     """
 
     name: str
@@ -182,6 +186,7 @@ class ExperimentConfig:
     figures: tuple[str, ...]
     scenarios: tuple[Scenario, ...]
     tables: tuple[str, ...] = ()
+    inputs: tuple = field(default=(), repr=False, compare=False)
 
 
 def experiment_path(name_or_path: str | Path) -> Path:
@@ -212,7 +217,8 @@ def load_experiment(source: str | Path | Document | ExperimentConfig) -> Experim
         override the round or the parameters reject: one line naming the file, the scenario
         (``scenarios[<name>]``) and the key.
     """
-    from lis1abm.experiments.overrides import resolve  # overrides import this module
+    # overrides import this module
+    from lis1abm.experiments.overrides import base_inputs, resolve
 
     if isinstance(source, ExperimentConfig):
         return source
@@ -256,9 +262,9 @@ def load_experiment(source: str | Path | Document | ExperimentConfig) -> Experim
         scenarios=scenarios,
         tables=tuple(top.tables),
     )
-    for scenario in scenarios:
-        resolve(config, scenario)
-    return config
+    base = base_inputs(config)
+    inputs = tuple(resolve(config, scenario, base) for scenario in scenarios)
+    return dataclasses.replace(config, inputs=inputs)
 
 
 def _scenarios(path: Path, top: _File) -> tuple[Scenario, ...]:

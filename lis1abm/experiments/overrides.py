@@ -14,28 +14,44 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
-from lis1abm.data.files import round_params_path
-from lis1abm.data.round import OfferRound, RoundData, largest_remainder, load_round
+from lis1abm.data.round import OfferRound, RoundData, largest_remainder
 from lis1abm.errors import ConfigError
 from lis1abm.experiments.config import ExperimentConfig, Scenario
 from lis1abm.experiments.growth import grow_applicants
-from lis1abm.params import Params, load_params, with_overrides
+from lis1abm.market.inputs import resolve_inputs
+from lis1abm.params import Params, with_overrides
 
 WEEK = dt.timedelta(days=7)
 DAY = dt.timedelta(days=1)
 
 
-def resolve(config: ExperimentConfig, scenario: Scenario) -> tuple[RoundData, Params]:
-    """The round and the parameters a scenario runs on.
+def base_inputs(config: ExperimentConfig) -> tuple[RoundData, Params]:
+    """The experiment's round and parameters before any scenario's overrides, each file read
+    once (:func:`lis1abm.market.inputs.resolve_inputs`).
+
+    Raises
+    ------
+    ConfigError : a bad round or parameter file.
+    """
+    data, params = resolve_inputs(config.round, config.params)
+    data.require_market()
+    return data, params
+
+
+def resolve(
+    config: ExperimentConfig,
+    scenario: Scenario,
+    base: tuple[RoundData, Params] | None = None,
+) -> tuple[RoundData, Params]:
+    """The round and the parameters a scenario runs on: ``base`` (default:
+    :func:`base_inputs`) with the scenario's overrides.
 
     Raises
     ------
     ConfigError : an override the round or the parameters reject, naming the experiment file,
         the scenario and the key.
     """
-    data = load_round(config.round)
-    data.require_market()
-    params = load_params(config.params or round_params_path(config.round))
+    data, params = base if base is not None else base_inputs(config)
     where = f"scenarios[{scenario.name}]"
     try:
         data = scale_positions(data, scenario.total_positions)

@@ -106,7 +106,7 @@ def prepare_scenario(
 ) -> ScenarioRun:
     """Build and flatten scenario ``index`` of ``config`` with ``seed``."""
     scenario = config.scenarios[index]
-    data, params = resolve(config, scenario)
+    data, params = config.inputs[index] if config.inputs else resolve(config, scenario)
     run = prepare(data, params, seed=seed)
     market, tally, arrays, digest = run.market, run.tally, run.arrays, run.market_sha256
     entry = {
