@@ -60,7 +60,7 @@ def cache_root() -> Path:
 
 
 def cache_dir() -> Path:
-    """This version of the engine's cache folder."""
+    """The cache folder of this version of the engine."""
     return cache_root() / f"engine-{source_digest()}"
 
 

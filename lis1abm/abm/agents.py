@@ -54,7 +54,7 @@ class Applicant(mesa.Agent):
         self.offers.append(ad)
 
     def _draw(self, decision: str) -> int:
-        """This applicant's 16-bit draw for ``decision`` in the current round."""
+        """The applicant's 16-bit draw for ``decision`` in the current round."""
         return int(self.model.draws[decision][self.index])
 
     def respond(self) -> None:

@@ -42,6 +42,8 @@ Number = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Settings(BaseModel):
+    """The ``[calibration]`` table: base parameters, seed, replication blocks, budget."""
+
     model_config = _STRICT
     params: str = "default"
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 2024
@@ -52,12 +54,16 @@ class Settings(BaseModel):
 
 
 class Bounds(BaseModel):
+    """A free parameter's search bounds, in its own unit."""
+
     model_config = _STRICT
     lower: Number
     upper: Number
 
 
 class Pooled(BaseModel):
+    """A ``[pooled.<name>]`` prior: N(center, tau^2) on each listed parameter."""
+
     model_config = _STRICT
     parameters: Annotated[list[str], Field(min_length=1)]
     tau: Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
@@ -65,6 +71,8 @@ class Pooled(BaseModel):
 
 
 class Target(BaseModel):
+    """A ``[targets.<breakdown>]`` table: the likelihood of a breakdown's figures."""
+
     model_config = _STRICT
     likelihood: Literal["binomial", "poisson"]
     observed: Literal["hired", "not_hired"] = "hired"
@@ -72,12 +80,16 @@ class Target(BaseModel):
 
 
 class HeldOut(BaseModel):
+    """The ``[held_out]`` table: what is reported but never fitted."""
+
     model_config = _STRICT
     breakdowns: list[str] = []
     statements: bool = True
 
 
 class CalibrationFile(BaseModel):
+    """A calibration config file as read, before its paths are checked."""
+
     model_config = _STRICT
     calibration: Settings = Settings()
     parameters: Annotated[dict[str, Bounds], Field(min_length=1)]

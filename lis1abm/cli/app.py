@@ -483,8 +483,8 @@ def check(
         list[Path], typer.Argument(help="Round, parameter, calibration or experiment files.")
     ],
 ) -> None:
-    """Check config files: a round file (has a \\[round] table), a calibration config (has
-    \\[targets]), an experiment (has scenarios or sweeps) or a parameter file.
+    r"""Check config files: a round file (has a \[round] table), a calibration config (has
+    \[targets]), an experiment (has scenarios or sweeps) or a parameter file.
 
     A parameter file's country and trust names are checked against the round files given with
     it that can be simulated, or against the default round (autumn2024) when none is given."""

@@ -94,7 +94,7 @@ class ScenarioRun:
     market: Market | None = None
 
     def shipped(self) -> ScenarioRun:
-        """This run without the market object (the tally's reference to it dropped too): the
+        """The run without the market object (the tally's reference to it dropped too): the
         arrays, rows and tally recipe are all a batch on the fast engines reads."""
         tally = copy.copy(self.tally)
         tally.market = None

@@ -61,7 +61,7 @@ def categorical(table: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
 
 
 def measures(table: pd.DataFrame, calendar_rounds: dict[str, int]) -> pd.DataFrame:
-    """Every replication's counts and derived measures, long (value float64):
+    """Every replication's counts and derived measures, long (value float64).
 
     - ``hire_rate`` of every group of :data:`RATE_BREAKDOWNS`: hired / applicants (fraction),
       and ``not_hired``: applicants - hired (applicants);

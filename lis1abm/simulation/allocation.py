@@ -42,7 +42,7 @@ BATCH = 1024  # replications per call: each keeps every applicant's job (8 bytes
 
 
 def match_layout() -> pd.DataFrame:
-    """The rows ``breakdown, group, metric`` of a replication's match values, in order:
+    """The rows ``breakdown, group, metric`` of a replication's match values, in order.
 
     * ``stability``, ``all``: ``blocking_pairs``, ``applicants_blocking`` (applicants in at
       least one blocking pair);
