@@ -144,6 +144,63 @@ def noise_jit(k0, k1, replication, stream, a, b):
     return np.int64(_lanes_to_noise_jit(x0, x1, x2, x3)) - NOISE_OFFSET
 
 
+# -- the cascade's draws: each written once, for the Mesa model (NumPy arrays of applicants) and
+# the compiled engines (scalars in numba CPU and CUDA code) alike ---------------------------
+
+_STREAM_WITHDRAWAL = np.uint64(Stream.WITHDRAWAL)
+_STREAM_REPLY_DAY = np.uint64(Stream.REPLY_DAY)
+
+
+def _cascade_draws(philox):
+    """The cascade's draw functions over ``philox`` (:func:`philox4x32` on the host, or
+    :data:`philox4x32_jit` in compiled code): one source for both."""
+
+    def withdrawal_u16(k0, k1, replication, applicant):
+        """The 16-bit draw that decides whether ``applicant`` has taken another job and
+        withdrawn (compared with the withdrawal threshold by
+        :func:`lis1abm.rules.has_withdrawn`): one per (replication, applicant), word 0 of the
+        block ``(replication, WITHDRAWAL, applicant, 0)``.
+
+        ``k0, k1``: the seed's key (:func:`key`). ``applicant``: an int, or an int array of
+        applicant ids on the host (then the result is an int64 array of the same shape).
+        Returns int64 in [0, 65536)."""
+        x0, _, _, _ = philox(
+            np.uint64(replication), _STREAM_WITHDRAWAL, np.uint64(applicant), np.uint64(0), k0, k1
+        )
+        return np.int64(x0 & _MASK16)
+
+    def reply_day_u16(k0, k1, replication, applicant, round_number):
+        """The reply day's three 16-bit draws of ``applicant`` in round ``round_number``:
+        missing the deadline (:func:`lis1abm.rules.misses_deadline`), waiting
+        (:func:`lis1abm.rules.wants_to_wait`) and late marking
+        (:func:`lis1abm.rules.marking_round`), words 0, 1, 2 of one block
+        ``(replication, REPLY_DAY, applicant, round)``.
+
+        Arguments as ``withdrawal_u16`` (``applicant`` an int or an int array). Returns
+        ``(u_no_reply, u_wait, u_late)``, int64 in [0, 65536) (arrays of ``applicant``'s shape
+        on the host)."""
+        x0, x1, x2, _ = philox(
+            np.uint64(replication),
+            _STREAM_REPLY_DAY,
+            np.uint64(applicant),
+            np.uint64(round_number),
+            k0,
+            k1,
+        )
+        return np.int64(x0 & _MASK16), np.int64(x1 & _MASK16), np.int64(x2 & _MASK16)
+
+    return withdrawal_u16, reply_day_u16
+
+
+withdrawal_u16, reply_day_u16 = _cascade_draws(philox4x32)
+"""The withdrawal draw and the reply day's draws on the host (the Mesa model: arrays of
+applicants); see :func:`_cascade_draws`."""
+withdrawal_u16_jit, reply_day_u16_jit = (
+    njit(inline="always")(f) for f in _cascade_draws(philox4x32_jit)
+)
+"""The same draws compiled for numba CPU and CUDA code (the same source)."""
+
+
 def key(seed: int) -> tuple[np.uint64, np.uint64]:
     """The Philox key of a root seed: its low and high 32 bits."""
     if not 0 <= seed < 2**64:

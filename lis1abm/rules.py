@@ -48,6 +48,22 @@ def vacancies(capacity: int, hired: int) -> int:
 
 
 @rule
+def positions(capacity) -> int:
+    """Positions of the round's market: every ad's capacity (int array (J,)) summed."""
+    total = 0
+    for j in range(capacity.shape[0]):
+        total += capacity[j]
+    return total
+
+
+@rule
+def open_positions(n_positions: int, hired: int) -> int:
+    """Positions still open after a round: the market's :func:`positions` less the hires made
+    so far (all ads together; an ad never hires beyond its capacity)."""
+    return n_positions - hired
+
+
+@rule
 def can_receive_offer(marked_from: int, withdrawn: bool, round_number: int) -> bool:
     """Can an ad reaching this candidate on its list make them an offer?
 

@@ -72,12 +72,14 @@ def test_kernel_compiles_to_sm90_ptx():
         late=1000,
         wait=1000,
     )
+    # The arguments come from the driver's own builder (cuda.launch_args), with host arrays.
     args = cuda_resources.thread_kernel_args(engine.flatten(market), batch=2)
-    names = list(inspect.signature(cuda_engine.cascade_kernel).parameters)
-    assert len(args) == len(names), "thread_kernel_args() is out of step with the kernel"
     signature = cuda_resources.c_signature(args)
-    assert [str(t) for t in signature.args[:2]] == ["uint64", "uint64"]
-    assert signature.args[-3] == types.Array(types.int16, 2, "C")
+    assert str(signature.args[0]) == "UniTuple(uint64 x 2)"  # the seed's Philox key
+    outputs = signature.args[-1]  # a NamedTuple: its offers are int16 codes
+    assert outputs.types[outputs.instance_class._fields.index("offers")] == types.Array(
+        types.int16, 2, "C"
+    )
     ptx, _ = cuda.compile_ptx(cuda_engine.cascade_kernel, signature, cc=(9, 0))
     assert ".target sm_90" in ptx
     assert ".entry" in ptx  # a kernel, not only device functions

@@ -27,7 +27,7 @@ from lis1abm.market.ranking import Market, ranked_lists
 from lis1abm.outcomes.events import event_table
 from lis1abm.outcomes.tally import ReplicationOutcome
 from lis1abm.params import Params
-from lis1abm.rng import Stream, u16, u16x4
+from lis1abm.rng import key, reply_day_u16, withdrawal_u16
 from lis1abm.rules import CASCADE_FIELDS
 
 
@@ -121,8 +121,9 @@ class LIS1Model(mesa.Model):
         self.draws: dict[str, np.ndarray] = {}  # this round's 16-bit draws, (N,) per decision
         # Withdrawal is decided once per replication (drawn with round 0), before the rounds.
         ids = np.arange(market.n_applicants)
+        self.key = key(int(market.seed))
         withdrawn = rules.has_withdrawn(
-            u16(market.seed, replication, Stream.WITHDRAWAL, ids, 0), market.withdraw_q16
+            withdrawal_u16(*self.key, replication, ids), market.withdraw_q16
         )
         self._tally = np.zeros((self.n_rounds, len(CASCADE_FIELDS)), dtype=np.int64)
 
@@ -171,9 +172,9 @@ class LIS1Model(mesa.Model):
         """One offer round."""
         self.round_number += 1
         ids = np.arange(self.market.n_applicants)
-        seed, rep, r = self.market.seed, self.replication, self.round_number
-        # One block per (applicant, round) for the reply day's three decisions.
-        no_reply, wait, late, _ = u16x4(seed, rep, Stream.REPLY_DAY, ids, r)
+        r = self.round_number
+        # The reply day's three draws of every applicant (one block per (applicant, round)).
+        no_reply, wait, late = reply_day_u16(*self.key, self.replication, ids, r)
         self.draws = {
             "no_reply": no_reply,
             "wait": wait,
@@ -186,7 +187,8 @@ class LIS1Model(mesa.Model):
         getattr(self.agents_by_type[Applicant], act)("respond")
         hired = sum(len(ad.hires) for ad in self.ad_list)
         open_after = CASCADE_FIELDS.index("open_after")
-        self._tally[self.round_number - 1, open_after] = int(self.market.capacity.sum()) - hired
+        n_positions = rules.positions(self.market.capacity)
+        self._tally[r - 1, open_after] = rules.open_positions(n_positions, hired)
         if self.collect:
             self.datacollector.collect(self)
         no_offers = self._tally[self.round_number - 1, CASCADE_FIELDS.index("offers")] == 0

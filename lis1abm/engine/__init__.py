@@ -2,8 +2,9 @@
 
 Modules, in the order data flows through them:
 
-* :mod:`~lis1abm.engine.layout`: the market flattened into the kernels' arrays, and the
-  per-replication parameter rows;
+* :mod:`~lis1abm.engine.layout`: the kernels' typed arguments (NamedTuples): the market
+  flattened into arrays, the behavioural thresholds from the per-replication parameter rows,
+  scratch memory, outputs;
 * :mod:`~lis1abm.engine.kernel`: one replication (:func:`~lis1abm.engine.kernel.replicate`),
   written once and compiled for the CPU and the GPU;
 * :mod:`~lis1abm.engine.cpu`: the CPU driver (numba threads);

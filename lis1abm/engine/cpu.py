@@ -9,96 +9,92 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache, partial
+from typing import NamedTuple
 
 import numba
 import numpy as np
 from numba import njit, prange
 
 from lis1abm.compiled import cached, is_cached
-from lis1abm.engine.kernel import replicate
-from lis1abm.engine.layout import EngineArrays
+from lis1abm.engine.kernel import behaviour_of, outputs_of, replicate, scratch
+from lis1abm.engine.layout import (
+    EngineArrays,
+    ScratchBlocks,
+    SummaryArgs,
+    behaviour,
+    outputs,
+)
 from lis1abm.outcomes.aggregate import Summary, add_replication
 from lis1abm.rng import key
-from lis1abm.rules import CASCADE_FIELDS
 
 # -- the CPU driver -----------------------------------------------------------------------
 
 
-def _run_cpu(
-    k0,
-    k1,
-    reps,
-    prows,
-    chunk,
-    tasks,
-    market,
-    shapes,
-    counts,
-    cascade,
-    hired_ad,
-    hired_round,
-    offers,
-    keep_applicants,
-    keep_offers,
-    summarize,
-    recipe,
-    hist,
-    outside,
-):
-    """Play replications ``reps`` in parallel chunks; ``market`` is
-    :class:`EngineArrays`, ``shapes`` :meth:`EngineArrays.scratch_shapes`; outputs
-    as in :func:`replicate`, one row per replication (row 0 only, unused, when not kept).
+# The kernel compiled on its own, not inlined into the parallel loop: numba's parallel
+# passes, applied to it there, mis-analyse its tuples of array views (indices out of bounds,
+# shown by NUMBA_BOUNDSCHECK=1, and crashes).
+_replicate = njit(getattr(replicate, "py_func", replicate))
 
-    The chunks are split into ``tasks`` runs of consecutive chunks, one per parallel task.
-    With ``summarize``, ``counts`` and ``cascade`` have one row per task, reused from one
-    replication to the next, and each replication's values are counted into the task's
-    histogram ``hist[t]`` (``recipe``: :meth:`Summary.kernel_args`; ``outside[t]``: values
-    outside their bins), so that the summary is computed on every thread."""
+
+@njit
+def _new_scratch(n_keys, n_segment, n_work, ads, who, n_offer):
+    """One replication's :class:`~lis1abm.engine.layout.Scratch`, newly allocated (sizes as
+    :meth:`EngineArrays.scratch_shapes` gives them)."""
+    return scratch(
+        ScratchBlocks(
+            np.empty(n_keys, np.int64),
+            np.empty(n_segment, np.int64),
+            np.empty(n_work, np.int64),
+            np.empty(ads, np.int64),
+            np.empty(who, np.int64),
+            np.empty(n_offer, np.int64),
+        )
+    )
+
+
+def _run_cpu(key, reps, m, behaviour, out, summary, shapes, split):
+    """Play replications ``reps`` (B,) in parallel chunks.
+
+    Parameters
+    ----------
+    key : the seed's Philox key (k0, k1). m : the market (:class:`EngineArrays`).
+    behaviour : :class:`~lis1abm.engine.layout.Behaviour` of the batch (B replications).
+    out : :class:`~lis1abm.engine.layout.Outputs`, one row per replication (counts and
+        cascade: one per task when summarising).
+    summary : :class:`~lis1abm.engine.layout.SummaryArgs`, a partial histogram per task.
+    shapes : :meth:`EngineArrays.scratch_shapes`.
+    split : (chunk, tasks): replications per chunk; the chunks are split into ``tasks`` runs of
+        consecutive chunks, one per parallel task.
+
+    With ``summary.on``, each replication's values are counted into the task's histogram
+    ``summary.hist[t]`` (values outside their bins in ``summary.outside[t]``), so that the
+    summary is computed on every thread."""
     # Sizes as scalars: numba's parallel loops do not take tuples of shapes.
-    n_keys, n_segment, n_work = shapes[0][0], shapes[1][0], shapes[2][0]
-    n_ad_state, n_ads = shapes[3]
-    n_who, n_people = shapes[4]
-    n_offer = shapes[5][0]
+    n_keys, n_segment, n_work = shapes.keys[0], shapes.segment[0], shapes.work[0]
+    n_ad_state, n_ads = shapes.ads
+    n_who, n_people = shapes.who
+    n_offer = shapes.offer_app[0]
+    chunk, tasks = split
     n = reps.shape[0]
     n_chunks = (n + chunk - 1) // chunk
-    const, ptr, src, lo, width, offset = recipe
+    # The summary's fields as plain values: numba's parallel loops take a tuple of arrays
+    # for an array of arrays.
+    const, ptr, src, lo, width, offset = summary.recipe
+    summarize, hist, outside = summary.on, summary.hist, summary.outside
     for task in prange(tasks):
         t = np.int64(task)  # one integer type with ``b`` below (a prange index may be unsigned)
         for c in range(t * n_chunks // tasks, (t + 1) * n_chunks // tasks):
             # Scratch memory, once per chunk of replications (each thread takes whole chunks).
-            keys = np.empty(n_keys, np.int64)
-            segment = np.empty(n_segment, np.int64)
-            work = np.empty(n_work, np.int64)
-            ad_state = np.empty((n_ad_state, n_ads), np.int64)
-            who = np.empty((n_who, n_people), np.int64)
-            offer_app = np.empty(n_offer, np.int64)
+            s = _new_scratch(
+                n_keys, n_segment, n_work, (n_ad_state, n_ads), (n_who, n_people), n_offer
+            )
             for b in range(c * chunk, min(n, (c + 1) * chunk)):
-                out = b if keep_applicants else 0
-                out_offers = b if keep_offers else 0
                 row = t if summarize else b
-                replicate(
-                    k0,
-                    k1,
-                    reps[b],
-                    prows[b],
-                    market,
-                    keys,
-                    segment,
-                    work,
-                    ad_state,
-                    who,
-                    offer_app,
-                    counts[row],
-                    cascade[row],
-                    hired_ad[out],
-                    hired_round[out],
-                    offers[out_offers],
-                    keep_applicants,
-                    keep_offers,
-                )
+                mine = outputs_of(out, row, b)
+                _replicate(key, reps[b], behaviour_of(behaviour, b), m, s, mine)
                 if summarize:
                     outside[t] += add_replication(
-                        counts[row], cascade[row], const, ptr, src, lo, width, offset, hist[t]
+                        mine.counts, mine.cascade, const, ptr, src, lo, width, offset, hist[t]
                     )
 
 
@@ -137,7 +133,26 @@ class EngineResult:
     offers: np.ndarray | None = None
 
 
-def check_batch(arrays: EngineArrays, seed: int, replications, params) -> tuple:
+class Batch(NamedTuple):
+    """A batch of replications, checked (:func:`check_batch`).
+
+    Attributes
+    ----------
+    key : (uint64, uint64): the seed's Philox key (:func:`lis1abm.rng.key`).
+    reps : int64 (B,): replication indices.
+    prows : int64 (B, 3 + R): parameter rows (:func:`lis1abm.engine.layout.param_rows`).
+    """
+
+    key: tuple
+    reps: np.ndarray
+    prows: np.ndarray
+
+    def part(self, start: int, stop: int) -> Batch:
+        """Replications ``start:stop`` of the batch (one launch's)."""
+        return Batch(self.key, self.reps[start:stop], self.prows[start:stop])
+
+
+def check_batch(arrays: EngineArrays, seed: int, replications, params) -> Batch:
     """Validate a batch: replication indices (B,) in [0, 2**32), parameter rows (B, 3 + R)."""
     reps = np.ascontiguousarray(replications, dtype=np.int64).reshape(-1)
     prows = np.ascontiguousarray(params, dtype=np.int64)
@@ -151,7 +166,7 @@ def check_batch(arrays: EngineArrays, seed: int, replications, params) -> tuple:
         )
     if reps.size and (reps.min() < 0 or reps.max() >= 2**32):
         raise ValueError("replication indices must lie in [0, 2**32)")
-    return key(seed), reps, prows
+    return Batch(key(seed), reps, prows)
 
 
 def check_summary(summary: Summary, arrays: EngineArrays) -> None:
@@ -161,7 +176,7 @@ def check_summary(summary: Summary, arrays: EngineArrays) -> None:
         raise ValueError("the summary's tally does not match the engine arrays")
 
 
-def run_cpu(
+def run_cpu(  # noqa: PLR0913 (a public driver's keyword-only options)
     arrays: EngineArrays,
     seed: int,
     replications,
@@ -191,7 +206,6 @@ def run_cpu(
     """
     (k0, k1), reps, prows = check_batch(arrays, seed, replications, params)
     b = len(reps)
-    n, a = arrays.n_applicants, arrays.n_applications
     n_chunks = max(1, -(-b // max(1, int(chunk))))
     summarize = summary is not None
     if summarize:
@@ -202,50 +216,37 @@ def run_cpu(
     # One task per chunk when every replication keeps its own row (as many tasks as there is
     # work to share); one per thread when summarising (a partial histogram per task).
     tasks = min(n_chunks, numba.get_num_threads()) if summarize else n_chunks
-    rows_out = tasks if summarize else b
-    counts = np.zeros((rows_out, arrays.n_slots), np.int64)
-    cascade = np.zeros((rows_out, arrays.n_rounds, len(CASCADE_FIELDS)), np.int64)
+    out = outputs(arrays, b, tasks if summarize else b, (keep_applicants, keep_offers))
     if summarize:
-        recipe = summary.kernel_args()
-        hist = np.zeros((tasks, len(summary.hist)), np.int64)
+        counted = SummaryArgs(
+            True, summary.kernel_args(), np.zeros((tasks, len(summary.hist)), np.int64),
+            np.zeros(tasks, np.int64),
+        )  # fmt: skip
     else:
-        recipe = tuple(np.zeros(1, np.int64) for _ in range(6))
-        hist = np.zeros((1, 1), np.int64)
-    outside = np.zeros(tasks, np.int64)
-    hired_ad = np.zeros((b if keep_applicants else 1, n), np.int64)
-    hired_round = np.zeros_like(hired_ad)
-    offers = np.zeros((b if keep_offers else 1, a if keep_offers else 1), np.int16)
+        counted = SummaryArgs(
+            False, tuple(np.zeros(1, np.int64) for _ in range(6)), np.zeros((1, 1), np.int64),
+            np.zeros(tasks, np.int64),
+        )  # fmt: skip
     try:
         _driver()(
-            k0,
-            k1,
+            (k0, k1),
             reps,
-            prows,
-            max(1, int(chunk)),
-            tasks,
             arrays,
+            behaviour(prows),
+            out,
+            counted,
             arrays.scratch_shapes(),
-            counts,
-            cascade,
-            hired_ad,
-            hired_round,
-            offers,
-            keep_applicants,
-            keep_offers,
-            summarize,
-            recipe,
-            hist,
-            outside,
+            (max(1, int(chunk)), tasks),
         )
     finally:
         numba.set_num_threads(previous)
     if summarize:
-        summary.add_histogram(hist.sum(axis=0), b, int(outside.sum()))
+        summary.add_histogram(counted.hist.sum(axis=0), b, int(counted.outside.sum()))
     return EngineResult(
         reps,
-        None if summarize else counts,
-        None if summarize else cascade,
-        hired_ad if keep_applicants else None,
-        hired_round if keep_applicants else None,
-        offers if keep_offers else None,
+        None if summarize else out.counts,
+        None if summarize else out.cascade,
+        out.hired_ad if keep_applicants else None,
+        out.hired_round if keep_applicants else None,
+        out.offers if keep_offers else None,
     )

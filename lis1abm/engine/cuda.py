@@ -1,12 +1,28 @@
 """The array engine on a CUDA GPU: one thread per replication.
 
-The kernel calls :func:`lis1abm.engine.kernel.replicate`, the same source as the CPU driver,
-compiled
-for the GPU. Scratch memory is laid out as ``(size, batch)`` so that the threads of a warp,
-working on neighbouring replications, touch neighbouring addresses (coalesced access). Device
-arrays are CuPy arrays on a real GPU; under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``,
-for tests without a GPU) they are numba's own. The batch size is chosen from the free device
-memory, and each batch's tallies are copied back to the host before the next is launched.
+Its job, which the block kernel (:mod:`lis1abm.engine.cuda_block`) cannot do:
+
+* **the CPU engine's own code on the GPU.** The kernel calls
+  :func:`lis1abm.engine.kernel.replicate`, the very source the CPU driver runs, compiled for
+  the GPU; it is the CPU engine by construction, so it is the GPU engine to trust while the
+  block kernel, rewritten for the GPU, differs from the CPU engine on real hardware (on an
+  H200 its full-market test first differed at ``counts[66, 6]``: a race that the simulator
+  does not show), and the reference that ``scripts/gpu_compare.py`` checks the block kernel
+  against on a GPU;
+* **any market.** A replication's state lives in global memory, so there is no limit on the
+  applicants or ads; the block kernel needs a replication's state to fit one block's shared
+  memory (:func:`lis1abm.engine.cuda_block.fits`), and
+  :func:`lis1abm.engine.backends.gpu_engine` falls back to this kernel when it does not.
+
+It is slower than the block kernel where both run (about 2.7 times, summarised, on an H200).
+
+Scratch memory is laid out as ``(size, batch)`` so that the threads of a warp, working on
+neighbouring replications, touch neighbouring addresses (coalesced access). The kernel takes
+a handful of typed tuples (:mod:`lis1abm.engine.layout`), built by :func:`launch_args`, which
+the resource report (:mod:`lis1abm.engine.cuda_resources`) calls too. Device arrays are CuPy
+arrays on a real GPU; under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, for tests without a
+GPU) they are numba's own. The batch size is chosen from the free device memory, and each
+batch's tallies are copied back to the host before the next is launched.
 
 Nothing here is imported by ``lis1abm`` unless the ``cuda`` backend is asked for or probed.
 """
@@ -23,7 +39,10 @@ from numba import cuda, njit
 
 from lis1abm import engine
 from lis1abm.compiled import cached
+from lis1abm.engine.cpu import Batch
 from lis1abm.engine.cuda_summary import DeviceSummary
+from lis1abm.engine.kernel import behaviour_of, outputs_of, scratch
+from lis1abm.engine.layout import Outputs, ScratchBlocks, behaviour, outputs, scratch_blocks
 from lis1abm.outcomes.aggregate import Summary
 from lis1abm.rules import CASCADE_FIELDS
 
@@ -60,54 +79,47 @@ def gpu_status() -> tuple[bool, str]:
 _replicate = njit(inline="always")(getattr(engine.replicate, "py_func", engine.replicate))
 
 
-def cascade_kernel(
-    k0,
-    k1,
-    reps,
-    prows,
-    m,
-    keys,
-    segment,
-    work,
-    ad_state,
-    who,
-    offer_app,
-    counts,
-    cascade,
-    hired_ad,
-    hired_round,
-    offers,
-    keep_applicants,
-    keep_offers,
-):
-    """One thread per replication: thread b plays replication ``reps[b]`` with parameter row
-    ``prows[b]`` on the market ``m`` (:class:`lis1abm.engine.layout.EngineArrays` holding
-    device arrays), in column b of the scratch arrays (laid out ``(size, batch)``)."""
+@njit(inline="always")
+def _column(blocks, b):
+    """Replication b's scratch: column b of each of a launch's scratch blocks
+    (:class:`~lis1abm.engine.layout.ScratchBlocks` with a last axis per replication)."""
+    return ScratchBlocks(
+        blocks.keys[:, b],
+        blocks.segment[:, b],
+        blocks.work[:, b],
+        blocks.ads[:, :, b],
+        blocks.who[:, :, b],
+        blocks.offer_app[:, b],
+    )
+
+
+def cascade_kernel(key, reps, m, behaviour, blocks, out):
+    """One thread per replication: thread b plays replication ``reps[b]`` with the
+    thresholds of column b of ``behaviour`` (:class:`~lis1abm.engine.layout.Behaviour`) on
+    the market ``m`` (:class:`~lis1abm.engine.layout.EngineArrays` holding device arrays), in
+    column b of the scratch ``blocks`` (:class:`~lis1abm.engine.layout.ScratchBlocks` laid
+    out ``(size, batch)``), writing row b of ``out`` (:class:`~lis1abm.engine.layout.Outputs`).
+    ``key``: the seed's Philox key (k0, k1). Arguments as :func:`launch_args` builds them."""
     b = cuda.grid(1)
     if b >= reps.shape[0]:
         return
-    out = b if keep_applicants else 0
-    out_offers = b if keep_offers else 0
     _replicate(
-        k0,
-        k1,
+        key,
         reps[b],
-        prows[b],
+        behaviour_of(behaviour, b),
         m,
-        keys[:, b],
-        segment[:, b],
-        work[:, b],
-        ad_state[:, :, b],
-        who[:, :, b],
-        offer_app[:, b],
-        counts[b],
-        cascade[b],
-        hired_ad[out],
-        hired_round[out],
-        offers[out_offers],
-        keep_applicants,
-        keep_offers,
+        scratch(_column(blocks, b)),
+        outputs_of(out, b, b),
     )
+
+
+def launch_args(dev, market, batch: Batch, blocks: ScratchBlocks, out: Outputs) -> tuple:
+    """:func:`cascade_kernel`'s arguments for one launch, in its order: the replications and
+    parameter rows of ``batch`` (a :class:`~lis1abm.engine.cpu.Batch`, host arrays) put on
+    the device by ``dev`` (:class:`_Device`, or host memory for
+    :mod:`lis1abm.engine.cuda_resources`), the ``market`` there, the scratch ``blocks`` and
+    the launch's outputs ``out``."""
+    return (batch.key, dev.put(batch.reps), market, behaviour(batch.prows, dev.put), blocks, out)
 
 
 @cache
@@ -178,61 +190,49 @@ def quiet_small_grids():
         yield
 
 
-class Outputs:
+class RunOutputs:
     """A run's outputs: host arrays for every replication, filled launch by launch from
     device arrays for the launch's rows (shapes as in :class:`lis1abm.engine.cpu.EngineResult`;
     the outputs not kept are 1-row device dummies). With a ``summary``, the hire counts and
     cascades are counted into it on the device (:class:`DeviceSummary`) and not copied back."""
 
-    def __init__(
-        self,
-        dev: _Device,
-        arrays: engine.EngineArrays,
-        reps,
-        keep_applicants,
-        keep_offers,
-        summary: Summary | None = None,
-    ):
-        self.dev, self.reps = dev, reps
-        self.keep_applicants, self.keep_offers = keep_applicants, keep_offers
-        self.n, self.a = arrays.n_applicants, arrays.n_applications
-        self.n_slots, self.n_rounds = arrays.n_slots, arrays.n_rounds
+    def __init__(self, dev: _Device, arrays: engine.EngineArrays, reps, keep, summary=None):
+        """``keep``: (keep_applicants, keep_offers); ``summary``: a
+        :class:`~lis1abm.outcomes.aggregate.Summary` or None."""
+        self.dev, self.reps, self.arrays = dev, reps, arrays
+        self.keep_applicants, self.keep_offers = keep
         self.summary = DeviceSummary(dev, summary)
         b = len(reps)
+        n, a = arrays.n_applicants, arrays.n_applications
         per_replication = summary is None
-        self.counts = np.zeros((b, self.n_slots), np.int64) if per_replication else None
+        self.counts = np.zeros((b, arrays.n_slots), np.int64) if per_replication else None
         self.cascade = (
-            np.zeros((b, self.n_rounds, len(CASCADE_FIELDS)), np.int64) if per_replication else None
+            np.zeros((b, arrays.n_rounds, len(CASCADE_FIELDS)), np.int64)
+            if per_replication
+            else None
         )
-        self.hired_ad = np.zeros((b, self.n), np.int64) if keep_applicants else None
-        self.hired_round = np.zeros_like(self.hired_ad) if keep_applicants else None
-        self.offers = np.zeros((b, self.a), np.int16) if keep_offers else None
+        self.hired_ad = np.zeros((b, n), np.int64) if self.keep_applicants else None
+        self.hired_round = np.zeros_like(self.hired_ad) if self.keep_applicants else None
+        self.offers = np.zeros((b, a), np.int16) if self.keep_offers else None
 
-    def launch(self, rows: int, counts_rows: int | None = None) -> tuple:
-        """Device arrays for one launch of ``rows`` replications, in the kernels' order:
-        counts, cascade, hired_ad, hired_round, offers. ``counts_rows``: rows of counts and
-        cascade (default ``rows``; 1 for a kernel that summarises them itself)."""
-        dev, kept, offers = self.dev, self.keep_applicants, self.keep_offers
+    def launch(self, rows: int, counts_rows: int | None = None) -> Outputs:
+        """Device :class:`~lis1abm.engine.layout.Outputs` for one launch of ``rows``
+        replications. ``counts_rows``: rows of counts and cascade (default ``rows``; 1 for a
+        kernel that summarises them itself)."""
         counted = rows if counts_rows is None else counts_rows
-        return (
-            dev.empty((counted, self.n_slots), np.int64),
-            dev.empty((counted, self.n_rounds, len(CASCADE_FIELDS)), np.int64),
-            dev.empty((rows if kept else 1, self.n), np.int64),
-            dev.empty((rows if kept else 1, self.n), np.int64),
-            dev.zeros((rows if offers else 1, self.a if offers else 1), np.int16),
-        )
+        keep = (self.keep_applicants, self.keep_offers)
+        return outputs(self.arrays, rows, counted, keep, self.dev.zeros)
 
-    def fetch(self, start: int, stop: int, launched: tuple) -> None:
+    def fetch(self, start: int, stop: int, launched: Outputs) -> None:
         """Copy a finished launch's outputs into rows ``start:stop``."""
-        counts, cascade, hired_ad, hired_round, offers = launched
         if self.counts is not None:
-            self.counts[start:stop] = self.dev.get(counts)
-            self.cascade[start:stop] = self.dev.get(cascade)
+            self.counts[start:stop] = self.dev.get(launched.counts)
+            self.cascade[start:stop] = self.dev.get(launched.cascade)
         if self.keep_applicants:
-            self.hired_ad[start:stop] = self.dev.get(hired_ad)
-            self.hired_round[start:stop] = self.dev.get(hired_round)
+            self.hired_ad[start:stop] = self.dev.get(launched.hired_ad)
+            self.hired_round[start:stop] = self.dev.get(launched.hired_round)
         if self.keep_offers:
-            self.offers[start:stop] = self.dev.get(offers)
+            self.offers[start:stop] = self.dev.get(launched.offers)
 
     def result(self) -> engine.EngineResult:
         """The run's result; a summary gets its histogram, copied back once."""
@@ -288,7 +288,8 @@ def run_cuda(
     ok, why = gpu_status()
     if not ok:
         raise RuntimeError(why)
-    (k0, k1), reps, prows = engine.check_batch(arrays, seed, replications, params)
+    batch_in = engine.check_batch(arrays, seed, replications, params)
+    reps = batch_in.reps
     dev = _Device()
     kernel = _kernel()
     keep = {"keep_applicants": keep_applicants, "keep_offers": keep_offers}
@@ -296,26 +297,18 @@ def run_cuda(
     market = device_market(dev, arrays)
     if summary is not None:
         engine.check_summary(summary, arrays)
-    out = Outputs(dev, arrays, reps, keep_applicants, keep_offers, summary)
-    scratch = tuple(dev.empty((*shape, size), np.int64) for shape in arrays.scratch_shapes())
+    out = RunOutputs(dev, arrays, reps, (keep_applicants, keep_offers), summary)
+    blocks = scratch_blocks(arrays, dev.empty, columns=size)
     for start in range(0, len(reps), size):
         stop = min(start + size, len(reps))
         launched = out.launch(stop - start)
-        blocks = (stop - start + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+        grid = (stop - start + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
         with quiet_small_grids():
-            kernel[blocks, THREADS_PER_BLOCK](
-                k0,
-                k1,
-                dev.put(reps[start:stop]),
-                dev.put(prows[start:stop]),
-                market,
-                *scratch,
-                *launched,
-                keep_applicants,
-                keep_offers,
+            kernel[grid, THREADS_PER_BLOCK](
+                *launch_args(dev, market, batch_in.part(start, stop), blocks, launched)
             )
         if out.summary.on:
-            out.summary.count(launched[0], launched[1])
+            out.summary.count(launched.counts, launched.cascade)
         dev.synchronize()
         out.fetch(start, stop, launched)
     return out.result()

@@ -1,7 +1,17 @@
 """The offer cascade designed for the GPU: one thread block per replication.
 
-:mod:`lis1abm.engine.cuda` runs the CPU's :func:`~lis1abm.engine.kernel.replicate` in one
-thread per replication. Here the 128 threads of a block share one replication:
+Its job, which the thread kernel (:mod:`lis1abm.engine.cuda`) cannot do: **speed**. On an
+H200 it played the summarised autumn 2024 market about 2.7 times as fast as the thread
+kernel, which runs the CPU's :func:`~lis1abm.engine.kernel.replicate` in one thread per
+replication: a replication's branchy, serial walk down the lists does not suit a GPU thread,
+and its state is larger than a thread's share of the fast memory. Here the 128 threads of a
+block share one replication, its state in the block's shared memory (so only markets whose
+state fits, :func:`fits`). Known issue: on a real H200 its full-market test
+(``tests/test_cuda_block.py``) differed from the CPU engine, first at ``counts[66, 6]``: a
+race between threads that the CUDA simulator does not show; until it is found, the thread
+kernel is the GPU engine that equals the CPU engine on hardware.
+
+How the threads share a replication:
 
 * **ranking keys**: the threads split the applications (neighbouring threads, neighbouring
   keys: coalesced); each ad's first band (the keys above a threshold set from pilot
@@ -35,6 +45,7 @@ their work never changes a decision, because every reduction is order-free:
 from __future__ import annotations
 
 from functools import cache, partial
+from typing import NamedTuple
 
 import numpy as np
 from numba import cuda, int32, int64
@@ -43,9 +54,9 @@ from lis1abm import rules
 from lis1abm.compiled import cached
 from lis1abm.engine import cuda_profile as P
 from lis1abm.engine import kernel as k
-from lis1abm.engine.cpu import EngineResult, check_batch, check_summary
+from lis1abm.engine.cpu import Batch, EngineResult, check_batch, check_summary
 from lis1abm.engine.cuda import (
-    Outputs,
+    RunOutputs,
     _Device,
     device_market,
     gpu_status,
@@ -53,7 +64,7 @@ from lis1abm.engine.cuda import (
     quiet_small_grids,
     simulator,
 )
-from lis1abm.engine.cuda_profile import clock64
+from lis1abm.engine.cuda_profile import Profile, clock64
 from lis1abm.engine.cuda_summary import count_values
 from lis1abm.engine.layout import (
     F_NO_REPLY,
@@ -62,20 +73,17 @@ from lis1abm.engine.layout import (
     F_SKIPPED_WITHDRAWN,
     F_WAITING,
     INT64_MAX,
+    N_AD_STATE,
     N_BUCKETS,
     N_EDUCATION,
-    PARAM_LATE,
-    PARAM_NO_REPLY,
-    PARAM_WAIT,
-    PARAM_WITHDRAW,
     S_INTERVIEW,
-    S_REPLY_DAY,
-    S_WITHDRAWAL,
+    AdState,
     EngineArrays,
+    behaviour,
     with_bands,
 )
 from lis1abm.outcomes.aggregate import Summary
-from lis1abm.rng import noise_jit, u16_jit, u16x4_jit
+from lis1abm.rng import noise_jit, reply_day_u16_jit, withdrawal_u16_jit
 from lis1abm.rules import CASCADE_FIELDS
 
 THREADS = 128  # threads per block (one replication)
@@ -92,18 +100,93 @@ BAND_FACTOR, BAND_EXTRA = 6, 32  # first band: BAND_FACTOR * capacity + BAND_EXT
 MEMORY_SHARE = 0.5  # of the free device memory, for one launch's outputs
 N_FIELDS = len(CASCADE_FIELDS)
 
-# Shared memory, int64 part (offsets in int64 words; sizes in shared_layout()).
-AD_NEXT, AD_LEFT, AD_REST, AD_FLOOR, AD_HIRED = range(5)  # rows of the ads' state (5, J)
-# Applicants with offers this round; open positions; ads waiting for a new band; the
-# threshold of the band being taken.
-MISC_TOUCHED, MISC_OPEN, MISC_REFILLS, MISC_THRESHOLD = range(4)
-N_MISC = 4
+# Shared memory, int64 part (offsets in int64 words; sizes in shared_layout()). The ads'
+# state is one flat array, a row of J per field of AdState at these offsets (times J), not a
+# tuple of row views: with the rows' five pointers live across the replication, ptxas spilled
+# 144 bytes at MAX_REGISTERS (28 with the flat array; nvJitLink 13.5).
+AD_NEXT, AD_LEFT, AD_REST, AD_FLOOR, AD_HIRED = range(len(AdState._fields))
+# The misc counters: applicants with offers this round; hires made; positions of the market;
+# ads waiting for a new band; the threshold of the band being taken.
+MISC_TOUCHED, MISC_HIRED, MISC_POSITIONS, MISC_REFILLS, MISC_THRESHOLD = range(5)
+N_MISC = 5
+
+
+class BlockScratch(NamedTuple):
+    """The block kernel's global scratch: a row per resident block (G of them), or, inside
+    the kernel, one block's row (:func:`_row`); built by :func:`block_scratch`.
+
+    Attributes
+    ----------
+    offer0 : int64 (J,): first place of ad j's offers in an ``offer_app`` row (shared).
+    keys : int64 (G, Q): each ad's bands, sorted, in its segment.
+    band : int64 (G, Q): a band's keys before they are sorted.
+    segment : int64 (G, longest list): one ad's keys, for its next band.
+    offer_app : int64 (G, sum of capacities): the round's offers, by application.
+    """
+
+    offer0: np.ndarray
+    keys: np.ndarray
+    band: np.ndarray
+    segment: np.ndarray
+    offer_app: np.ndarray
+
+
+def block_scratch(arrays: EngineArrays, blocks: int, dev) -> BlockScratch:
+    """The :class:`BlockScratch` of a launch on ``blocks`` blocks, on ``dev``'s memory
+    (:class:`~lis1abm.engine.cuda._Device`, or host memory for
+    :mod:`lis1abm.engine.cuda_resources`)."""
+    offer0 = np.zeros(arrays.n_ads, np.int64)
+    np.cumsum(arrays.capacity[:-1], out=offer0[1:])
+    q = max(len(arrays.ad_app), 1)
+    return BlockScratch(
+        offer0=dev.put(offer0),
+        keys=dev.empty((blocks, q), np.int64),
+        band=dev.empty((blocks, q), np.int64),
+        segment=dev.empty((blocks, arrays.max_segment), np.int64),
+        offer_app=dev.empty((blocks, arrays.max_offers), np.int64),
+    )
+
+
+class Shared(NamedTuple):
+    """One replication's state in the block's shared memory (carved in :func:`block_kernel`,
+    sizes in :func:`shared_layout`).
+
+    Attributes
+    ----------
+    best : int64 (N,): each applicant's best offer of the day, ``preference * 2**32 +
+        application`` (INT64_MAX: none).
+    ad : int64 (N_AD_STATE J,): the ads' state, :class:`~lis1abm.engine.layout.AdState`'s
+        fields one after the other (offsets AD_NEXT, ... times J).
+    misc : int64 (N_MISC,): the MISC_* counters.
+    who_ad, who_round, marked, decision, withdrawn : int32 (N,): each applicant's hired ad
+        (-1 if none), round of acceptance, first marked round, the day's decision, withdrawn.
+    touched : int32 (N,): the applicants with offers this round.
+    n_offered, ad_open, band_count, needs_band : int32 (J,): each ad's offers this round,
+        positions still to offer, keys in the band being taken, whether it waits for a band.
+    band_hist : int32 (N_BUCKETS,): a band's key histogram.
+    """
+
+    best: np.ndarray
+    ad: np.ndarray
+    misc: np.ndarray
+    who_ad: np.ndarray
+    who_round: np.ndarray
+    marked: np.ndarray
+    decision: np.ndarray
+    withdrawn: np.ndarray
+    touched: np.ndarray
+    n_offered: np.ndarray
+    ad_open: np.ndarray
+    band_count: np.ndarray
+    needs_band: np.ndarray
+    band_hist: np.ndarray
 
 
 def shared_layout(arrays: EngineArrays) -> tuple[int, int]:
     """Words of the block's dynamic shared memory: (int64 words, int32 words).
 
-    int64: best offer (N), ads' state (5 J), the cascade (R F), hire counts (S), misc.
+    int64: best offer (N), ads' state (N_AD_STATE J), the cascade (R F), hire counts (S),
+    misc.
     int32: hired ad, hired round, marked from, decision, withdrawn, applicants with offers
     (N each); offers made this round, positions still to offer this round, keys in the band
     being taken, whether waiting for a new band (J each); a band's key histogram
@@ -111,7 +194,7 @@ def shared_layout(arrays: EngineArrays) -> tuple[int, int]:
     """
     n, j = arrays.n_applicants, arrays.n_ads
     cascade = arrays.n_rounds * N_FIELDS
-    return n + 5 * j + cascade + arrays.n_slots + N_MISC, 6 * n + 4 * j + N_BUCKETS
+    return n + N_AD_STATE * j + cascade + arrays.n_slots + N_MISC, 6 * n + 4 * j + N_BUCKETS
 
 
 def shared_bytes(arrays: EngineArrays) -> int:
@@ -125,44 +208,27 @@ def fits(arrays: EngineArrays) -> bool:
     return shared_bytes(arrays) <= SHARED_LIMIT
 
 
-def block_kernel(
-    k0,
-    k1,
-    reps,
-    prows,
-    m,
-    offer0,
-    keys,
-    band,
-    segment,
-    offer_app,
-    counts,
-    cascade,
-    hired_ad,
-    hired_round,
-    offers,
-    keep_applicants,
-    keep_offers,
-    summarise,
-    recipe,
-    hist,
-    outside,
-    profile,
-    phase_cycles,
-):
+def block_kernel(key, reps, m, behaviour, scratch, out, summary, profile):
     """Replications ``reps`` (B,), block by block: block g plays replications g, g + G, ...
-    (G blocks), in its own row g of the global scratch (``keys``, ``band`` (G, Q), ``segment``
-    (G, max segment), ``offer_app`` (G, sum of capacities)). ``offer0`` (J,): first place of
-    ad j's offers in an ``offer_app`` row.
-    Outputs as :func:`lis1abm.engine.kernel.replicate`'s, one row per replication; with
-    ``summarise``, the hire counts and cascade are counted into the summary's ``hist`` (H,)
-    and ``outside`` (1,) instead (``recipe``: :class:`~lis1abm.engine.cuda_summary.
-    DeviceSummary`), and ``counts`` and ``cascade`` are not written. With ``profile``, block
-    g adds the cycles of each phase to ``phase_cycles`` (G, N_PHASES)
-    (:mod:`lis1abm.engine.cuda_profile`)."""
+    (G blocks), in its own row g of the global ``scratch`` (:class:`BlockScratch`).
+
+    Parameters
+    ----------
+    key : the seed's Philox key (k0, k1). m : the market
+        (:class:`~lis1abm.engine.layout.EngineArrays`, device arrays).
+    behaviour : :class:`~lis1abm.engine.layout.Behaviour` of the B replications.
+    out : :class:`~lis1abm.engine.layout.Outputs`, as
+        :func:`lis1abm.engine.kernel.replicate`'s, one row per replication; with
+        ``summary.on`` the hire counts and cascade are counted into ``summary.hist`` (H,) and
+        ``summary.outside`` (1,) instead (:class:`~lis1abm.engine.layout.SummaryArgs`, see
+        :class:`~lis1abm.engine.cuda_summary.DeviceSummary`), and not written.
+    profile : :class:`~lis1abm.engine.cuda_profile.Profile`: with ``profile.on``, block g adds
+        the cycles of each phase to ``profile.cycles`` (G, N_PHASES).
+
+    Arguments as :func:`launch_args` builds them."""
     n_people = m.n_applied.shape[0]
     n_ads = m.capacity.shape[0]
-    n_slots = counts.shape[1]
+    n_slots = out.counts.shape[1]
     tid = cuda.threadIdx.x
     step = cuda.blockDim.x
     g = cuda.blockIdx.x
@@ -173,8 +239,8 @@ def block_kernel(
     o = 0
     best = s64[o : o + n_people]
     o += n_people
-    ad = s64[o : o + 5 * n_ads]
-    o += 5 * n_ads
+    ad = s64[o : o + N_AD_STATE * n_ads]
+    o += N_AD_STATE * n_ads
     n_cascade = m.n_rounds * N_FIELDS
     casc_all = s64[o : o + n_cascade]  # the replication's cascade (R, F), round by round
     o += n_cascade
@@ -183,35 +249,39 @@ def block_kernel(
     misc = s64[o : o + N_MISC]
     o += N_MISC
     o *= 2
-    who_ad = s32[o : o + n_people]
-    who_round = s32[o + n_people : o + 2 * n_people]
-    marked = s32[o + 2 * n_people : o + 3 * n_people]
-    decision = s32[o + 3 * n_people : o + 4 * n_people]
-    withdrawn = s32[o + 4 * n_people : o + 5 * n_people]
-    touched = s32[o + 5 * n_people : o + 6 * n_people]
-    o += 6 * n_people
-    n_offered = s32[o : o + n_ads]
-    ad_open = s32[o + n_ads : o + 2 * n_ads]
-    band_count = s32[o + 2 * n_ads : o + 3 * n_ads]
-    needs_band = s32[o + 3 * n_ads : o + 4 * n_ads]
-    band_hist = s32[o + 4 * n_ads : o + 4 * n_ads + N_BUCKETS]
-    my_keys = keys[g]
-    my_band = band[g]
+    st = Shared(
+        best,
+        ad,
+        misc,
+        s32[o : o + n_people],
+        s32[o + n_people : o + 2 * n_people],
+        s32[o + 2 * n_people : o + 3 * n_people],
+        s32[o + 3 * n_people : o + 4 * n_people],
+        s32[o + 4 * n_people : o + 5 * n_people],
+        s32[o + 5 * n_people : o + 6 * n_people],
+        s32[o + 6 * n_people : o + 6 * n_people + n_ads],
+        s32[o + 6 * n_people + n_ads : o + 6 * n_people + 2 * n_ads],
+        s32[o + 6 * n_people + 2 * n_ads : o + 6 * n_people + 3 * n_ads],
+        s32[o + 6 * n_people + 3 * n_ads : o + 6 * n_people + 4 * n_ads],
+        s32[o + 6 * n_people + 4 * n_ads : o + 6 * n_people + 4 * n_ads + N_BUCKETS],
+    )
+    who_ad, who_round, touched = st.who_ad, st.who_round, st.touched
+    n_offered, ad_open, band_count = st.n_offered, st.ad_open, st.band_count
+    mine = _row(scratch, g)
     n_keys = m.ad_app.shape[0]
-    my_offers = offer_app[g]
+    k0, k1 = key
 
-    clock = clock64() if profile else 0  # thread 0's last cycle reading (profiling)
+    clock = clock64() if profile.on else 0  # thread 0's last cycle reading (profiling)
     for b in range(g, reps.shape[0], cuda.gridDim.x):
         rep = reps[b]
-        prow = prows[b]
         # The applicants' state; counters.
         for i in range(tid, n_people, step):
-            withdrawn[i] = rules.has_withdrawn(
-                u16_jit(k0, k1, rep, S_WITHDRAWAL, i, 0), prow[PARAM_WITHDRAW]
+            st.withdrawn[i] = rules.has_withdrawn(
+                withdrawal_u16_jit(k0, k1, rep, i), behaviour.withdraw[b]
             )
             who_ad[i] = -1
             who_round[i] = 0
-            marked[i] = rules.NOT_MARKED
+            st.marked[i] = rules.NOT_MARKED
             best[i] = INT64_MAX
         for f in range(tid, n_cascade, step):
             casc_all[f] = 0
@@ -220,28 +290,26 @@ def block_kernel(
         if tid == 0:
             misc[MISC_TOUCHED] = 0
             misc[MISC_REFILLS] = 0
-            total = 0
-            for j in range(n_ads):
-                total += m.capacity[j]
-            misc[MISC_OPEN] = total
+            misc[MISC_HIRED] = 0
+            misc[MISC_POSITIONS] = rules.positions(m.capacity)
         cuda.syncthreads()
-        clock = _tick(profile, tid, phase_cycles, g, P.START, clock)
+        clock = _tick(profile, tid, g, P.START, clock)
         # 1. Ranking keys, the threads splitting the applications; only the keys of each
         # ad's first band are kept, appended to the ad's part of ``band`` in whatever order
         # the threads get there (the sort below makes the order unique).
         for q in range(tid, n_keys, step):
             j = m.ad_app_ad[q]
-            key = _ranking_key(k0, k1, rep, m, q)
-            if key >= m.band_threshold[j]:
-                my_band[m.ad_ptr[j] + cuda.atomic.add(band_count, j, 1)] = key
+            ranking_key = _ranking_key(key, rep, m, q)
+            if ranking_key >= m.band_threshold[j]:
+                mine.band[m.ad_ptr[j] + cuda.atomic.add(band_count, j, 1)] = ranking_key
         cuda.syncthreads()
-        clock = _tick(profile, tid, phase_cycles, g, P.KEYS, clock)
+        clock = _tick(profile, tid, g, P.KEYS, clock)
         # 2. Each band sorted (descending) to the front of its ad's segment of ``keys``.
         for q in range(tid, n_keys, step):
             j = m.ad_app_ad[q]
             start = m.ad_ptr[j]
             if q - start < band_count[j]:
-                _place(my_band, my_keys, start, band_count[j], q)
+                _place(mine.band, mine.keys, start, band_count[j], q)
         for j in range(tid, n_ads, step):
             start = m.ad_ptr[j]
             ad[AD_NEXT * n_ads + j] = start
@@ -250,7 +318,7 @@ def block_kernel(
             ad[AD_FLOOR * n_ads + j] = m.band_threshold[j]
             ad[AD_HIRED * n_ads + j] = 0
         cuda.syncthreads()
-        clock = _tick(profile, tid, phase_cycles, g, P.FIRST_BANDS, clock)
+        clock = _tick(profile, tid, g, P.FIRST_BANDS, clock)
         for r in range(1, m.n_rounds + 1):
             casc = casc_all[(r - 1) * N_FIELDS : r * N_FIELDS]  # the round's counters
             # 3. Offers, a thread per ad down its band. An ad whose band runs out before its
@@ -265,45 +333,42 @@ def block_kernel(
             while True:
                 for j in range(tid, n_ads, step):
                     if ad_open[j] > 0:
-                        _offers(r, m, j, ad, n_ads, my_keys, marked, withdrawn, best, touched,
-                                casc, misc, my_offers, offer0[j], n_offered, ad_open,
-                                needs_band)  # fmt: skip
+                        _offers(r, m, j, st, mine, casc)
                 cuda.syncthreads()
-                clock = _tick(profile, tid, phase_cycles, g, P.OFFERS, clock)
+                clock = _tick(profile, tid, g, P.OFFERS, clock)
                 if misc[MISC_REFILLS] == 0:  # every thread reads the same count
                     break
                 for j in range(n_ads):  # the same ads in every thread: the barriers match
-                    if needs_band[j] != 0:
-                        _refill(k0, k1, rep, m, j, ad, n_ads, my_keys, my_band, segment[g],
-                                band_hist, band_count, needs_band, misc, tid, step)  # fmt: skip
+                    if st.needs_band[j] != 0:
+                        _refill(key, rep, m, j, st, mine, tid, step)
                 if tid == 0:
                     misc[MISC_REFILLS] = 0
                 cuda.syncthreads()
-                clock = _tick(profile, tid, phase_cycles, g, P.REFILLS, clock)
+                clock = _tick(profile, tid, g, P.REFILLS, clock)
             # 4. Replies, the threads splitting the applicants with offers.
             for t in range(tid, misc[MISC_TOUCHED], step):
-                _reply(k0, k1, rep, r, prow, m, touched[t], best, who_ad, who_round, marked,
-                       decision, ad, n_ads, casc, misc)  # fmt: skip
+                _reply(key, rep, r, m, touched[t], st, casc, (behaviour, b))
             cuda.syncthreads()
-            clock = _tick(profile, tid, phase_cycles, g, P.REPLIES, clock)
+            clock = _tick(profile, tid, g, P.REPLIES, clock)
             # 5. Responses, a thread per ad over its offers.
             for j in range(tid, n_ads, step):
                 for x in range(n_offered[j]):
-                    a = my_offers[offer0[j] + x]
+                    a = mine.offer_app[mine.offer0[j] + x]
                     i = m.app_applicant[a]
-                    response = rules.offer_response(decision[i], a == (best[i] & rules.KEY_LOW))
+                    is_best = a == (best[i] & rules.KEY_LOW)
+                    response = rules.offer_response(st.decision[i], is_best)
                     cuda.atomic.add(casc, 1 + response, 1)
-                    if keep_offers:
-                        offers[b, a] = rules.offer_code(r, response)
+                    if out.keep_offers:
+                        out.offers[b, a] = rules.offer_code(r, response)
                 cuda.atomic.add(casc, F_OFFERS, n_offered[j])
             cuda.syncthreads()
-            clock = _tick(profile, tid, phase_cycles, g, P.RESPONSES, clock)
+            clock = _tick(profile, tid, g, P.RESPONSES, clock)
             # 6. The round closes: open positions, the day's best offers cleared. A round
             # without offers changes nothing, so no later round would differ: the block stops
             # (every thread reads the same count), the rounds not played carrying the open
             # positions (their other counts are the zeros they started with).
             if tid == 0:
-                casc[F_OPEN_AFTER] = misc[MISC_OPEN]
+                casc[F_OPEN_AFTER] = rules.open_positions(misc[MISC_POSITIONS], misc[MISC_HIRED])
             for t in range(tid, misc[MISC_TOUCHED], step):
                 best[touched[t]] = INT64_MAX
             no_offers = casc[F_OFFERS] == 0
@@ -311,52 +376,75 @@ def block_kernel(
             if tid == 0:
                 misc[MISC_TOUCHED] = 0
             cuda.syncthreads()
-            clock = _tick(profile, tid, phase_cycles, g, P.ROUND_END, clock)
+            clock = _tick(profile, tid, g, P.ROUND_END, clock)
             if no_offers:
                 for later in range(r + tid, m.n_rounds, step):
-                    casc_all[later * N_FIELDS + F_OPEN_AFTER] = misc[MISC_OPEN]
+                    casc_all[later * N_FIELDS + F_OPEN_AFTER] = casc[F_OPEN_AFTER]
                 break
         # 7. Hires per slot, the threads splitting the applicants.
-        for s in range(tid, n_slots, step):
-            slot_counts[s] = 0
+        for c in range(tid, n_slots, step):
+            slot_counts[c] = 0
         cuda.syncthreads()
         for i in range(tid, n_people, step):
             j = who_ad[i]
-            if keep_applicants:
-                hired_ad[b, i] = j
-                hired_round[b, i] = who_round[i]
+            if out.keep_applicants:
+                out.hired_ad[b, i] = j
+                out.hired_round[b, i] = who_round[i]
             if j >= 0:
                 for c in range(m.slots.shape[1]):
                     cuda.atomic.add(slot_counts, m.slots[i, c], 1)
                 cuda.atomic.add(slot_counts, m.ad_slot0 + N_EDUCATION * j + m.education[i], 1)
         cuda.syncthreads()
         # 8. The replication's values into the summary, or its rows written out.
-        if summarise:
-            count_values(tid, step, slot_counts, casc_all, recipe, hist, outside)
+        if summary.on:
+            count_values(
+                tid, step, slot_counts, casc_all, summary.recipe, summary.hist, summary.outside
+            )
         else:
-            for s in range(tid, n_slots, step):
-                counts[b, s] = slot_counts[s]
+            for c in range(tid, n_slots, step):
+                out.counts[b, c] = slot_counts[c]
             for f in range(tid, n_cascade, step):
-                cascade[b, f // N_FIELDS, f % N_FIELDS] = casc_all[f]
+                out.cascade[b, f // N_FIELDS, f % N_FIELDS] = casc_all[f]
         cuda.syncthreads()
-        clock = _tick(profile, tid, phase_cycles, g, P.TALLY, clock)
+        clock = _tick(profile, tid, g, P.TALLY, clock)
+
+
+def launch_args(dev, market, batch: Batch, scratch, out, summary, profile) -> tuple:
+    """:func:`block_kernel`'s arguments for one launch, in its order: the replications and
+    parameter rows of ``batch`` (a :class:`~lis1abm.engine.cpu.Batch`, host arrays) put on
+    the device by ``dev`` (:class:`~lis1abm.engine.cuda._Device`, or host memory for
+    :mod:`lis1abm.engine.cuda_resources`), the ``market`` there, the :class:`BlockScratch`,
+    the launch's :class:`~lis1abm.engine.layout.Outputs`, the
+    :class:`~lis1abm.engine.layout.SummaryArgs` and the
+    :class:`~lis1abm.engine.cuda_profile.Profile`."""
+    reps, behaviours = dev.put(batch.reps), behaviour(batch.prows, dev.put)
+    return (batch.key, reps, market, behaviours, scratch, out, summary, profile)
 
 
 @cuda.jit(device=True, inline="always")
-def _tick(profile, tid, phase_cycles, g, phase, since):
-    """With ``profile``, thread 0 adds the cycles since ``since`` to block g's ``phase`` and
-    returns the new reading; otherwise ``since`` unchanged. Called after a barrier."""
-    if profile and tid == 0:
+def _row(scratch, g):
+    """Block g's row of the global scratch (:class:`BlockScratch`; ``offer0`` is shared)."""
+    return BlockScratch(
+        scratch.offer0, scratch.keys[g], scratch.band[g], scratch.segment[g], scratch.offer_app[g]
+    )
+
+
+@cuda.jit(device=True, inline="always")
+def _tick(profile, tid, g, phase, since):
+    """With ``profile.on``, thread 0 adds the cycles since ``since`` to block g's ``phase``
+    and returns the new reading; otherwise ``since`` unchanged. Called after a barrier."""
+    if profile.on and tid == 0:
         now = clock64()
-        phase_cycles[g, phase] += now - since
+        profile.cycles[g, phase] += now - since
         return now
     return since
 
 
 @cuda.jit(device=True, inline="always")
-def _ranking_key(k0, k1, rep, m, q):
+def _ranking_key(key, rep, m, q):
     """The ranking key of ``m.ad_app[q]`` in replication ``rep``: score plus interview noise
     keyed by (applicant, trust), as on the CPU (:func:`lis1abm.engine.kernel._segment_keys`)."""
+    k0, k1 = key
     noise = noise_jit(k0, k1, rep, S_INTERVIEW, m.ad_app_applicant[q], m.ad_app_trust[q])
     return rules.ranking_key(m.ad_app_score[q] + noise, m.ad_app[q])
 
@@ -375,53 +463,53 @@ def _place(band, keys, first, count, e):
 
 
 @cuda.jit(device=True, inline="always")
-def _offers(
-    r, m, j, ad, n_ads, keys, marked, withdrawn, best, touched, casc, misc, offer_app, first,
-    n_offered, ad_open, needs_band,
-):  # fmt: skip
+def _offers(r, m, j, st, mine, casc):
     """Ad j's offers of round r down its band: one position per vacancy still to offer
-    (``ad_open[j]``) to its best remaining candidates not marked as hired and not withdrawn,
-    written to ``offer_app[first + n_offered[j]:]``. Stops when they are offered, or when the
-    band runs out: then the ad asks for its next band (``needs_band``), unless its ranked
-    list is exhausted. An applicant's best offer is an atomic minimum; the first offer lists
-    them as touched. Withdrawn candidates passed over are counted in the cascade."""
-    made = n_offered[j]
-    open_positions = ad_open[j]
+    (``st.ad_open[j]``) to its best remaining candidates not marked as hired and not
+    withdrawn, written to ``mine.offer_app[mine.offer0[j] + st.n_offered[j]:]``. Stops when
+    they are offered, or when the band runs out: then the ad asks for its next band
+    (``st.needs_band``), unless its ranked list is exhausted. An applicant's best offer is an
+    atomic minimum; the first offer lists them as touched. Withdrawn candidates passed over
+    are counted in the cascade."""
+    ad, n_ads = st.ad, m.capacity.shape[0]
+    first = mine.offer0[j]
+    made = st.n_offered[j]
+    open_positions = st.ad_open[j]
     while open_positions > 0:
         if ad[AD_LEFT * n_ads + j] == 0:
             if ad[AD_REST * n_ads + j] < m.ad_ptr[j + 1]:
-                needs_band[j] = 1
-                cuda.atomic.add(misc, MISC_REFILLS, 1)
+                st.needs_band[j] = 1
+                cuda.atomic.add(st.misc, MISC_REFILLS, 1)
             else:
                 open_positions = 0  # the ranked list is exhausted
             break
-        top = keys[ad[AD_NEXT * n_ads + j]]
+        top = mine.keys[ad[AD_NEXT * n_ads + j]]
         ad[AD_NEXT * n_ads + j] += 1
         ad[AD_LEFT * n_ads + j] -= 1
         a = rules.ranked_application(top)
         i = m.app_applicant[a]
-        if withdrawn[i] != 0:
+        if st.withdrawn[i] != 0:
             cuda.atomic.add(casc, F_SKIPPED_WITHDRAWN, 1)
-        if rules.can_receive_offer(marked[i], withdrawn[i] != 0, r):
-            offer_app[first + made] = a
+        if rules.can_receive_offer(st.marked[i], st.withdrawn[i] != 0, r):
+            mine.offer_app[first + made] = a
             made += 1
             open_positions -= 1
-            previous = cuda.atomic.min(best, i, m.app_pref[a] * rules.KEY_SHIFT + a)
+            previous = cuda.atomic.min(st.best, i, m.app_pref[a] * rules.KEY_SHIFT + a)
             if previous == INT64_MAX:  # the applicant's first offer this round
-                touched[cuda.atomic.add(misc, MISC_TOUCHED, 1)] = i
-    n_offered[j] = made
-    ad_open[j] = open_positions
+                st.touched[cuda.atomic.add(st.misc, MISC_TOUCHED, 1)] = i
+    st.n_offered[j] = made
+    st.ad_open[j] = open_positions
 
 
 @cuda.jit(device=True, inline="always")
-def _refill(
-    k0, k1, rep, m, j, ad, n_ads, keys, band, segment, hist, band_count, needs_band, misc, tid,
-    step,
-):  # fmt: skip
+def _refill(key, rep, m, j, st, mine, tid, step):
     """Ad j's next band, all the block's threads together (every thread must call it): the
     ad's keys again, the fewest whole histogram buckets below the last band's floor holding
     ``band_size`` of them (as :func:`lis1abm.engine.kernel._next_band`), their keys sorted
-    into ``keys`` after the ad's earlier bands. ``segment`` (max segment,): the ad's keys."""
+    into ``mine.keys`` after the ad's earlier bands. ``mine.segment``: the ad's keys."""
+    ad, n_ads = st.ad, m.capacity.shape[0]
+    hist, band_count, misc = st.band_hist, st.band_count, st.misc
+    segment = mine.segment
     start, end = m.ad_ptr[j], m.ad_ptr[j + 1]
     rest = ad[AD_REST * n_ads + j]
     floor = ad[AD_FLOOR * n_ads + j]
@@ -431,10 +519,10 @@ def _refill(
         band_count[j] = 0
     cuda.syncthreads()
     for q in range(start + tid, end, step):
-        key = _ranking_key(k0, k1, rep, m, q)  # the same draws as in the first band
-        segment[q - start] = key
-        if key < floor:
-            cuda.atomic.add(hist, k._bucket(key, m.bucket_lo, m.bucket_shift), 1)
+        ranking_key = _ranking_key(key, rep, m, q)  # the same draws as in the first band
+        segment[q - start] = ranking_key
+        if ranking_key < floor:
+            cuda.atomic.add(hist, k._bucket(ranking_key, m.bucket_lo, m.bucket_shift), 1)
     cuda.syncthreads()
     if tid == 0:
         want = m.band_size[j]
@@ -442,53 +530,55 @@ def _refill(
     cuda.syncthreads()
     threshold = misc[MISC_THRESHOLD]
     for q in range(start + tid, end, step):
-        key = segment[q - start]
-        if key >= threshold and key < floor:
-            band[rest + cuda.atomic.add(band_count, j, 1)] = key
+        ranking_key = segment[q - start]
+        if ranking_key >= threshold and ranking_key < floor:
+            mine.band[rest + cuda.atomic.add(band_count, j, 1)] = ranking_key
     cuda.syncthreads()
     got = band_count[j]
     for e in range(rest + tid, rest + got, step):
-        _place(band, keys, rest, got, e)
+        _place(mine.band, mine.keys, rest, got, e)
     if tid == 0:
         ad[AD_NEXT * n_ads + j] = rest
         ad[AD_LEFT * n_ads + j] = got
         ad[AD_REST * n_ads + j] = rest + got
         ad[AD_FLOOR * n_ads + j] = threshold
-        needs_band[j] = 0
+        st.needs_band[j] = 0
     cuda.syncthreads()
 
 
 @cuda.jit(device=True, inline="always")
-def _reply(
-    k0, k1, rep, r, prow, m, i, best, who_ad, who_round, marked, decision, ad, n_ads, casc,
-    misc,
-):  # fmt: skip
-    """Applicant i's reply to the day's offers (as :func:`lis1abm.engine.kernel._reply`)."""
-    a = best[i] & rules.KEY_LOW
-    u_no_reply, u_wait, u_late, _ = u16x4_jit(k0, k1, rep, S_REPLY_DAY, i, r)
+def _reply(key, rep, r, m, i, st, casc, thresholds):
+    """Applicant i's reply to the day's offers (as :func:`lis1abm.engine.kernel._reply`).
+    ``thresholds``: (the batch's :class:`~lis1abm.engine.layout.Behaviour`, this
+    replication's index in it), read here rather than held across the replication (which
+    cost registers)."""
+    k0, k1 = key
+    behaviour, b = thresholds
+    a = st.best[i] & rules.KEY_LOW
+    u_no_reply, u_wait, u_late = reply_day_u16_jit(k0, k1, rep, i, r)
     d = rules.reply(
-        who_ad[i] >= 0,
+        st.who_ad[i] >= 0,
         m.app_pref[a],
         m.n_applied[i],
         u_no_reply,
-        prow[PARAM_NO_REPLY + r - 1],
+        behaviour.no_reply[r - 1, b],
         u_wait,
-        prow[PARAM_WAIT],
+        behaviour.wait[b],
         rules.rounds_left(m.n_calendar, r),
         m.n_calendar,
     )
-    decision[i] = d
+    st.decision[i] = d
     if d == rules.WAIT:
         cuda.atomic.add(casc, F_WAITING, 1)
     elif d == rules.NO_REPLY:
         cuda.atomic.add(casc, F_NO_REPLY, 1)
     elif d == rules.ACCEPT_BEST:
         j = m.app_ad[a]
-        who_ad[i] = j
-        who_round[i] = r
-        marked[i] = rules.marking_round(r, u_late, prow[PARAM_LATE])
-        cuda.atomic.add(ad, AD_HIRED * n_ads + j, 1)
-        cuda.atomic.add(misc, MISC_OPEN, -1)
+        st.who_ad[i] = j
+        st.who_round[i] = r
+        st.marked[i] = rules.marking_round(r, u_late, behaviour.late[b])
+        cuda.atomic.add(st.ad, AD_HIRED * m.capacity.shape[0] + j, 1)
+        cuda.atomic.add(st.misc, MISC_HIRED, 1)
 
 
 @cache
@@ -513,7 +603,7 @@ def grid_size(dev) -> int:
     return BLOCKS_PER_SM * int(sms)
 
 
-def run_cuda_block(
+def run_cuda_block(  # noqa: PLR0913 (a public driver's keyword-only options)
     arrays: EngineArrays,
     seed: int,
     replications,
@@ -545,7 +635,8 @@ def run_cuda_block(
     ok, why = gpu_status()
     if not ok:
         raise RuntimeError(why)
-    (k0, k1), reps, prows = check_batch(arrays, seed, replications, params)
+    batch_in = check_batch(arrays, seed, replications, params)
+    reps = batch_in.reps
     # Longer first bands than the CPU's: a refill is a pass of the block over the ad's whole
     # list, and several ads' refills in one round are taken one after the other (the outcome
     # is the same for any band; scripts/gpu_compare.py --tune times other sizes).
@@ -556,21 +647,14 @@ def run_cuda_block(
     size = batch or max(1, int(MEMORY_SHARE * dev.free_bytes()) // per_replication)
     size = min(size, len(reps))
     blocks = min(grid_size(dev), size)
-    j = arrays.n_ads
     market = device_market(dev, arrays)
-    offer0 = np.zeros(j, np.int64)
-    np.cumsum(arrays.capacity[:-1], out=offer0[1:])
-    d_offer0 = dev.put(offer0)
-    segment_len = arrays.max_segment
-    keys = dev.empty((blocks, max(len(arrays.ad_app), 1)), np.int64)
-    band = dev.empty((blocks, max(len(arrays.ad_app), 1)), np.int64)
-    segment = dev.empty((blocks, segment_len), np.int64)
-    offer_app = dev.empty((blocks, arrays.max_offers), np.int64)
+    scratch = block_scratch(arrays, blocks, dev)
     if summary is not None:
         check_summary(summary, arrays)
-    out = Outputs(dev, arrays, reps, keep_applicants, keep_offers, summary)
-    profile = phase_cycles is not None
-    cycles = dev.zeros((blocks, P.N_PHASES) if profile else (1, 1), np.int64)
+    out = RunOutputs(dev, arrays, reps, (keep_applicants, keep_offers), summary)
+    counted = out.summary.kernel_args()
+    on = phase_cycles is not None
+    profile = Profile(on, dev.zeros((blocks, P.N_PHASES) if on else (1, 1), np.int64))
     kernel = _kernel(max_registers)
     smem = shared_bytes(arrays)
     # A grid-stride loop must not have more blocks than fit on the device at once: a block
@@ -584,32 +668,17 @@ def run_cuda_block(
         stop = min(start + min(size, first), len(reps))
         rows = stop - start
         launched = out.launch(rows, 1 if out.summary.on else rows)
+        part = batch_in.part(start, stop)
+        args = launch_args(dev, market, part, scratch, launched, counted, profile)
         with quiet_small_grids():
-            kernel[min(resident or blocks, rows), threads, 0, smem](
-                k0,
-                k1,
-                dev.put(reps[start:stop]),
-                dev.put(prows[start:stop]),
-                market,
-                d_offer0,
-                keys,
-                band,
-                segment,
-                offer_app,
-                *launched,
-                keep_applicants,
-                keep_offers,
-                *out.summary.kernel_args(),
-                profile,
-                cycles,
-            )
+            kernel[min(resident or blocks, rows), threads, 0, smem](*args)
         dev.synchronize()
         out.fetch(start, stop, launched)
         if resident is None:
             resident = min(blocks, resident_blocks(kernel, threads, smem) or blocks)
         start = stop
-    if profile:
-        phase_cycles += dev.get(cycles).sum(axis=0)
+    if on:
+        phase_cycles += dev.get(profile.cycles).sum(axis=0)
     return out.result()
 
 

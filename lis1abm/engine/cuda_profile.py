@@ -11,6 +11,7 @@ nanosecond clock. Profiling changes no outcome (tested), only adds a few instruc
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,6 +28,20 @@ PHASES = (
 )
 N_PHASES = len(PHASES)
 START, KEYS, FIRST_BANDS, OFFERS, REFILLS, REPLIES, RESPONSES, ROUND_END, TALLY = range(N_PHASES)
+
+
+class Profile(NamedTuple):
+    """The block kernel's profiling argument.
+
+    Attributes
+    ----------
+    on : bool: time the phases.
+    cycles : int64 (G, N_PHASES): each block's cycles per phase, added to (a (1, 1) dummy
+        when ``on`` is False).
+    """
+
+    on: bool
+    cycles: np.ndarray
 
 
 if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1":

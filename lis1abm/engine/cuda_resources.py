@@ -22,8 +22,10 @@ import numba
 import numpy as np
 from numba import types
 
-from lis1abm.engine.cuda_profile import N_PHASES
-from lis1abm.engine.layout import EngineArrays
+from lis1abm.engine.cpu import Batch
+from lis1abm.engine.cuda_profile import N_PHASES, Profile
+from lis1abm.engine.layout import EngineArrays, SummaryArgs, outputs, scratch_blocks
+from lis1abm.rng import key
 from lis1abm.rules import CASCADE_FIELDS
 
 
@@ -211,77 +213,78 @@ def resources(
     )
 
 
-# -- host stand-ins for each kernel's arguments, shaped as its driver launches it ----------
+# -- host stand-ins for each kernel's arguments, built as its driver builds them -----------
 
 
-def launch_inputs(arrays: EngineArrays, batch: int) -> tuple:
-    """The first arguments of both engine kernels: k0, k1, reps, prows, the market."""
+class HostMemory:
+    """Host arrays standing in for device memory, with the interface of the GPU drivers'
+    device (:class:`lis1abm.engine.cuda._Device`): the drivers' own builders then make each
+    kernel's arguments, so that no argument list is written twice."""
+
+    put = staticmethod(np.ascontiguousarray)
+    zeros = staticmethod(np.zeros)
+    empty = staticmethod(np.zeros)  # stand-ins are never read, but defined all the same
+
+
+def stand_in_batch(arrays: EngineArrays, batch: int) -> Batch:
+    """A :class:`~lis1abm.engine.cpu.Batch` of ``batch`` replications (their values do not
+    matter: only their types)."""
     i64 = np.int64
-    return (
-        np.uint64(1),  # k0
-        np.uint64(2),  # k1
-        np.zeros(batch, i64),  # reps
-        np.zeros((batch, 3 + arrays.n_rounds), i64),  # prows
-        arrays,  # the market (one NamedTuple)
-    )
+    return Batch(key(1), np.zeros(batch, i64), np.zeros((batch, 3 + arrays.n_rounds), i64))
 
 
-def launch_outputs(arrays: EngineArrays, batch: int) -> tuple:
-    """The outputs both engine kernels take after their scratch: counts, cascade, hired_ad,
-    hired_round, offers, keep_applicants, keep_offers."""
-    n, i64 = arrays.n_applicants, np.int64
-    return (
-        np.zeros((batch, arrays.n_slots), i64),  # counts
-        np.zeros((batch, arrays.n_rounds, len(CASCADE_FIELDS)), i64),  # cascade
-        np.zeros((batch, n), i64),  # hired_ad
-        np.zeros((batch, n), i64),  # hired_round
-        np.zeros((batch, arrays.n_applications), np.int16),  # offers
-        True,  # keep_applicants
-        True,  # keep_offers
-    )
+def summary_args() -> SummaryArgs:
+    """The summary's part of a kernel's arguments, as a GPU driver builds it."""
+    from lis1abm.engine.cuda_summary import DeviceSummary
+
+    return DeviceSummary(HostMemory(), None).kernel_args()
 
 
 def thread_kernel_args(arrays: EngineArrays, batch: int = 2) -> tuple:
-    """:func:`lis1abm.engine.cuda.cascade_kernel`'s arguments for a launch of ``batch``."""
-    # keys, segment, work, ad_state, who, offer_app, a column per replication
-    scratch = tuple(np.zeros((*shape, batch), np.int64) for shape in arrays.scratch_shapes())
-    return (*launch_inputs(arrays, batch), *scratch, *launch_outputs(arrays, batch))
+    """:func:`lis1abm.engine.cuda.cascade_kernel`'s arguments for a launch of ``batch``
+    replications with every output kept (:func:`lis1abm.engine.cuda.launch_args`)."""
+    from lis1abm.engine import cuda
+
+    host = HostMemory()
+    return cuda.launch_args(
+        host,
+        arrays,
+        stand_in_batch(arrays, batch),
+        scratch_blocks(arrays, host.empty, columns=batch),
+        outputs(arrays, batch, batch, (True, True), host.zeros),
+    )
 
 
 def block_kernel_args(arrays: EngineArrays, batch: int = 3, blocks: int = 2) -> tuple:
     """:func:`lis1abm.engine.cuda_block.block_kernel`'s arguments for a launch of ``batch``
-    replications on ``blocks`` blocks, summarising on the device."""
-    i64 = np.int64
-    q = max(len(arrays.ad_app), 1)
-    scratch = (
-        np.zeros(arrays.n_ads, i64),  # offer0
-        np.zeros((blocks, q), i64),  # keys
-        np.zeros((blocks, q), i64),  # band
-        np.zeros((blocks, arrays.max_segment), i64),  # segment
-        np.zeros((blocks, arrays.max_offers), i64),  # offer_app
-    )
-    return (
-        *launch_inputs(arrays, batch),
-        *scratch,
-        *launch_outputs(arrays, batch),
-        *summary_args(),
-        True,  # profile
-        np.zeros((blocks, N_PHASES), i64),  # phase_cycles
-    )
+    replications on ``blocks`` blocks, summarising on the device and profiled
+    (:func:`lis1abm.engine.cuda_block.launch_args`)."""
+    from lis1abm.engine import cuda_block
 
-
-def summary_args(bins: int = 100) -> tuple:
-    """The summary's part of a kernel's arguments: summarise, recipe (six int64 arrays),
-    hist (bins,), outside (1,)."""
-    recipe = tuple(np.zeros(4, np.int64) for _ in range(6))
-    return True, recipe, np.zeros(bins, np.int64), np.zeros(1, np.int64)
+    host = HostMemory()
+    return cuda_block.launch_args(
+        host,
+        arrays,
+        stand_in_batch(arrays, batch),
+        cuda_block.block_scratch(arrays, blocks, host),
+        outputs(arrays, batch, 1, (True, True), host.zeros),
+        summary_args(),
+        Profile(True, host.zeros((blocks, N_PHASES), np.int64)),
+    )
 
 
 def summary_kernel_args(arrays: EngineArrays, batch: int = 2) -> tuple:
     """:func:`lis1abm.engine.cuda_summary.summary_kernel`'s arguments."""
     i64 = np.int64
     cascade = np.zeros((batch, arrays.n_rounds * len(CASCADE_FIELDS)), i64)
-    return (np.zeros((batch, arrays.n_slots), i64), cascade, *summary_args()[1:])
+    summary = summary_args()
+    return (
+        np.zeros((batch, arrays.n_slots), i64),
+        cascade,
+        summary.recipe,
+        summary.hist,
+        summary.outside,
+    )
 
 
 def all_kernels(arrays: EngineArrays, arch: Architecture = HOPPER) -> list[Resources]:

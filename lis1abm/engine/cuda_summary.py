@@ -19,6 +19,7 @@ import numpy as np
 from numba import cuda
 
 from lis1abm.compiled import cached
+from lis1abm.engine.layout import SummaryArgs
 from lis1abm.outcomes.aggregate import Summary
 from lis1abm.outcomes.tally import recipe_value
 
@@ -84,9 +85,10 @@ class DeviceSummary:
     def on(self) -> bool:
         return self.summary is not None
 
-    def kernel_args(self) -> tuple:
-        """What a kernel that summarises takes: whether to, the recipe, hist, outside."""
-        return self.on, self.recipe, self.hist, self.outside
+    def kernel_args(self) -> SummaryArgs:
+        """What a kernel that summarises takes (:class:`~lis1abm.engine.layout.SummaryArgs`):
+        whether to, the recipe, hist, outside."""
+        return SummaryArgs(self.on, self.recipe, self.hist, self.outside)
 
     def count(self, counts, cascade) -> None:
         """Count a launch's replications from their device rows: counts (B, S), cascade

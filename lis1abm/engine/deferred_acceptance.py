@@ -22,13 +22,15 @@ Each replication is independent; :func:`run_deferred_acceptance` runs a batch in
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
 from lis1abm import rules
 from lis1abm.compiled import cached_njit
 from lis1abm.engine.cpu import check_batch
-from lis1abm.engine.layout import PARAM_WITHDRAW, EngineArrays
+from lis1abm.engine.layout import EngineArrays, behaviour
 from lis1abm.engine.preferences import (
     NOT_LISTED,
     application_keys,
@@ -64,10 +66,37 @@ def _sift_up(heap, lo, k):
         k = parent
 
 
-@njit(inline="always")
-def applicant_proposing(
-    m, app_ptr, by_preference, app_key, withdrawn, cap_ptr, heap, held, free, choice, hired_app
-):
+class Lists(NamedTuple):
+    """The applicants' lists and the ads' places for held proposals (once per market).
+
+    Attributes
+    ----------
+    app_ptr, by_preference : int64 (N + 1,), (A,): each applicant's applications in
+        preference order (:func:`lis1abm.engine.preferences.preference_lists`).
+    cap_ptr : int64 (J + 1,): the cumulative capacities: ad j's held proposals are a min-heap
+        of keys in ``heap[cap_ptr[j]:cap_ptr[j] + held[j]]``.
+    """
+
+    app_ptr: np.ndarray
+    by_preference: np.ndarray
+    cap_ptr: np.ndarray
+
+
+class Proposals(NamedTuple):
+    """Scratch of :func:`applicant_proposing`: heap int64 (C,) (C the summed capacities),
+    held int64 (J,), free int64 (N,), choice int64 (N,)."""
+
+    heap: np.ndarray
+    held: np.ndarray
+    free: np.ndarray
+    choice: np.ndarray
+
+
+# Compiled on its own rather than inlined into the parallel loop of _match_batch: numba's
+# parallel passes mis-analyse tuples of arrays in code inlined there (see
+# lis1abm.engine.cpu._replicate).
+@njit
+def applicant_proposing(m, lists, app_key, withdrawn, work, hired_app):
     """Applicant-proposing deferred acceptance with capacities (hospitals/residents).
 
     1. Every applicant who has not withdrawn is free, at the top of their list.
@@ -83,15 +112,15 @@ def applicant_proposing(
 
     Parameters
     ----------
-    m : the market (:class:`EngineArrays`); ``app_ptr``, ``by_preference`` from
-        :func:`lis1abm.engine.preferences.preference_lists`.
+    m : the market (:class:`EngineArrays`).
+    lists : :class:`Lists`.
     app_key : int64 (A,): each application's ranking key, NOT_LISTED if not on the list.
     withdrawn : int64 (N,): nonzero for an applicant not in the match.
-    cap_ptr : int64 (J + 1,): ad j's held proposals are a min-heap of keys in
-        ``heap[cap_ptr[j]:cap_ptr[j] + held[j]]`` (``cap_ptr`` the cumulative capacities).
-    heap : int64 (C,), held : int64 (J,), free : int64 (N,), choice : int64 (N,): scratch.
+    work : :class:`Proposals`, scratch.
     hired_app : int64 (N,): out, each applicant's application held at the end (-1: none).
     """
+    app_ptr, by_preference, cap_ptr = lists
+    heap, held, free, choice = work
     n = m.n_applied.shape[0]
     for j in range(held.shape[0]):
         held[j] = 0
@@ -201,9 +230,15 @@ def _hired_ads(m, hired_app, out):
 
 
 @cached_njit(parallel=True)
-def _match_batch(k0, k1, reps, withdraw_q16, m, app_ptr, by_preference, cap_ptr, ap_out, hp_out):
-    """Both deferred acceptance allocations of replications ``reps`` (B,) into ``ap_out`` and
-    ``hp_out`` (B, N): each applicant's ad, -1 if not hired."""
+def _match_batch(key, reps, withdraw_q16, m, lists, out):
+    """Both deferred acceptance allocations of replications ``reps`` (B,) into ``out``
+    (applicant-proposing, hospital-proposing), int64 (B, N) each: each applicant's ad, -1 if
+    not hired. ``key``: the seed's Philox key (k0, k1); ``withdraw_q16`` int64 (B,);
+    ``lists``: :class:`Lists`."""
+    k0, k1 = key
+    # Plain arrays in the parallel loop: it takes a tuple of arrays for an array of arrays.
+    app_ptr, by_preference, cap_ptr = lists
+    ap_out, hp_out = out
     n_people = m.n_applied.shape[0]
     n_ads = m.capacity.shape[0]
     for b in prange(reps.shape[0]):
@@ -222,15 +257,10 @@ def _match_batch(k0, k1, reps, withdraw_q16, m, app_ptr, by_preference, cap_ptr,
         withdrawals(k0, k1, reps[b], withdraw_q16[b], withdrawn)
         applicant_proposing(
             m,
-            app_ptr,
-            by_preference,
+            Lists(app_ptr, by_preference, cap_ptr),
             app_key,
             withdrawn,
-            cap_ptr,
-            heap,
-            held,
-            free,
-            choice,
+            Proposals(heap, held, free, choice),
             hired_app,
         )
         _hired_ads(m, hired_app, ap_out[b])
@@ -257,12 +287,12 @@ def run_deferred_acceptance(
     applicant_proposing, hospital_proposing : int64 (B, N): each applicant's ad, -1 if not
         hired.
     """
-    (k0, k1), reps, prows = check_batch(arrays, seed, replications, params)
+    key, reps, prows = check_batch(arrays, seed, replications, params)
     app_ptr, by_preference = preference_lists(arrays)
     cap_ptr = np.zeros(arrays.n_ads + 1, dtype=np.int64)
     np.cumsum(arrays.capacity, out=cap_ptr[1:])
     ap = np.empty((len(reps), arrays.n_applicants), dtype=np.int64)
     hp = np.empty_like(ap)
-    withdraw_q16 = np.ascontiguousarray(prows[:, PARAM_WITHDRAW])
-    _match_batch(k0, k1, reps, withdraw_q16, arrays, app_ptr, by_preference, cap_ptr, ap, hp)
+    withdraw_q16 = behaviour(prows).withdraw
+    _match_batch(key, reps, withdraw_q16, arrays, Lists(app_ptr, by_preference, cap_ptr), (ap, hp))
     return ap, hp

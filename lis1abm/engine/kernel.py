@@ -44,11 +44,6 @@ from numba import njit
 
 from lis1abm import rules
 from lis1abm.engine.layout import (
-    AD_BAND_LEFT,
-    AD_BAND_NEXT,
-    AD_FLOOR,
-    AD_HIRED,
-    AD_REST,
     F_NO_REPLY,
     F_OFFERS,
     F_OPEN_AFTER,
@@ -58,27 +53,62 @@ from lis1abm.engine.layout import (
     INT64_MIN,
     N_BUCKETS,
     N_EDUCATION,
-    PARAM_LATE,
-    PARAM_NO_REPLY,
-    PARAM_WAIT,
-    PARAM_WITHDRAW,
     S_INTERVIEW,
-    S_REPLY_DAY,
-    S_WITHDRAWAL,
     SORT_BUCKETS,
     SORT_FACTOR,
-    WHO_BEST_APP,
-    WHO_DECISION,
-    WHO_HIRED_AD,
-    WHO_HIRED_ROUND,
-    WHO_MARKED,
-    WHO_TOUCHED,
-    WHO_U_LATE,
-    WHO_U_NO_REPLY,
-    WHO_U_WAIT,
-    WHO_WITHDRAWN,
+    AdState,
+    Behaviour,
+    Outputs,
+    Scratch,
+    Who,
 )
-from lis1abm.rng import noise_jit, u16_jit, u16x4_jit
+from lis1abm.rng import noise_jit, reply_day_u16_jit, withdrawal_u16_jit
+
+# -- the kernels' tuples, one replication's part ------------------------------------------
+
+
+@njit(inline="always")
+def scratch(blocks):
+    """:class:`~lis1abm.engine.layout.Scratch`: the scratch blocks
+    (:class:`~lis1abm.engine.layout.ScratchBlocks`, one replication's) with the rows of the
+    state blocks named."""
+    ads, who = blocks.ads, blocks.who
+    return Scratch(
+        blocks.keys,
+        blocks.segment,
+        blocks.work,
+        AdState(ads[0], ads[1], ads[2], ads[3], ads[4]),
+        Who(who[0], who[1], who[2], who[3], who[4], who[5], who[6], who[7], who[8], who[9]),
+        blocks.offer_app,
+    )
+
+
+@njit(inline="always")
+def behaviour_of(behaviour, b):
+    """Replication ``b``'s thresholds of a batch's :class:`~lis1abm.engine.layout.Behaviour`:
+    wait, late, withdraw scalars and the no-reply column (R,)."""
+    return Behaviour(
+        behaviour.wait[b], behaviour.late[b], behaviour.withdraw[b], behaviour.no_reply[:, b]
+    )
+
+
+@njit(inline="always")
+def outputs_of(out, row, b):
+    """Replication ``b``'s part of a batch's :class:`~lis1abm.engine.layout.Outputs`: row
+    ``row`` of counts and cascade (a driver that summarises reuses one row per task), row
+    ``b`` of the per-applicant and per-offer outputs if kept (else row 0, never written)."""
+    kept = b if out.keep_applicants else 0
+    kept_offers = b if out.keep_offers else 0
+    return Outputs(
+        out.counts[row],
+        out.cascade[row],
+        out.hired_ad[kept],
+        out.hired_round[kept],
+        out.offers[kept_offers],
+        out.keep_applicants,
+        out.keep_offers,
+    )
+
 
 # -- one replication ----------------------------------------------------------------------
 
@@ -92,13 +122,14 @@ def _ix(i):
 
 
 @njit(inline="always")
-def _segment_keys(k0, k1, rep, m, start, end, segment):
+def _segment_keys(key, rep, m, start, end, segment):
     """The ranking keys (:func:`lis1abm.rules.ranking_key`) of the applications ``start:end``
     of ``m.ad_app`` (one ad's, or all) into ``segment[:end - start]``: score plus interview
     noise, packed with the application index so that keys never tie. The noise is keyed by
     (applicant, trust of the ad): a trust interviews an applicant once for all its ads (see
     :func:`lis1abm.market.ranking.ranked_lists`). One Philox block per key; the loop
-    vectorises on the CPU."""
+    vectorises on the CPU. ``key``: the seed's Philox key (k0, k1)."""
+    k0, k1 = key
     for k in range(start, end):
         q = _ix(k)
         score = m.ad_app_score[q] + noise_jit(
@@ -202,82 +233,84 @@ def _threshold_of_histogram(hist, want, bucket_lo, bucket_shift):
 
 
 @njit(inline="always")
-def _first_bands(k0, k1, rep, m, keys, work, ad_state):
+def _first_bands(key, rep, m, s):
     """The ranking keys of every application (one vectorised loop), then every ad's first
     band: the keys at least its precomputed threshold (no histogram), sorted at the front of
-    the ad's segment of ``keys``. The keys below it are not kept: a later band computes them
+    the ad's segment of ``s.keys``. The keys below it are not kept: a later band computes them
     again (:func:`_next_band`)."""
-    _segment_keys(k0, k1, rep, m, 0, m.ad_app.shape[0], keys)
+    keys, ads = s.keys, s.ads
+    _segment_keys(key, rep, m, 0, m.ad_app.shape[0], keys)
     for j in range(m.capacity.shape[0]):
         start, end = m.ad_ptr[j], m.ad_ptr[j + 1]
         threshold = m.band_threshold[j]
-        got = _take_band(keys, start, end - start, threshold, INT64_MAX, keys, start, work)
-        ad_state[AD_BAND_NEXT, j] = start
-        ad_state[AD_BAND_LEFT, j] = got
-        ad_state[AD_REST, j] = start + got
-        ad_state[AD_FLOOR, j] = threshold
-        ad_state[AD_HIRED, j] = 0
+        got = _take_band(keys, start, end - start, threshold, INT64_MAX, keys, start, s.work)
+        ads.band_next[j] = start
+        ads.band_left[j] = got
+        ads.rest[j] = start + got
+        ads.floor[j] = threshold
+        ads.hired[j] = 0
 
 
 @njit(inline="always")
-def _next_band(k0, k1, rep, m, j, keys, segment, work, ad_state):
+def _next_band(key, rep, m, j, s):
     """Refill ad j's band when it has run out: recompute the ad's keys and take the best
     ``band_size`` of those below the last band's floor. Returns False if the ranked list is
     exhausted."""
-    start, end, rest = m.ad_ptr[j], m.ad_ptr[j + 1], ad_state[AD_REST, j]
+    ads = s.ads
+    start, end, rest = m.ad_ptr[j], m.ad_ptr[j + 1], ads.rest[j]
     if rest == end:
         return False
-    _segment_keys(k0, k1, rep, m, start, end, segment)
-    floor = ad_state[AD_FLOOR, j]
+    _segment_keys(key, rep, m, start, end, s.segment)
+    floor = ads.floor[j]
     threshold = _band_threshold(
-        segment, end - start, floor, m.band_size[j], work, m.bucket_lo, m.bucket_shift
+        s.segment, end - start, floor, m.band_size[j], s.work, m.bucket_lo, m.bucket_shift
     )
-    got = _take_band(segment, 0, end - start, threshold, floor, keys, rest, work)
-    ad_state[AD_BAND_NEXT, j] = rest
-    ad_state[AD_BAND_LEFT, j] = got
-    ad_state[AD_REST, j] = rest + got
-    ad_state[AD_FLOOR, j] = threshold
+    got = _take_band(s.segment, 0, end - start, threshold, floor, s.keys, rest, s.work)
+    ads.band_next[j] = rest
+    ads.band_left[j] = got
+    ads.rest[j] = rest + got
+    ads.floor[j] = threshold
     return True
 
 
 @njit(inline="always")
-def _start_state(k0, k1, rep, withdraw_q16, n_people, who, cascade):
+def _start_state(key, rep, withdraw_q16, n_people, who, cascade):
     """Applicants' state before the first round: who has taken another job and withdrawn
     (decided once per replication; drawn for everyone in one vectorised loop), nobody hired or
     marked, no offers; the cascade zeroed."""
+    k0, k1 = key
     for i in range(n_people):
-        who[WHO_WITHDRAWN, i] = rules.has_withdrawn(
-            u16_jit(k0, k1, rep, S_WITHDRAWAL, i, 0), withdraw_q16
-        )
+        who.withdrawn[i] = rules.has_withdrawn(withdrawal_u16_jit(k0, k1, rep, i), withdraw_q16)
     for i in range(n_people):
-        who[WHO_HIRED_AD, i] = -1
-        who[WHO_HIRED_ROUND, i] = 0
-        who[WHO_MARKED, i] = rules.NOT_MARKED
-        who[WHO_BEST_APP, i] = -1
+        who.hired_ad[i] = -1
+        who.hired_round[i] = 0
+        who.marked[i] = rules.NOT_MARKED
+        who.best_app[i] = -1
     for r in range(cascade.shape[0]):
         for f in range(cascade.shape[1]):
             cascade[r, f] = 0
 
 
 @njit(inline="always")
-def _make_offers(k0, k1, rep, r, m, keys, segment, work, ad_state, who, offer_app):
+def _make_offers(key, rep, r, m, s):
     """Step 1 of round r: each ad offers one position per vacancy to its best remaining
     candidates who are not marked as hired and have not withdrawn. Each applicant's best offer
-    of the day is kept in ``who[WHO_BEST_APP]``, and the applicants with offers are listed in
-    ``who[WHO_TOUCHED]``. Returns (offers made, applicants with offers, withdrawn candidates
+    of the day is kept in ``s.who.best_app``, and the applicants with offers are listed in
+    ``s.who.touched``. Returns (offers made, applicants with offers, withdrawn candidates
     passed over)."""
+    ads, who, keys, offer_app = s.ads, s.who, s.keys, s.offer_app
     n_offers = 0
     n_touched = 0
     n_skipped_withdrawn = 0
     for j in range(m.capacity.shape[0]):
-        open_positions = rules.vacancies(m.capacity[j], ad_state[AD_HIRED, j])
+        open_positions = rules.vacancies(m.capacity[j], ads.hired[j])
         while open_positions > 0:
-            if ad_state[AD_BAND_LEFT, j] == 0:
-                if not _next_band(k0, k1, rep, m, j, keys, segment, work, ad_state):
+            if ads.band_left[j] == 0:
+                if not _next_band(key, rep, m, j, s):
                     break  # the ranked list is exhausted
-            top = keys[_ix(ad_state[AD_BAND_NEXT, j])]
-            ad_state[AD_BAND_NEXT, j] += 1
-            ad_state[AD_BAND_LEFT, j] -= 1
+            top = keys[_ix(ads.band_next[j])]
+            ads.band_next[j] += 1
+            ads.band_left[j] -= 1
             a = rules.ranked_application(top)
             i = m.app_applicant[_ix(a)]
             ia, ii = _ix(a), _ix(i)
@@ -285,62 +318,66 @@ def _make_offers(k0, k1, rep, r, m, keys, segment, work, ad_state, who, offer_ap
             # round, is random, and mispredicted branches were most of the time): the offer
             # and the applicant's entry in the round's list are always written, and count
             # only if the candidate can receive an offer (a marked or withdrawn candidate is
-            # skipped, and never reconsidered). Row WHO_TOUCHED has a spare last place for this.
-            withdrawn = who[WHO_WITHDRAWN, ii] != 0
+            # skipped, and never reconsidered). ``who.touched`` has a spare last place for this.
+            withdrawn = who.withdrawn[ii] != 0
             n_skipped_withdrawn += withdrawn
-            ok = rules.can_receive_offer(who[WHO_MARKED, ii], withdrawn, r)
+            ok = rules.can_receive_offer(who.marked[ii], withdrawn, r)
             offer_app[_ix(n_offers)] = a
             n_offers += ok
             open_positions -= ok
-            best = who[WHO_BEST_APP, ii]
+            best = who.best_app[ii]
             first = best < 0  # the applicant's first offer this round
-            who[WHO_TOUCHED, _ix(n_touched)] = i
+            who.touched[_ix(n_touched)] = i
             n_touched += ok & first
             better = first | (m.app_pref[ia] < m.app_pref[_ix(a if first else best)])
-            who[WHO_BEST_APP, ii] = a if ok & better else best
+            who.best_app[ii] = a if ok & better else best
     return n_offers, n_touched, n_skipped_withdrawn
 
 
 @njit(inline="always")
-def _reply(k0, k1, rep, r, prow, m, n_touched, ad_state, who, cascade_row):
+def _reply(key, rep, r, p, m, n_touched, s, cascade_row):
     """Step 2 of round r: each applicant with offers decides by the deadline (accept the
     best, wait, miss the deadline, must decline), and an acceptance is recorded with the round
-    from which the applicant counts as marked. Returns the hires made."""
+    from which the applicant counts as marked. ``p``: the replication's thresholds
+    (:func:`behaviour_of`). Returns the hires made."""
+    k0, k1 = key
+    ads, who = s.ads, s.who
     # The day's draws first, in a loop of their own that vectorises.
     for t in range(n_touched):
-        u_no_reply, u_wait, u_late, _ = u16x4_jit(k0, k1, rep, S_REPLY_DAY, who[WHO_TOUCHED, t], r)
-        who[WHO_U_NO_REPLY, t] = u_no_reply
-        who[WHO_U_WAIT, t] = u_wait
-        who[WHO_U_LATE, t] = u_late
+        u_no_reply, u_wait, u_late = reply_day_u16_jit(k0, k1, rep, who.touched[t], r)
+        who.u_no_reply[t] = u_no_reply
+        who.u_wait[t] = u_wait
+        who.u_late[t] = u_late
     rounds_left = rules.rounds_left(m.n_calendar, r)
+    no_reply_q16 = p.no_reply[r - 1]
     n_waiting = 0
     n_no_reply = 0
     hired = 0
     for t in range(n_touched):
-        ii = _ix(who[WHO_TOUCHED, t])
-        ib = _ix(who[WHO_BEST_APP, ii])
+        ii = _ix(who.touched[t])
+        ib = _ix(who.best_app[ii])
         decision = rules.reply(
-            who[WHO_HIRED_AD, ii] >= 0,
+            who.hired_ad[ii] >= 0,
             m.app_pref[ib],
             m.n_applied[ii],
-            who[WHO_U_NO_REPLY, t],
-            prow[PARAM_NO_REPLY + r - 1],
-            who[WHO_U_WAIT, t],
-            prow[PARAM_WAIT],
+            who.u_no_reply[t],
+            no_reply_q16,
+            who.u_wait[t],
+            p.wait,
             rounds_left,
             m.n_calendar,
         )
-        who[WHO_DECISION, ii] = decision
+        who.decision[ii] = decision
         # Counted and recorded without branches, as in the offers.
         n_waiting += decision == rules.WAIT
         n_no_reply += decision == rules.NO_REPLY
         accept = decision == rules.ACCEPT_BEST
         j = m.app_ad[ib]
-        marked = rules.marking_round(r, who[WHO_U_LATE, t], prow[PARAM_LATE])
-        who[WHO_HIRED_AD, ii] = j if accept else who[WHO_HIRED_AD, ii]
-        who[WHO_HIRED_ROUND, ii] = r if accept else who[WHO_HIRED_ROUND, ii]
-        who[WHO_MARKED, ii] = marked if accept else who[WHO_MARKED, ii]
-        ad_state[AD_HIRED, _ix(j)] += accept
+        marked = rules.marking_round(r, who.u_late[t], p.late)
+        who.hired_ad[ii] = j if accept else who.hired_ad[ii]
+        who.hired_round[ii] = r if accept else who.hired_round[ii]
+        who.marked[ii] = marked if accept else who.marked[ii]
+        ads.hired[_ix(j)] += accept
         hired += accept
     cascade_row[F_WAITING] = n_waiting
     cascade_row[F_NO_REPLY] = n_no_reply
@@ -348,33 +385,35 @@ def _reply(k0, k1, rep, r, prow, m, n_touched, ad_state, who, cascade_row):
 
 
 @njit(inline="always")
-def _responses(r, m, n_offers, n_touched, who, offer_app, cascade_row, offers_out, keep_offers):
+def _responses(r, m, n_offers, n_touched, s, cascade_row, out):
     """Step 3 of round r: the response to every offer made (accepted, declined, unanswered,
     declined because hired elsewhere), counted in the cascade and, if kept, recorded per
-    application; then the day's best offers are cleared."""
+    application in ``out.offers``; then the day's best offers are cleared."""
+    who = s.who
     cascade_row[F_OFFERS] = n_offers
     for o in range(n_offers):
-        a = offer_app[o]
+        a = s.offer_app[o]
         ii = _ix(m.app_applicant[_ix(a)])
-        response = rules.offer_response(who[WHO_DECISION, ii], a == who[WHO_BEST_APP, ii])
+        response = rules.offer_response(who.decision[ii], a == who.best_app[ii])
         cascade_row[_ix(1 + response)] += 1
-        if keep_offers:
-            offers_out[_ix(a)] = rules.offer_code(r, response)
+        if out.keep_offers:
+            out.offers[_ix(a)] = rules.offer_code(r, response)
     for t in range(n_touched):
-        who[WHO_BEST_APP, _ix(who[WHO_TOUCHED, t])] = -1
+        who.best_app[_ix(who.touched[t])] = -1
 
 
 @njit(inline="always")
-def _hire_counts(m, who, counts, hired_ad_out, hired_round_out, keep_applicants):
-    """Hires per slot (every breakdown's group, and each ad by education group), and, if
-    kept, each applicant's ad and round."""
-    for s in range(counts.shape[0]):
-        counts[s] = 0
+def _hire_counts(m, who, out):
+    """Hires per slot into ``out.counts`` (every breakdown's group, and each ad by education
+    group), and, if kept, each applicant's ad and round."""
+    counts = out.counts
+    for c in range(counts.shape[0]):
+        counts[c] = 0
     for i in range(m.n_applied.shape[0]):
-        j = who[WHO_HIRED_AD, i]
-        if keep_applicants:
-            hired_ad_out[i] = j
-            hired_round_out[i] = who[WHO_HIRED_ROUND, i]
+        j = who.hired_ad[i]
+        if out.keep_applicants:
+            out.hired_ad[i] = j
+            out.hired_round[i] = who.hired_round[i]
         hired = j >= 0  # added without a branch, as in the rounds
         for c in range(m.slots.shape[1]):
             counts[_ix(m.slots[i, c])] += hired
@@ -382,65 +421,39 @@ def _hire_counts(m, who, counts, hired_ad_out, hired_round_out, keep_applicants)
 
 
 @njit(inline="always")
-def replicate(
-    k0,
-    k1,
-    rep,
-    prow,
-    m,
-    keys,
-    segment,
-    work,
-    ad_state,
-    who,
-    offer_app,
-    counts,
-    cascade,
-    hired_ad_out,
-    hired_round_out,
-    offers_out,
-    keep_applicants,
-    keep_offers,
-):
+def replicate(key, rep, p, m, s, out):
     """Play one replication of the offer rounds.
 
     Parameters
     ----------
-    k0, k1 : uint64: the seed's Philox key (:func:`lis1abm.rng.key`).
+    key : (uint64, uint64): the seed's Philox key (:func:`lis1abm.rng.key`).
     rep : replication index.
-    prow : int64 (3 + R,): this replication's parameter row (see
-        :func:`lis1abm.engine.layout.param_rows`).
+    p : this replication's thresholds (:func:`behaviour_of` of a batch's
+        :class:`~lis1abm.engine.layout.Behaviour`).
     m : the market (:class:`lis1abm.engine.layout.EngineArrays`, a NamedTuple).
-    keys, segment, work, ad_state, who, offer_app : int64 scratch arrays, overwritten, shaped
-        as :meth:`EngineArrays.scratch_shapes` says.
-    counts : int64 (S,): out, hires per slot.
-    cascade : int64 (R, len(CASCADE_FIELDS)): out, the cascade per round (the calendar's
-        rounds, then those after it; rounds not played are zero but for the open positions).
-    hired_ad_out, hired_round_out : int64 (N,): out if ``keep_applicants``: each applicant's
-        ad (-1 if not hired) and round of acceptance (0 if not hired).
-    offers_out : int16 (A,): out if ``keep_offers``: per application, the code of the offer
-        it got (:func:`lis1abm.rules.offer_code`), or 0 if it got none (an ad never offers
-        twice to one applicant).
+    s : scratch memory, overwritten (:func:`scratch` of
+        :class:`~lis1abm.engine.layout.ScratchBlocks` shaped as
+        :meth:`EngineArrays.scratch_shapes` says).
+    out : this replication's outputs (:func:`outputs_of` of a batch's
+        :class:`~lis1abm.engine.layout.Outputs`): hire counts (S,), cascade (R, F),
+        and if kept each applicant's ad and round (N,) and each application's offer (A,).
     """
-    _first_bands(k0, k1, rep, m, keys, work, ad_state)
-    _start_state(k0, k1, rep, prow[PARAM_WITHDRAW], m.n_applied.shape[0], who, cascade)
-    open_positions = 0
-    for j in range(m.capacity.shape[0]):
-        open_positions += m.capacity[j]
+    cascade = out.cascade
+    _first_bands(key, rep, m, s)
+    _start_state(key, rep, p.withdraw, m.n_applied.shape[0], s.who, cascade)
+    n_positions = rules.positions(m.capacity)
+    hired = 0
     for r in range(1, m.n_rounds + 1):
-        n_offers, n_touched, n_skipped = _make_offers(
-            k0, k1, rep, r, m, keys, segment, work, ad_state, who, offer_app
-        )
-        open_positions -= _reply(k0, k1, rep, r, prow, m, n_touched, ad_state, who, cascade[r - 1])
-        _responses(
-            r, m, n_offers, n_touched, who, offer_app, cascade[r - 1], offers_out, keep_offers
-        )
+        n_offers, n_touched, n_skipped = _make_offers(key, rep, r, m, s)
+        hired += _reply(key, rep, r, p, m, n_touched, s, cascade[r - 1])
+        _responses(r, m, n_offers, n_touched, s, cascade[r - 1], out)
+        open_after = rules.open_positions(n_positions, hired)
         cascade[r - 1, F_SKIPPED_WITHDRAWN] = n_skipped
-        cascade[r - 1, F_OPEN_AFTER] = open_positions
+        cascade[r - 1, F_OPEN_AFTER] = open_after
         if n_offers == 0:
             # Nothing changed in this round (every ad full or its list exhausted), so no later
             # round would differ: stop, and carry the open positions (as the Mesa model does).
             for later in range(r, m.n_rounds):
-                cascade[later, F_OPEN_AFTER] = open_positions
+                cascade[later, F_OPEN_AFTER] = open_after
             break
-    _hire_counts(m, who, counts, hired_ad_out, hired_round_out, keep_applicants)
+    _hire_counts(m, s.who, out)

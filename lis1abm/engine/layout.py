@@ -1,8 +1,14 @@
-"""The market as the kernels' arrays: :class:`EngineArrays`, built once by :func:`flatten`,
-and the per-replication parameter rows (:func:`param_rows`).
+"""The kernels' typed arguments: the market as :class:`EngineArrays`, built once by
+:func:`flatten`; the behavioural thresholds (:class:`Behaviour`, from the per-replication
+parameter rows of :func:`param_rows`); the scratch memory (:class:`ScratchBlocks`, its state
+rows named by :class:`AdState` and :class:`Who`); the outputs (:class:`Outputs`) and a
+summary counted in the kernel (:class:`SummaryArgs`).
 
-The kernels (:mod:`lis1abm.engine.kernel`) take plain arrays and scalars only; this module is
-the one place where a :class:`~lis1abm.market.ranking.Market` becomes them.
+Every kernel (:mod:`lis1abm.engine.kernel` on the CPU, :mod:`lis1abm.engine.cuda` and
+:mod:`lis1abm.engine.cuda_block` on a GPU) takes these NamedTuples and reads their fields by
+name; this module is the one place where a :class:`~lis1abm.market.ranking.Market` becomes
+them, and the builders here are what the drivers and the GPU resource report
+(:mod:`lis1abm.engine.cuda_resources`) both call.
 """
 
 from __future__ import annotations
@@ -36,19 +42,11 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1  # above every packed key (scores are below 2**31 - 1)
 MAX_ROUNDS = 8000  # 4 * round + response must fit the int16 offer codes
 
-# Parameter row of a replication: thresholds of the behavioural rules (q16 integers).
+# Parameter row of a replication (the public format of :func:`param_rows`): thresholds of
+# the behavioural rules (q16 integers). The kernels read them by name (:class:`Behaviour`).
 PARAM_WAIT, PARAM_LATE, PARAM_WITHDRAW, PARAM_NO_REPLY = 0, 1, 2, 3
 """Columns of a parameter row: wait (at its largest), late marking, withdrawal, then the
 no-reply threshold of each offer round (R columns). A row has ``3 + R`` columns."""
-
-# Per-ad scratch rows and per-applicant scratch rows.
-AD_BAND_NEXT, AD_BAND_LEFT, AD_REST, AD_FLOOR, AD_HIRED = 0, 1, 2, 3, 4
-N_AD_STATE = 5
-WHO_HIRED_AD, WHO_HIRED_ROUND, WHO_MARKED, WHO_BEST_APP, WHO_DECISION, WHO_TOUCHED = range(6)
-WHO_WITHDRAWN = 6
-# The reply-day draws, by position in the round's list of applicants with offers.
-WHO_U_NO_REPLY, WHO_U_WAIT, WHO_U_LATE = 7, 8, 9
-N_WHO_STATE = 10
 
 # Cascade fields (columns of a replication's cascade); a response counts in 1 + response.
 F_OFFERS = CASCADE_FIELDS.index("offers")
@@ -148,17 +146,220 @@ class EngineArrays(NamedTuple):
         """Most offers in one round: one per position."""
         return max(int(self.capacity.sum()), 1)
 
-    def scratch_shapes(self) -> tuple[tuple[int, ...], ...]:
-        """Shapes of one replication's scratch arrays (int64), in :func:`replicate`'s order:
-        keys, segment, work, ad_state, who, offer_app."""
-        return (
-            (len(self.ad_app),),
-            (self.max_segment,),
-            (SORT_BUCKETS + self.max_segment + 1,),
-            (N_AD_STATE, self.n_ads),
-            (N_WHO_STATE, self.n_applicants + 1),  # + a spare place (see replicate)
-            (self.max_offers,),
+    def scratch_shapes(self) -> ScratchBlocks:
+        """Shapes of one replication's scratch blocks (int64), by field of
+        :class:`ScratchBlocks`."""
+        return ScratchBlocks(
+            keys=(len(self.ad_app),),
+            segment=(self.max_segment,),
+            work=(SORT_BUCKETS + self.max_segment + 1,),
+            ads=(N_AD_STATE, self.n_ads),
+            who=(N_WHO_STATE, self.n_applicants + 1),  # + a spare place (see _make_offers)
+            offer_app=(self.max_offers,),
         )
+
+
+# -- the kernels' other arguments: behaviour, scratch, outputs, summary -------------------
+#
+# Each is a NamedTuple, so that a kernel takes a handful of typed arguments and reads their
+# fields by name. Where several fields share one shape they are the rows of one 2-D block
+# (allocated as before, so memory layout and speed are unchanged), wrapped into 1-D views.
+
+
+class Behaviour(NamedTuple):
+    """The behavioural rules' thresholds (q16 integers) of a batch of B replications: the
+    rows of one int64 (3 + R, B) block (:func:`behaviour`), so that neighbouring replications'
+    thresholds are neighbours (coalesced on a GPU). Inside a kernel, one replication's
+    (:func:`lis1abm.engine.kernel.behaviour_of`) has the scalars and a no-reply column.
+
+    Attributes
+    ----------
+    wait : (B,): waiting threshold at its largest (:func:`lis1abm.rules.wants_to_wait`).
+    late : (B,): late marking (:func:`lis1abm.rules.marking_round`).
+    withdraw : (B,): withdrawal (:func:`lis1abm.rules.has_withdrawn`).
+    no_reply : (R, B): missing the deadline, per offer round
+        (:func:`lis1abm.rules.misses_deadline`).
+    """
+
+    wait: np.ndarray
+    late: np.ndarray
+    withdraw: np.ndarray
+    no_reply: np.ndarray
+
+
+def behaviour_rows(block) -> Behaviour:
+    """The :class:`Behaviour` whose fields are the rows of ``block``, (3 + R, B): a NumPy
+    or a device array (the views stay on its device)."""
+    return Behaviour(
+        wait=block[PARAM_WAIT],
+        late=block[PARAM_LATE],
+        withdraw=block[PARAM_WITHDRAW],
+        no_reply=block[PARAM_NO_REPLY:],
+    )
+
+
+def behaviour(prows: np.ndarray, put=np.ascontiguousarray) -> Behaviour:
+    """A batch's :class:`Behaviour` from its parameter rows, int64 (B, 3 + R)
+    (:func:`param_rows`); ``put`` places the (3 + R, B) block on a device (default: host)."""
+    return behaviour_rows(put(np.ascontiguousarray(prows.T)))
+
+
+class AdState(NamedTuple):
+    """Each ad's place down its ranked list in one replication: the rows of an int64
+    (N_AD_STATE, J) block, each (J,).
+
+    Attributes
+    ----------
+    band_next : place in ``keys`` of the ad's next candidate.
+    band_left : candidates left in its current band.
+    rest : place in ``keys`` where its next band goes.
+    floor : key below which its next band lies (the last band's threshold).
+    hired : hires made.
+    """
+
+    band_next: np.ndarray
+    band_left: np.ndarray
+    rest: np.ndarray
+    floor: np.ndarray
+    hired: np.ndarray
+
+
+class Who(NamedTuple):
+    """The applicants' state in one replication: the rows of an int64 (N_WHO_STATE, N + 1)
+    block, each (N + 1,) (a spare last place: see :func:`lis1abm.engine.kernel._make_offers`).
+
+    Attributes
+    ----------
+    hired_ad : the ad whose offer the applicant accepted, -1 if none.
+    hired_round : the round of acceptance, 0 if none.
+    marked : first round in which the applicant counts as marked (rules.NOT_MARKED).
+    best_app : the best offer of the day (an application), -1 if none.
+    decision : the day's decision (:func:`lis1abm.rules.reply`).
+    touched : by position, the applicants with offers this round.
+    withdrawn : has withdrawn before the first round (0 or 1).
+    u_no_reply, u_wait, u_late : by position in ``touched``, the reply day's draws
+        (:func:`lis1abm.rng.reply_day_u16`).
+    """
+
+    hired_ad: np.ndarray
+    hired_round: np.ndarray
+    marked: np.ndarray
+    best_app: np.ndarray
+    decision: np.ndarray
+    touched: np.ndarray
+    withdrawn: np.ndarray
+    u_no_reply: np.ndarray
+    u_wait: np.ndarray
+    u_late: np.ndarray
+
+
+N_AD_STATE = len(AdState._fields)  # rows of the ads' state block
+N_WHO_STATE = len(Who._fields)  # rows of the applicants' state block
+
+
+class ScratchBlocks(NamedTuple):
+    """The scratch memory of :func:`lis1abm.engine.kernel.replicate` as allocated: int64
+    blocks shaped as :meth:`EngineArrays.scratch_shapes` says (on a GPU with a last axis of
+    one column per replication). :func:`lis1abm.engine.kernel.scratch` names their rows.
+
+    Attributes
+    ----------
+    keys : (Q,): ranking keys, each ad's bands sorted at the front of its segment.
+    segment : (longest list,): one ad's keys, computed again for its next band.
+    work : (SORT_BUCKETS + longest list + 1,): histograms and an unsorted band.
+    ads : (N_AD_STATE, J): :class:`AdState`'s rows.
+    who : (N_WHO_STATE, N + 1): :class:`Who`'s rows.
+    offer_app : (sum of capacities,): the round's offers, by application.
+    """
+
+    keys: np.ndarray
+    segment: np.ndarray
+    work: np.ndarray
+    ads: np.ndarray
+    who: np.ndarray
+    offer_app: np.ndarray
+
+
+class Scratch(NamedTuple):
+    """:class:`ScratchBlocks` with the state blocks' rows named (what
+    :func:`lis1abm.engine.kernel.replicate` takes); fields as there."""
+
+    keys: np.ndarray
+    segment: np.ndarray
+    work: np.ndarray
+    ads: AdState
+    who: Who
+    offer_app: np.ndarray
+
+
+def scratch_blocks(arrays: EngineArrays, empty=np.empty, columns: int | None = None):
+    """One replication's :class:`ScratchBlocks`, allocated by ``empty(shape, dtype)``, or,
+    with ``columns``, one column per replication on a last axis (a GPU's thread kernel)."""
+    extra = () if columns is None else (columns,)
+    return ScratchBlocks(*(empty((*s, *extra), np.int64) for s in arrays.scratch_shapes()))
+
+
+class Outputs(NamedTuple):
+    """What the kernels write: a batch's rows, or (inside a kernel, see
+    :func:`lis1abm.engine.kernel.outputs_of`) one replication's row of each.
+
+    Attributes
+    ----------
+    counts : int64 (rows, S): hires per slot.
+    cascade : int64 (rows, R, len(CASCADE_FIELDS)): the cascade per round (the calendar's
+        rounds, then those after it; rounds not played are zero but for the open positions).
+    hired_ad, hired_round : int64 (B, N), or (1, N) unused unless ``keep_applicants``: each
+        applicant's ad (-1 if not hired) and round of acceptance (0 if not hired).
+    offers : int16 (B, A), or (1, 1) unused unless ``keep_offers``: per application, the
+        code of the offer it got (:func:`lis1abm.rules.offer_code`), or 0 if none (an ad
+        never offers twice to one applicant).
+    keep_applicants, keep_offers : bool: whether those are written.
+    """
+
+    counts: np.ndarray
+    cascade: np.ndarray
+    hired_ad: np.ndarray
+    hired_round: np.ndarray
+    offers: np.ndarray
+    keep_applicants: bool
+    keep_offers: bool
+
+
+def outputs(arrays: EngineArrays, rows: int, counted: int, keep: tuple[bool, bool], zeros=np.zeros):
+    """:class:`Outputs` for ``rows`` replications, zeroed by ``zeros(shape, dtype)`` (host
+    or device); ``counted``: rows of counts and cascade (fewer for a driver that summarises
+    them itself); ``keep``: (keep_applicants, keep_offers)."""
+    keep_applicants, keep_offers = keep
+    n, a = arrays.n_applicants, arrays.n_applications
+    applicants = rows if keep_applicants else 1
+    return Outputs(
+        counts=zeros((counted, arrays.n_slots), np.int64),
+        cascade=zeros((counted, arrays.n_rounds, len(CASCADE_FIELDS)), np.int64),
+        hired_ad=zeros((applicants, n), np.int64),
+        hired_round=zeros((applicants, n), np.int64),
+        offers=zeros((rows if keep_offers else 1, a if keep_offers else 1), np.int16),
+        keep_applicants=bool(keep_applicants),
+        keep_offers=bool(keep_offers),
+    )
+
+
+class SummaryArgs(NamedTuple):
+    """A summary counted inside a kernel (:meth:`lis1abm.outcomes.aggregate.Summary.
+    kernel_args`): dummies of one element when ``on`` is False, so that a kernel has one
+    compiled version either way.
+
+    Attributes
+    ----------
+    on : bool: count each replication into ``hist``.
+    recipe : six int64 arrays (const, ptr, src, lo, width, offset): each value's bins.
+    hist : int64 (H,), or (tasks, H) on the CPU (a partial histogram per task).
+    outside : int64 (1,), or (tasks,) on the CPU: values outside their bins.
+    """
+
+    on: bool
+    recipe: tuple
+    hist: np.ndarray
+    outside: np.ndarray
 
 
 def flatten(market: Market, tally: Tally | None = None) -> EngineArrays:

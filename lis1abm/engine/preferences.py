@@ -23,8 +23,8 @@ from numba import njit
 
 from lis1abm import rules
 from lis1abm.engine.kernel import _segment_keys
-from lis1abm.engine.layout import INT64_MIN, S_WITHDRAWAL, EngineArrays
-from lis1abm.rng import u16_jit
+from lis1abm.engine.layout import INT64_MIN, EngineArrays
+from lis1abm.rng import withdrawal_u16_jit
 
 NOT_LISTED = INT64_MIN
 """The key of an application that is not on the ad's ranked list (below every real key)."""
@@ -57,7 +57,7 @@ def application_keys(k0, k1, rep, m, keys, app_key):
     ``keys`` (Q,): out, the keys in ranked-list order (``m.ad_app``: by ad, as the cascade
     computes them); ``app_key`` (A,): out, the key of each application, :data:`NOT_LISTED` for
     one not on its ad's list."""
-    _segment_keys(k0, k1, rep, m, 0, m.ad_app.shape[0], keys)
+    _segment_keys((k0, k1), rep, m, 0, m.ad_app.shape[0], keys)
     for a in range(app_key.shape[0]):
         app_key[a] = NOT_LISTED
     for q in range(keys.shape[0]):
@@ -69,4 +69,4 @@ def withdrawals(k0, k1, rep, withdraw_q16, withdrawn):
     """Who has taken another job and withdrawn before the first round, bool-as-int64 (N,)
     into ``withdrawn``: the cascade's draw (:func:`lis1abm.engine.kernel.replicate`)."""
     for i in range(withdrawn.shape[0]):
-        withdrawn[i] = rules.has_withdrawn(u16_jit(k0, k1, rep, S_WITHDRAWAL, i, 0), withdraw_q16)
+        withdrawn[i] = rules.has_withdrawn(withdrawal_u16_jit(k0, k1, rep, i), withdraw_q16)

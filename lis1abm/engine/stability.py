@@ -27,7 +27,7 @@ from numba import njit, prange
 
 from lis1abm.compiled import cached_njit
 from lis1abm.engine.cpu import check_batch
-from lis1abm.engine.layout import INT64_MAX, PARAM_WITHDRAW, EngineArrays
+from lis1abm.engine.layout import INT64_MAX, EngineArrays, behaviour
 from lis1abm.engine.preferences import NOT_LISTED, application_keys, withdrawals
 
 RANK_TOP = 5
@@ -153,6 +153,6 @@ def allocation_measures(
     if hired.shape != (len(reps), arrays.n_applicants):
         raise ValueError(f"hired_ad must have shape ({len(reps)}, {arrays.n_applicants})")
     out = np.zeros((len(reps), len(MEASURES)), dtype=np.int64)
-    withdraw_q16 = np.ascontiguousarray(prows[:, PARAM_WITHDRAW])
+    withdraw_q16 = behaviour(prows).withdraw
     _measure_batch(k0, k1, reps, withdraw_q16, arrays, hired, out)
     return out
