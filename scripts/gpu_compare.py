@@ -34,7 +34,7 @@ from lis1abm import engine
 from lis1abm.data.round import load_round
 from lis1abm.engine import cuda_block
 from lis1abm.engine.cuda import run_cuda
-from lis1abm.engine.cuda_block import run_cuda_block
+from lis1abm.engine.cuda_block import Launch, run_cuda_block
 from lis1abm.engine.cuda_profile import N_PHASES, table
 from lis1abm.market.ranking import build_market
 from lis1abm.outcomes.aggregate import Summary
@@ -98,10 +98,11 @@ def tune(market, arrays, tally, n: int) -> None:
     results = []
     for registers, threads, bands in itertools.product(TUNE_REGISTERS, TUNE_THREADS, TUNE_BANDS):
         settings = {"max_registers": registers, "threads": threads, "bands": bands}
+        launch = Launch(**settings)
         # the first call compiles a new register cap
-        timed(run_cuda_block, arrays, market.seed, ids[:1024], row, **settings)
+        timed(run_cuda_block, arrays, market.seed, ids[:1024], row, launch=launch)
         seconds = timed(
-            run_cuda_block, arrays, market.seed, ids, row, summary=Summary(tally), **settings
+            run_cuda_block, arrays, market.seed, ids, row, summary=Summary(tally), launch=launch
         )
         results.append((n / seconds, settings))
         print(f"tune: {settings}: {n / seconds:,.0f}/s", flush=True)
@@ -115,7 +116,8 @@ def profile(market, arrays, tally, n: int) -> None:
     cycles = np.zeros(N_PHASES, np.int64)
     ids = np.arange(n)
     row = engine.param_rows(market)
-    run_cuda_block(arrays, market.seed, ids, row, summary=Summary(tally), phase_cycles=cycles)
+    launch = Launch(phase_cycles=cycles)
+    run_cuda_block(arrays, market.seed, ids, row, summary=Summary(tally), launch=launch)
     print(f"profile: block kernel, {n} replications, cycles per replication by phase:")
     for name, per_replication, share in table(cycles, n):
         print(f"  {name:<12} {per_replication:>14,.0f}  {100 * share:5.1f} %")

@@ -37,7 +37,7 @@ from test_cascade import tiny_market  # noqa: E402
 
 from lis1abm import engine  # noqa: E402
 from lis1abm.engine.cuda import gpu_status, run_cuda, simulator  # noqa: E402
-from lis1abm.engine.cuda_block import run_cuda_block  # noqa: E402
+from lis1abm.engine.cuda_block import Launch, run_cuda_block  # noqa: E402
 from lis1abm.engine.cuda_profile import N_PHASES, REFILLS  # noqa: E402
 from lis1abm.outcomes.aggregate import Summary  # noqa: E402
 from lis1abm.rules import CASCADE_FIELDS  # noqa: E402
@@ -132,16 +132,20 @@ def block_kernel_runs(arrays, market, reps, rows, refills_only=False):
     ``refills_only``, the last alone (the band market, whose list the kernel's own first
     band would hold whole)."""
     full = {"keep_applicants": True, "keep_offers": True}
+    args = (arrays, market.seed, reps, rows)
     if not refills_only:
-        yield "64 threads", run_cuda_block(arrays, market.seed, reps, rows, threads=64, **full)
+        yield "64 threads", run_cuda_block(*args, launch=Launch(threads=64), **full)
     # 32 threads here: a band of one key is a block-wide refill (with its barriers) for every
     # candidate, and the simulator's barriers cost a Python thread switch per thread.
     yield (
         "32 threads, bands of one",
-        run_cuda_block(arrays, market.seed, reps, rows, threads=32, bands=(0, 1), **full),
+        run_cuda_block(*args, launch=Launch(threads=32, bands=(0, 1)), **full),
     )
     if not refills_only:
-        yield "lean, batch=4", run_cuda_block(arrays, market.seed, reps, rows, batch=4, threads=32)
+        yield (
+            "lean, batch=4",
+            run_cuda_block(arrays, market.seed, reps, rows, launch=Launch(batch=4, threads=32)),
+        )
 
 
 def small_tally(arrays, *, narrow: bool = False) -> SimpleNamespace:
@@ -193,7 +197,9 @@ def profile_problems(name, arrays, market, reps, rows, expected) -> list[str]:
     cycles = np.zeros(N_PHASES, np.int64)
     full = {"keep_applicants": True, "keep_offers": True}
     start = time.perf_counter_ns()
-    got = run_cuda_block(arrays, market.seed, reps, rows, threads=32, phase_cycles=cycles, **full)
+    got = run_cuda_block(
+        arrays, market.seed, reps, rows, launch=Launch(threads=32, phase_cycles=cycles), **full
+    )
     elapsed = time.perf_counter_ns() - start
     problems = differences(f"{name}, profiled", expected, got)
     ran = [p for p in range(N_PHASES) if p != REFILLS]  # bands may never run out
@@ -204,9 +210,10 @@ def profile_problems(name, arrays, market, reps, rows, expected) -> list[str]:
     return problems
 
 
-def block_of_32(*args, **kwargs):
-    """run_cuda_block with blocks of 32 threads (fewer simulated threads, a faster check)."""
-    return run_cuda_block(*args, threads=32, **kwargs)
+def block_of_32(*args, batch=None, **kwargs):
+    """run_cuda_block with blocks of 32 threads (fewer simulated threads, a faster check),
+    taking ``batch`` as :func:`run_cuda` does."""
+    return run_cuda_block(*args, launch=Launch(batch=batch, threads=32), **kwargs)
 
 
 def main() -> int:

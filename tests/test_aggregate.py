@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from lis1abm import engine
+from lis1abm.engine import cpu
 from lis1abm.outcomes.aggregate import PERCENTILES, Summary
 from lis1abm.outcomes.tally import Tally
 
@@ -104,7 +105,7 @@ def flat(market):
     return market, tally, engine.flatten(market, tally), engine.param_rows(market)
 
 
-def test_engine_summary_equals_numpy_on_real_runs(flat):
+def test_engine_summary_equals_numpy_on_real_runs(flat, monkeypatch):
     """300 replications of the autumn 2024 market: the summary counted on the CPU engine's
     threads, with any thread count and chunk size, and the one counted on the host from
     per-replication counts, give numpy's mean and percentiles of the values exactly."""
@@ -119,8 +120,8 @@ def test_engine_summary_equals_numpy_on_real_runs(flat):
     np.testing.assert_array_equal(host.hist, from_values.hist)
     for threads, chunk in ((1, 16), (2, 7), (2, 300)):
         summary = Summary(tally)
-        out = engine.run_cpu(arrays, market.seed, reps, rows, threads=threads, chunk=chunk,
-                             summary=summary)  # fmt: skip
+        monkeypatch.setattr(cpu, "CHUNK", chunk)
+        out = engine.run_cpu(arrays, market.seed, reps, rows, threads=threads, summary=summary)
         assert out.counts is None and out.cascade is None
         np.testing.assert_array_equal(summary.hist, host.hist)
     assert summary.replications == 300

@@ -83,13 +83,17 @@ def test_gpu_block_kernel_equals_cpu_on_full_market(market, arrays):
     expected = engine.run_cpu(arrays, market.seed, reps, rows, **keep)
     fields = ("replications", "counts", "cascade", "hired_ad", "hired_round", "offers")
     for batch in (None, 100):
-        got = cuda_block.run_cuda_block(arrays, market.seed, reps, rows, batch=batch, **keep)
+        got = cuda_block.run_cuda_block(
+            arrays, market.seed, reps, rows, launch=cuda_block.Launch(batch=batch), **keep
+        )
         for field in fields:
             np.testing.assert_array_equal(
                 getattr(got, field), getattr(expected, field), err_msg=f"{field}, batch={batch}"
             )
     assert_device_summary_equals_cpu(cuda_block.run_cuda_block, market, arrays, reps, rows)
-    few = cuda_block.run_cuda_block(arrays, market.seed, reps[:16], rows[:16], bands=(0, 1), **keep)
+    few = cuda_block.run_cuda_block(
+        arrays, market.seed, reps[:16], rows[:16], launch=cuda_block.Launch(bands=(0, 1)), **keep
+    )
     for field in fields:
         np.testing.assert_array_equal(
             getattr(few, field), getattr(expected, field)[:16], err_msg=f"{field}, bands of one"

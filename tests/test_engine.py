@@ -14,6 +14,7 @@ from test_cascade import markets, tiny_market
 
 from lis1abm import engine
 from lis1abm.abm.model import LIS1Model
+from lis1abm.engine import cpu
 from lis1abm.market.ranking import Market
 from lis1abm.outcomes.events import offer_events
 from lis1abm.outcomes.tally import Tally
@@ -212,20 +213,20 @@ def test_parameter_rows_are_honoured_per_replication(market, tally, arrays):
 # -- batching, threads and chunks do not matter -------------------------------------------
 
 
-def test_same_results_for_any_thread_count_and_chunk(market, arrays):
+def test_same_results_for_any_thread_count_and_chunk(market, arrays, monkeypatch):
     """~200 replications with 1, 2 or all threads and chunks of 1, 7, 16 or 64: every output
     identical (scratch memory reused across a chunk must not leak between replications)."""
     reps = np.arange(3, 203)
     rows = engine.param_rows(market, len(reps))
 
     def run(threads, chunk):
+        monkeypatch.setattr(cpu, "CHUNK", chunk)
         return engine.run_cpu(
             arrays,
             market.seed,
             reps,
             rows,
             threads=threads,
-            chunk=chunk,
             keep_applicants=True,
             keep_offers=True,
         )
@@ -234,7 +235,8 @@ def test_same_results_for_any_thread_count_and_chunk(market, arrays):
     for threads, chunk in [(2, 1), (1, 7), (2, 7), (None, 16), (2, 64), (None, 64), (1, 500)]:
         assert_same_results(run(threads, chunk), reference)
     # Without per-applicant outputs the tallies are still the same.
-    lean = engine.run_cpu(arrays, market.seed, reps, rows, threads=2, chunk=7)
+    monkeypatch.setattr(cpu, "CHUNK", 7)
+    lean = engine.run_cpu(arrays, market.seed, reps, rows, threads=2)
     assert lean.hired_ad is None and lean.hired_round is None and lean.offers is None
     np.testing.assert_array_equal(lean.counts, reference.counts)
     np.testing.assert_array_equal(lean.cascade, reference.cascade)

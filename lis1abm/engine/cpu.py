@@ -27,6 +27,10 @@ from lis1abm.engine.layout import (
 from lis1abm.outcomes.aggregate import Summary, add_replication
 from lis1abm.rng import key
 
+CHUNK = 16
+"""Replications a thread plays with one allocation of scratch memory (a task's unit of work);
+results do not depend on it (tests set it to other values)."""
+
 # -- the CPU driver -----------------------------------------------------------------------
 
 
@@ -176,19 +180,18 @@ def check_summary(summary: Summary, arrays: EngineArrays) -> None:
         raise ValueError("the summary's tally does not match the engine arrays")
 
 
-def run_cpu(  # noqa: PLR0913 (a public driver's keyword-only options)
+def run_cpu(
     arrays: EngineArrays,
     seed: int,
     replications,
     params,
     *,
     threads: int | None = None,
-    chunk: int = 16,
     keep_applicants: bool = False,
     keep_offers: bool = False,
     summary: Summary | None = None,
 ) -> EngineResult:
-    """Play replications on the CPU, in parallel over chunks of ``chunk`` replications.
+    """Play replications on the CPU, in parallel over chunks of :data:`CHUNK` replications.
 
     Parameters
     ----------
@@ -197,7 +200,6 @@ def run_cpu(  # noqa: PLR0913 (a public driver's keyword-only options)
     replications : int (B,): replication indices.
     params : int64 (B, 3 + R) parameter rows, or one row for all (:func:`param_rows`).
     threads : numba threads (default: all).
-    chunk : replications per task; results do not depend on it.
     keep_applicants, keep_offers : also return per-applicant outcomes / per-application
         offers.
     summary : add the replications' values into this summary, counted on the threads,
@@ -206,7 +208,8 @@ def run_cpu(  # noqa: PLR0913 (a public driver's keyword-only options)
     """
     (k0, k1), reps, prows = check_batch(arrays, seed, replications, params)
     b = len(reps)
-    n_chunks = max(1, -(-b // max(1, int(chunk))))
+    chunk = max(1, int(CHUNK))
+    n_chunks = max(1, -(-b // chunk))
     summarize = summary is not None
     if summarize:
         check_summary(summary, arrays)
@@ -236,7 +239,7 @@ def run_cpu(  # noqa: PLR0913 (a public driver's keyword-only options)
             out,
             counted,
             arrays.scratch_shapes(),
-            (max(1, int(chunk)), tasks),
+            (chunk, tasks),
         )
     finally:
         numba.set_num_threads(previous)

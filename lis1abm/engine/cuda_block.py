@@ -111,6 +111,28 @@ MISC_TOUCHED, MISC_HIRED, MISC_POSITIONS, MISC_REFILLS, MISC_THRESHOLD = range(5
 N_MISC = 5
 
 
+class Launch(NamedTuple):
+    """How :func:`run_cuda_block` launches the kernel, and what it measures; no outcome
+    depends on any of it.
+
+    Attributes
+    ----------
+    batch : replications per launch (None: as many as MEMORY_SHARE of the free memory holds).
+    threads : threads per block (one replication), a multiple of 32.
+    bands : (factor, extra): first bands of ``factor * capacity + extra`` keys (small ones make
+        every ad refill, for tests).
+    max_registers : registers per thread (for tuning: scripts/gpu_compare.py --tune).
+    phase_cycles : int64 (N_PHASES,), to which the blocks' cycles in each phase are added
+        (:mod:`lis1abm.engine.cuda_profile`), or None: no profiling.
+    """
+
+    batch: int | None = None
+    threads: int = THREADS
+    bands: tuple[int, int] = (BAND_FACTOR, BAND_EXTRA)
+    max_registers: int = MAX_REGISTERS
+    phase_cycles: np.ndarray | None = None
+
+
 class BlockScratch(NamedTuple):
     """The block kernel's global scratch: a row per resident block (G of them), or, inside
     the kernel, one block's row (:func:`_row`); built by :func:`block_scratch`.
@@ -603,30 +625,22 @@ def grid_size(dev) -> int:
     return BLOCKS_PER_SM * int(sms)
 
 
-def run_cuda_block(  # noqa: PLR0913 (a public driver's keyword-only options)
+def run_cuda_block(
     arrays: EngineArrays,
     seed: int,
     replications,
     params,
     *,
-    batch: int | None = None,
-    threads: int = THREADS,
-    bands: tuple[int, int] = (BAND_FACTOR, BAND_EXTRA),
     keep_applicants: bool = False,
     keep_offers: bool = False,
     summary: Summary | None = None,
-    max_registers: int = MAX_REGISTERS,
-    phase_cycles: np.ndarray | None = None,
+    launch: Launch = Launch(),  # noqa: B008 (an immutable NamedTuple)
 ) -> EngineResult:
     """Play replications on the GPU, a block per replication (same arguments and result as
     :func:`lis1abm.engine.cpu.run_cpu`; a ``summary`` is counted in the kernel, as each
-    replication ends, and copied back once). ``batch``: replications per launch (default:
-    as many as MEMORY_SHARE of the free memory holds). Results depend on none of the launch
-    settings: ``batch``, ``threads`` (threads per block, a multiple of 32), ``bands`` (first
-    bands of ``factor * capacity + extra`` keys; small ones make every ad refill, for tests)
-    and ``max_registers`` (per thread, for tuning: scripts/gpu_compare.py --tune).
-    ``phase_cycles``: int64 (N_PHASES,), to which the blocks' cycles in each phase are added
-    (:mod:`lis1abm.engine.cuda_profile`; None: no profiling)."""
+    replication ends, and copied back once). ``launch``: how the kernel is launched
+    (:class:`Launch`); results depend on none of it."""
+    batch, threads, bands, max_registers, phase_cycles = launch
     if not fits(arrays):
         raise ValueError(
             f"the market needs {shared_bytes(arrays)} bytes of shared memory per block "
