@@ -127,6 +127,7 @@ def test_pooling_prior_pulls_an_unidentified_deviation_toward_zero(tmp_path):
     assert fits[-0.1].log_prior > fits[0.5].log_prior
 
 
+@pytest.mark.slow
 def test_same_seed_same_best_and_resume_equals_uninterrupted(small_config, tmp_path):
     whole = run(small_config, tmp_path / "whole")
     again = run(small_config, tmp_path / "again")

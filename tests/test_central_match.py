@@ -104,6 +104,7 @@ def measures_of(market: Market, reps, hired_ad: np.ndarray) -> np.ndarray:
 # -- deferred acceptance -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(markets(), st.integers(0, 2**32 - 1))
 def test_deferred_acceptance_equals_the_matching_library(market, rep):
@@ -115,6 +116,7 @@ def test_deferred_acceptance_equals_the_matching_library(market, rep):
     assert np.array_equal(hp[0], library_match(market, rep, "hospital"))
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(markets(), st.integers(0, 2**32 - 1))
 def test_deferred_acceptance_leaves_no_blocking_pairs(market, rep):

@@ -56,6 +56,7 @@ def test_kernel_equals_cpu_engine_under_simulator():
     run_sim_check(timeout=300)
 
 
+@pytest.mark.slow
 def test_kernel_compiles_to_sm90_ptx():
     """The kernel, with the types run_cuda launches it with, compiles to PTX for an H100
     (compute capability 9.0) with no GPU here: NVVM comes from pip (numba-cuda[cu13])."""

@@ -33,6 +33,7 @@ def test_block_kernel_equals_cpu_engine_under_simulator():
     assert "run_cuda_block" in run_sim_check("block", timeout=600)
 
 
+@pytest.mark.slow
 def test_block_kernel_compiles_to_sm90_ptx_within_its_registers(arrays):
     """The kernel, with the argument types run_cuda_block launches it with (the autumn 2024
     market), compiles to PTX for an H100 with no GPU here; nvJitLink's ptxas fits it in

@@ -192,6 +192,7 @@ def test_part_written_atomically(tmp_path, monkeypatch):
     assert store.logged() == ["k"]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_computing_a_part_twice(tmp_path, monkeypatch, capsys):
     """The command killed (SIGKILL) after some parts exist, then started again: the parts
     there are not computed again (their files untouched, no key written twice) and the
