@@ -1,10 +1,12 @@
 """One way to prepare a run: (round, parameters, overrides, seed) to what the engines need.
 
 Every command that plays replications (``simulate``, the experiments, the calibration, the
-benchmark, the scripts) prepares its market here, so that the checks of the seed and the
-number of replications, the choice of the default parameter file, the consistency check of
-parameters against the round, and the order "build the market, lay out its values, flatten
-it, derive the parameter rows" are written once.
+benchmark, the scripts) prepares its market here, so that the order "build the market, lay
+out its values, flatten it, derive the parameter rows" and the check of the number of
+replications are written once. The market's inputs (the files read once, the default
+parameter file, the overrides, the parameters checked against the round) and the seed's check
+come from :mod:`lis1abm.market.inputs`, which the Mesa model standing alone uses too; they are
+re-exported here.
 """
 
 from __future__ import annotations
