@@ -42,9 +42,10 @@ def run_replications(
 ) -> Summary:
     """Replications ``first .. first + reps - 1`` of a built market on an engine (``mesa``,
     ``cpu`` or ``cuda``), summarised as they come; per-replication values and offers go to
-    ``sink`` when it keeps them. This is :func:`simulate` without loading, building and
-    recording. ``first`` picks a block of replication indices: a calibration evaluates every
-    candidate on the same block (common random numbers) and checks the best on another."""
+    ``sink`` when it keeps them. This is :func:`lis1abm.report.simulate.simulate` without
+    preparing, comparing and recording. ``first`` picks a block of replication indices: a
+    calibration evaluates every candidate on the same block (common random numbers) and checks
+    the best on another."""
     if sink is None:
         sink = ResultSink(tally, {}, None, per_replication=False, log_events=False)
     if not (0 <= first and first + reps <= 2**32):
