@@ -42,9 +42,11 @@ from lis1abm.outcomes.tally import Tally
 from lis1abm.params import load_params
 
 FIELDS = ("counts", "cascade", "hired_ad", "hired_round", "offers")
-TUNE_THREADS = (64, 128, 256)
-TUNE_BANDS = ((6, 32), (4, 16), (2, 16))
-TUNE_REGISTERS = (cuda_block.MAX_REGISTERS, 96, 80)
+# 256 threads were slower in every setting on an H200 (2026-12-04); 64 registers may fit 8
+# blocks of 128 threads where the shared memory allows it.
+TUNE_THREADS = (64, 128)
+TUNE_BANDS = ((2, 16), (1, 8), (6, 32))
+TUNE_REGISTERS = tuple(dict.fromkeys((cuda_block.MAX_REGISTERS, 128, 96, 64)))
 
 
 def timed(run, *args, **kwargs) -> float:

@@ -23,7 +23,7 @@ from lis1abm.market.ranking import build_market
 from lis1abm.outcomes.tally import Tally
 from lis1abm.params import load_params
 
-TUNE_CAPS = (96, 80)
+TUNE_CAPS = (128, 96, 64)
 
 
 def main() -> None:

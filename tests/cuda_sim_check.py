@@ -89,6 +89,22 @@ def small_markets():
     )
     market = dataclasses.replace(market, no_reply_q16=np.full(rounds, 60000, dtype=np.int64))
     out.append((f"band market ({n} applicants, 1 ad)", market))
+    # Two such lists: with short bands the larger ad pauses for its next band while the
+    # smaller one still holds keys of its band, which it needs in later rounds.
+    market = tiny_market(
+        n,
+        2,
+        np.ones((n, 2), dtype=bool),
+        rng.normal(size=(n, 2)),
+        np.ones((n, 2), dtype=bool),
+        [1, 3],
+        seed=78,
+        rounds=rounds,
+        late=20000,
+        wait=20000,
+    )
+    market = dataclasses.replace(market, no_reply_q16=np.full(rounds, 60000, dtype=np.int64))
+    out.append((f"band market ({n} applicants, 2 ads)", market))
     return out
 
 
@@ -127,25 +143,28 @@ def thread_kernel_runs(arrays, market, reps, rows):
 
 
 def block_kernel_runs(arrays, market, reps, rows, refills_only=False):
-    """(name, result) of the block-per-replication kernel: blocks of 32 and 64 threads, a
-    lean launch of 4, and bands of one key (each ad refills for every candidate); with
-    ``refills_only``, the last alone (the band market, whose list the kernel's own first
-    band would hold whole)."""
+    """(name, result) of the block-per-replication kernel: blocks of 64 threads; blocks of
+    32 with bands of one key (each ad refills for every candidate); a lean launch of 4 with
+    bands of capacity + 1 keys. The last two are perturbed (shared memory poisoned, shares of
+    work dealt to other threads). With ``refills_only`` (the band markets, whose lists the
+    kernel's own first bands would hold whole), those two alone."""
     full = {"keep_applicants": True, "keep_offers": True}
     args = (arrays, market.seed, reps, rows)
     if not refills_only:
         yield "64 threads", run_cuda_block(*args, launch=Launch(threads=64), **full)
     # 32 threads here: a band of one key is a block-wide refill (with its barriers) for every
-    # candidate, and the simulator's barriers cost a Python thread switch per thread.
+    # candidate, and the simulator's barriers cost a Python thread switch per thread. This
+    # run and the lean one are perturbed: shared memory poisoned (the simulator's starts
+    # zeroed, a GPU's does not), and the shares of the work dealt to other threads.
+    perturbed = {"poison": True, "lanes": (13, 7)}
     yield (
-        "32 threads, bands of one",
-        run_cuda_block(*args, launch=Launch(threads=32, bands=(0, 1)), **full),
+        "32 threads, bands of one, perturbed",
+        run_cuda_block(*args, launch=Launch(threads=32, bands=(0, 1), **perturbed), **full),
     )
-    if not refills_only:
-        yield (
-            "lean, batch=4",
-            run_cuda_block(arrays, market.seed, reps, rows, launch=Launch(batch=4, threads=32)),
-        )
+    # Bands of capacity + 1 keys: some ads pause for a band while others still hold keys of
+    # theirs (which a refill taken by mistake would skip).
+    lean = Launch(batch=4, threads=32, bands=(1, 1), poison=True, lanes=(31, 3))
+    yield "lean, batch=4, bands of capacity + 1, perturbed", run_cuda_block(*args, launch=lean)
 
 
 def small_tally(arrays, *, narrow: bool = False) -> SimpleNamespace:

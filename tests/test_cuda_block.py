@@ -37,9 +37,9 @@ def test_block_kernel_equals_cpu_engine_under_simulator():
 def test_block_kernel_compiles_to_sm90_ptx_within_its_registers(arrays):
     """The kernel, with the argument types run_cuda_block launches it with (the autumn 2024
     market), compiles to PTX for an H100 with no GPU here; nvJitLink's ptxas fits it in
-    MAX_REGISTERS registers per thread with at most a small spill (under 128 bytes: a few
-    registers, not arrays), so that 4 blocks share a multiprocessor (without the cap ptxas
-    takes more registers, and only 3 fit)."""
+    MAX_REGISTERS registers per thread, so that as many blocks share a multiprocessor as its
+    shared memory allows (without the cap ptxas takes about twice as many, and only 3 fit),
+    with a spill of a few hundred bytes a thread (scalars, not arrays: under 1 KB)."""
     args = cuda_resources.block_kernel_args(arrays)  # built by cuda_block.launch_args
     ptx = cuda_resources.compile_ptx(cuda_block.block_kernel, args)
     assert ".target sm_90" in ptx and ".entry" in ptx
@@ -47,9 +47,10 @@ def test_block_kernel_compiles_to_sm90_ptx_within_its_registers(arrays):
     pytest.importorskip("cuda.core", reason="nvJitLink's ptxas comes with numba-cuda[cu13]")
     got = cuda_resources.assemble(ptx, max_registers=cuda_block.MAX_REGISTERS)
     assert got["registers"] <= cuda_block.MAX_REGISTERS
-    assert got["spill_stores"] < 128 and got["spill_loads"] < 128, got
+    assert got["spill_stores"] < 1024 and got["spill_loads"] < 1024, got
     shared = got["static_shared"] + cuda_block.shared_bytes(arrays)
-    assert cuda_resources.blocks_per_sm(got["registers"], cuda_block.THREADS, shared)[0] >= 4
+    blocks, limit = cuda_resources.blocks_per_sm(got["registers"], cuda_block.THREADS, shared)
+    assert blocks >= 6 and limit in ("shared memory", "registers"), (blocks, limit)
 
 
 def test_shared_memory_holds_a_replication(arrays):
@@ -68,9 +69,10 @@ def test_shared_memory_holds_a_replication(arrays):
 @pytest.mark.slow
 def test_gpu_block_kernel_equals_cpu_on_full_market(market, arrays):
     """512 replications of the autumn 2024 market on the GPU (with per-replication parameter
-    rows), a block each: every output equals the CPU engine's, with the default launch and
-    with launches of 100 replications, and with bands of one key for 16 of them; the
-    summary counted on the device equals the CPU engine's."""
+    rows), a block each: every output equals the CPU engine's, with the default launch, with
+    launches of 100 replications whose shared memory is poisoned and whose shares of work are
+    dealt to other threads, and with bands of one key for 16 of them; the summary counted on
+    the device equals the CPU engine's."""
     ok, why = gpu_status()
     if not ok:
         pytest.skip(why)
@@ -83,15 +85,18 @@ def test_gpu_block_kernel_equals_cpu_on_full_market(market, arrays):
     keep = {"keep_applicants": True, "keep_offers": True}
     expected = engine.run_cpu(arrays, market.seed, reps, rows, **keep)
     fields = ("replications", "counts", "cascade", "hired_ad", "hired_round", "offers")
-    for batch in (None, 100):
-        got = cuda_block.run_cuda_block(
-            arrays, market.seed, reps, rows, launch=cuda_block.Launch(batch=batch), **keep
-        )
+    launches = {
+        "default": cuda_block.Launch(),
+        "batch 100, perturbed": cuda_block.Launch(batch=100, poison=True, lanes=(37, 11)),
+        "64 threads, bands of capacity + 1": cuda_block.Launch(threads=64, bands=(1, 1)),
+    }
+    for name, launch in launches.items():
+        got = cuda_block.run_cuda_block(arrays, market.seed, reps, rows, launch=launch, **keep)
         for field in fields:
             np.testing.assert_array_equal(
-                getattr(got, field), getattr(expected, field), err_msg=f"{field}, batch={batch}"
+                getattr(got, field), getattr(expected, field), err_msg=f"{field}, {name}"
             )
-    assert_device_summary_equals_cpu(cuda_block.run_cuda_block, market, arrays, reps, rows)
+    assert_device_summary_equals_cpu(block_kernel_in_batches, market, arrays, reps, rows)
     few = cuda_block.run_cuda_block(
         arrays, market.seed, reps[:16], rows[:16], launch=cuda_block.Launch(bands=(0, 1)), **keep
     )
@@ -99,6 +104,11 @@ def test_gpu_block_kernel_equals_cpu_on_full_market(market, arrays):
         np.testing.assert_array_equal(
             getattr(few, field), getattr(expected, field)[:16], err_msg=f"{field}, bands of one"
         )
+
+
+def block_kernel_in_batches(*args, batch=None, **kwargs):
+    """run_cuda_block taking ``batch`` as run_cuda does (for the shared summary check)."""
+    return cuda_block.run_cuda_block(*args, launch=cuda_block.Launch(batch=batch), **kwargs)
 
 
 @pytest.mark.slow  # about 20 s: two full-market replications under the simulator
@@ -125,3 +135,12 @@ def test_simulate_on_cuda_under_simulator_equals_cpu(capsys):
     assert on_gpu["backend"] == "cuda" and on_cpu["backend"] == "cpu"
     assert on_gpu["rows"] == on_cpu["rows"]
     assert on_gpu["cascade"] == on_cpu["cascade"]
+
+
+def test_lanes_must_deal_every_share_once(arrays):
+    """A lanes stride sharing a factor with the threads would give some shares of the work
+    to two threads and others to none: refused before anything runs."""
+    rows = np.zeros((1, 3 + arrays.n_rounds), np.int64)
+    launch = cuda_block.Launch(threads=128, lanes=(6, 1))
+    with pytest.raises(ValueError, match="stride 6"):
+        cuda_block.run_cuda_block(arrays, 1, [0], rows, launch=launch)

@@ -4,11 +4,9 @@ Its job, which the block kernel (:mod:`lis1abm.engine.cuda_block`) cannot do:
 
 * **the CPU engine's own code on the GPU.** The kernel calls
   :func:`lis1abm.engine.kernel.replicate`, the very source the CPU driver runs, compiled for
-  the GPU; it is the CPU engine by construction, so it is the GPU engine to trust while the
-  block kernel, rewritten for the GPU, differs from the CPU engine on real hardware (on an
-  H200 its full-market test first differed at ``counts[66, 6]``: a race that the simulator
-  does not show), and the reference that ``scripts/gpu_compare.py`` checks the block kernel
-  against on a GPU;
+  the GPU; it is the CPU engine by construction, and the reference that
+  ``scripts/gpu_compare.py`` checks the block kernel (rewritten for the GPU, where the
+  threads' timing could matter) against on a GPU;
 * **any market.** A replication's state lives in global memory, so there is no limit on the
   applicants or ads; the block kernel needs a replication's state to fit one block's shared
   memory (:func:`lis1abm.engine.cuda_block.fits`), and
@@ -303,12 +301,12 @@ def run_cuda(
         stop = min(start + size, len(reps))
         launched = out.launch(stop - start)
         grid = (stop - start + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
-        with quiet_small_grids():
+        with quiet_small_grids():  # the summary's kernel too: a thread per replication
             kernel[grid, THREADS_PER_BLOCK](
                 *launch_args(dev, market, batch_in.part(start, stop), blocks, launched)
             )
-        if out.summary.on:
-            out.summary.count(launched.counts, launched.cascade)
+            if out.summary.on:
+                out.summary.count(launched.counts, launched.cascade)
         dev.synchronize()
         out.fetch(start, stop, launched)
     return out.result()

@@ -4,12 +4,9 @@ Its job, which the thread kernel (:mod:`lis1abm.engine.cuda`) cannot do: **speed
 H200 it played the summarised autumn 2024 market about 2.7 times as fast as the thread
 kernel, which runs the CPU's :func:`~lis1abm.engine.kernel.replicate` in one thread per
 replication: a replication's branchy, serial walk down the lists does not suit a GPU thread,
-and its state is larger than a thread's share of the fast memory. Here the 128 threads of a
-block share one replication, its state in the block's shared memory (so only markets whose
-state fits, :func:`fits`). Known issue: on a real H200 its full-market test
-(``tests/test_cuda_block.py``) differed from the CPU engine, first at ``counts[66, 6]``: a
-race between threads that the CUDA simulator does not show; until it is found, the thread
-kernel is the GPU engine that equals the CPU engine on hardware.
+and its state is larger than a thread's share of the fast memory. Here the threads of a block
+share one replication, its state in the block's shared memory (so only markets whose state
+fits, :func:`fits`).
 
 How the threads share a replication:
 
@@ -30,21 +27,92 @@ How the threads share a replication:
   number of replications.
 
 The same rules (:mod:`lis1abm.rules`), the same random numbers (:mod:`lis1abm.rng`) and the
-same outcome as the CPU engine and the Mesa model, bit for bit. The order in which threads do
-their work never changes a decision, because every reduction is order-free:
+same outcome as the CPU engine and the Mesa model, bit for bit.
 
-* keys never tie (:func:`lis1abm.rules.ranking_key`), so bands and their order are unique;
-* within a round, offers read only the marking state, which changes only in the replies, so
-  the ads' offers are independent; the best offer is a minimum (ties impossible: one
-  application per (applicant, ad)), and the applicants with offers form a set (the order in
-  which they are listed is irrelevant: each applicant's reply depends on their own state and
-  draws only);
-* hires, counters and the cascade are sums.
+**Why the outcome cannot depend on the threads' timing.** Three rules, each checked below
+array by array:
+
+1. *Every word a replication reads, it has written.* The start of each replication sets every
+   per-replication array (or the phase that reads it writes it first). Shared memory is not
+   cleared between blocks, so a word read before it is written would hold what an earlier
+   block left there.
+2. *A write and a read of the same word by different threads are in different phases*, with
+   a barrier (``cuda.syncthreads()``) between them; within a phase, a thread reads only the
+   words it writes itself, or words no thread writes in that phase.
+3. *No result depends on the order of atomics.* Atomic additions and minima are order-free.
+   An atomic that hands out places (``band_count``, ``MISC_TOUCHED``) fills them in arrival
+   order; a band is then sorted by its keys (which never tie,
+   :func:`lis1abm.rules.ranking_key`), and the list of applicants with offers is used as a
+   set (each applicant's reply depends only on their own state and draws; the rest are sums).
+
+Phases, in order, each ending at a barrier: *start* (state reset), *keys*, *first bands*,
+then per round *offers* and *refills* (repeated while an ad waits for a band; a refill has
+four barriers of its own), *replies*, *responses*, *round end* (two barriers), then *tally*.
+"Thread of j" is the thread taking ad j's share (j, j + T, ...; T threads); "thread of i"
+likewise for applicant i, "thread of t" for place t of the list of applicants with offers.
+
+Shared memory, per replication:
+
+========================= ============================================== ==================
+array                     written (phase: by whom)                       read
+========================= ============================================== ==================
+``best`` (N)              start: thread of i; offers: atomic minimum;    replies, responses
+                          round end: thread of t (reset for the next)
+``withdrawn`` (N)         start: thread of i                             offers
+``who_ad``, ``who_round`` start: thread of i; replies: thread of t        replies (own entry),
+                          (an applicant has one place t)                 tally
+``marked`` (N)            start: thread of i; replies: thread of t        offers
+``decision`` (N)          replies: thread of t                           responses (only
+                                                                         applicants with
+                                                                         offers: written
+                                                                         that round)
+``touched`` (N)           offers: at a place handed out by an atomic      replies, round end
+                          (``MISC_TOUCHED``); used as a set
+``ad`` next, left, rest,  first bands: thread of j; offers: thread of j   offers (thread of
+floor (J each)            (its own ad); refills: thread 0, after the      j), refills
+                          band is sorted
+``ad`` hired (J)          first bands: thread of j; replies: atomic add   round start
+                                                                         (thread of j)
+``n_offered``,            round start and offers: thread of j             offers, responses
+``ad_open`` (J)                                                          (thread of j)
+``needs_band`` (J)        start: thread of j (zero); offers: thread of j; refills (every
+                          refills: thread 0, before the refill's last     thread, after the
+                          barrier                                        offers' barrier)
+``band_count`` (J)        start: thread of j (zero); keys: atomic add;   first bands; the
+                          refills: thread 0 (zero), then atomic adds     refill's sort
+``band_hist`` (buckets)   refills: every thread (zero), then atomic adds the threshold
+                                                                         (thread 0)
+cascade (R F)             start: thread of each word (zero); offers,      tally
+                          replies, responses: atomic adds; round end:
+                          thread 0 (open positions), thread of each
+                          later round when a round made no offers
+hire counts (S)           tally: thread of each slot (zero), then         tally (after a
+                          atomic adds                                    barrier)
+misc counters             start: thread 0; offers, replies: atomic adds; every thread, after
+                          refills, round end: thread 0 between barriers  the barrier
+========================= ============================================== ==================
+
+The global scratch (a row per resident block) follows the same rules: ``band`` is filled
+at places handed out by ``band_count`` and read, after a barrier, only to be sorted into
+``keys``; ``keys`` is written by the sort and read in the offers after a barrier;
+``segment`` is written and read by the same thread within a refill; ``offer_app`` is written
+by the thread of j at its ad's places and read by that thread in the responses.
+
+The checks (``tests/cuda_sim_check.py`` under the CUDA simulator, ``tests/test_cuda_block.py``
+on a GPU) play launches in which this must not matter: blocks of 32, 64 and 128 threads,
+shared memory filled with a nonzero pattern before the first replication
+(:class:`Launch` ``poison``), and every share of the work dealt to another thread
+(``lanes``). The first rule was once broken (``needs_band`` was not cleared at the start):
+on an H200, a paused ad's refill then also took the band of an ad whose flag held an old
+value, and a full-market test differed from the CPU engine; the simulator, whose shared
+memory starts zeroed, showed it only once the memory was poisoned.
 """
 
 from __future__ import annotations
 
+import math
 from functools import cache, partial
+from types import FunctionType
 from typing import NamedTuple
 
 import numpy as np
@@ -87,16 +155,19 @@ from lis1abm.rng import noise_jit, reply_day_u16_jit, withdrawal_u16_jit
 from lis1abm.rules import CASCADE_FIELDS
 
 THREADS = 128  # threads per block (one replication)
-# Registers per thread, at most. With nvJitLink 13.5's ptxas (scripts/kernel_resources.py)
-# the kernel takes 166 on its own: 3 blocks of 128 threads per multiprocessor. At 128 it
-# spills 44 bytes (32 bytes of stack a thread) and 4 blocks fit, as many as the thread
-# kernel gets; 96 would spill 276 bytes for 5 blocks, 80 spill 292 for 6 (the shared memory
-# allows 6). Which is fastest is for scripts/gpu_compare.py --tune to measure; a test keeps
-# the spill at the cap small.
-MAX_REGISTERS = 128
+# Registers per thread, at most, and the first bands: the fastest launch settings that
+# scripts/gpu_compare.py --tune measured on an H200 (docs/performance.md). With nvJitLink
+# 13.5's ptxas (scripts/kernel_resources.py) the kernel takes 164 registers on its own: 3
+# blocks of 128 threads per multiprocessor. At 80 it spills about 300 bytes a thread, but 6
+# blocks fit, as many as the shared memory allows; the spills stay in the L1 cache.
+MAX_REGISTERS = 80
 BLOCKS_PER_SM = 8  # an upper bound of resident blocks per SM: scratch is allocated for this many
 SHARED_LIMIT = 48 * 1024  # bytes of dynamic shared memory a block may use without opting in
-BAND_FACTOR, BAND_EXTRA = 6, 32  # first band: BAND_FACTOR * capacity + BAND_EXTRA keys
+BAND_FACTOR, BAND_EXTRA = 2, 16  # first band: BAND_FACTOR * capacity + BAND_EXTRA keys
+POISON = -1515870811  # 0xA5A5A5A5: a shared-memory word never written, under Launch.poison
+# Compiled into the kernel as constants: the default kernel deals no work to other threads
+# and poisons nothing; a check's launch compiles a variant with others (_kernel).
+LANE_STRIDE, LANE_OFFSET, POISON_FIRST = 1, 0, False
 MEMORY_SHARE = 0.5  # of the free device memory, for one launch's outputs
 N_FIELDS = len(CASCADE_FIELDS)
 
@@ -124,6 +195,12 @@ class Launch(NamedTuple):
     max_registers : registers per thread (for tuning: scripts/gpu_compare.py --tune).
     phase_cycles : int64 (N_PHASES,), to which the blocks' cycles in each phase are added
         (:mod:`lis1abm.engine.cuda_profile`), or None: no profiling.
+    poison : a check: fill each block's shared memory with a nonzero pattern before its first
+        replication, so that a word read before it is written shows (the CUDA simulator's
+        shared memory starts zeroed; a GPU's holds what the last block there left).
+    lanes : (stride, offset), a check: thread t does the work of thread ``(t * stride +
+        offset) % threads`` (``stride`` coprime with ``threads``, so each share is taken
+        once). A check's kernel is compiled anew in each process.
     """
 
     batch: int | None = None
@@ -131,6 +208,8 @@ class Launch(NamedTuple):
     bands: tuple[int, int] = (BAND_FACTOR, BAND_EXTRA)
     max_registers: int = MAX_REGISTERS
     phase_cycles: np.ndarray | None = None
+    poison: bool = False
+    lanes: tuple[int, int] = (1, 0)
 
 
 class BlockScratch(NamedTuple):
@@ -247,12 +326,20 @@ def block_kernel(key, reps, m, behaviour, scratch, out, summary, profile):
     profile : :class:`~lis1abm.engine.cuda_profile.Profile`: with ``profile.on``, block g adds
         the cycles of each phase to ``profile.cycles`` (G, N_PHASES).
 
+    The module's constants LANE_STRIDE, LANE_OFFSET and POISON_FIRST are compiled in: a
+    launch that perturbs what must not matter compiles a variant (:func:`_kernel`).
+
     Arguments as :func:`launch_args` builds them."""
     n_people = m.n_applied.shape[0]
     n_ads = m.capacity.shape[0]
     n_slots = out.counts.shape[1]
-    tid = cuda.threadIdx.x
     step = cuda.blockDim.x
+    # The share of the work this thread takes: its own, unless a check deals the shares to
+    # other threads. The default kernel computes nothing here (constants), so ``tid`` stays
+    # the special register, read again where needed rather than held in one of the few.
+    tid = cuda.threadIdx.x
+    if LANE_STRIDE != 1 or LANE_OFFSET != 0:
+        tid = (tid * LANE_STRIDE + LANE_OFFSET) % step
     g = cuda.blockIdx.x
     # Dynamic shared memory, carved by hand: both arrays start at the same address, so the
     # int32 fields begin after the int64 ones (at twice their word count).
@@ -293,6 +380,8 @@ def block_kernel(key, reps, m, behaviour, scratch, out, summary, profile):
     n_keys = m.ad_app.shape[0]
     k0, k1 = key
 
+    if POISON_FIRST:
+        _poison(s32, o + 6 * n_people + 4 * n_ads + N_BUCKETS, tid, step)
     clock = clock64() if profile.on else 0  # thread 0's last cycle reading (profiling)
     for b in range(g, reps.shape[0], cuda.gridDim.x):
         rep = reps[b]
@@ -309,6 +398,7 @@ def block_kernel(key, reps, m, behaviour, scratch, out, summary, profile):
             casc_all[f] = 0
         for j in range(tid, n_ads, step):
             band_count[j] = 0
+            st.needs_band[j] = 0  # rule 1 of the module docstring
         if tid == 0:
             misc[MISC_TOUCHED] = 0
             misc[MISC_REFILLS] = 0
@@ -449,6 +539,15 @@ def _row(scratch, g):
     return BlockScratch(
         scratch.offer0, scratch.keys[g], scratch.band[g], scratch.segment[g], scratch.offer_app[g]
     )
+
+
+@cuda.jit(device=True, inline="always")
+def _poison(s32, words, tid, step):
+    """Fill the block's first ``words`` int32 words of shared memory with a nonzero pattern
+    (then a barrier): a check that no word is read before this replication wrote it."""
+    for w in range(tid, words, step):
+        s32[w] = POISON
+    cuda.syncthreads()
 
 
 @cuda.jit(device=True, inline="always")
@@ -604,14 +703,20 @@ def _reply(key, rep, r, m, i, st, casc, thresholds):
 
 
 @cache
-def _kernel(max_registers: int = MAX_REGISTERS):
+def _kernel(max_registers: int = MAX_REGISTERS, poison: bool = False, lanes=(1, 0)):
     """:func:`block_kernel` for ``numba.cuda`` with at most ``max_registers`` registers per
-    thread, cached on disk like the other kernels; another cap (a tuning run) is compiled
-    in each process, since numba's cache does not tell caps apart."""
+    thread, cached on disk like the other kernels. Another cap (a tuning run), or a check's
+    ``poison`` and ``lanes`` (:class:`Launch`), compiled into a variant of the kernel as its
+    constants, is compiled in each process, since numba's cache does not tell them apart."""
+    kernel = block_kernel
+    if poison or tuple(lanes) != (1, 0):
+        constants = {"POISON_FIRST": poison, "LANE_STRIDE": lanes[0], "LANE_OFFSET": lanes[1]}
+        code = block_kernel.__code__
+        kernel = FunctionType(code, block_kernel.__globals__ | constants, code.co_name)
     if simulator():
-        return cuda.jit(block_kernel)
-    if max_registers != MAX_REGISTERS:
-        return cuda.jit(block_kernel, max_registers=max_registers)
+        return cuda.jit(kernel)
+    if max_registers != MAX_REGISTERS or kernel is not block_kernel:
+        return cuda.jit(kernel, max_registers=max_registers)
     from numba.cuda.core import config
 
     return cached(partial(cuda.jit, max_registers=MAX_REGISTERS), block_kernel, config)
@@ -640,7 +745,9 @@ def run_cuda_block(
     :func:`lis1abm.engine.cpu.run_cpu`; a ``summary`` is counted in the kernel, as each
     replication ends, and copied back once). ``launch``: how the kernel is launched
     (:class:`Launch`); results depend on none of it."""
-    batch, threads, bands, max_registers, phase_cycles = launch
+    batch, threads, bands, max_registers, phase_cycles, poison, (stride, offset) = launch
+    if math.gcd(stride, threads) != 1:
+        raise ValueError(f"lanes: stride {stride} shares a factor with {threads} threads")
     if not fits(arrays):
         raise ValueError(
             f"the market needs {shared_bytes(arrays)} bytes of shared memory per block "
@@ -668,8 +775,9 @@ def run_cuda_block(
     out = RunOutputs(dev, arrays, reps, (keep_applicants, keep_offers), summary)
     counted = out.summary.kernel_args()
     on = phase_cycles is not None
-    profile = Profile(on, dev.zeros((blocks, P.N_PHASES) if on else (1, 1), np.int64))
-    kernel = _kernel(max_registers)
+    cycles = dev.zeros((blocks, P.N_PHASES) if on else (1, 1), np.int64)
+    profile = Profile(on, cycles)
+    kernel = _kernel(max_registers, poison, (stride, offset % threads))
     smem = shared_bytes(arrays)
     # A grid-stride loop must not have more blocks than fit on the device at once: a block
     # that waits for a free place would start its share of the replications only when a
