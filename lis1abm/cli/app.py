@@ -26,12 +26,12 @@ from lis1abm.cli.cluster import (
     WalltimeOption,
     WorkersOption,
 )
+from lis1abm.cli.tables import print_simulation
 from lis1abm.data.round import known_rounds
 from lis1abm.distributed.cluster import DEFAULT_CONNECT_TIMEOUT, DEFAULT_WALLTIME
 from lis1abm.engine.backends import BACKENDS, CUDA_MIN_REPS
 from lis1abm.errors import UserError
-from lis1abm.outcomes.tally import BREAKDOWNS
-from lis1abm.rules import CASCADE_FIELDS
+from lis1abm.report.simulate import DEFAULT_REPS
 from lis1abm.version import __version__
 
 # Typer >= 0.22 vendors click; reach its exception base through a public class so the code works
@@ -44,21 +44,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Simulate the Norwegian LIS1 hiring market.",
 )
-
-TITLES = {
-    "total": "All applicants",
-    "nationality": "Nationality",
-    "education": "Education country (group)",
-    "nationality_x_education": "Nationality x education",
-    "education_country": "Education country",
-    "gender": "Gender",
-    "age_group": "Age group",
-    "graduation_period": "Graduation period",
-    "appendix4": "Nationality / education country (appendix 4)",
-    "long_term_origin": "4+ rounds applied, by nationality x education (not hired: table 2)",
-    "long_term_age": "4+ rounds applied, by age group (not hired: table 2)",
-    "ad": "Ads (applicants column: positions; report: trust hires where the trust has one ad)",
-}
 
 
 def _version(value: bool) -> None:
@@ -102,7 +87,9 @@ ThreadsOption = Annotated[
 @app.command()
 def simulate(
     round_name: RoundOption = "autumn2024",
-    reps: Annotated[int, typer.Option(help="Replications.")] = 20,
+    reps: Annotated[
+        int, typer.Option(help="Replications (enough for stable 5-95 % bands).")
+    ] = DEFAULT_REPS,
     seed: Annotated[int, typer.Option(help="Root seed.")] = 2024,
     backend: Annotated[
         str,
@@ -163,7 +150,7 @@ def simulate(
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), default=_plain) + "\n")
         return
-    _print_tables(result)
+    print_simulation(result, _console())
     if result.written:
         names = ", ".join(path.name for path in result.written)
         Console().print(f"Results written to {out}/ ({names})", markup=False, highlight=False)
@@ -649,101 +636,9 @@ def _plain(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _fmt(x: float | None, digits: int = 1) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
 def _console() -> Console:
     console = Console()
     return console if console.is_terminal else Console(width=120)
-
-
-def _print_tables(result) -> None:
-    console = _console()
-    meta = result.meta
-    console.print(
-        f"[bold]lis1abm[/] {meta['version']}: round {meta['round']}, "
-        f"{meta['replications']} replications, seed {meta['seed']}, "
-        f"backend {meta['backend']}"
-    )
-    console.print(
-        "Hires: the report's figure beside the model's mean and 5-95 % band over "
-        "replications; ~ marks figures derived from the report's percentages."
-    )
-    for breakdown in BREAKDOWNS:
-        rows = [r for r in result.rows if r["breakdown"] == breakdown]
-        if breakdown in ONE_LINE:
-            _print_band_count(console, TITLES[breakdown], rows)
-            continue
-        table = Table(title=TITLES[breakdown], title_justify="left", show_edge=False)
-        # The long-term breakdowns compare not hired (table 2), the others hires.
-        not_hired = any(r["report_not_hired"] is not None for r in rows)
-        for name in ("group", "applicants", "report", "model mean", "5-95 %", "model - report"):
-            name = f"{name} not hired" if not_hired and name in ("report", "model mean") else name
-            table.add_column(name, justify="left" if name == "group" else "right")
-        for r in rows:
-            n = r["applicants"]
-            if not_hired:
-                report, derived = r["report_not_hired"], False
-                mean = n - r["sim_hired_mean"]
-                band = f"{n - r['sim_hired_p95']:.0f}-{n - r['sim_hired_p05']:.0f}"
-            else:
-                report, derived = r["report_hired"], r["report_derived"]
-                mean = r["sim_hired_mean"]
-                band = f"{r['sim_hired_p05']:.0f}-{r['sim_hired_p95']:.0f}"
-            diff = None if report is None else mean - report
-            table.add_row(
-                r["group"],
-                str(n),
-                "-" if report is None else ("~" if derived else "") + str(report),
-                _fmt(mean),
-                band,
-                "-" if diff is None else f"{diff:+.1f}",
-            )
-        console.print()
-        console.print(table)
-    casc = result.cascade
-    table = Table(
-        title="Offer cascade (mean per replication)", title_justify="left", show_edge=False
-    )
-    fields = CASCADE_FIELDS
-    table.add_column("round")
-    for f in fields:
-        table.add_column(f.replace("_", " "), justify="right")
-    # Rounds after the calendar that no replication played (every ad full or its list
-    # exhausted before them) are left out of the table; --json has them all.
-    played = [r for r in casc["rounds"] if not r["after_calendar"] or r["offers"] > 0]
-    for r in played:
-        table.add_row(r["label"], *(_fmt(r[f]) for f in fields))
-    table.add_row(
-        "all", *(_fmt(casc["total"].get(f)) for f in fields[:-1]), _fmt(casc["total"]["unfilled"])
-    )
-    console.print()
-    console.print(table)
-    if len(played) < len(casc["rounds"]):
-        n_after = sum(r["after_calendar"] for r in casc["rounds"])
-        console.print(
-            f"At most {n_after} rounds after the calendar; no replication made offers after "
-            f"round {played[-1]['label']}."
-        )
-
-
-ONE_LINE = ("appendix4",)
-"""Breakdowns too long for the terminal (appendix 4: 113 pairs): one line each, counting the
-groups whose report figure lies in the model's 5-95 % band; ``--json`` and ``--out`` have
-every row."""
-
-
-def _print_band_count(console: Console, title: str, rows: list[dict]) -> None:
-    judged = [r for r in rows if r["report_hired"] is not None]
-    inside = sum(r["sim_hired_p05"] <= r["report_hired"] <= r["sim_hired_p95"] for r in judged)
-    console.print()
-    console.print(
-        f"{title}: {len(rows)} groups; the report's hires lie inside the model's 5-95 % band "
-        f"for {inside} of {len(judged)} (every row: --json or --out)",
-        markup=False,
-        highlight=False,
-    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -63,8 +63,8 @@ def round_params_path(round_name: str) -> Path:
     """The parameter file ``simulate`` uses for a round when none is given: the round's
     calibrated file ``params/<round>_calibrated.toml`` (written by ``lis1abm calibrate``) when
     one ships with the package, else ``params/default.toml`` (the hand-set base that the
-    calibration starts from). ``round_name`` is a built-in round's name or a file's path (a
-    round file of one's own gets the default file)."""
+    calibration starts from). ``round_name`` is a round's name (``[round] name`` of its
+    file): a round file of one's own with a built-in round's name gets that round's file."""
     calibrated = configs_dir() / "params" / f"{Path(round_name).stem}_calibrated.toml"
     if round_name in known_rounds() and calibrated.is_file():
         return calibrated

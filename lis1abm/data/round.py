@@ -22,7 +22,7 @@ from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from lis1abm.data.config import Document, config_error, invalid, read_toml, validate
-from lis1abm.data.files import builtin_round, known_rounds
+from lis1abm.data.files import builtin_round, configs_dir, known_rounds
 from lis1abm.errors import UserError
 
 GROUPS = ("Norway", "EEA+UK", "Outside EEA")
@@ -99,6 +99,16 @@ class Trust:
     applications: Positive
     unique_applicants: Positive
     hired: Count
+    # Hires beyond the advertised positions in the report (hired - positions; negative where
+    # positions were left unfilled). Kept apart from ``hired`` so that a round file whose
+    # positions are edited keeps the report's extra hires: the capacity rule "report_hires"
+    # gives a trust its positions plus these. Absent: hired - positions of this file.
+    extra_hires: int | None = None
+
+    @property
+    def hires_beyond_positions(self) -> int:
+        """``extra_hires``, or this file's hired - positions where it is absent."""
+        return self.hired - self.positions if self.extra_hires is None else self.extra_hires
 
 
 @dataclass(frozen=True)
@@ -174,6 +184,7 @@ class RoundData:
     calendar: tuple[OfferRound, ...]
     file: str
     after_calendar_rounds: int = 0
+    params: str | None = None  # the parameter file named by the round file (a path), if any
     totals: dict[str, int] = field(default_factory=dict)
     ads: tuple[Ad, ...] = ()
     trusts: tuple[Trust, ...] = ()
@@ -228,6 +239,7 @@ class _Head(_Table):
     source: str | None = None
     application_deadline: dt.date
     after_calendar_rounds: Annotated[int, Field(ge=0, le=MAX_AFTER_CALENDAR)]
+    params: str | None = None  # the round's parameter file: a path from this file, or a name
 
 
 _TOTALS = ("applicants", "positions", "ads", "trusts", "applications", "hired")
@@ -455,9 +467,19 @@ class RoundFile(_Table):
             calendar=tuple(self.calendar),
             file=file,
             after_calendar_rounds=head.after_calendar_rounds,
+            params=None if head.params is None else str(params_path(head.params, file)),
             notes=notes,
             **market,
         )
+
+
+def params_path(name_or_path: str, round_file: str) -> Path:
+    """The parameter file a round file names (``[round] params``): a path, relative to the
+    round file's folder, when it ends in ``.toml`` or has a ``/``; else a built-in parameter
+    file's name (``configs/params/<name>.toml``)."""
+    if name_or_path.endswith(".toml") or "/" in name_or_path:
+        return Path(round_file).parent / name_or_path
+    return configs_dir() / "params" / f"{name_or_path}.toml"
 
 
 def round_path(name_or_path: str | Path) -> Path:

@@ -48,9 +48,10 @@ def resolve_inputs(
     Parameters
     ----------
     round_ : a built-in round's name, a round file's path, or a loaded round.
-    params : a parameter file's path or loaded parameters; default: the round's calibrated
-        file when one ships (:func:`lis1abm.data.files.round_params_path`), else the default
-        file.
+    params : a parameter file's path or loaded parameters; default: the file the round file
+        names (``[round] params``), else the calibrated file of the round's name when one
+        ships (:func:`lis1abm.data.files.round_params_path`; a round file of one's own named
+        ``autumn2024`` gets autumn 2024's calibration too), else the default file.
     overrides : dotted parameter paths and values (``{"behaviour.withdrawal_probability":
         0.1}``), applied and validated after loading.
 
@@ -60,14 +61,27 @@ def resolve_inputs(
     """
     data = load_round(round_)  # a loaded round is returned as it is
     if params is None:
-        # A round given by name or path gets the default file of that name or path.
-        params = round_params_path(data.name if isinstance(round_, RoundData) else str(round_))
+        # By the round's name (in the file), not by how it was given: a copy of a built-in
+        # round given by path keeps its calibration.
+        params = data.params or round_params_path(data.name)
     params = load_params(params)  # loaded parameters are returned as they are
     if overrides:
         params = with_overrides(params, dict(overrides))
     if data.has_market:
         params.check_round(data)
     return data, params
+
+
+def params_choice(given: bool, data: RoundData, params: Params) -> str:
+    """Why a run uses its parameter file, in words (for the printout and ``meta.json``):
+    given, named by the round file, the round's calibrated file, or the default."""
+    if given:
+        return "given"
+    if data.params:
+        return "named by the round file"
+    if Path(params.file).name == f"{data.name}_calibrated.toml":
+        return f"calibrated for round {data.name}"
+    return f"the default: no calibrated file ships for round {data.name}"
 
 
 def build_market_for(

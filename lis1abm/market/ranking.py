@@ -125,8 +125,14 @@ def build_market(data: RoundData, params: Params, seed: int) -> Market:
 
 
 def ad_capacity(data: RoundData, rule: str) -> np.ndarray:
-    """Hires each ad can make: its positions, or its trust's reported hires split over the
-    trust's ads in proportion to positions (largest remainder). int64 (J,)."""
+    """Hires each ad can make. int64 (J,).
+
+    ``positions``: its positions. ``report_hires``: its trust's positions plus the trust's
+    hires beyond them in the report (:attr:`~lis1abm.data.round.Trust.hires_beyond_positions`,
+    at least 0 in all), split over the trust's ads in proportion to positions (largest
+    remainder). With the report's positions that is the report's hires per trust; positions
+    added to (or removed from) a round file's ads change the capacity by as much.
+    """
     positions = np.array([a.positions for a in data.ads], dtype=np.int64)
     if rule == "positions":
         return positions
@@ -136,7 +142,8 @@ def ad_capacity(data: RoundData, rule: str) -> np.ndarray:
     out = np.empty_like(positions)
     for t, trust in enumerate(data.trusts):
         mine = np.flatnonzero(tix == t)
-        out[mine] = largest_remainder(positions[mine].tolist(), trust.hired)
+        hires = max(int(positions[mine].sum()) + trust.hires_beyond_positions, 0)
+        out[mine] = largest_remainder(positions[mine].tolist(), hires)
     return out
 
 

@@ -23,12 +23,20 @@ import numpy as np
 from lis1abm.data.round import RoundData
 from lis1abm.engine.layout import EngineArrays, flatten, param_rows
 from lis1abm.errors import UserError
-from lis1abm.market.inputs import build_market_for, check_seed, resolve_inputs
+from lis1abm.market.inputs import build_market_for, check_seed, params_choice, resolve_inputs
 from lis1abm.market.ranking import Market
 from lis1abm.outcomes.tally import Tally
 from lis1abm.params import Params
 
-__all__ = ["PreparedRun", "check_reps", "check_seed", "market_digest", "prepare", "resolve_inputs"]
+__all__ = [
+    "PreparedRun",
+    "check_reps",
+    "check_seed",
+    "market_digest",
+    "params_choice",
+    "prepare",
+    "resolve_inputs",
+]
 
 MAX_REPLICATIONS = 2**32  # replication indices are uint32 coordinates of every draw
 
