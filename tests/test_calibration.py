@@ -400,3 +400,18 @@ def test_conditional_intervals_recover_a_known_likelihood():
     assert scan.evaluations == len(calls) - 1
     # Each scan moves one parameter only.
     assert all(np.count_nonzero(c != m) <= 1 for c in calls)
+
+
+def test_parameter_file_goes_under_out_not_over_shipped_files(small_config, tmp_path, monkeypatch):
+    """Without --params-out the calibrated file is written into --out, even when run from a
+    folder holding configs/params/<round>_calibrated.toml (the repository root): no toy run
+    replaces the parameters every simulate uses."""
+    shipped = tmp_path / "configs" / "params" / "autumn2024_calibrated.toml"
+    shipped.parent.mkdir(parents=True)
+    shipped.write_text("# the shipped file\n")
+    monkeypatch.chdir(tmp_path)
+    result = calibrate(config_path=small_config, budget=2, out=tmp_path / "out")
+    assert shipped.read_text() == "# the shipped file\n"
+    written = tmp_path / "out" / "autumn2024_calibrated.toml"
+    assert written.is_file() and Path(result.params_file) == written
+    assert load_params(written).behaviour.withdrawal_probability > 0

@@ -80,9 +80,12 @@ class CalibrationResult:
     written: list[Path] = field(default_factory=list)
 
 
-def default_params_out(round_name: str) -> Path:
-    """``configs/params/<round>_calibrated.toml``, relative to the current directory."""
-    return Path("configs/params") / f"{round_name}_calibrated.toml"
+def default_params_out(out: Path, round_name: str) -> Path:
+    """``<round>_calibrated.toml`` in the output folder ``out``: a calibration never writes
+    over the parameter files that ship with the package unless asked to by name
+    (``params_out``); to use its file, give it to ``simulate --params``, or name it in a round
+    file (``[round] params``)."""
+    return out / f"{round_name}_calibrated.toml"
 
 
 def calibrate(
@@ -142,7 +145,7 @@ def calibrate(
     engine_name, device = resolve_backend(backend, reps)
     out = check_writable(Path(out), "--out")
     params_out = check_writable(
-        Path(params_out) if params_out is not None else default_params_out(data.name),
+        Path(params_out) if params_out is not None else default_params_out(out, data.name),
         "--params-out",
     )
     out.mkdir(parents=True, exist_ok=True)

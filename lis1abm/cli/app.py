@@ -325,8 +325,8 @@ def calibrate(
     params_out: Annotated[
         Path | None,
         typer.Option(
-            help="The calibrated parameter file.  [default: "
-            "configs/params/<round>_calibrated.toml in the current directory]",
+            help="The calibrated parameter file.  [default: OUT/<round>_calibrated.toml; "
+            "the shipped files are replaced only when named here]",
             show_default=False,
         ),
     ] = None,
