@@ -21,6 +21,17 @@ def _umask() -> int:
     return mask
 
 
+def cannot_write_in(folder: str | Path) -> str | None:
+    """Why no file can be made in ``folder`` (an existing folder), or None if one can: a file
+    is made there and removed, since permission bits say nothing of a read-only file system,
+    of ``/proc``, or to a process running as root."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as error:
+        return error.strerror or type(error).__name__
+
+
 def as_new(path: str | Path) -> Path:
     """Give ``path`` the permissions a new file (or folder) would get from the umask."""
     path = Path(path)

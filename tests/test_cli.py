@@ -150,6 +150,12 @@ def test_out_writes_parquet_and_meta(capsys, tmp_path):
         (["simulate", "--threads", "2", "--backend", "mesa"], "only the cpu backend"),
         (["simulate", "--events"], "--events: needs --out DIR"),
         (["check"], "Missing argument"),
+        # Paths where permission bits say yes (as root) but no file can be made: refused
+        # before any work, not with a traceback after it.
+        (["simulate", "--out", "/proc/x"], "--out /proc/x: cannot write in /proc"),
+        (["experiment", "capacity", "--out", "/proc/x"], "--out /proc/x: cannot write in /proc"),
+        (["calibrate", "--out", "/proc/x"], "--out /proc/x: cannot write in /proc"),
+        (["plot", "capacity", "--out", "/proc"], "/proc/capacity is not a results folder"),
     ],
 )
 def test_user_errors_are_one_line(capsys, args, needle):
@@ -344,3 +350,41 @@ def test_first_compile_is_announced(capsys, monkeypatch, compiles):
     code, _, err = run_cli(capsys, "simulate", "--reps", "1", "--backend", "cpu", "--json")
     assert code == 0
     assert ("Compiling the CPU engine" in err) == compiles
+
+
+@pytest.mark.slow  # about 7 s: a process started and stopped
+def test_ctrl_c_says_what_was_kept(tmp_path):
+    """Ctrl-C during a run: exit code 130 and one line saying what was kept (typer turns the
+    interrupt into that exit code without a word)."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lis1abm.cli", "simulate", "--reps", "100000000", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: the signal is not ignored
+    )
+    time.sleep(6)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (
+        f"lis1abm: interrupted: nothing was written to {out} "
+        "(results are moved there only when complete)"
+    )
+    assert not out.exists()
+
+
+def test_plot_refuses_a_folder_it_cannot_write(capsys, tmp_path, monkeypatch):
+    """plot on a results folder where no file can be made (a read-only file system): one
+    line, exit 2, before drawing."""
+    import lis1abm.atomic
+
+    (tmp_path / "capacity").mkdir()
+    monkeypatch.setattr(lis1abm.atomic, "cannot_write_in", lambda folder: "Read-only file system")
+    code, out, err = run_cli(capsys, "plot", "capacity", "--out", str(tmp_path))
+    assert code == 2 and err.count("\n") == 1
+    assert f"cannot write the figures in {tmp_path / 'capacity'} (Read-only file system)" in err

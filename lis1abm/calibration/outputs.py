@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lis1abm.atomic import as_new, replacing
+from lis1abm.atomic import as_new, cannot_write_in, replacing
 from lis1abm.calibration.paths import tree_of
 from lis1abm.errors import UserError
 from lis1abm.params import Params, load_params
@@ -183,6 +183,7 @@ def check_writable(path: Path, flag: str) -> Path:
     probe = path if flag == "--out" and path.is_dir() else path.parent
     while not probe.exists():
         probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK):
-        raise UserError(f"{flag} {path}: cannot write in {probe}")
+    why = "not a folder" if not probe.is_dir() else cannot_write_in(probe)
+    if why:
+        raise UserError(f"{flag} {path}: cannot write in {probe} ({why})")
     return path

@@ -142,6 +142,8 @@ def simulate(
     if out is not None:
         check_out(out)
     options = {"per_replication": per_replication, "log_events": events, "out": out}
+    if out is not None:
+        _on_interrupt(f"nothing was written to {out} (results are moved there only when complete)")
 
     def run():
         return _run(round_name, reps, seed, backend, params, options)
@@ -365,6 +367,7 @@ def calibrate(
     check_writable(out, "--out")
     if params_out is not None:
         check_writable(params_out, "--params-out")
+    _on_interrupt(f"the trials so far are kept in {out}/study.journal: add --resume to go on")
     err = Console(stderr=True)
 
     def run():
@@ -580,6 +583,10 @@ def experiment(
     )
     check_out(out)
     config = load_experiment(name)
+    _on_interrupt(
+        f"the tasks that finished are kept in {parts_folder(out, config.name)}: "
+        "the same command resumes them"
+    )
     total_reps = config.replications if reps is None else reps
     err = Console(stderr=True)
     if spec.kind in ("none", "local"):  # local workers share this machine's compiled engine
@@ -622,9 +629,14 @@ def plot(
     ] = Path("results"),
 ) -> None:
     """Redraw an experiment's figures from its saved results alone."""
+    from lis1abm.atomic import cannot_write_in
     from lis1abm.experiments import draw_figures
 
     folder = out / Path(name).stem
+    if not folder.is_dir():
+        raise UserError(f"plot: {folder} is not a results folder (run the experiment first)")
+    if why := cannot_write_in(folder):
+        raise UserError(f"plot: cannot write the figures in {folder} ({why})")
     written = draw_figures(folder)
     typer.echo(f"{folder}: " + ", ".join(p.name for p in written))
 
@@ -657,9 +669,21 @@ def main(argv: list[str] | None = None) -> None:
         print(f"lis1abm: error: {error}", file=sys.stderr)
         code = 2
     except (typer.Abort, KeyboardInterrupt):
-        print("lis1abm: interrupted", file=sys.stderr)
-        code = 130
+        code = INTERRUPTED
+    if code == INTERRUPTED:  # typer turns Ctrl-C into this exit code, without a word
+        print(f"lis1abm: interrupted: {_kept_if_interrupted}", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C (128 + SIGINT)
+_kept_if_interrupted = "nothing was written"
+
+
+def _on_interrupt(kept: str) -> None:
+    """Say what an interrupted command keeps (and how to go on): printed by :func:`main`
+    if Ctrl-C stops the command."""
+    global _kept_if_interrupted
+    _kept_if_interrupted = kept
 
 
 if __name__ == "__main__":

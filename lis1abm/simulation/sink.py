@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lis1abm.atomic import cannot_write_in
 from lis1abm.errors import UserError
 
 PROVENANCE_COLUMNS = ("seed", "round", "params_name", "params_sha256", "scenario")
@@ -52,8 +53,9 @@ def check_out(out: str | Path) -> Path:
     parent = out.resolve().parent
     if not parent.is_dir():
         raise UserError(f"--out {out}: parent folder {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (out.is_dir() and not os.access(out, os.W_OK)):
-        raise UserError(f"--out {out}: cannot write in {out if out.is_dir() else parent}")
+    folder = out if out.is_dir() else parent
+    if why := cannot_write_in(folder):
+        raise UserError(f"--out {out}: cannot write in {folder} ({why})")
     return out
 
 
