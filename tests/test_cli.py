@@ -388,3 +388,15 @@ def test_plot_refuses_a_folder_it_cannot_write(capsys, tmp_path, monkeypatch):
     code, out, err = run_cli(capsys, "plot", "capacity", "--out", str(tmp_path))
     assert code == 2 and err.count("\n") == 1
     assert f"cannot write the figures in {tmp_path / 'capacity'} (Read-only file system)" in err
+
+
+def test_plot_draws_a_simulation_fit(capsys, tmp_path):
+    """plot on a folder written by simulate --out draws its fit (report, model mean and band
+    per group) beside the comparison."""
+    run = tmp_path / "run"
+    code, _, _ = run_cli(capsys, "simulate", "--reps", "20", "--out", str(run))
+    assert code == 0
+    code, out, err = run_cli(capsys, "plot", str(run))
+    assert code == 0, err
+    assert (run / "fit.png").stat().st_size > 10_000 and (run / "fit.pdf").is_file()
+    assert "fit.png, fit.pdf" in out

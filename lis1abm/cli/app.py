@@ -623,22 +623,44 @@ def experiment(
 
 @app.command()
 def plot(
-    name: Annotated[str, typer.Argument(help="The experiment whose results to draw.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="The experiment whose results to draw, or a folder written by "
+            "simulate --out (its fit: fit.png and fit.pdf there)."
+        ),
+    ],
     out: Annotated[
         Path, typer.Option(help="The results folder the experiment wrote (OUT/<name>/).")
     ] = Path("results"),
 ) -> None:
-    """Redraw an experiment's figures from its saved results alone."""
+    """Redraw an experiment's figures, or draw a simulation's fit, from saved results alone."""
     from lis1abm.atomic import cannot_write_in
-    from lis1abm.experiments import draw_figures
 
-    folder = out / Path(name).stem
+    simulated = Path(name) / "comparison.parquet"
+    folder = simulated.parent if simulated.is_file() else out / Path(name).stem
     if not folder.is_dir():
         raise UserError(f"plot: {folder} is not a results folder (run the experiment first)")
     if why := cannot_write_in(folder):
         raise UserError(f"plot: cannot write the figures in {folder} ({why})")
-    written = draw_figures(folder)
+    if simulated.is_file():
+        written = _draw_simulation_fit(simulated)
+    else:
+        from lis1abm.experiments import draw_figures
+
+        written = draw_figures(folder)
     typer.echo(f"{folder}: " + ", ".join(p.name for p in written))
+
+
+def _draw_simulation_fit(comparison: Path) -> list[Path]:
+    """fit.png and fit.pdf beside a simulation's ``comparison.parquet``."""
+    import pandas as pd
+
+    from lis1abm.plots.fit import fit_figure, simulation_fit
+    from lis1abm.plots.theme import save
+
+    table = pd.read_parquet(comparison)
+    return save(fit_figure(simulation_fit(table)), comparison.parent / "fit")
 
 
 def _plain(value):

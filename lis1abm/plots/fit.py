@@ -10,7 +10,7 @@ import pandas as pd
 
 from lis1abm.plots.theme import colours, use_theme
 
-ROLES = ("fitted", "held-out")
+ROLES = ("fitted", "held-out", "compared")  # "compared": a simulation's rows, not a fit's
 
 
 SCATTER = ("appendix4",)
@@ -47,12 +47,36 @@ def fit_figure(fit: pd.DataFrame, columns: int = 3):
     for ax, (role, breakdown) in zip(axes.flat, panels, strict=False):
         part = fit[(fit["role"] == role) & (fit["breakdown"] == breakdown)]
         (scatter if breakdown in SCATTER else intervals)(ax, part)
-        ax.set_title(f"{breakdown.replace('_', ' ')} ({role})", fontsize=9)
+        suffix = "" if role == "compared" else f" ({role})"
+        ax.set_title(f"{breakdown.replace('_', ' ')}{suffix}", fontsize=9)
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     if panels:
         axes.flat[0].legend(fontsize=7, loc="best")
     return figure
+
+
+def simulation_fit(comparison: pd.DataFrame) -> pd.DataFrame:
+    """A ``simulate`` output's ``comparison.parquet`` as :func:`fit_figure`'s rows (role
+    ``compared``): hires, or for table 2's breakdowns the not hired (applicants minus hires:
+    mean, and the band's ends swapped)."""
+    not_hired = comparison["report_not_hired"].notna()
+    n = comparison["applicants"]
+    return pd.DataFrame(
+        {
+            "breakdown": comparison["breakdown"],
+            "group": comparison["group"],
+            "role": "compared",
+            "applicants": n,
+            "report": comparison["report_not_hired"].where(not_hired, comparison["report_hired"]),
+            "model_mean": (n - comparison["sim_hired_mean"]).where(
+                not_hired, comparison["sim_hired_mean"]
+            ),
+            "p05": (n - comparison["sim_hired_p95"]).where(not_hired, comparison["sim_hired_p05"]),
+            "p95": (n - comparison["sim_hired_p05"]).where(not_hired, comparison["sim_hired_p95"]),
+            "observed": np.where(not_hired, "not_hired", "hired"),
+        }
+    )
 
 
 def intervals(ax, part: pd.DataFrame) -> None:
@@ -75,7 +99,8 @@ def intervals(ax, part: pd.DataFrame) -> None:
     ax.plot(part["report"] * scale, y, "x", color=report_colour, ms=6, mew=1.5, label="report")
     ax.set_yticks(y, part["group"], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("not hired (applicants)" if not_hired else "hired (% of the group's applicants)")
+    of = "the ad's positions" if (part["breakdown"] == "ad").all() else "the group's applicants"
+    ax.set_xlabel("not hired (applicants)" if not_hired else f"hired (% of {of})")
 
 
 def scatter(ax, part: pd.DataFrame) -> None:
