@@ -400,3 +400,21 @@ def test_plot_draws_a_simulation_fit(capsys, tmp_path):
     assert code == 0, err
     assert (run / "fit.png").stat().st_size > 10_000 and (run / "fit.pdf").is_file()
     assert "fit.png, fit.pdf" in out
+
+
+def test_events_join_the_applicants_and_ads(capsys, tmp_path):
+    """With --events, population.parquet and ads.parquet hold the attributes of every
+    applicant and ad the event log names: every offer joins one row of each."""
+    run = tmp_path / "run"
+    code, _, _ = run_cli(capsys, "simulate", "--reps", "3", "--events", "--out", str(run))
+    assert code == 0
+    events = pd.read_parquet(run / "events.parquet")
+    population = pd.read_parquet(run / "population.parquet")
+    ads = pd.read_parquet(run / "ads.parquet")
+    assert population["applicant"].is_unique and ads["ad"].is_unique
+    joined = events.merge(population, on="applicant", validate="many_to_one").merge(
+        ads, on="ad", validate="many_to_one"
+    )
+    assert len(joined) == len(events) > 0
+    assert set(joined["education_group"]) == {"Norway", "EEA+UK", "Outside EEA"}
+    assert len(population) == 932 and ads["positions"].sum() == 601

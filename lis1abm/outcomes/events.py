@@ -45,3 +45,49 @@ def event_table(replication, round_, ad, applicant, response) -> pd.DataFrame:
         }
     )
     return log.sort_values(["replication", "round", "ad", "applicant"], ignore_index=True)
+
+
+# The population's columns that an analyst splits events by; the others are the population
+# model's working values (``period_index``, ``years_since_graduation``, ``proficiency``).
+APPLICANT_COLUMNS = (
+    "nationality",
+    "nationality_group",
+    "education_country",
+    "education_group",
+    "gender",
+    "age",
+    "age_group",
+    "graduation_period",
+    "rounds_applied",
+    "wanted_job",
+    "residence",
+    "home_region",
+    "study_city",
+    "study_region",
+)
+
+
+def applicant_table(market: Market) -> pd.DataFrame:
+    """The applicants of the event log's ``applicant`` column (one row each, N rows): their
+    attributes, so that offers can be split by any group with a join on ``applicant``."""
+    table = market.population.loc[:, list(APPLICANT_COLUMNS)].copy()
+    table.insert(0, "applicant", np.arange(len(table), dtype=np.int64))
+    table.insert(1, "applications", np.diff(market.applications.ptr).astype(np.int64))
+    return table
+
+
+def ad_table(market: Market) -> pd.DataFrame:
+    """The ads of the event log's ``ad`` column (one row each, J rows): id, trust, site,
+    region, positions and capacity (the hires the capacity rule allows)."""
+    ads = market.data.ads
+    return pd.DataFrame(
+        {
+            "ad": np.arange(len(ads), dtype=np.int64),
+            "ad_id": [a.id for a in ads],
+            "trust": [a.trust for a in ads],
+            "site": [a.site for a in ads],
+            "region": [a.region for a in ads],
+            "positions": [a.positions for a in ads],
+            "capacity": np.asarray(market.capacity, dtype=np.int64),
+        }
+    )

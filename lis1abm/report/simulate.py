@@ -25,6 +25,7 @@ from lis1abm.engine.backends import compile_notice, resolve_backend
 from lis1abm.errors import UserError
 from lis1abm.market.ranking import Market
 from lis1abm.outcomes.aggregate import Summary
+from lis1abm.outcomes.events import ad_table, applicant_table
 from lis1abm.outcomes.tally import Tally
 from lis1abm.params import Params
 from lis1abm.report.compare import cascade_summary, compare
@@ -203,8 +204,12 @@ def simulate(
 
 
 def _commit(sink: ResultSink, result: SimulationResult) -> list[Path]:
-    """The comparison and ``meta.json`` (with the mean cascade) into the sink's folder."""
+    """The comparison and ``meta.json`` (with the mean cascade) into the sink's folder; with
+    the event log, the applicants and ads its ids refer to."""
     tables = {"comparison.parquet": result.comparison()}
+    if sink.log_events:
+        tables["population.parquet"] = applicant_table(result.market)
+        tables["ads.parquet"] = ad_table(result.market)
     return sink.commit(tables, result.meta | {"cascade": result.cascade})
 
 

@@ -65,7 +65,14 @@ class ResultSink:
     :meth:`commit` moves into place once everything is written; leaving the ``with`` block
     removes the staging folder, so a failure leaves nothing half-written."""
 
-    FILES = ("replications.parquet", "events.parquet", "comparison.parquet", "meta.json")
+    FILES = (
+        "replications.parquet",
+        "events.parquet",
+        "population.parquet",
+        "ads.parquet",
+        "comparison.parquet",
+        "meta.json",
+    )
 
     def __init__(self, tally, provenance, out, per_replication, log_events):
         self.tally = tally
