@@ -114,5 +114,5 @@ def test_printout_names_parameters_and_capacity(capsys):
     assert stop.value.code == 0
     out = capsys.readouterr().out
     assert "Parameters: autumn2024_calibrated.toml (calibrated for round autumn2024)" in out
-    assert "Capacity: rule report_hires" in out and "606 hires at most, for 601 positions" in out
+    assert "Capacity: 606 hires at most for 601 positions (rule report_hires" in out
     assert all(len(line) <= 80 for line in out.splitlines() if "│" in line or "─" in line)

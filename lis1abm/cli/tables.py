@@ -37,8 +37,8 @@ ONE_LINE = ("appendix4",)
 """Breakdowns too long for the terminal (appendix 4: 113 pairs): the fit line alone;
 ``--json`` and ``--out`` have every row."""
 CAPACITY_RULES = {
-    "positions": "each ad hires at most its positions",
-    "report_hires": "each trust hires at most its positions plus its extra hires in the report",
+    "positions": "each ad's positions",
+    "report_hires": "each trust's positions plus its extra hires in the report",
 }
 # The cascade's columns: short headers that fit 80 columns, explained under the table
 # (``--json`` has the full names).
@@ -82,9 +82,8 @@ def print_inputs(meta: dict, console: Console) -> None:
     """The run's inputs: version, round and its file, replications, seed, backend; the
     parameter file and why it was chosen; what the capacity rule does."""
     console.print(
-        f"[bold]lis1abm[/] {meta['version']}: round {meta['round']} "
-        f"({Path(meta['round_file']).name}), {meta['replications']:,} replications, "
-        f"seed {meta['seed']}, backend {meta['backend']}",
+        f"[bold]lis1abm[/] {meta['version']}: {meta['round']} ({Path(meta['round_file']).name}), "
+        f"{meta['replications']:,} replications, seed {meta['seed']}, {meta['backend']}",
         highlight=False,
     )
     console.print(
@@ -95,8 +94,8 @@ def print_inputs(meta: dict, console: Console) -> None:
     capacity = meta.get("capacity")
     if capacity:
         console.print(
-            f"Capacity: rule {capacity['rule']}: {CAPACITY_RULES[capacity['rule']]}: "
-            f"{capacity['capacity']:,} hires at most, for {capacity['positions']:,} positions",
+            f"Capacity: {capacity['capacity']:,} hires at most for {capacity['positions']:,} "
+            f"positions (rule {capacity['rule']}: {CAPACITY_RULES[capacity['rule']]})",
             markup=False,
             highlight=False,
         )
