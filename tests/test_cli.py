@@ -155,7 +155,7 @@ def test_out_writes_parquet_and_meta(capsys, tmp_path):
         (["simulate", "--out", "/proc/x"], "--out /proc/x: cannot write in /proc"),
         (["experiment", "capacity", "--out", "/proc/x"], "--out /proc/x: cannot write in /proc"),
         (["calibrate", "--out", "/proc/x"], "--out /proc/x: cannot write in /proc"),
-        (["plot", "capacity", "--out", "/proc"], "/proc/capacity is not a results folder"),
+        (["plot", "capacity", "--out", "/proc"], "no summary.csv"),
     ],
 )
 def test_user_errors_are_one_line(capsys, args, needle):

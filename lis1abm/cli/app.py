@@ -639,9 +639,7 @@ def plot(
 
     simulated = Path(name) / "comparison.parquet"
     folder = simulated.parent if simulated.is_file() else out / Path(name).stem
-    if not folder.is_dir():
-        raise UserError(f"plot: {folder} is not a results folder (run the experiment first)")
-    if why := cannot_write_in(folder):
+    if folder.is_dir() and (why := cannot_write_in(folder)):
         raise UserError(f"plot: cannot write the figures in {folder} ({why})")
     if simulated.is_file():
         written = _draw_simulation_fit(simulated)
