@@ -239,9 +239,11 @@ def test_per_replication_table_is_streamed_with_provenance(tmp_path):
         sim.BATCH = batch
     assert result.values is None and result.events is None  # streamed, not kept
     assert sorted(p.name for p in out.iterdir()) == [
+        "ads.parquet",
         "comparison.parquet",
         "events.parquet",
         "meta.json",
+        "population.parquet",
         "replications.parquet",
     ]
     assert not [p for p in tmp_path.iterdir() if p.name != "run"]  # no staging folder left
