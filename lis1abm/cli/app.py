@@ -89,6 +89,18 @@ RoundOption = Annotated[
 ]
 """The --round option of every command that runs a round."""
 
+PopulationsOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Synthetic populations drawn (at least 1, at most the replications; replication "
+        "r plays on population r % K), so that means and bands include the population's "
+        "uncertainty; 1: every replication on the population of the seed.  [default: 64, "
+        "at most the replications]",
+        show_default=False,
+    ),
+]
+"""The --populations option of every command that plays replications."""
+
 ThreadsOption = Annotated[
     int | None,
     typer.Option(
@@ -104,6 +116,7 @@ def simulate(
     round_name: RoundOption = "autumn2024",
     reps: Annotated[int, typer.Option(help="Replications.")] = 20,
     seed: Annotated[int, typer.Option(help="Root seed.")] = 2024,
+    populations: PopulationsOption = None,
     backend: Annotated[
         str,
         typer.Option(
@@ -154,7 +167,12 @@ def simulate(
             raise UserError(f"{flag}: needs --out DIR (the table is written into DIR)")
     if out is not None:
         check_out(out)
-    options = {"per_replication": per_replication, "log_events": events, "out": out}
+    options = {
+        "per_replication": per_replication,
+        "log_events": events,
+        "out": out,
+        "populations": populations,
+    }
 
     def run():
         return _run(round_name, reps, seed, backend, params, options)
@@ -663,12 +681,13 @@ def _print_tables(result) -> None:
     meta = result.meta
     console.print(
         f"[bold]lis1abm[/] {meta['version']}: round {meta['round']}, "
-        f"{meta['replications']} replications, seed {meta['seed']}, "
-        f"backend {meta['backend']}"
+        f"{meta['replications']} replications on {meta['populations']} populations, "
+        f"seed {meta['seed']}, backend {meta['backend']}"
     )
     console.print(
         "Hires: the report's figure beside the model's mean and 5-95 % band over "
-        "replications; ~ marks figures derived from the report's percentages."
+        "replications (over the synthetic populations and the offer rounds' chance); ~ marks "
+        "figures derived from the report's percentages."
     )
     for breakdown in BREAKDOWNS:
         rows = [r for r in result.rows if r["breakdown"] == breakdown]
@@ -694,7 +713,7 @@ def _print_tables(result) -> None:
             diff = None if report is None else mean - report
             table.add_row(
                 r["group"],
-                str(n),
+                str(n) if isinstance(n, int) else _fmt(n),
                 "-" if report is None else ("~" if derived else "") + str(report),
                 _fmt(mean),
                 band,
