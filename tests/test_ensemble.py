@@ -187,7 +187,7 @@ def test_populations_default_and_checks():
         ("30", "--populations 30 is more than the 20 replications"),
     ],
 )
-@pytest.mark.parametrize("command", ["simulate"])
+@pytest.mark.parametrize("command", ["simulate", "experiment", "calibrate"])
 def test_bad_populations_is_one_line(capsys, tmp_path, command, value, needle):
     """A bad --populations: one line naming the option, exit code 2, no traceback, before
     anything runs."""

@@ -338,6 +338,15 @@ def calibrate(
     seed: Annotated[
         int | None, typer.Option(help="Root seed (default: the config's).", show_default=False)
     ] = None,
+    populations: Annotated[
+        int | None,
+        typer.Option(
+            help="Synthetic populations every candidate is evaluated on (the same draws for "
+            "every candidate; at least 1, at most the replications).  [default: the config's, "
+            "else 64, at most the replications]",
+            show_default=False,
+        ),
+    ] = None,
     backend: Annotated[
         str,
         typer.Option(
@@ -378,6 +387,7 @@ def calibrate(
     from lis1abm.calibration.calibrate import calibrate as run_calibration
     from lis1abm.calibration.outputs import check_writable
     from lis1abm.distributed import open_cluster, parse_cluster
+    from lis1abm.simulation.ensemble import check_populations
 
     # Every option is checked before anything is built, so a mistake costs no run.
     if backend not in BACKENDS:
@@ -385,6 +395,8 @@ def calibrate(
     for flag, value, least in (("--budget", budget, 1), ("--reps", reps, 1), ("--seed", seed, 0)):
         if value is not None and value < least:
             raise UserError(f"{flag} must be at least {least}, got {value}")
+    if populations is not None:
+        check_populations(populations, populations if reps is None else reps)
     spec = parse_cluster(
         cluster,
         workers=workers,
@@ -406,6 +418,7 @@ def calibrate(
                 budget=budget,
                 reps=reps,
                 seed=seed,
+                populations=populations,
                 backend=backend,
                 resume=resume,
                 out=out,
@@ -548,6 +561,7 @@ def experiment(
     seed: Annotated[
         int | None, typer.Option(help="Root seed (default: the config's).", show_default=False)
     ] = None,
+    populations: PopulationsOption = None,
     backend: Annotated[
         str | None,
         typer.Option(
@@ -586,6 +600,7 @@ def experiment(
     from lis1abm.distributed import open_cluster, parse_cluster
     from lis1abm.experiments import draw_figures, load_experiment, write_results
     from lis1abm.experiments.tasks import parts_folder, run_experiment_tasks
+    from lis1abm.simulation.ensemble import check_populations
     from lis1abm.simulation.sink import check_out
 
     if list_:
@@ -612,6 +627,7 @@ def experiment(
     check_out(out)
     config = load_experiment(name)
     total_reps = config.replications if reps is None else reps
+    check_populations(config.populations if populations is None else populations, total_reps)
     err = Console(stderr=True)
     if spec.kind in ("none", "local"):  # local workers share this machine's compiled engine
         _compile_notice(err, backend or config.backend, total_reps)
@@ -631,6 +647,7 @@ def experiment(
             backend=backend,
             task_reps=task_reps,
             progress=progress,
+            populations=populations,
         )
     folder = write_results(result, out)
     shutil.rmtree(parts, ignore_errors=True)  # the results hold every part's rows now
@@ -638,7 +655,8 @@ def experiment(
     meta = result.meta
     Console().print(
         f"{config.name}: {len(config.scenarios)} scenarios x {meta['replications']} "
-        f"replications, seed {meta['seed']}, backend {meta['backend']}; results in {folder}/ "
+        f"replications on {meta['populations']} populations, seed {meta['seed']}, "
+        f"backend {meta['backend']}; results in {folder}/ "
         f"({len(figures)} figure files)",
         markup=False,
         highlight=False,
