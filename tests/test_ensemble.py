@@ -203,3 +203,79 @@ def test_bad_populations_is_one_line(capsys, tmp_path, command, value, needle):
     assert err.count("\n") == 1 and err.startswith("lis1abm: error: ")
     assert needle in err
     assert "Traceback" not in err and out == ""
+
+
+EXPERIMENT = """
+description = "two scenarios on two populations"
+replications = 6
+seed = 7
+populations = 2
+backend = "cpu"
+
+[[scenarios]]
+name = "as 2024"
+
+[[scenarios]]
+name = "650 positions"
+total_positions = 650
+"""
+
+
+def test_experiment_scenarios_share_their_population_draws(tmp_path):
+    """Every scenario plays on the same population draws (common random numbers): the same
+    population seeds; the config's ``populations`` is used, ``populations=`` overrides it,
+    unknown keys are still refused, and each row names its replication's draw."""
+    from lis1abm.errors import ConfigError
+    from lis1abm.experiments import load_experiment, run_experiment
+
+    path = tmp_path / "two.toml"
+    path.write_text(EXPERIMENT)
+    result = run_experiment(load_experiment(path))
+    assert result.meta["populations"] == 2
+    first, second = result.meta["scenarios"]
+    assert first["population_seeds"] == second["population_seeds"]
+    assert first["population_seeds"][0] == 7 and len(first["population_seeds"]) == 2
+    table = result.table
+    assert (table["population"] == table["replication"] % 2).all()
+    # The populations of scenario "as 2024" are those simulate draws for the same seed.
+    alone = simulate(reps=6, seed=7, backend="cpu", populations=2, per_replication=True)
+    assert first["population_market_sha256"] == alone.meta["population_market_sha256"]
+    hired = table[
+        (table["scenario"] == "as 2024")
+        & (table["breakdown"] == "total")
+        & (table["metric"] == "hired")
+    ]
+    column = np.flatnonzero(
+        (alone.tally.layout["breakdown"] == "total") & (alone.tally.layout["metric"] == "hired")
+    )[0]
+    np.testing.assert_array_equal(hired["value"].to_numpy(), alone.values[:, column])
+    assert run_experiment(load_experiment(path), populations=3).meta["populations"] == 3
+    path.write_text(EXPERIMENT.replace("populations = 2", "population = 2"))
+    with pytest.raises(ConfigError, match="population"):
+        load_experiment(path)
+
+
+def test_calibration_objective_plays_on_the_ensemble(tmp_path):
+    """A candidate is evaluated on the population draws: deterministic, the same draws for
+    every candidate, and another value than on one population."""
+    from test_calibration import SMALL
+
+    from lis1abm.calibration.config import load_config
+    from lis1abm.calibration.objective import Objective
+    from lis1abm.data.round import load_round
+
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL)
+    config = load_config(path)
+    data = load_round("autumn2024")
+    x = np.array(config.base_point())
+    objective = Objective(config, data, seed=7, reps=8, populations=4)
+    run = objective.run(x, keep_values=True)
+    assert run.values.shape[0] == 8 and run.summary.replications == 8
+    assert objective(x) == Objective(config, data, seed=7, reps=8, populations=4)(x)
+    assert objective(x) != Objective(config, data, seed=7, reps=8, populations=1)(x)
+    alone = simulate(
+        reps=8, seed=7, backend="cpu", populations=4, params_path=objective.params_at(x),
+        per_replication=True,
+    )  # fmt: skip
+    np.testing.assert_array_equal(run.values, alone.values)

@@ -7,11 +7,11 @@ purpose, ids) and the populations by (seed, draw), so two scenarios share every 
 in common, populations included (common random numbers), and their difference is far less
 noisy than that of two independent runs.
 
-A results folder ``<out>/<name>/`` holds ``replications.parquet`` (the tidy table),
-``summary.csv`` (means and 5-95 % bands) and ``meta.json`` (the config and its SHA-256, seed,
-populations and how replications map to them, version, git commit, backend, device, and per
-scenario its overrides, settings and market digests), then the figures (``<figure>.png`` and
-``.pdf``).
+A results folder ``<out>/<name>/`` holds ``replications.parquet`` (the tidy table, with each
+replication's ``population`` draw), ``summary.csv`` (means and 5-95 % bands) and
+``meta.json`` (the config and its SHA-256, seed, populations and how replications map to
+them, version, git commit, backend, device, and per scenario its overrides, settings and
+market digests), then the figures (``<figure>.png`` and ``.pdf``).
 """
 
 from __future__ import annotations
@@ -300,6 +300,9 @@ def assemble(
     if config.tables:
         tables = [t[t["breakdown"].isin(list(config.breakdowns))] for t in tables]
     table = categorical(pd.concat(tables, ignore_index=True), names)
+    # Each replication's population draw, as in simulate's replications.parquet.
+    draw = population_of(table["replication"].to_numpy(), runs[0].populations)
+    table.insert(table.columns.get_loc("replication") + 1, "population", draw)
     calendar = {s["name"]: s["settings"]["calendar_rounds"] for s in scenarios}
     meta = describe(
         experiment=config.name,
