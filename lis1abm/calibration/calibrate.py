@@ -138,7 +138,10 @@ def calibrate(
         raise UserError(f"--reps must be in [1, 1000000], got {reps}")
     if not 0 <= seed < 2**63:
         raise UserError(f"--seed must be an integer in [0, 2**63), got {seed}")
-    populations = check_populations(s.populations if populations is None else populations, reps)
+    flag = "--populations" if populations is not None else f"{config.file}: calibration.populations"
+    populations = check_populations(
+        s.populations if populations is None else populations, reps, flag
+    )
     if s.crn_first < s.fresh_first + reps and s.fresh_first < s.crn_first + reps:
         raise UserError(
             f"{config.file}: calibration.fresh_first: the fresh block {s.fresh_first}.."

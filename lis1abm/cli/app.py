@@ -627,7 +627,10 @@ def experiment(
     check_out(out)
     config = load_experiment(name)
     total_reps = config.replications if reps is None else reps
-    check_populations(config.populations if populations is None else populations, total_reps)
+    if populations is None:  # the config's, or the default
+        check_populations(config.populations, total_reps, f"{config.file}: populations")
+    else:
+        check_populations(populations, total_reps)
     err = Console(stderr=True)
     if spec.kind in ("none", "local"):  # local workers share this machine's compiled engine
         _compile_notice(err, backend or config.backend, total_reps)

@@ -238,8 +238,9 @@ def check_run(
     reps = check_reps(config.replications if reps is None else reps)
     seed = config.seed if seed is None else seed
     backend = config.backend if backend is None else backend
+    flag = "--populations" if populations is not None else f"{config.file}: populations"
     populations = config.populations if populations is None else populations
-    return reps, check_seed(seed), backend, check_populations(populations, reps)
+    return reps, check_seed(seed), backend, check_populations(populations, reps, flag)
 
 
 def run_experiment(
