@@ -106,10 +106,10 @@ def calibrate(
     ``budget``, ``reps``, ``seed`` and ``populations`` default to the config's
     ``[calibration]`` values (``populations``: else the default of
     :func:`~lis1abm.simulation.ensemble.check_populations`); every candidate is evaluated on
-    the same population draws. With
-    a cluster's ``executor`` (:func:`lis1abm.distributed.open_cluster`) each generation's
-    candidates are evaluated in parallel by the workers, with the same trials as in this
-    process; the replays and scans after the search run here.
+    the same population draws. With a cluster's ``executor``
+    (:func:`lis1abm.distributed.open_cluster`) each generation's candidates are evaluated in
+    parallel by the workers, with the same trials as in this process; the replays and scans
+    after the search run here.
 
     Raises
     ------
