@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from test_calibration import SMALL as CALIBRATION
 
 from lis1abm.cli import main
 from lis1abm.engine.cpu import run_cpu
@@ -258,14 +259,12 @@ def test_experiment_scenarios_share_their_population_draws(tmp_path):
 def test_calibration_objective_plays_on_the_ensemble(tmp_path):
     """A candidate is evaluated on the population draws: deterministic, the same draws for
     every candidate, and another value than on one population."""
-    from test_calibration import SMALL
-
     from lis1abm.calibration.config import load_config
     from lis1abm.calibration.objective import Objective
     from lis1abm.data.round import load_round
 
     path = tmp_path / "small.toml"
-    path.write_text(SMALL)
+    path.write_text(CALIBRATION)
     config = load_config(path)
     data = load_round("autumn2024")
     x = np.array(config.base_point())
@@ -300,3 +299,35 @@ def test_gpu_equals_cpu_per_draw():
     np.testing.assert_array_equal(gpu.summary.hist, cpu.summary.hist)
     lean = simulate(reps=64, seed=5, backend="cuda", populations=4)  # summary on the device
     np.testing.assert_array_equal(lean.summary.hist, cpu.summary.hist)
+
+
+def test_calibration_config_takes_populations(tmp_path):
+    """``populations`` in ``[calibration]`` is read and range-checked; a misspelt key is still
+    refused."""
+    from lis1abm.calibration.config import load_config
+    from lis1abm.errors import ConfigError
+
+    path = tmp_path / "small.toml"
+    path.write_text(CALIBRATION.replace("replications = 20", "replications = 20\npopulations = 4"))
+    assert load_config(path).settings.populations == 4
+    assert load_config_default(tmp_path).settings.populations is None
+    for bad in ("populations = 0", "population = 4"):
+        path.write_text(CALIBRATION.replace("replications = 20", f"replications = 20\n{bad}"))
+        with pytest.raises(ConfigError, match="population"):
+            load_config(path)
+
+
+def load_config_default(tmp_path):
+    from lis1abm.calibration.config import load_config
+
+    path = tmp_path / "plain.toml"
+    path.write_text(CALIBRATION)
+    return load_config(path)
+
+
+def test_cli_help_names_the_default():
+    """The options' help (kept free of heavy imports) names the default the code uses."""
+    import importlib
+
+    app = importlib.import_module("lis1abm.cli.app")  # the module, not the Typer app
+    assert f"[default: {DEFAULT_POPULATIONS}," in app.PopulationsOption.__metadata__[0].help
