@@ -85,8 +85,8 @@ class ScenarioRun:
     market_sha256 : :func:`market_digest` of each draw's ``arrays``, checked before every
         batch.
     entry : the scenario's record in ``meta.json`` (overrides, settings, digests).
-    markets : each draw's market object (in this process; the mesa engine needs them), or
-        None.
+    markets : each draw's market object in this process (the mesa engine needs them; the
+        other engines keep only draw 0's), or None (shipped to a worker).
     """
 
     index: int
@@ -100,7 +100,7 @@ class ScenarioRun:
     breakdowns: tuple[str, ...]
     market_sha256: tuple[str, ...]
     entry: dict
-    markets: tuple[Market, ...] | None = None
+    markets: tuple[Market | None, ...] | None = None
 
     @property
     def tally(self) -> Tally:
@@ -114,9 +114,7 @@ class ScenarioRun:
     def shipped(self) -> ScenarioRun:
         """The run without the market objects (the tallies' references to them dropped too):
         the arrays, rows and tally recipes are all a batch on the fast engines reads."""
-        tallies = tuple(copy.copy(t) for t in self.tallies)
-        for tally in tallies:
-            tally.market = None
+        tallies = tuple(_without_market(t) for t in self.tallies)
         return dataclasses.replace(self, tallies=tallies, markets=None)
 
 
@@ -149,6 +147,13 @@ def prepare_scenario(
         kept = tuple(dict.fromkeys([*kept, *tally.layout["breakdown"]]))
     # Every draw has the round's parameters, hence the same behaviour thresholds.
     assert all(np.array_equal(r.rows, run.rows) for r in ensemble.draws)
+    tallies = tuple(r.tally for r in ensemble.draws)
+    markets = tuple(r.market for r in ensemble.draws)
+    if engine_name != "mesa":
+        # Only Mesa plays on a market object; draw 0's is kept for the report's figures. The
+        # others' populations would cost about a quarter more memory per scenario.
+        tallies = (tallies[0], *(_without_market(t) for t in tallies[1:]))
+        markets = (markets[0], *(None for _ in markets[1:]))
     return ScenarioRun(
         index,
         scenario.name,
@@ -156,13 +161,21 @@ def prepare_scenario(
         seed,
         tuple(r.arrays for r in ensemble.draws),
         run.rows,
-        tuple(r.tally for r in ensemble.draws),
+        tallies,
         scenario.allocation,
         kept,
         digests,
         entry,
-        tuple(r.market for r in ensemble.draws),
+        markets,
     )
+
+
+def _without_market(tally: Tally) -> Tally:
+    """A copy of ``tally`` without its market: its layout and recipe are all the fast engines
+    read."""
+    copied = copy.copy(tally)
+    copied.market = None
+    return copied
 
 
 def run_batch(
