@@ -59,6 +59,7 @@ class Stream(IntEnum):
     APPLY_AD = 11
     TASTE = 12
     STUDY_CITY = 13  # (applicant): study city of the Norway-educated; 1: staying in its region
+    POPULATION = 14  # (draw): the population seed of an ensemble's draw d >= 1
     # offer cascade (per replication)
     INTERVIEW = 20  # (applicant, ad): interview noise
     # 21-23: retired (one stream per reply decision, before REPLY_DAY)
@@ -206,6 +207,26 @@ def key(seed: int) -> tuple[np.uint64, np.uint64]:
     if not 0 <= seed < 2**64:
         raise ValueError(f"seed must be in [0, 2**64), got {seed}")
     return np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
+
+
+def population_seed(seed: int, draw: int, attempt: int = 0) -> int:
+    """The seed of population draw ``draw`` of root ``seed``: the root seed itself for draw 0
+    (so an ensemble of one population is the market of that seed), else 63 bits of the
+    Philox block of ``(seed, replication 0, POPULATION, draw, attempt)``, a pure function of
+    them. ``attempt`` > 0: the draw drawn again, when the population of the earlier attempt
+    could not be built."""
+    if draw == 0 and attempt == 0:
+        return int(seed)
+    x0, x1, _, _ = block(seed, 0, Stream.POPULATION, draw, attempt)
+    return int(((int(x1[0]) << 32) | int(x0[0])) >> 1)  # in [0, 2**63): a valid root seed
+
+
+def population_of(replication, populations: int):
+    """The population draw replication ``replication`` (int or int array) plays on in an
+    ensemble of ``populations`` draws: ``replication % populations``. Round robin, so that
+    any replication's draw follows from (replication, populations) alone and any block of
+    replications spreads evenly over the draws."""
+    return replication % populations
 
 
 def _u64(x) -> np.ndarray:

@@ -411,10 +411,13 @@ def test_events_join_the_applicants_and_ads(capsys, tmp_path):
     events = pd.read_parquet(run / "events.parquet")
     population = pd.read_parquet(run / "population.parquet")
     ads = pd.read_parquet(run / "ads.parquet")
-    assert population["applicant"].is_unique and ads["ad"].is_unique
-    joined = events.merge(population, on="applicant", validate="many_to_one").merge(
+    keys = ["population", "applicant"]
+    assert not population.duplicated(keys).any() and ads["ad"].is_unique
+    joined = events.merge(population, on=keys, validate="many_to_one").merge(
         ads, on="ad", validate="many_to_one"
     )
     assert len(joined) == len(events) > 0
     assert set(joined["education_group"]) == {"Norway", "EEA+UK", "Outside EEA"}
-    assert len(population) == 932 and ads["positions"].sum() == 601
+    # Three replications on three population draws, each with the report's 932 applicants.
+    assert population.groupby("population").size().tolist() == [932] * 3
+    assert ads["positions"].sum() == 601

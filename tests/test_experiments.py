@@ -175,7 +175,9 @@ def test_calendar_rounds_reach_the_engine(tmp_path, params):
 def test_table_shape_and_meta(small_run):
     config, result, folder = small_run
     table = pd.read_parquet(folder / "replications.parquet")
-    assert tuple(table.columns) == COLUMNS
+    assert tuple(table.columns) == (*COLUMNS[:2], "population", *COLUMNS[2:])
+    populations = json.loads((folder / "meta.json").read_text())["populations"]
+    assert (table["population"] == table["replication"] % populations).all()
     assert list(table["scenario"].cat.categories) == ["as 2024", "550 positions", "650 positions"]
     counts = table.groupby(["scenario", "replication"], observed=True).size()
     assert len(counts) == 3 * 4 and counts.nunique() == 1

@@ -180,7 +180,7 @@ def test_cpu_figures_are_numpys():
     statistics of the values of the same 300 replications, each replication's values taken
     from the engine's counts (:meth:`Tally.values_from`, checked against the definitions
     above)."""
-    result = simulate(reps=300, backend="cpu")
+    result = simulate(reps=300, backend="cpu", populations=1)
     assert result.values is None and result.replications is None
     tally = result.tally
     arrays = engine.flatten(result.market, tally)
@@ -193,7 +193,7 @@ def test_cpu_figures_are_numpys():
 def test_mesa_figures_are_numpys():
     """The Mesa backend, summarised batch by batch, keeps each replication's values as
     defined (counted from its outcome) and gives numpy's statistics of them."""
-    result = simulate(reps=4, backend="mesa", per_replication=True)
+    result = simulate(reps=4, backend="mesa", per_replication=True, populations=1)
     values = []
     for r in range(4):
         outcome = LIS1Model(result.market, r).run()
@@ -304,19 +304,20 @@ def test_write_results_of_a_result_in_memory(tmp_path):
 
 
 def test_memory_does_not_grow_with_replications():
-    """20,000 replications summarised as they come: Python-side allocations peak far below
-    the (R, K) int64 matrix of every replication's values that keeping them would take, and
-    about as high as for 1,000 replications. For autumn 2024 K is 666 values per replication
-    (366 for the 11 applicant breakdowns' 183 groups, 174 for 29 ads x 6 metrics, 126 for the
-    cascade's 13 rounds x 9 fields plus 8 totals and the unfilled positions), so the matrix
-    is 20,000 x 666 x 8 bytes = 107 MB."""
+    """20,000 replications on one population summarised as they come: Python-side
+    allocations peak far below the (R, K) int64 matrix of every replication's values that
+    keeping them would take, and about as high as for 1,000 replications (an ensemble adds
+    about 1.2 MB per population's market, whatever the replications). For autumn 2024 K is
+    666 values per replication (366 for the 11 applicant breakdowns' 183 groups, 174 for 29
+    ads x 6 metrics, 126 for the cascade's 13 rounds x 9 fields plus 8 totals and the
+    unfilled positions), so the matrix is 20,000 x 666 x 8 bytes = 107 MB."""
     simulate(reps=1, backend="cpu")  # imports, compiled code and caches, before measuring
 
     def peak(reps: int, **kw) -> tuple[int, int]:
         """Peak traced bytes of ``simulate(reps)``, and its values per replication."""
         tracemalloc.start()
         try:
-            result = simulate(reps=reps, backend="cpu", **kw)
+            result = simulate(reps=reps, backend="cpu", populations=1, **kw)
             return tracemalloc.get_traced_memory()[1], len(result.tally.layout)
         finally:
             tracemalloc.stop()
@@ -357,7 +358,7 @@ def test_appendix4_and_long_term_breakdowns(market):
         assert not any(b == breakdown for b, _ in report)  # hires are not the target
         long_term = int((market.population["rounds_applied"] >= 4).sum())
         assert tally.sizes[breakdown][-1] == 932 - long_term  # the last group: SHORT_TERM
-    result = simulate(reps=8, seed=5, backend="cpu", per_replication=True)
+    result = simulate(reps=8, seed=5, backend="cpu", per_replication=True, populations=1)
     table = result.values
     layout = result.tally.layout
     for (b, g), target in targets.items():

@@ -53,6 +53,7 @@ from lis1abm.plots.theme import save
 from lis1abm.report.compare import compare
 from lis1abm.report.provenance import describe, file_digest, git_commit
 from lis1abm.report.statements import figure_4_3
+from lis1abm.simulation.ensemble import POPULATION_RULE, check_populations
 
 DEFAULT_OUT = Path("results/calibration")
 """The output folder, relative to the current directory."""
@@ -95,6 +96,7 @@ def calibrate(
     budget: int | None = None,
     reps: int | None = None,
     seed: int | None = None,
+    populations: int | None = None,
     backend: str = "cpu",
     resume: bool = False,
     out: str | Path = DEFAULT_OUT,
@@ -104,10 +106,13 @@ def calibrate(
 ) -> CalibrationResult:
     """Calibrate the model to a round's report (see the module docstring).
 
-    ``budget``, ``reps`` and ``seed`` default to the config's ``[calibration]`` values. With
-    a cluster's ``executor`` (:func:`lis1abm.distributed.open_cluster`) each generation's
-    candidates are evaluated in parallel by the workers, with the same trials as in this
-    process; the replays and scans after the search run here.
+    ``budget``, ``reps``, ``seed`` and ``populations`` default to the config's
+    ``[calibration]`` values (``populations``: else the default of
+    :func:`~lis1abm.simulation.ensemble.check_populations`); every candidate is evaluated on
+    the same population draws. With a cluster's ``executor``
+    (:func:`lis1abm.distributed.open_cluster`) each generation's candidates are evaluated in
+    parallel by the workers, with the same trials as in this process; the replays and scans
+    after the search run here.
 
     Raises
     ------
@@ -136,6 +141,10 @@ def calibrate(
         raise UserError(f"--reps must be in [1, 1000000], got {reps}")
     if not 0 <= seed < 2**63:
         raise UserError(f"--seed must be an integer in [0, 2**63), got {seed}")
+    flag = "--populations" if populations is not None else f"{config.file}: calibration.populations"
+    populations = check_populations(
+        s.populations if populations is None else populations, reps, flag
+    )
     if s.crn_first < s.fresh_first + reps and s.fresh_first < s.crn_first + reps:
         raise UserError(
             f"{config.file}: calibration.fresh_first: the fresh block {s.fresh_first}.."
@@ -149,10 +158,12 @@ def calibrate(
         "--params-out",
     )
     out.mkdir(parents=True, exist_ok=True)
-    name = study_name(config, data.file, seed, reps)
+    name = study_name(config, data.file, seed, reps, populations)
     study = open_study(out, name, resume)
 
-    objective = Objective(config, data, seed, reps, engine_name, first=s.crn_first)
+    objective = Objective(
+        config, data, seed, reps, engine_name, first=s.crn_first, populations=populations
+    )
     progress.start("search", budget)
     parallel = executor is not None and type(executor) is not Executor
     evaluate = on_cluster(executor, objective, name) if parallel else None
@@ -194,6 +205,8 @@ def calibrate(
         params_sha256=file_digest(config.base_file),
         seed=seed,
         replications=reps,
+        populations=populations,
+        population_of_replication=POPULATION_RULE,
         backend=engine_name,
         device=device,
         study=name,

@@ -5,7 +5,9 @@ types, bad bounds and unknown parameter paths are one-line :class:`~lis1abm.erro
 naming the file and the key):
 
 - ``[calibration]``: ``params`` (the base parameter file: a built-in name or a path relative to
-  the config), ``seed``, ``replications`` per candidate, ``crn_first`` (the first replication
+  the config), ``seed``, ``replications`` per candidate, ``populations`` (population draws
+  every candidate is evaluated on, :mod:`lis1abm.simulation.ensemble`; default: simulate's,
+  at most the replications), ``crn_first`` (the first replication
   index of the fixed block every candidate is evaluated on: common random numbers),
   ``fresh_first`` (first index of the fresh block the best point is re-checked on; it must not
   overlap the fixed block), and ``budget`` (completed trials).
@@ -48,6 +50,7 @@ class Settings(BaseModel):
     params: str = "default"
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 2024
     replications: Annotated[int, Field(ge=1, le=1_000_000)] = 400
+    populations: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     crn_first: Annotated[int, Field(ge=0, lt=2**31)] = 0
     fresh_first: Annotated[int, Field(ge=0, lt=2**31)] = 1_000_000
     budget: Annotated[int, Field(ge=1, le=1_000_000)] = 300

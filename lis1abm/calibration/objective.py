@@ -4,13 +4,14 @@ For a candidate vector x (the free parameters, :attr:`CalibrationConfig.names` o
 
 1. the parameters are the base parameters with x in place, validated as a parameter file is
    (the search's bounds lie inside every parameter's range, so a candidate cannot be invalid);
-2. the market is rebuilt with the calibration's seed: the population, the applications and the
-   hospitals' scores all depend on the parameters (about 0.05-0.1 s of the 0.1-0.2 s a candidate
-   costs on 2 cores with 400 replications; the same seed keeps the market's own random draws
-   common to every candidate);
+2. the markets are rebuilt with the calibration's seed, one per population draw of the
+   ensemble (:mod:`lis1abm.simulation.ensemble`, P draws): the population, the applications
+   and the hospitals' scores all depend on the parameters (about 0.05-0.1 s a draw on 2 cores;
+   the same seed and P keep the markets' own random draws common to every candidate);
 3. R replications are played on a fixed block of replication indices (``first .. first + R -
-   1``): every candidate sees the same random numbers, so the objective is a deterministic,
-   much smoother function of x than with fresh draws;
+   1``), replication r on draw r % P: every candidate sees the same random numbers and the
+   same population draws, so the objective is a deterministic, much smoother function of x
+   than with fresh draws; a fresh block plays other cascades on the same populations;
 4. per fitted group g: the model's hire probability p_g = mean hires / applicants over the R
    replications, and the log-likelihood of the report's count k_g out of n_g:
 
@@ -54,15 +55,15 @@ from lis1abm.outcomes.aggregate import Summary
 from lis1abm.outcomes.tally import Tally
 from lis1abm.params import Params, with_overrides
 from lis1abm.report.compare import report_figures, report_not_hired
-from lis1abm.simulation.prepare import prepare
-from lis1abm.simulation.replications import run_replications
+from lis1abm.simulation.ensemble import prepare_ensemble, run_ensemble
 from lis1abm.simulation.sink import ResultSink
 
 
 @dataclass
 class Run:
-    """A candidate's replications: the market, its tally, their summary and, when asked for,
-    every replication's values (int64 (R, K), :attr:`Tally.layout` order)."""
+    """A candidate's replications: the market of population draw 0, its tally (every draw's
+    layout), their summary over every draw and, when asked for, every replication's values
+    (int64 (R, K), :attr:`Tally.layout` order)."""
 
     params: Params
     market: Market
@@ -92,6 +93,7 @@ class Objective:
     reps : replications per candidate (R).
     engine_name : ``cpu``, ``cuda`` or ``mesa`` (all give the same outcome).
     first : the first replication index of the fixed block.
+    populations : population draws (P, checked already); replication r plays on draw r % P.
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class Objective:
         reps: int,
         engine_name: str = "cpu",
         first: int = 0,
+        populations: int = 1,
     ):
         self.config = config
         self.data = data
@@ -109,6 +112,7 @@ class Objective:
         self.reps = reps
         self.engine_name = engine_name
         self.first = first
+        self.populations = populations
         self.names = config.names
         self.evaluations = 0
         self._report: dict | None = None
@@ -120,17 +124,17 @@ class Objective:
         return with_overrides(self.config.base, values)
 
     def run(self, x, first: int | None = None, keep_values: bool = False) -> Run:
-        """Rebuild the market at ``x`` and play the block of R replications from ``first``
-        (default: the fixed block)."""
+        """Rebuild the markets at ``x`` and play the block of R replications from ``first``
+        (default: the fixed block) over the population draws."""
         params = self.params_at(x)
-        run = prepare(self.data, params, seed=self.seed)
-        sink = ResultSink(run.tally, {}, None, per_replication=keep_values, log_events=False)
+        ensemble = prepare_ensemble(self.data, params, seed=self.seed, populations=self.populations)
+        tally = ensemble.tally
+        kept = (keep_values, False, self.populations)
+        sink = ResultSink(tally, {}, None, *kept)
         start = self.first if first is None else first
-        summary = run_replications(
-            self.engine_name, run.market, run.tally, run.arrays, self.reps, sink, first=start
-        )
+        summary = run_ensemble(self.engine_name, ensemble, self.reps, sink, first=start)
         self.evaluations += 1
-        return Run(params, run.market, run.tally, summary, sink.values())
+        return Run(params, ensemble.first.market, tally, summary, sink.values())
 
     def fit(self, x, run: Run) -> Fit:
         """The objective's parts at ``x`` from its replications."""

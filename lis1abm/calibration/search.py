@@ -53,15 +53,19 @@ GENERATION, OPTIMIZER = "cma:generation", "cma:optimizer"
 first trial of a generation) the optimizer's state, in parts named from this prefix."""
 
 
-def study_name(config: CalibrationConfig, round_file: str | Path, seed: int, reps: int) -> str:
+def study_name(
+    config: CalibrationConfig, round_file: str | Path, seed: int, reps: int, populations: int = 1
+) -> str:
     """``lis1abm-<digest>``: SHA-256 (first 16 hex digits) of the calibration config, the base
-    parameter file, the round file, the seed, the replications and the code version."""
+    parameter file, the round file, the seed, the replications, the population draws and the
+    code version."""
     setup = {
         "config": file_digest(config.file),
         "params": file_digest(config.base_file),
         "round": file_digest(round_file),
         "seed": seed,
         "replications": reps,
+        "populations": populations,
         "version": __version__,
         "commit": git_commit(),
     }

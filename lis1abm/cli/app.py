@@ -74,6 +74,18 @@ RoundOption = Annotated[
 ]
 """The --round option of every command that runs a round."""
 
+PopulationsOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Synthetic populations drawn (at least 1, at most the replications; replication "
+        "r plays on population r % K), so that means and bands include the population's "
+        "uncertainty; 1: every replication on the population of the seed.  [default: 64, "
+        "at most the replications]",
+        show_default=False,
+    ),
+]
+"""The --populations option of every command that plays replications."""
+
 ThreadsOption = Annotated[
     int | None,
     typer.Option(
@@ -91,6 +103,7 @@ def simulate(
         int, typer.Option(help="Replications (enough for stable 5-95 % bands).")
     ] = DEFAULT_REPS,
     seed: Annotated[int, typer.Option(help="Root seed.")] = 2024,
+    populations: PopulationsOption = None,
     backend: Annotated[
         str,
         typer.Option(
@@ -141,7 +154,12 @@ def simulate(
             raise UserError(f"{flag}: needs --out DIR (the table is written into DIR)")
     if out is not None:
         check_out(out)
-    options = {"per_replication": per_replication, "log_events": events, "out": out}
+    options = {
+        "per_replication": per_replication,
+        "log_events": events,
+        "out": out,
+        "populations": populations,
+    }
     if out is not None:
         _on_interrupt(f"nothing was written to {out} (results are moved there only when complete)")
 
@@ -309,6 +327,15 @@ def calibrate(
     seed: Annotated[
         int | None, typer.Option(help="Root seed (default: the config's).", show_default=False)
     ] = None,
+    populations: Annotated[
+        int | None,
+        typer.Option(
+            help="Synthetic populations every candidate is evaluated on (the same draws for "
+            "every candidate; at least 1, at most the replications).  [default: the config's, "
+            "else 64, at most the replications]",
+            show_default=False,
+        ),
+    ] = None,
     backend: Annotated[
         str,
         typer.Option(
@@ -349,6 +376,7 @@ def calibrate(
     from lis1abm.calibration.calibrate import calibrate as run_calibration
     from lis1abm.calibration.outputs import check_writable
     from lis1abm.distributed import open_cluster, parse_cluster
+    from lis1abm.simulation.ensemble import check_populations
 
     # Every option is checked before anything is built, so a mistake costs no run.
     if backend not in BACKENDS:
@@ -356,6 +384,8 @@ def calibrate(
     for flag, value, least in (("--budget", budget, 1), ("--reps", reps, 1), ("--seed", seed, 0)):
         if value is not None and value < least:
             raise UserError(f"{flag} must be at least {least}, got {value}")
+    if populations is not None:
+        check_populations(populations, populations if reps is None else reps)
     spec = parse_cluster(
         cluster,
         workers=workers,
@@ -378,6 +408,7 @@ def calibrate(
                 budget=budget,
                 reps=reps,
                 seed=seed,
+                populations=populations,
                 backend=backend,
                 resume=resume,
                 out=out,
@@ -520,6 +551,7 @@ def experiment(
     seed: Annotated[
         int | None, typer.Option(help="Root seed (default: the config's).", show_default=False)
     ] = None,
+    populations: PopulationsOption = None,
     backend: Annotated[
         str | None,
         typer.Option(
@@ -558,6 +590,7 @@ def experiment(
     from lis1abm.distributed import open_cluster, parse_cluster
     from lis1abm.experiments import draw_figures, load_experiment, write_results
     from lis1abm.experiments.tasks import parts_folder, run_experiment_tasks
+    from lis1abm.simulation.ensemble import check_populations
     from lis1abm.simulation.sink import check_out
 
     if list_:
@@ -588,6 +621,10 @@ def experiment(
         "the same command resumes them"
     )
     total_reps = config.replications if reps is None else reps
+    if populations is None:  # the config's, or the default
+        check_populations(config.populations, total_reps, f"{config.file}: populations")
+    else:
+        check_populations(populations, total_reps)
     err = Console(stderr=True)
     if spec.kind in ("none", "local"):  # local workers share this machine's compiled engine
         _compile_notice(err, backend or config.backend, total_reps)
@@ -607,6 +644,7 @@ def experiment(
             backend=backend,
             task_reps=task_reps,
             progress=progress,
+            populations=populations,
         )
     folder = write_results(result, out)
     shutil.rmtree(parts, ignore_errors=True)  # the results hold every part's rows now
@@ -614,7 +652,8 @@ def experiment(
     meta = result.meta
     Console().print(
         f"{config.name}: {len(config.scenarios)} scenarios x {meta['replications']} "
-        f"replications, seed {meta['seed']}, backend {meta['backend']}; results in {folder}/ "
+        f"replications on {meta['populations']} populations, seed {meta['seed']}, "
+        f"backend {meta['backend']}; results in {folder}/ "
         f"({len(figures)} figure files)",
         markup=False,
         highlight=False,

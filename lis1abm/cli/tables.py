@@ -63,7 +63,8 @@ def print_simulation(result, console: Console) -> None:
     )
     print_inputs(result.meta, console)
     console.print(
-        "Hires: the report beside the model's mean and 5-95 % band over replications; "
+        "Hires: the report beside the model's mean and 5-95 % band over replications (over "
+        "the synthetic populations and the offer rounds' chance); "
         "rate: hires per applicant (%), report / model; ! marks a report figure outside the "
         "band; ~ a figure derived from the report's percentages.",
         highlight=False,
@@ -83,7 +84,8 @@ def print_inputs(meta: dict, console: Console) -> None:
     parameter file and why it was chosen; what the capacity rule does."""
     console.print(
         f"[bold]lis1abm[/] {meta['version']}: {meta['round']} ({Path(meta['round_file']).name}), "
-        f"{meta['replications']:,} replications, seed {meta['seed']}, {meta['backend']}",
+        f"{meta['replications']:,} replications on {meta['populations']} populations, "
+        f"seed {meta['seed']}, {meta['backend']}",
         highlight=False,
     )
     console.print(
@@ -126,7 +128,7 @@ def comparison_table(breakdown: str, rows: list[dict]) -> Table:
         rate = () if ads else (_rates(report, mean, r["applicants"]),)
         table.add_row(
             r["group"],
-            str(r["applicants"]),
+            _count(r["applicants"]),
             "-" if report is None else ("~" if r["report_derived"] else "") + str(report),
             f"{mean:.1f}",
             f"{low:.0f}-{high:.0f}",
@@ -202,6 +204,12 @@ def _figures(r: dict, not_hired: bool) -> tuple:
             n - (r["sim_hired_p05"]),
         )
     return r["report_hired"], r["sim_hired_mean"], r["sim_hired_p05"], r["sim_hired_p95"]
+
+
+def _count(applicants) -> str:
+    """A group's applicants: an integer, or the model's mean over the population draws where
+    the report has no count (table 2's groups), with one decimal."""
+    return str(applicants) if float(applicants).is_integer() else f"{applicants:.1f}"
 
 
 def _rates(report, mean: float, applicants: int) -> str:

@@ -8,6 +8,7 @@ A file holds::
     description = "one line, shown by `lis1abm experiment --list`"
     replications = 200            # per scenario
     seed = 2024
+    populations = 64              # optional: population draws (default: simulate's)
     backend = "auto"              # optional
     round = "autumn2024"          # optional: a built-in round or a path
     params = "my.toml"            # optional: default the round's parameters (simulate's)
@@ -145,6 +146,7 @@ class _File(BaseModel):
     description: str = Field(min_length=1)
     replications: int = Field(ge=1, le=2**32)
     seed: int = Field(ge=0, lt=2**63)
+    populations: int | None = Field(default=None, ge=1, le=2**32)
     backend: str = "auto"
     round: str = "autumn2024"
     params: str | None = None
@@ -166,6 +168,8 @@ class ExperimentConfig:
     file : the config file; ``sha256`` its SHA-256; ``text`` its content.
     description, replications, seed, backend, round, params, breakdowns, figures, tables : as
         in the file (``params`` resolved against the file's folder, None for the round's default).
+    populations : population draws (:mod:`lis1abm.simulation.ensemble`), None for the default;
+        at most ``replications`` (checked when run, as ``--reps`` may change them).
     scenarios : the scenarios in order: the ``[[scenarios]]``, then each sweep's values.
     inputs : each scenario's round and parameters with its overrides applied
         (:func:`lis1abm.experiments.overrides.resolve`), resolved once, when the file is read
@@ -186,6 +190,7 @@ class ExperimentConfig:
     figures: tuple[str, ...]
     scenarios: tuple[Scenario, ...]
     tables: tuple[str, ...] = ()
+    populations: int | None = None
     inputs: tuple = field(default=(), repr=False, compare=False)
 
 
@@ -261,6 +266,7 @@ def load_experiment(source: str | Path | Document | ExperimentConfig) -> Experim
         figures=tuple(top.figures),
         scenarios=scenarios,
         tables=tuple(top.tables),
+        populations=top.populations,
     )
     base = base_inputs(config)
     inputs = tuple(resolve(config, scenario, base) for scenario in scenarios)

@@ -1,14 +1,17 @@
 """Run an experiment's scenarios, write the results atomically, draw the figures.
 
-Every scenario's market is built with the experiment's seed and runs replications
-``0 .. reps - 1``: the random numbers are keyed by (seed, replication, purpose, ids), so two
-scenarios share every draw they have in common (common random numbers) and their difference
-is far less noisy than that of two independent runs.
+Every scenario's markets are built with the experiment's seed, one per population draw of
+the ensemble (:mod:`lis1abm.simulation.ensemble`: K draws, replication r on draw r % K), and
+run replications ``0 .. reps - 1``: the random numbers are keyed by (seed, replication,
+purpose, ids) and the populations by (seed, draw), so two scenarios share every draw they have
+in common, populations included (common random numbers), and their difference is far less
+noisy than that of two independent runs.
 
-A results folder ``<out>/<name>/`` holds ``replications.parquet`` (the tidy table),
-``summary.csv`` (means and 5-95 % bands) and ``meta.json`` (the config and its SHA-256, seed,
-version, git commit, backend, device, and per scenario its overrides, settings and market
-digest), then the figures (``<figure>.png`` and ``.pdf``).
+A results folder ``<out>/<name>/`` holds ``replications.parquet`` (the tidy table, with each
+replication's ``population`` draw), ``summary.csv`` (means and 5-95 % bands) and
+``meta.json`` (the config and its SHA-256, seed, populations and how replications map to
+them, version, git commit, backend, device, and per scenario its overrides, settings and
+market digests), then the figures (``<figure>.png`` and ``.pdf``).
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ from lis1abm.outcomes.tally import Tally
 from lis1abm.plots.experiments import FIGURES
 from lis1abm.plots.theme import save
 from lis1abm.report.provenance import describe, file_digest
+from lis1abm.rng import population_of
 from lis1abm.simulation.allocation import match_layout, run_allocation
-from lis1abm.simulation.prepare import check_reps, check_seed, market_digest, prepare
+from lis1abm.simulation.ensemble import POPULATION_RULE, check_populations, prepare_ensemble
+from lis1abm.simulation.prepare import check_reps, check_seed, market_digest
 from lis1abm.simulation.sink import check_out
 
 TABLE, SUMMARY, META = "replications.parquet", "summary.csv", "meta.json"
@@ -61,54 +66,68 @@ class ExperimentResult:
 
 @dataclass
 class ScenarioRun:
-    """A scenario's market, built once and flattened: everything a batch of its replications
-    needs, and what a worker of a cluster receives (without ``market``, see :meth:`shipped`).
+    """A scenario's markets, one per population draw, built once and flattened: everything a
+    batch of its replications needs, and what a worker of a cluster receives (without the
+    market objects, see :meth:`shipped`).
 
     Attributes
     ----------
     index, name : the scenario's place in the config and its name.
     engine : ``cpu``, ``cuda`` or ``mesa``; ``seed`` the root seed.
-    arrays, rows : the flattened market and its parameter rows int64 (1, 3 + R).
-    tally : the values' layout and recipe (K values per replication).
+    arrays : each draw's flattened market (P draws; replication r plays on draw r % P).
+    rows : the parameter rows int64 (1, 3 + R), the same for every draw.
+    tallies : each draw's values' recipe; one layout (K values per replication).
     allocation : ``cascade`` or ``deferred_acceptance``
         (:mod:`lis1abm.simulation.allocation`).
     breakdowns : the breakdowns a batch keeps: the config's, and every breakdown of the tally
         where the config asks for ``tables`` (computed from whole replications, in
         :func:`assemble`, which keeps only the config's in the table).
-    market_sha256 : :func:`market_digest` of ``arrays``, checked before every batch.
+    market_sha256 : :func:`market_digest` of each draw's ``arrays``, checked before every
+        batch.
     entry : the scenario's record in ``meta.json`` (overrides, settings, digests).
-    market : the market object (in this process; the mesa engine needs it), or None.
+    markets : each draw's market object in this process (the mesa engine needs them; the
+        other engines keep only draw 0's), or None (shipped to a worker).
     """
 
     index: int
     name: str
     engine: str
     seed: int
-    arrays: EngineArrays
+    arrays: tuple[EngineArrays, ...]
     rows: np.ndarray
-    tally: Tally
+    tallies: tuple[Tally, ...]
     allocation: str
     breakdowns: tuple[str, ...]
-    market_sha256: str
+    market_sha256: tuple[str, ...]
     entry: dict
-    market: Market | None = None
+    markets: tuple[Market | None, ...] | None = None
+
+    @property
+    def tally(self) -> Tally:
+        """Draw 0's tally: the layout of every draw's values."""
+        return self.tallies[0]
+
+    @property
+    def populations(self) -> int:
+        return len(self.arrays)
 
     def shipped(self) -> ScenarioRun:
-        """The run without the market object (the tally's reference to it dropped too): the
-        arrays, rows and tally recipe are all a batch on the fast engines reads."""
-        tally = copy.copy(self.tally)
-        tally.market = None
-        return dataclasses.replace(self, tally=tally, market=None)
+        """The run without the market objects (the tallies' references to them dropped too):
+        the arrays, rows and tally recipes are all a batch on the fast engines reads."""
+        tallies = tuple(_without_market(t) for t in self.tallies)
+        return dataclasses.replace(self, tallies=tallies, markets=None)
 
 
 def prepare_scenario(
-    config: ExperimentConfig, index: int, seed: int, engine_name: str
+    config: ExperimentConfig, index: int, seed: int, engine_name: str, populations: int = 1
 ) -> ScenarioRun:
-    """Build and flatten scenario ``index`` of ``config`` with ``seed``."""
+    """Build and flatten scenario ``index`` of ``config`` with ``seed``, on ``populations``
+    population draws (checked already: :func:`check_run`)."""
     scenario = config.scenarios[index]
     data, params = config.inputs[index] if config.inputs else resolve(config, scenario)
-    run = prepare(data, params, seed=seed)
-    market, tally, arrays, digest = run.market, run.tally, run.arrays, run.market_sha256
+    ensemble = prepare_ensemble(data, params, seed=seed, populations=populations)
+    run = ensemble.first
+    tally, digests = run.tally, tuple(r.market_sha256 for r in ensemble.draws)
     entry = {
         "name": scenario.name,
         "series": scenario.series,
@@ -118,78 +137,123 @@ def prepare_scenario(
         "allocation": scenario.allocation,
         "settings": settings(data, params),
         "params_sha256": file_digest(params.file),
-        "market_sha256": digest,
+        "market_sha256": digests[0],
+        "populations": populations,
+        "population_seeds": ensemble.meta()["population_seeds"],
+        "population_market_sha256": list(digests),
     }
     kept = tuple(config.breakdowns)
     if config.tables:
         kept = tuple(dict.fromkeys([*kept, *tally.layout["breakdown"]]))
-    rows = run.rows
+    # Every draw has the round's parameters, hence the same behaviour thresholds.
+    assert all(np.array_equal(r.rows, run.rows) for r in ensemble.draws)
+    tallies = tuple(r.tally for r in ensemble.draws)
+    markets = tuple(r.market for r in ensemble.draws)
+    if engine_name != "mesa":
+        # Only Mesa plays on a market object; draw 0's is kept for the report's figures. The
+        # others' populations would cost about a quarter more memory per scenario.
+        tallies = (tallies[0], *(_without_market(t) for t in tallies[1:]))
+        markets = (markets[0], *(None for _ in markets[1:]))
     return ScenarioRun(
         index,
         scenario.name,
         engine_name,
         seed,
-        arrays,
-        rows,
-        tally,
+        tuple(r.arrays for r in ensemble.draws),
+        run.rows,
+        tallies,
         scenario.allocation,
         kept,
-        digest,
+        digests,
         entry,
-        market,
+        markets,
     )
+
+
+def _without_market(tally: Tally) -> Tally:
+    """A copy of ``tally`` without its market: its layout and recipe are all the fast engines
+    read."""
+    copied = copy.copy(tally)
+    copied.market = None
+    return copied
 
 
 def run_batch(
     run: ScenarioRun, first: int, n: int, progress: Callable[[int], None] | None = None
 ) -> pd.DataFrame:
     """Replications ``first .. first + n - 1`` of a scenario as its rows of the tidy table:
-    the one place an experiment runs replications, in this process or on a worker.
+    the one place an experiment runs replications, in this process or on a worker. Each
+    draw's engine call plays the block's replications on that draw (r % P == d); the rows come
+    back in replication order.
 
     Raises
     ------
     RuntimeError : the arrays do not match the digest made where the market was built (a
         market changed on its way to a worker).
     """
-    if market_digest(run.arrays) != run.market_sha256:
-        raise RuntimeError(f"scenario {run.name!r}: the market's arrays do not match its digest")
-    done = run_allocation(
-        run.allocation,
-        run.engine,
-        run.arrays,
-        run.seed,
-        run.rows,
-        run.tally,
-        first,
-        n,
-        run.breakdowns,
-        progress,
-        market=run.market,
-    )
     replications = np.arange(first, first + n, dtype=np.int64)
-    table = tidy_table(
-        run.name, run.tally, replications, done.values, run.breakdowns, done.meaningful
-    )
-    if done.match is None:
+    draw = population_of(replications, run.populations)
+    values = np.zeros((n, len(run.tally.layout)), dtype=np.int64)
+    match = None
+    for d in range(run.populations):
+        mine = draw == d
+        if not mine.any():
+            continue
+        if market_digest(run.arrays[d]) != run.market_sha256[d]:
+            raise RuntimeError(
+                f"scenario {run.name!r}: population {d}'s arrays do not match its digest"
+            )
+        done = run_allocation(
+            run.allocation,
+            run.engine,
+            run.arrays[d],
+            run.seed,
+            run.rows,
+            run.tallies[d],
+            first,
+            int(mine.sum()),
+            run.breakdowns,
+            progress,
+            market=None if run.markets is None else run.markets[d],
+            ids=replications[mine],
+        )
+        values[mine] = done.values
+        meaningful = done.meaningful  # the allocation's, the same on every draw
+        if done.match is not None:
+            if match is None:
+                match = np.zeros((n, done.match.shape[1]), dtype=np.int64)
+            match[mine] = done.match
+    table = tidy_table(run.name, run.tally, replications, values, run.breakdowns, meaningful)
+    if match is None:
         return table
-    match = tidy_table(run.name, match_layout(), replications, done.match, run.breakdowns)
+    match = tidy_table(run.name, match_layout(), replications, match, run.breakdowns)
     # Replication by replication (its tally rows, then its match rows), so that blocks
     # assembled in order give the rows of one batch.
     both = pd.concat([table, match], ignore_index=True)
     return both.sort_values("replication", kind="stable", ignore_index=True)
 
 
-def check_run(config: ExperimentConfig, reps: int | None, seed: int | None, backend: str | None):
-    """``reps``, ``seed`` and ``backend``, the config's where None.
+def check_run(
+    config: ExperimentConfig,
+    reps: int | None,
+    seed: int | None,
+    backend: str | None,
+    populations: int | None = None,
+):
+    """``reps``, ``seed``, ``backend`` and ``populations``, the config's where None (the
+    default populations where the config has none,
+    :func:`~lis1abm.simulation.ensemble.check_populations`).
 
     Raises
     ------
-    UserError : bad ``reps`` or ``seed``.
+    UserError : bad ``reps``, ``seed`` or ``populations``.
     """
-    reps = config.replications if reps is None else reps
+    reps = check_reps(config.replications if reps is None else reps)
     seed = config.seed if seed is None else seed
     backend = config.backend if backend is None else backend
-    return check_reps(reps), check_seed(seed), backend
+    flag = "--populations" if populations is not None else f"{config.file}: populations"
+    populations = config.populations if populations is None else populations
+    return reps, check_seed(seed), backend, check_populations(populations, reps, flag)
 
 
 def run_experiment(
@@ -199,22 +263,24 @@ def run_experiment(
     seed: int | None = None,
     backend: str | None = None,
     progress: Callable[[str, int], None] | None = None,
+    populations: int | None = None,
 ) -> ExperimentResult:
     """Run every scenario of ``config`` (a loaded config, a built-in experiment's name or an
-    experiment file's path; ``reps``, ``seed``, ``backend``: the config's unless given);
-    ``progress(scenario, k)`` is called as replications finish.
+    experiment file's path; ``reps``, ``seed``, ``backend``, ``populations``: the config's
+    unless given); ``progress(scenario, k)`` is called as replications finish. Every scenario
+    plays on the same population draws (the same seed and number).
 
     Raises
     ------
-    UserError : a bad config file, ``reps``, ``seed`` or ``backend``.
+    UserError : a bad config file, ``reps``, ``seed``, ``backend`` or ``populations``.
     """
     if not isinstance(config, ExperimentConfig):
         config = load_experiment(config)
-    reps, seed, backend = check_run(config, reps, seed, backend)
+    reps, seed, backend, populations = check_run(config, reps, seed, backend, populations)
     engine_name, device = resolve_backend(backend, reps)
     tables, runs = [], []
     for index, scenario in enumerate(config.scenarios):
-        run = prepare_scenario(config, index, seed, engine_name)
+        run = prepare_scenario(config, index, seed, engine_name, populations)
         step = None if progress is None else (lambda k, name=scenario.name: progress(name, k))
         tables.append(run_batch(run, 0, reps, step))
         runs.append(run)
@@ -248,6 +314,9 @@ def assemble(
     if config.tables:
         tables = [t[t["breakdown"].isin(list(config.breakdowns))] for t in tables]
     table = categorical(pd.concat(tables, ignore_index=True), names)
+    # Each replication's population draw, as in simulate's replications.parquet.
+    draw = population_of(table["replication"].to_numpy(), runs[0].populations)
+    table.insert(table.columns.get_loc("replication") + 1, "population", draw)
     calendar = {s["name"]: s["settings"]["calendar_rounds"] for s in scenarios}
     meta = describe(
         experiment=config.name,
@@ -258,6 +327,8 @@ def assemble(
         round=config.round,
         seed=seed,
         replications=reps,
+        populations=runs[0].populations,
+        population_of_replication=POPULATION_RULE,
         backend=engine_name,
         backend_asked=backend,
         device=device,

@@ -108,6 +108,7 @@ def run_experiment_tasks(
     backend: str | None = None,
     task_reps: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    populations: int | None = None,
 ) -> ExperimentResult:
     """Run ``config`` as tasks on ``executor``, keeping each task's rows in ``parts`` and
     computing only the tasks whose part is missing; the result is assembled from the parts.
@@ -115,16 +116,20 @@ def run_experiment_tasks(
 
     Raises
     ------
-    UserError : bad settings (see :func:`run_experiment`), or ``task_reps`` below 1.
+    UserError : bad settings (see :func:`run_experiment`, ``populations`` too), or
+        ``task_reps`` below 1.
     TasksFailed : tasks that failed twice (the others' parts are kept).
     """
-    reps, seed, backend = check_run(config, reps, seed, backend)
+    reps, seed, backend, populations = check_run(config, reps, seed, backend, populations)
     engine_name, device = engine_for(executor, backend, reps)
     task_reps = TASK_REPS[engine_name] if task_reps is None else task_reps
     if task_reps < 1:
         raise UserError(f"--task-reps must be at least 1, got {task_reps}")
     in_process = type(executor) is Executor
-    runs = [prepare_scenario(config, k, seed, engine_name) for k in range(len(config.scenarios))]
+    runs = [
+        prepare_scenario(config, k, seed, engine_name, populations)
+        for k in range(len(config.scenarios))
+    ]
     shared = {f"scenario-{r.index}": r if in_process else r.shipped() for r in runs}
     tasks = {r.index: list(scenario_tasks(config, r, reps, task_reps)) for r in runs}
     store = PartStore(parts)

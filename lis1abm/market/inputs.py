@@ -89,9 +89,11 @@ def build_market_for(
     params: str | Path | Params | None = None,
     overrides: Mapping[str, Any] | None = None,
     seed: int = 2024,
+    population_seed: int | None = None,
 ) -> Market:
     """The market of a round (see :func:`resolve_inputs` for the arguments) drawn with the
-    root ``seed``.
+    root ``seed``, or its population drawn with ``population_seed`` and its cascade keyed by
+    ``seed`` (see :func:`lis1abm.market.ranking.build_market`).
 
     Raises
     ------
@@ -99,4 +101,4 @@ def build_market_for(
     """
     seed = check_seed(seed)
     data, params = resolve_inputs(round_, params, overrides)
-    return build_market(data, params, seed)
+    return build_market(data, params, seed, population_seed)

@@ -51,6 +51,9 @@ class Market:
         calendar's rounds, then the rounds after the calendar (with the last calendar round's
         reply window).
     n_calendar : the calendar's offer rounds (the first ``n_calendar`` of the R rounds).
+    population_seed : the seed the population, applications and scores were drawn with;
+        ``seed`` keys the offer cascade's draws. Equal, but in a population ensemble's later
+        draws (:func:`lis1abm.rng.population_seed`); None for a market made by hand.
     wait_q16, late_q16, withdraw_q16 : thresholds of waiting (at its largest), of late
         marking and of withdrawal.
     """
@@ -70,6 +73,7 @@ class Market:
     late_q16: int
     withdraw_q16: int
     n_calendar: int
+    population_seed: int | None = None
 
     @property
     def n_applicants(self) -> int:
@@ -85,8 +89,13 @@ class Market:
         return len(self.no_reply_q16)
 
 
-def build_market(data: RoundData, params: Params, seed: int) -> Market:
+def build_market(
+    data: RoundData, params: Params, seed: int, population_seed: int | None = None
+) -> Market:
     """Draw the population and applications and flatten everything to arrays.
+
+    The population, applications and scores are drawn with ``population_seed`` (default:
+    ``seed``); ``seed`` keys the offer cascade's draws, replication by replication.
 
     Raises
     ------
@@ -94,8 +103,9 @@ def build_market(data: RoundData, params: Params, seed: int) -> Market:
     """
     data.require_market()
     params.check_round(data)
-    pop = build_population(data, params, seed)
-    apps = draw_applications(data, params, pop, seed)
+    drawn = seed if population_seed is None else population_seed
+    pop = build_population(data, params, drawn)
+    apps = draw_applications(data, params, pop, drawn)
     app_applicant = np.repeat(np.arange(len(pop)), np.diff(apps.ptr))
     base, qualified = application_scores(data, params, pop, app_applicant, apps.ad)
     b = params.behaviour
@@ -121,6 +131,7 @@ def build_market(data: RoundData, params: Params, seed: int) -> Market:
         late_q16=rules.q16(b.late_marking_probability),
         withdraw_q16=rules.q16(b.withdrawal_probability),
         n_calendar=len(data.calendar),
+        population_seed=drawn,
     )
 
 

@@ -78,16 +78,33 @@ class Summary:
     hist : int64 (H,): value k's histogram is ``hist[offset[k]:offset[k] + width[k]]``, bin b
         counting replications where the value was ``lo[k] + b``.
     lo, width, offset : int64 (K,): the bins, from the bounds the tally proves
-        (:attr:`Tally.value_const`, :attr:`Tally.value_hi`).
+        (:attr:`Tally.value_const`, :attr:`Tally.value_hi`), or from ``bounds``.
+
+    Parameters
+    ----------
+    tally : the layout, and the recipe of the values counted by :meth:`add_counts` and the
+        engines.
+    bounds : (lo, hi), int64 (K,) each: the values' smallest and largest, inclusive; default
+        the tally's own. A population ensemble gives every draw's summary the bounds of all
+        its draws (:func:`bounds_over`), so that they add up into one summary.
     """
 
-    def __init__(self, tally: Tally):
+    def __init__(self, tally: Tally, bounds: tuple[np.ndarray, np.ndarray] | None = None):
         self.tally = tally
         self.replications = 0
-        self.lo = tally.value_const
-        self.width = tally.value_hi - tally.value_const + 1
+        lo, hi = (tally.value_const, tally.value_hi) if bounds is None else bounds
+        lo, hi = np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
+        if lo.shape != tally.value_const.shape or hi.shape != lo.shape or np.any(hi < lo):
+            raise ValueError("bounds must be two int64 (K,) arrays with lo <= hi")
+        self.lo = lo
+        self.width = hi - lo + 1
         self.offset = np.concatenate([[0], np.cumsum(self.width)[:-1]]).astype(np.int64)
         self.hist = np.zeros(int(self.width.sum()), dtype=np.int64)
+
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lo, hi), int64 (K,) each: the smallest and largest value each histogram holds."""
+        return self.lo, self.lo + self.width - 1
 
     def kernel_args(self) -> tuple[np.ndarray, ...]:
         """The arrays :func:`add_replication` takes, before ``hist``: const, ptr, src, lo,
@@ -139,7 +156,7 @@ class Summary:
         """A new summary of the replications of both (the same layout required)."""
         if other.hist.shape != self.hist.shape or not np.array_equal(other.lo, self.lo):
             raise ValueError("summaries of different layouts cannot be merged")
-        out = Summary(self.tally)
+        out = Summary(self.tally, self.bounds)
         out.add_histogram(self.hist + other.hist, self.replications + other.replications)
         return out
 
@@ -204,3 +221,18 @@ def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     out = np.add(a, diff_b_a * t)
     np.subtract(b, diff_b_a * (1 - t), out=out, where=t >= 0.5, casting="unsafe")
     return out
+
+
+def bounds_over(tallies) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi), int64 (K,) each: bounds holding the values of every tally's replications
+    (the smallest of their lower bounds, the largest of their upper ones). The tallies must
+    share one layout (a population ensemble's draws: the same rows, other constants such as a
+    group's applicants)."""
+    tallies = list(tallies)
+    first = tallies[0]
+    for other in tallies[1:]:
+        if not other.layout.equals(first.layout):
+            raise ValueError("tallies of different layouts have no common bounds")
+    lo = np.min([t.value_const for t in tallies], axis=0)
+    hi = np.max([t.value_hi for t in tallies], axis=0)
+    return lo, hi

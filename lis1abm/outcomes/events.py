@@ -3,6 +3,7 @@ backend (the Mesa model's log and the engine's offer codes)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -67,13 +68,18 @@ APPLICANT_COLUMNS = (
 )
 
 
-def applicant_table(market: Market) -> pd.DataFrame:
-    """The applicants of the event log's ``applicant`` column (one row each, N rows): their
-    attributes, so that offers can be split by any group with a join on ``applicant``."""
-    table = market.population.loc[:, list(APPLICANT_COLUMNS)].copy()
-    table.insert(0, "applicant", np.arange(len(table), dtype=np.int64))
-    table.insert(1, "applications", np.diff(market.applications.ptr).astype(np.int64))
-    return table
+def applicant_table(markets: Sequence[Market]) -> pd.DataFrame:
+    """The applicants of the event log: one row per (``population``, ``applicant``) of each
+    population draw's market (``markets[d]`` is draw d), with their attributes, so that offers
+    can be split by any group with a join on ``population`` and ``applicant``."""
+    tables = []
+    for draw, market in enumerate(markets):
+        table = market.population.loc[:, list(APPLICANT_COLUMNS)].copy()
+        table.insert(0, "population", np.int64(draw))
+        table.insert(1, "applicant", np.arange(len(table), dtype=np.int64))
+        table.insert(2, "applications", np.diff(market.applications.ptr).astype(np.int64))
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
 
 
 def ad_table(market: Market) -> pd.DataFrame:

@@ -67,11 +67,16 @@ def report_not_hired(market: Market) -> dict[tuple[str, str], int]:
 
 
 def _summary(tally: Tally, replications: Summary | np.ndarray) -> Summary:
-    """A summary as it is, or one made of values (R, K) held in memory."""
+    """A summary as it is, or one made of values (R, K) held in memory, with bounds that hold
+    them (those of a population ensemble's draws differ from ``tally``'s own)."""
     if isinstance(replications, Summary):
         return replications
-    summary = Summary(tally)
-    summary.add_values(replications)
+    values = np.asarray(replications, dtype=np.int64).reshape(-1, len(tally.layout))
+    lo, hi = tally.value_const, tally.value_hi
+    if len(values):
+        lo, hi = np.minimum(lo, values.min(axis=0)), np.maximum(hi, values.max(axis=0))
+    summary = Summary(tally, (lo, hi))
+    summary.add_values(values)
     return summary
 
 
@@ -86,17 +91,25 @@ def compare(tally: Tally, replications: Summary | np.ndarray) -> list[dict]:
     ``report_not_hired`` is the report's target where it gives not hired rather than hires
     (table 2: :func:`report_not_hired`), else None; the model's not hired is
     ``applicants - sim_hired_*`` (applicants are the model's there).
+
+    ``applicants`` is the report's where it has the group, else the model's mean over the
+    replications: the same in every replication of one market, but a group such as table 2's
+    long-term applicants differs between the draws of a population ensemble
+    (:mod:`lis1abm.simulation.ensemble`). A share hired is then mean hires over mean
+    applicants, and the model's mean not hired ``applicants - sim_hired_mean`` is exact; its
+    band ``applicants - sim_hired_p95 .. applicants - sim_hired_p05`` is exact on one market
+    and, on an ensemble, leaves out the spread of those groups' applicants.
     """
     summary = _summary(tally, replications)
     layout = tally.layout
     hired = np.flatnonzero(layout["metric"].to_numpy() == "hired")
-    mean = summary.mean()[hired]
+    all_means = summary.mean()
+    mean = all_means[hired]
     p05, p10, p90, p95 = summary.percentile([5, 10, 90, 95])[:, hired]
-    first = summary.order_statistics([0])[:, 0]  # applicants: the same in every replication
     applicants = {
-        (b, g): v
+        (b, g): int(v) if float(v).is_integer() else float(v)
         for b, g, m, v in zip(
-            layout["breakdown"], layout["group"], layout["metric"], first, strict=True
+            layout["breakdown"], layout["group"], layout["metric"], all_means, strict=True
         )
         if m == "applicants"
     }
@@ -110,7 +123,7 @@ def compare(tally: Tally, replications: Summary | np.ndarray) -> list[dict]:
             continue
         figure = report.get((breakdown, group))
         if figure is None:  # a group the report lacks (never for the shipped round)
-            figure = (int(applicants[breakdown, group]), None, False)
+            figure = (applicants[breakdown, group], None, False)
         n, h, derived = figure
         rows.append(
             {
@@ -204,7 +217,10 @@ def report_table(
         )
     table = pd.DataFrame(out, columns=list(REPORT_COLUMNS))
     table["report"] = table["report"].astype("Float64")
-    table["applicants"] = table["applicants"].astype("Int64")
+    applicants = table["applicants"].astype("Float64")
+    # Whole numbers but for the model's mean applicants of a group over population draws.
+    whole = bool((applicants.dropna() % 1 == 0).all())
+    table["applicants"] = applicants.astype("Int64") if whole else applicants
     return table
 
 

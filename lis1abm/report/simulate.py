@@ -1,9 +1,9 @@
 """A round simulated and compared with its report, with provenance: :func:`simulate`.
 
 :func:`simulate` is the programmatic entry point behind ``lis1abm simulate``. It prepares the
-run (:func:`lis1abm.simulation.prepare.prepare`), plays the replications
-(:func:`lis1abm.simulation.replications.run_replications`: summarised as they come, so memory
-does not grow with their number), compares the summary with the round's report
+run's population draws (:func:`lis1abm.simulation.ensemble.prepare_ensemble`), plays the
+replications spread over them (:func:`lis1abm.simulation.ensemble.run_ensemble`: summarised as
+they come, so memory does not grow with their number), compares the summary with the round's report
 (:func:`lis1abm.report.compare.compare`) and records where every input came from. Every
 replication's values and every offer are kept only when asked for, and then streamed to
 Parquet batch by batch when the run writes its results to a folder.
@@ -30,9 +30,9 @@ from lis1abm.outcomes.tally import Tally
 from lis1abm.params import Params
 from lis1abm.report.compare import cascade_summary, compare
 from lis1abm.report.provenance import describe, file_digest
-from lis1abm.simulation.prepare import check_reps, params_choice, prepare
-from lis1abm.simulation.replications import run_replications
-from lis1abm.simulation.sink import ResultSink, check_out, with_provenance
+from lis1abm.simulation.ensemble import check_populations, prepare_ensemble, run_ensemble
+from lis1abm.simulation.prepare import check_reps, params_choice
+from lis1abm.simulation.sink import ResultSink, check_out, replication_table, with_provenance
 
 # Replications by default: 20 gave 5-95 % bands that moved by several hires from seed to
 # seed (two education countries fell outside theirs at 20 and inside at 2,000); 2,000 take
@@ -46,18 +46,22 @@ class SimulationResult:
 
     Attributes
     ----------
-    market : the market the replications ran on.
-    tally : the layout of a replication's values.
-    summary : exact histograms of every value over the replications.
+    market : the market of population draw 0 (the market of the seed).
+    tally : the layout of a replication's values (draw 0's; every draw has its rows).
+    summary : exact histograms of every value over the replications of every draw.
     values : int64 (R, K): every replication's values (see :class:`lis1abm.outcomes.tally.Tally`),
         only when asked for (``per_replication``) and not written to a folder; else None.
     events : every offer of every replication, when asked for and not written to a folder.
     rows : the comparison with the report (see :func:`lis1abm.report.compare.compare`).
     cascade : mean cascade figures (see :func:`lis1abm.report.compare.cascade_summary`).
     meta : provenance: round, params, seed, replications, backend, device, version, commit,
-        scenario, and ``market_sha256`` (see :func:`market_digest`).
+        scenario, ``market_sha256`` (draw 0's, see :func:`market_digest`), and the ensemble:
+        ``populations`` (K), ``population_of_replication`` (replication r plays on draw
+        r % K), ``population_seeds`` and ``population_market_sha256`` (per draw).
     provenance : the values of :data:`PROVENANCE_COLUMNS`.
     written : the files written (with ``out``), else an empty list.
+    markets : every population draw's market, draw 0 first (what ``population.parquet``
+        describes).
     """
 
     market: Market
@@ -70,6 +74,7 @@ class SimulationResult:
     meta: dict
     provenance: dict
     written: list[Path] = dataclasses.field(default_factory=list)
+    markets: tuple[Market, ...] = ()
 
     @property
     def replications(self) -> pd.DataFrame | None:
@@ -77,8 +82,9 @@ class SimulationResult:
         values were kept)."""
         if self.values is None:
             return None
-        table = self.tally.table(np.arange(len(self.values)), self.values)
-        return with_provenance(table, self.provenance)
+        replications = np.arange(len(self.values))
+        k = self.meta["populations"]
+        return replication_table(self.tally, replications, self.values, self.provenance, k)
 
     def comparison(self) -> pd.DataFrame:
         """The comparison rows as a table, with provenance columns."""
@@ -89,6 +95,7 @@ class SimulationResult:
             "round": self.meta["round"],
             "seed": self.meta["seed"],
             "replications": self.meta["replications"],
+            "populations": self.meta["populations"],
             "backend": self.meta["backend"],
             "rows": self.rows,
             "cascade": self.cascade,
@@ -103,6 +110,7 @@ def simulate(
     backend: str = "auto",
     params_path: str | Path | Params | None = None,
     *,
+    populations: int | None = None,
     overrides: Mapping[str, Any] | None = None,
     scenario: str = "default",
     per_replication: bool = False,
@@ -119,6 +127,11 @@ def simulate(
         path, or a loaded round (:func:`lis1abm.data.round.load_round`).
     reps : number of replications (>= 1); replication r uses the draws keyed by (seed, r).
     seed : the root seed, in [0, 2**63).
+    populations : synthetic populations drawn (K, in [1, reps]; default
+        :data:`~lis1abm.simulation.ensemble.DEFAULT_POPULATIONS`, at most ``reps``):
+        replication r plays on draw r % K, so means and bands include the population's
+        uncertainty; 1 plays every replication on the market of ``seed``
+        (:mod:`lis1abm.simulation.ensemble`).
     backend : one of :data:`lis1abm.engine.backends.BACKENDS`; every engine gives the same outcome.
     params_path : parameter file or loaded parameters; default: the round's calibrated file
         when one ships (``configs/params/<round>_calibrated.toml``), else
@@ -145,11 +158,13 @@ def simulate(
     """
     engine_name, device = resolve_backend(backend, reps)
     check_reps(reps)
+    populations = check_populations(populations, reps)
     if not isinstance(scenario, str) or not scenario:
         raise UserError(f"scenario must be a non-empty name, got {scenario!r}")
     if out is not None:
         check_out(out)  # before the run, which may be long
-    run = prepare(round_name, params_path, overrides, seed)
+    ensemble = prepare_ensemble(round_name, params_path, overrides, seed, populations)
+    run = ensemble.first
     if notice is not None and (text := compile_notice(engine_name)):
         notice(text)
     params_file = Path(run.params.file)
@@ -182,11 +197,14 @@ def simulate(
             "positions": sum(ad.positions for ad in run.data.ads),
             "capacity": int(run.market.capacity.sum()),
         },
+        populations=populations,
+        population_of_replication=ensemble.meta()["population_of_replication"],
+        population_seeds=ensemble.meta()["population_seeds"],
+        population_market_sha256=ensemble.meta()["market_sha256"],
     )
-    with ResultSink(run.tally, provenance, out, per_replication, log_events) as sink:
-        summary = run_replications(
-            engine_name, run.market, run.tally, run.arrays, reps, sink, progress
-        )
+    kept = (per_replication, log_events, populations)
+    with ResultSink(run.tally, provenance, out, *kept) as sink:
+        summary = run_ensemble(engine_name, ensemble, reps, sink, progress)
         result = SimulationResult(
             run.market,
             run.tally,
@@ -197,6 +215,7 @@ def simulate(
             cascade_summary(run.tally, summary),
             meta,
             provenance,
+            markets=tuple(draw.market for draw in ensemble.draws),
         )
         if out is not None:
             result.written = _commit(sink, result)
@@ -208,7 +227,7 @@ def _commit(sink: ResultSink, result: SimulationResult) -> list[Path]:
     the event log, the applicants and ads its ids refer to."""
     tables = {"comparison.parquet": result.comparison()}
     if sink.log_events:
-        tables["population.parquet"] = applicant_table(result.market)
+        tables["population.parquet"] = applicant_table(result.markets or (result.market,))
         tables["ads.parquet"] = ad_table(result.market)
     return sink.commit(tables, result.meta | {"cascade": result.cascade})
 
@@ -221,7 +240,8 @@ def write_results(result: SimulationResult, out_dir: str | Path) -> list[Path]:
     when all are complete, so a failure leaves nothing half-written.
     """
     keep_values, keep_events = result.values is not None, result.events is not None
-    with ResultSink(result.tally, result.provenance, out_dir, keep_values, keep_events) as sink:
+    kept = (keep_values, keep_events, result.meta["populations"])
+    with ResultSink(result.tally, result.provenance, out_dir, *kept) as sink:
         if keep_values:
             sink.add_values(np.arange(len(result.values)), result.values)
         if keep_events:

@@ -30,7 +30,7 @@ from lis1abm.engine.stability import MEASURES, RANK_TOP, allocation_measures
 from lis1abm.market.ranking import Market
 from lis1abm.outcomes.tally import Tally
 from lis1abm.rules import CASCADE_FIELDS
-from lis1abm.simulation.replications import run_flattened, run_replications
+from lis1abm.simulation.replications import replication_ids, run_flattened, run_replications
 from lis1abm.simulation.sink import ResultSink
 
 ALLOCATIONS = ("cascade", "deferred_acceptance")
@@ -89,17 +89,20 @@ def run_allocation(
     breakdowns=(),
     progress: Callable[[int], None] | None = None,
     market: Market | None = None,
+    ids: np.ndarray | None = None,
 ) -> AllocationRun:
     """Replications ``first .. first + n - 1`` of a flattened market (``arrays``, its
     parameter ``rows``, root ``seed``) under ``allocation`` (one of :data:`ALLOCATIONS`; the
     cascade on ``engine_name``, where ``mesa`` needs the ``market`` object), with the match
-    values of ``breakdowns`` (those of :data:`MATCH_BREAKDOWNS` it names)."""
+    values of ``breakdowns`` (those of :data:`MATCH_BREAKDOWNS` it names). ``ids``, int (n,):
+    those replication indices instead (a population draw's share of a block)."""
     if allocation not in ALLOCATIONS:
         raise ValueError(f"unknown allocation {allocation!r} (known: {', '.join(ALLOCATIONS)})")
     wanted = set(breakdowns) & set(MATCH_BREAKDOWNS)
     layout = tally.layout
+    every = replication_ids(first, n, ids)
     if allocation == "cascade":
-        values = _cascade_values(engine_name, arrays, seed, rows, tally, first, n, progress, market)
+        values = _cascade_values(engine_name, arrays, seed, rows, tally, every, progress, market)
         meaningful = np.ones(len(layout), dtype=bool)
     else:
         values = np.empty((n, len(layout)), dtype=np.int64)
@@ -111,7 +114,7 @@ def run_allocation(
         return AllocationRun(values, meaningful, None)
     for start in range(0, n, BATCH):
         local = np.arange(start, min(start + BATCH, n))
-        ids = first + local
+        ids = every[local]
         if allocation == "cascade":
             # Every engine gives the same outcome; the CPU engine replays the batch keeping
             # each applicant's job (a few milliseconds per thousand replications).
@@ -133,19 +136,20 @@ def run_allocation(
     return AllocationRun(values, meaningful, match)
 
 
-def _cascade_values(engine_name, arrays, seed, rows, tally, first, n, progress, market):
-    """The tally's values (n, K) of the cascade's replications ``first ..``: on the fast
+def _cascade_values(engine_name, arrays, seed, rows, tally, ids, progress, market):
+    """The tally's values (n, K) of the cascade's replications ``ids`` (n,): on the fast
     engines from the arrays alone (no summary: the experiment summarises), on Mesa from the
     market object."""
     sink = ResultSink(tally, {}, None, per_replication=True, log_events=False)
     if engine_name == "mesa":
         if market is None:
             raise ValueError("the mesa engine needs the market object, not only its arrays")
-        run_replications("mesa", market, tally, arrays, n, sink, progress, first=first)
+        run_replications("mesa", market, tally, arrays, len(ids), sink, progress, ids=ids)
     else:
         run_flattened(
-            engine_name, arrays, seed, rows, tally, n, sink, progress, first=first, summarise=False
-        )
+            engine_name, arrays, seed, rows, tally, len(ids), sink, progress, ids=ids,
+            summarise=False,
+        )  # fmt: skip
     return sink.values()
 
 

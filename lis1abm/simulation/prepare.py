@@ -24,9 +24,11 @@ from lis1abm.data.round import RoundData
 from lis1abm.engine.layout import EngineArrays, flatten, param_rows
 from lis1abm.errors import UserError
 from lis1abm.market.inputs import build_market_for, check_seed, params_choice, resolve_inputs
+from lis1abm.market.population import InfeasiblePopulation
 from lis1abm.market.ranking import Market
 from lis1abm.outcomes.tally import Tally
 from lis1abm.params import Params
+from lis1abm.rng import population_seed
 
 __all__ = [
     "PreparedRun",
@@ -38,6 +40,7 @@ __all__ = [
     "resolve_inputs",
 ]
 
+ATTEMPTS = 8  # population seeds tried per draw (about 1 in 200 fails; eight in a row, never)
 MAX_REPLICATIONS = 2**32  # replication indices are uint32 coordinates of every draw
 
 
@@ -66,7 +69,7 @@ class PreparedRun:
     ----------
     data : the round.
     params : the parameters (``params.file`` names their file).
-    seed : the root seed.
+    seed : the root seed (it keys the cascade's draws).
     market : the built market (population, applications, ranking scores).
     tally : the layout of a replication's K values.
     arrays : the market flattened for the compiled engines.
@@ -93,15 +96,31 @@ def prepare(
     params: str | Path | Params | None = None,
     overrides: Mapping[str, Any] | None = None,
     seed: int = 2024,
+    draw: int = 0,
 ) -> PreparedRun:
     """Build, lay out and flatten a round's market: what every engine needs to play its
     replications (see :func:`lis1abm.market.inputs.resolve_inputs` for the arguments).
+    ``draw``: the population draw of a population ensemble
+    (:mod:`lis1abm.simulation.ensemble`), its population drawn with
+    :func:`lis1abm.rng.population_seed` and its cascade keyed by ``seed``; draw 0 is the
+    market of ``seed``. A population that cannot meet the round's table 2
+    (:class:`~lis1abm.market.population.InfeasiblePopulation`, rare) is drawn again with the
+    next ``attempt`` of the population seed, up to :data:`ATTEMPTS` times
+    (``market.population_seed`` records the seed used).
 
     Raises
     ------
     UserError : a bad seed, config or override, or a round without a market (no ads).
     """
-    market = build_market_for(round_, params, overrides, seed)
+    seed = check_seed(seed)
+    for attempt in range(ATTEMPTS):
+        try:
+            drawn = population_seed(seed, draw, attempt)
+            market = build_market_for(round_, params, overrides, seed, drawn)
+            break
+        except InfeasiblePopulation as error:
+            if attempt == ATTEMPTS - 1:
+                raise UserError(f"population draw {draw} of seed {seed}: {error}") from error
     tally = Tally(market)
     arrays = flatten(market, tally)
     return PreparedRun(

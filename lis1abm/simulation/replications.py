@@ -39,19 +39,22 @@ def run_replications(
     progress: Callable[[int], None] | None = None,
     *,
     first: int = 0,
+    ids: np.ndarray | None = None,
+    summary: Summary | None = None,
 ) -> Summary:
     """Replications ``first .. first + reps - 1`` of a built market on an engine (``mesa``,
     ``cpu`` or ``cuda``), summarised as they come; per-replication values and offers go to
     ``sink`` when it keeps them. This is :func:`lis1abm.report.simulate.simulate` without
     preparing, comparing and recording. ``first`` picks a block of replication indices: a
     calibration evaluates every candidate on the same block (common random numbers) and checks
-    the best on another."""
+    the best on another. ``ids``, int (reps,), plays those replication indices instead (a
+    population ensemble's draw plays every K-th). ``summary``: count into this one (of
+    ``tally``'s recipe, perhaps wider bounds) instead of a new one; it is returned."""
     if sink is None:
         sink = ResultSink(tally, {}, None, per_replication=False, log_events=False)
-    if not (0 <= first and first + reps <= 2**32):
-        raise ValueError(f"replications {first}..{first + reps - 1} leave [0, 2**32)")
+    ids = replication_ids(first, reps, ids)
     if engine_name == "mesa":
-        return _run_mesa(market, tally, reps, sink, progress, first)
+        return _run_mesa(market, tally, ids, sink, progress, summary)
     return run_flattened(
         engine_name,
         arrays,
@@ -61,15 +64,31 @@ def run_replications(
         reps,
         sink,
         progress,
-        first=first,
+        ids=ids,
         market=market,
+        summary=summary,
     )
 
 
-def _run_mesa(market, tally, reps, sink, progress, first=0) -> Summary:
-    summary = Summary(tally)
-    for start in range(first, first + reps, MESA_BATCH):
-        ids = np.arange(start, min(start + MESA_BATCH, first + reps))
+def replication_ids(first: int, reps: int, ids: np.ndarray | None = None) -> np.ndarray:
+    """int64 (reps,): ``ids`` when given (``reps`` of them), else ``first .. first + reps - 1``;
+    every index in [0, 2**32) (ValueError if not)."""
+    if ids is None:
+        if not (0 <= first and first + reps <= 2**32):
+            raise ValueError(f"replications {first}..{first + reps - 1} leave [0, 2**32)")
+        return np.arange(first, first + reps, dtype=np.int64)
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    if ids.shape != (reps,):
+        raise ValueError(f"{len(ids)} replication indices for {reps} replications")
+    if ids.size and (ids.min() < 0 or ids.max() >= 2**32):
+        raise ValueError("replication indices must lie in [0, 2**32)")
+    return ids
+
+
+def _run_mesa(market, tally, every, sink, progress, summary=None) -> Summary:
+    summary = Summary(tally) if summary is None else summary
+    for start in range(0, len(every), MESA_BATCH):
+        ids = every[start : start + MESA_BATCH]
         values = np.empty((len(ids), len(tally.layout)), dtype=np.int64)
         logs = []
         for i, r in enumerate(ids):
@@ -97,8 +116,10 @@ def run_flattened(
     progress: Callable[[int], None] | None = None,
     *,
     first: int = 0,
+    ids: np.ndarray | None = None,
     market: Market | None = None,
     summarise: bool = True,
+    summary: Summary | None = None,
 ) -> Summary | None:
     """Replications ``first .. first + reps - 1`` on the ``cpu`` or ``cuda`` engine from the
     flattened market alone: its arrays, root ``seed`` and parameter rows int64 (1, 3 + R)
@@ -108,16 +129,19 @@ def run_flattened(
     ``summarise=False`` returns None instead of a :class:`Summary`, for a caller that keeps
     every replication's values (``sink.per_replication``) and summarises them itself: a
     Summary's histograms cost about 35 ms a batch on 2 cores whatever its size, which is most
-    of the cost of a small task of an experiment."""
+    of the cost of a small task of an experiment. ``ids`` and ``summary``: as in
+    :func:`run_replications`."""
     from lis1abm.engine.cpu import run_cpu
 
     if sink is None:
         sink = ResultSink(tally, {}, None, per_replication=False, log_events=False)
     if sink.log_events and market is None:
         raise ValueError("logging offers needs the market, not only its arrays")
-    if not (0 <= first and first + reps <= 2**32):
-        raise ValueError(f"replications {first}..{first + reps - 1} leave [0, 2**32)")
-    summary = Summary(tally) if summarise else None
+    every = replication_ids(first, reps, ids)
+    if not summarise:
+        summary = None
+    elif summary is None:
+        summary = Summary(tally)
     if engine_name == "cuda":
         from lis1abm.engine.backends import gpu_engine
 
@@ -129,8 +153,8 @@ def run_flattened(
     # here.
     in_engine = not sink.per_replication and summarise
     batch = CUDA_BATCH if engine_name == "cuda" else BATCH
-    for start in range(first, first + reps, batch):
-        ids = np.arange(start, min(start + batch, first + reps))
+    for start in range(0, len(every), batch):
+        ids = every[start : start + batch]
         keep = {"keep_offers": sink.log_events}
         if in_engine:
             out = run(arrays, seed, ids, rows, summary=summary, **keep)

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from lis1abm.atomic import cannot_write_in
 from lis1abm.errors import UserError
+from lis1abm.rng import population_of
 
 PROVENANCE_COLUMNS = ("seed", "round", "params_name", "params_sha256", "scenario")
 """Columns every result table carries, so that tables of many runs can be concatenated."""
@@ -40,9 +41,27 @@ def with_provenance(
     return table.assign(**columns)
 
 
-def _tag_events(events: pd.DataFrame, provenance: dict) -> pd.DataFrame:
+def with_population(table: pd.DataFrame, populations: int) -> pd.DataFrame:
+    """``table`` with a column ``population`` (int64) after ``replication``: the population
+    draw each row's replication played on (:func:`lis1abm.rng.population_of`), 0 for a run on
+    one population."""
+    table = table.drop(columns="population", errors="ignore")
+    draw = population_of(table["replication"].to_numpy(dtype=np.int64), populations)
+    table.insert(table.columns.get_loc("replication") + 1, "population", draw)
+    return table
+
+
+def _tag_events(events: pd.DataFrame, provenance: dict, populations: int = 1) -> pd.DataFrame:
     untagged = events.drop(columns=["seed", *PROVENANCE_COLUMNS[2:], "round_name"], errors="ignore")
-    return with_provenance(untagged, provenance, round_column="round_name")
+    tagged = with_provenance(untagged, provenance, round_column="round_name")
+    return with_population(tagged, populations)
+
+
+def replication_table(tally, replications, values, provenance: dict, populations: int = 1):
+    """The long table of replications (R,) with values (R, K) (:meth:`Tally.table`), with
+    their population draw and the provenance columns."""
+    table = with_population(tally.table(replications, values), populations)
+    return with_provenance(table, provenance)
 
 
 def check_out(out: str | Path) -> Path:
@@ -63,7 +82,10 @@ class ResultSink:
     """Where per-replication values and offers go as batches come: kept in memory (no
     ``out``), or streamed to Parquet files in a staging folder beside ``out`` that
     :meth:`commit` moves into place once everything is written; leaving the ``with`` block
-    removes the staging folder, so a failure leaves nothing half-written."""
+    removes the staging folder, so a failure leaves nothing half-written.
+
+    Both tables name each replication's population draw (column ``population``) of an
+    ensemble of ``populations`` draws."""
 
     FILES = (
         "replications.parquet",
@@ -74,7 +96,8 @@ class ResultSink:
         "meta.json",
     )
 
-    def __init__(self, tally, provenance, out, per_replication, log_events):
+    def __init__(self, tally, provenance, out, per_replication, log_events, populations=1):
+        self.populations = int(populations)
         self.tally = tally
         self.provenance = provenance
         self.out = None if out is None else check_out(out)
@@ -103,7 +126,9 @@ class ResultSink:
         if self.staging is None:
             self._values.append(values)
         else:
-            table = with_provenance(self.tally.table(replications, values), self.provenance)
+            table = replication_table(
+                self.tally, replications, values, self.provenance, self.populations
+            )
             self._append("replications.parquet", table)
 
     def add_events(self, events: pd.DataFrame) -> None:
@@ -113,17 +138,24 @@ class ResultSink:
         if self.staging is None:
             self._events.append(events)
         else:
-            self._append("events.parquet", _tag_events(events, self.provenance))
+            self._append("events.parquet", _tag_events(events, self.provenance, self.populations))
 
     def values(self) -> np.ndarray | None:
         if not (self.per_replication and self.staging is None):
             return None
         return np.concatenate(self._values)
 
+    def kept_events(self) -> pd.DataFrame | None:
+        """The offers kept in memory as the engines gave them, without provenance."""
+        if not (self.log_events and self.staging is None):
+            return None
+        return pd.concat(self._events, ignore_index=True)
+
     def events(self) -> pd.DataFrame | None:
         if not (self.log_events and self.staging is None):
             return None
-        return _tag_events(pd.concat(self._events, ignore_index=True), self.provenance)
+        events = pd.concat(self._events, ignore_index=True)
+        return _tag_events(events, self.provenance, self.populations)
 
     def commit(self, tables: dict[str, pd.DataFrame], meta: dict) -> list[Path]:
         """Write the run's summary ``tables`` (file name: table, among :attr:`FILES`) and
