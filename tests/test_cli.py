@@ -65,12 +65,16 @@ def test_json_shape(json_result):
     assert {r["breakdown"] for r in rows} == set(BREAKDOWNS)
     for r in rows:
         assert ROW_KEYS <= set(r)
-        if r["breakdown"] != "ad":  # an ad's capacity can exceed its positions (report_hires)
+        # An ad's (and a region's) capacity can exceed its positions (report_hires).
+        if r["breakdown"] not in ("ad", "ad_region"):
             assert r["sim_hired_p95"] <= r["applicants"]
         assert r["sim_hired_p05"] <= r["sim_hired_p10"] <= r["sim_hired_p90"] <= r["sim_hired_p95"]
     ads = [r for r in rows if r["breakdown"] == "ad"]
     assert len(ads) == 29 and sum(r["applicants"] for r in ads) == 601  # positions for ads
     assert sum(r["report_hired"] is None for r in ads) == 12  # ads of trusts with several ads
+    regions = [r for r in rows if r["breakdown"] == "ad_region"]
+    assert sum(r["applicants"] for r in regions) == 601  # positions, as for the ads
+    assert sum(r["report_hired"] for r in regions) == 606
     cascade = json_result["cascade"]
     # The five calendar rounds, then the rounds after the calendar (8 at most for autumn 2024).
     assert [r["label"] for r in cascade["rounds"]] == [

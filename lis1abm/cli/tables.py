@@ -32,6 +32,8 @@ TITLES = {
     "long_term_origin": "4+ rounds applied, by nationality x education (not hired: table 2)",
     "long_term_age": "4+ rounds applied, by age group (not hired: table 2)",
     "ad": "Ads (report: trust hires where the trust has one ad)",
+    "home_region": "Home region (regional health authority where the applicant lives)",
+    "ad_region": "Region of the hiring ad",
 }
 ONE_LINE = ("appendix4",)
 """Breakdowns too long for the terminal (appendix 4: 113 pairs): the fit line alone;
@@ -116,7 +118,7 @@ def comparison_table(breakdown: str, rows: list[dict]) -> Table:
         show_edge=False,
         pad_edge=False,
     )
-    ads = breakdown == "ad"  # no hire rate: the first column holds positions
+    ads = breakdown in ("ad", "ad_region")  # no hire rate: the first column holds positions
     # Long group names (ads: trust and site) wrap onto a second line rather than widen the
     # table past 80 columns.
     table.add_column("group", max_width=GROUP_WIDTH, overflow="fold")
@@ -154,7 +156,7 @@ def fit_line(breakdown: str, rows: list[dict]) -> str:
     line = f"{title}: {inside} of {len(judged)} groups inside the band; mean |diff| "
     line += f"{gap / len(judged):.1f}"
     applicants = sum(r["applicants"] for r, *_ in judged)
-    if breakdown != "ad" and applicants:
+    if breakdown not in ("ad", "ad_region") and applicants:
         line += f", {100 * gap / applicants:.1f} points of rate"
     return line + (" (every row: --json or --out)" if breakdown in ONE_LINE else "")
 

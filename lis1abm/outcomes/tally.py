@@ -16,7 +16,7 @@ import pandas as pd
 from numba import njit, prange
 
 from lis1abm.compiled import cached_njit
-from lis1abm.data.round import GROUPS
+from lis1abm.data.round import GROUPS, REGIONS
 from lis1abm.rules import CASCADE_FIELDS
 
 if TYPE_CHECKING:
@@ -31,10 +31,12 @@ BREAKDOWNS = (
     "gender",
     "age_group",
     "graduation_period",
+    "home_region",
     "appendix4",
     "long_term_origin",
     "long_term_age",
     "ad",
+    "ad_region",
 )
 """Breakdowns of hires compared with the report (the ``breakdown`` of the JSON rows).
 
@@ -43,7 +45,12 @@ BREAKDOWNS = (
 applicants with four or more rounds applied (:data:`LONG_TERM_ROUNDS`), by nationality x
 education group (``"<nationality group> x <education group>"``) and by age group, and everyone
 else in the group :data:`SHORT_TERM`; the report's figure for these is table 2's *not hired*
-(:func:`lis1abm.report.compare.report_not_hired`), not hires."""
+(:func:`lis1abm.report.compare.report_not_hired`), not hires. ``home_region``: the
+applicants' regional health authority (RHF) of residence, or :data:`ABROAD` (the report has
+no figures by it). ``ad_region``: hires by the RHF of the hiring ad, beside its positions."""
+
+ABROAD = "abroad"
+"""The ``home_region`` group of applicants living outside Norway."""
 
 LONG_TERM_ROUNDS = 4
 """Rounds applied (this one included) from which an applicant counts in table 2."""
@@ -106,6 +113,10 @@ def applicant_groups(market: Market) -> dict[str, tuple[np.ndarray, list[str]]]:
             [f"{n} x {e}" for n in GROUPS for e in GROUPS] + [SHORT_TERM],
         ),
         "long_term_age": (np.where(long_term, pop["age_group"], SHORT_TERM), [*ages, SHORT_TERM]),
+        "home_region": (
+            np.where(pop["home_region"] == "", ABROAD, pop["home_region"]),
+            [*REGIONS, ABROAD],
+        ),
     }
 
 
@@ -168,6 +179,14 @@ class Tally:
             by_edu = [self.ad_slot0 + j * len(GROUPS) + g for g in range(len(GROUPS))]
             recipe += [(int(self.positions[j]), []), (int(capacity[j]), []), (0, by_edu)]
             recipe += [(0, [s]) for s in by_edu]
+        # Per region of the hiring ads: positions, and hires (every education group's slot
+        # of every ad there).
+        regions = np.array([ad.region for ad in market.data.ads])
+        for region in REGIONS:
+            ads = np.flatnonzero(regions == region)
+            slots = [self.ad_slot0 + j * len(GROUPS) + g for j in ads for g in range(len(GROUPS))]
+            rows += [("ad_region", region, "positions"), ("ad_region", region, "hired")]
+            recipe += [(int(self.positions[ads].sum()), []), (0, slots)]
         n_fields = len(CASCADE_FIELDS)
         rows += [
             ("cascade", f"round {r + 1}", f) for r in range(market.n_rounds) for f in CASCADE_FIELDS

@@ -44,6 +44,13 @@ def report_figures(market: Market) -> dict[tuple[str, str], tuple[int, int | Non
     for ad in data.ads:
         trust = data.trust(ad.trust)
         out[("ad", ad.label)] = (ad.positions, trust.hired if trust.ads == 1 else None, False)
+    # By the region of the hiring ads: a trust's ads lie in one region, so its hires count
+    # there.
+    region_of = {ad.trust: ad.region for ad in data.ads}
+    for trust in data.trusts:
+        region = region_of[trust.name]
+        n, h, _ = out.get(("ad_region", region), (0, 0, False))
+        out[("ad_region", region)] = (n + trust.positions, h + trust.hired, False)
     return out
 
 
@@ -111,7 +118,7 @@ def compare(tally: Tally, replications: Summary | np.ndarray) -> list[dict]:
         for b, g, m, v in zip(
             layout["breakdown"], layout["group"], layout["metric"], all_means, strict=True
         )
-        if m == "applicants"
+        if m in ("applicants", "positions")  # the ads' rows compare hires with positions
     }
     report = report_figures(tally.market)
     not_hired = report_not_hired(tally.market)
