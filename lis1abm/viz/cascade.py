@@ -15,7 +15,7 @@ from mesa.visualization import make_plot_component
 from mesa.visualization.utils import update_counter
 
 from lis1abm.data.round import GROUPS
-from lis1abm.viz.model import ViewModel
+from lis1abm.viz.model import ViewModel, positions
 
 OFFER_MEASURES = {
     "offers": "black",
@@ -49,7 +49,7 @@ def offers_plot():
 def hires_figure(model: ViewModel) -> Figure:
     """Hires so far after each round, by education group (left) and nationality group
     (right); the dashed lines are the report's hires of each group."""
-    fig = Figure(figsize=(7.5, 3.4), layout="constrained")
+    fig = Figure(figsize=(7.5, 4.0), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     rounds = np.arange(1, model.round_number + 1)
     for ax, breakdown in zip(axes, BREAKDOWNS, strict=True):
@@ -75,18 +75,20 @@ def HiresPlot(model: ViewModel):
 
 
 def hires_table_html(model: ViewModel) -> str:
-    """The state of the round and the hires so far by group, as an HTML table with ids and
-    data attributes that a test can read: ``#view-status`` (``data-round``,
-    ``data-running``, ``data-positions``, ``data-hired``) and ``#hires-by-group`` with a row
+    """The state of the round and the hires so far by group, as HTML with ids and data
+    attributes that a test can read: ``#view-status`` (``data-round``, ``data-running``,
+    ``data-positions``: positions advertised, ``data-hired``) and ``#hires-by-group``, a row
     per breakdown and group (``data-breakdown``, ``data-group``), its ``td.sim`` the
     simulated hires and ``td.report`` the report's."""
     hired = int(np.count_nonzero(model.hired_round > 0))
+    advertised = positions(model.market.data)
     status = (
         f'<p id="view-status" data-round="{model.round_number}" '
-        f'data-running="{str(model.running).lower()}" data-positions="{model.positions}" '
+        f'data-running="{str(model.running).lower()}" data-positions="{advertised}" '
         f'data-hired="{hired}">round {model.round_number} of at most {model.n_rounds} '
-        f"({model.n_calendar} on the calendar) · {model.positions} positions · "
-        f"{hired} hired{'' if model.running else ' · finished'}</p>"
+        f"({model.n_calendar} on the calendar) · {advertised} positions advertised, "
+        f"{model.hires_possible} hires possible · {hired} hired"
+        f"{'' if model.running else ' · finished'}</p>"
     )
     rows = []
     for breakdown in BREAKDOWNS:

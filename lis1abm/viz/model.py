@@ -88,8 +88,9 @@ class ViewModel(LIS1Model):
         super().__init__(round=data, params=base, overrides=overrides or None, seed=seed)
 
     @property
-    def positions(self) -> int:
-        """Hires the ads can make in all (positions, after the capacity rule)."""
+    def hires_possible(self) -> int:
+        """Hires the ads can make in all (the positions after the capacity rule; 606 for
+        autumn 2024 with the rule "report_hires")."""
         return int(self.market.capacity.sum())
 
     @property
