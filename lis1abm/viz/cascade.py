@@ -103,7 +103,8 @@ def hires_table_html(model: ViewModel) -> str:
                 f'<td class="report">{report[g]}</td></tr>'
             )
     table = (
-        '<table id="hires-by-group"><thead><tr><th>by</th><th>group</th>'
+        '<table id="hires-by-group" style="border-spacing: 1em 0.1em">'
+        "<thead><tr><th>by</th><th>group</th>"
         "<th>hired so far</th><th>report</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"

@@ -69,7 +69,7 @@ def map_figure(model: ViewModel) -> Figure:
     ads = model.market.data.ads
     placed = [j for j, a in enumerate(ads) if a.lat is not None and a.lon is not None]
     open_now = model.open_positions
-    fig = Figure(figsize=(6.4, 4.8), layout="constrained")  # Mesa's plots' shape: fits a panel
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")  # wide: fits a panel of the page
     ax = fig.subplots()
     ax.fill(*NORWAY_OUTLINE.T, facecolor="0.93", edgecolor="0.6", linewidth=0.8)
     # Largest first, so that a small ad in the same town (Oslo, Lørenskog) stays visible.
@@ -90,8 +90,7 @@ def map_figure(model: ViewModel) -> Figure:
     ax.set_ylim(57.5, 71.5)
     # Degrees of longitude are shorter than degrees of latitude this far north (cos 64°).
     ax.set_aspect(1 / np.cos(np.radians(64)))
-    ax.set_xlabel("longitude (°E)")
-    ax.set_ylabel("latitude (°N)")
+    # No axis labels: the ticks are degrees east and north, and the panel has no room.
     ax.set_title(
         f"{int(open_now.sum())} of {model.hires_possible} positions open after round "
         f"{model.round_number}",

@@ -57,7 +57,8 @@ def ranked_list_html(model: ViewModel, ad: int) -> str:
         for rank, i, e, n, fate in fates(model, ad)
     )
     return (
-        '<div style="max-height: 12em; overflow-y: auto"><table id="ranked-list">'
+        '<div style="max-height: 12em; overflow-y: auto">'
+        '<table id="ranked-list" style="border-spacing: 1em 0.1em">'
         "<thead><tr><th>rank</th><th>applicant</th><th>education</th><th>nationality</th>"
         f"<th>fate</th></tr></thead><tbody>{rows}</tbody></table></div>"
     )
