@@ -72,6 +72,10 @@ def test_sliders_become_overrides_and_scaled_positions():
     }
     assert model.hires_possible == 650
     assert model.market.params.behaviour.withdrawal_probability == 0.2
+    # The browser's sliders snap the file's 0.1561 and 0.1623 to their grid of 0.01: still
+    # the file's values, and the file's replication.
+    snapped = ViewModel(seed=SEED, withdrawal=0.16, waiting=0.16, late_marking=0.02)
+    assert snapped.overrides == {}
 
 
 # Solara checks the rules of hooks of Mesa's components on import and warns about one.
@@ -183,8 +187,9 @@ def page_hires(page, breakdown: str) -> dict[str, int]:
 @pytest.mark.slow
 def test_the_page_steps_to_the_simulated_hires_and_a_slider_rebuilds_it(tmp_path):
     """Step through every round in the browser; the hires by education and nationality
-    group equal `simulate --backend mesa --reps 1` with the same seed. Then one step of the
-    total-positions slider and Reset: the page shows a model with one more position."""
+    group equal `simulate --backend mesa --reps 1` with the same seed; Reset and Play give
+    them again. Then one step of the total-positions slider and Reset: the page shows a model
+    with one more position."""
     pytest.importorskip("solara", reason="needs the viz extra: pip install -e '.[viz]'")
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="needs Playwright: pip install -e '.[dev]'"
@@ -210,7 +215,7 @@ def test_the_page_steps_to_the_simulated_hires_and_a_slider_rebuilds_it(tmp_path
             page = browser.new_page(viewport={"width": 1600, "height": 1300})
             page.set_default_timeout(30_000)
             page.goto(url)
-            state = wait_for_status(page, timeout_ms=60_000, round="0")
+            state = wait_for_status(page, timeout_ms=60_000, round="0", overrides="0")
             positions = int(state["positions"])
             step = page.get_by_role("button", name="Step")
             for r in range(1, 60):  # at most 13 rounds; the bound only stops a runaway loop
@@ -224,6 +229,13 @@ def test_the_page_steps_to_the_simulated_hires_and_a_slider_rebuilds_it(tmp_path
                 shown = page_hires(page, breakdown)
                 assert shown == {g: want[breakdown, g] for g in GROUPS}, breakdown
             page.screenshot(path=str(tmp_path / "view.png"))
+
+            # Reset and Play: the same replication again, played to its end by Mesa's timer.
+            page.get_by_role("button", name="Reset").click()
+            wait_for_status(page, round="0", running="true", overrides="0")
+            page.get_by_role("button", name="▶").click()
+            wait_for_status(page, timeout_ms=60_000, running="false")
+            assert page_hires(page, "education") == {g: want["education", g] for g in GROUPS}
 
             slider = (
                 page.locator(".v-input").filter(has_text="Total positions").locator("[role=slider]")

@@ -77,18 +77,21 @@ def HiresPlot(model: ViewModel):
 def hires_table_html(model: ViewModel) -> str:
     """The state of the round and the hires so far by group, as HTML with ids and data
     attributes that a test can read: ``#view-status`` (``data-round``, ``data-running``,
-    ``data-positions``: positions advertised, ``data-hired``) and ``#hires-by-group``, a row
+    ``data-positions``: positions advertised, ``data-hired``, ``data-overrides``: how
+    many) and ``#hires-by-group``, a row
     per breakdown and group (``data-breakdown``, ``data-group``), its ``td.sim`` the
     simulated hires and ``td.report`` the report's."""
     hired = int(np.count_nonzero(model.hired_round > 0))
     advertised = positions(model.market.data)
+    changed = html.escape(", ".join(f"{k} = {v}" for k, v in model.overrides.items()) or "none")
     status = (
         f'<p id="view-status" data-round="{model.round_number}" '
         f'data-running="{str(model.running).lower()}" data-positions="{advertised}" '
-        f'data-hired="{hired}">round {model.round_number} of at most {model.n_rounds} '
+        f'data-hired="{hired}" data-overrides="{len(model.overrides)}">'
+        f"round {model.round_number} of at most {model.n_rounds} "
         f"({model.n_calendar} on the calendar) · {advertised} positions advertised, "
         f"{model.hires_possible} hires possible · {hired} hired"
-        f"{'' if model.running else ' · finished'}</p>"
+        f"{'' if model.running else ' · finished'} · overrides: {changed}</p>"
     )
     rows = []
     for breakdown in BREAKDOWNS:

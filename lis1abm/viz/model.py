@@ -51,8 +51,10 @@ class ViewModel(LIS1Model):
         experiment's ``total_positions`` (:func:`lis1abm.experiments.overrides.scale_positions`,
         with the capacity rule ``"positions"``); None, or the round's total: unchanged.
 
-    Only values that differ from the files become overrides, so that the page's first model,
-    built from the sliders' starting values, is exactly the file's.
+    Only values that differ from the files become overrides (a probability within half a
+    slider step of the file's value is the file's value: the browser's slider snaps the file's
+    0.1623 to 0.16), so that the page's first model, and a Reset with the sliders untouched,
+    is exactly the file's.
     """
 
     def __init__(
@@ -73,7 +75,7 @@ class ViewModel(LIS1Model):
         overrides: dict[str, Any] = {
             f"behaviour.{BEHAVIOUR[k]}": float(v)
             for k, v in values.items()
-            if v is not None and float(v) != behaviour_value(base, k)
+            if v is not None and not on_file_value(float(v), behaviour_value(base, k))
         }
         if total_positions is not None and int(total_positions) != positions(data):
             # Imported here: the experiments package brings the figures (seaborn, scipy), a
@@ -133,6 +135,16 @@ class ViewModel(LIS1Model):
         return {g: int(self.market.data.groups[breakdown][g][1]) for g in GROUPS}
 
 
+STEP = 0.01
+"""The behaviour sliders' step (probability)."""
+
+
+def on_file_value(value: float, file_value: float) -> bool:
+    """A slider's probability stands for the file's: within half a step of it (the slider
+    shows and returns values on its grid of :data:`STEP`)."""
+    return abs(value - file_value) <= STEP / 2 + 1e-12
+
+
 def behaviour_value(params: Params, keyword: str) -> float:
     """The parameter file's value of a slider keyword of :data:`BEHAVIOUR` (probability)."""
     return float(getattr(params.behaviour, BEHAVIOUR[keyword]))
@@ -164,7 +176,7 @@ def model_params(round: str | Path, params: str | Path | None, seed: int) -> dic
     for k in BEHAVIOUR:
         top = 0.5 if k in ("withdrawal", "no_reply") else 1.0
         value = behaviour_value(base, k)
-        out[k] = Slider(LABELS[k], value=value, min=0.0, max=max(top, value), step=0.01)
+        out[k] = Slider(LABELS[k], value=value, min=0.0, max=max(top, value), step=STEP)
     total = positions(data)
     out["total_positions"] = Slider(
         LABELS["total_positions"],
