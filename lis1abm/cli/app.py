@@ -658,7 +658,7 @@ def view(
     params: Annotated[
         Path | None,
         typer.Option(
-            help="Parameter file (TOML).  [default: the round's, as simulate]",
+            help="Parameter file (TOML); default: the round's, as for simulate.",
             show_default=False,
         ),
     ] = None,
@@ -667,7 +667,7 @@ def view(
 ) -> None:
     """Watch one replication's offer rounds in the browser: the ads on a map, the offers and
     hires per round, an ad's ranked list; step, play, reset, and sliders that rebuild the
-    model. Needs the viz extra (pip install "lis1abm[viz]")."""
+    model. Needs the package's viz extra."""
     import warnings
 
     # Solara's advice to developers of components (Mesa's) and of proxied deployments: noise

@@ -89,8 +89,10 @@ def bind(port: int, host: str = HOST) -> socket.socket:
         sock.listen(128)
     except OSError as error:
         sock.close()
-        why = "in use" if error.errno == errno.EADDRINUSE else error.strerror
-        raise UserError(f"--port: {host}:{port} is {why}; choose another --port") from None
+        why = (
+            "is in use" if error.errno == errno.EADDRINUSE else f"cannot be used ({error.strerror})"
+        )
+        raise UserError(f"--port: {host}:{port} {why}; choose another --port") from None
     return sock
 
 

@@ -163,11 +163,12 @@ def model_params(round: str | Path, params: str | Path | None, seed: int) -> dic
 
     Raises
     ------
-    ConfigError : a bad round or parameter file.
+    UserError : a bad round or parameter file (ConfigError), or a round without a market.
     """
     from mesa.visualization import Slider  # the viz extra; the module imports without it
 
     data, base = resolve_inputs(str(round), None if params is None else str(params))
+    data.require_market()  # a calendar-only round (spring 2024) has nothing to show
     out: dict[str, Any] = {
         "round": str(round),
         "params": None if params is None else str(params),
