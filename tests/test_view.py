@@ -94,6 +94,18 @@ def test_fates_follow_the_ranked_list():
         assert accepted == len(model.ad_list[ad].hires)
 
 
+def test_the_command_line_imports_the_view_only_when_it_runs():
+    """`lis1abm --help` and every other command stay free of Solara's seconds of imports."""
+    code = (
+        "import sys, lis1abm.cli.app; print(sorted({'solara', 'lis1abm.viz'} & set(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 # -- errors: one line and exit code 2 ------------------------------------------------------
 
 
