@@ -1,5 +1,5 @@
-"""The command line: ``lis1abm simulate``, ``bench``, ``calibrate``, ``experiment``, ``plot``
-and ``check``.
+"""The command line: ``lis1abm simulate``, ``bench``, ``calibrate``, ``experiment``, ``plot``,
+``check`` and ``view``.
 
 User errors (bad options, configs, paths) print one line, ``lis1abm: error: ...``, to stderr
 and exit with code 2, without a traceback.
@@ -687,6 +687,37 @@ def plot(
 
         written = draw_figures(folder)
     typer.echo(f"{folder}: " + ", ".join(p.name for p in written))
+
+
+@app.command()
+def view(
+    round_name: RoundOption = "autumn2024",
+    params: Annotated[
+        Path | None,
+        typer.Option(
+            help="Parameter file (TOML); default: the round's, as for simulate.",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Root seed (replication 0 of this seed).")] = 2024,
+    port: Annotated[int, typer.Option(help="Local port of the page (127.0.0.1 only).")] = 8765,
+) -> None:
+    """Watch one replication's offer rounds in the browser: the ads on a map, the offers and
+    hires per round, an ad's ranked list; step, play, reset, and sliders that rebuild the
+    model. Needs the package's viz extra."""
+    import warnings
+
+    # Solara's advice to developers of components (Mesa's) and of proxied deployments: noise
+    # on a local view's terminal.
+    warnings.filterwarnings("ignore", category=UserWarning, module="solara")
+    try:
+        # Lazily: Solara and Mesa's visualisation take seconds to import, and are an extra.
+        from lis1abm.viz.app import serve
+    except ImportError as error:
+        raise UserError(
+            f'view: needs the viz extra (pip install "lis1abm[viz]"): {error}'
+        ) from None
+    serve(round_name, params, seed, port, echo=lambda line: typer.echo(line))
 
 
 def _draw_simulation_fit(comparison: Path) -> list[Path]:

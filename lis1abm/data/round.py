@@ -44,6 +44,9 @@ Share = Annotated[float, Strict(), Field(ge=0, le=1)]
 Text = Annotated[str, Strict()]
 Date = Annotated[dt.date, Strict()]
 Flag = Annotated[bool, Strict()]
+# Degrees: a float, as TOML writes 59.93; an int (60) is refused like every other Strict number.
+Latitude = Annotated[float, Strict(), Field(ge=-90, le=90)]
+Longitude = Annotated[float, Strict(), Field(ge=-180, le=180)]
 Group = Literal[GROUPS]
 Region = Literal[REGIONS]
 
@@ -82,6 +85,10 @@ class Ad:
     positions: Positive
     applications: Positive
     urban: Flag
+    # Where the ad's hospital is (decimal degrees, WGS84), for the map of ``lis1abm view``;
+    # optional, since no engine reads it (an ad without them is left off the map).
+    lat: Latitude | None = None
+    lon: Longitude | None = None
 
     @property
     def label(self) -> str:
