@@ -17,7 +17,6 @@ import copy
 import dataclasses
 import inspect
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from lis1abm.engine.backends import resolve_backend
 from lis1abm.engine.layout import EngineArrays
 from lis1abm.errors import UserError
 from lis1abm.experiments.config import ExperimentConfig, load_experiment
+from lis1abm.experiments.folder import META, SUMMARY, TABLE, check_folder, put_in_place
 from lis1abm.experiments.overrides import resolve, settings
 from lis1abm.experiments.tables import TABLES
 from lis1abm.experiments.tidy import categorical, summarise, tidy_table
@@ -43,8 +43,6 @@ from lis1abm.report.provenance import describe, file_digest
 from lis1abm.simulation.allocation import match_layout, run_allocation
 from lis1abm.simulation.prepare import check_reps, check_seed, market_digest, prepare
 from lis1abm.simulation.sink import check_out
-
-TABLE, SUMMARY, META = "replications.parquet", "summary.csv", "meta.json"
 
 
 @dataclass
@@ -230,6 +228,7 @@ def assemble(
     engine_name: str,
     backend: str,
     device: str,
+    replications_table: bool = True,
     **extra,
 ) -> ExperimentResult:
     """The result from the scenarios' tables in order (each its replications in order), their
@@ -258,6 +257,7 @@ def assemble(
         round=config.round,
         seed=seed,
         replications=reps,
+        replications_table=replications_table,
         backend=engine_name,
         backend_asked=backend,
         device=device,
@@ -288,35 +288,35 @@ def _scenario_first(table: pd.DataFrame) -> pd.DataFrame:
     return table[["scenario", *(c for c in table.columns if c != "scenario")]]
 
 
-def write_results(result: ExperimentResult, out: str | Path = "results") -> Path:
+def write_results(
+    result: ExperimentResult, out: str | Path = "results", *, overwrite: bool = False
+) -> Path:
     """Write ``<out>/<name>/`` (the table, the summary, ``meta.json``): into a staging folder
-    beside it first, renamed into place only when complete, so that a failure leaves the
-    previous results (or nothing) and no half-written folder. Returns the folder."""
+    beside it first, whose files are moved into place only when all are written, so that a
+    failure leaves the previous results (or nothing) and no half-written file. A user's own
+    files in the folder stay; results of another configuration are refused unless
+    ``overwrite`` (:func:`lis1abm.experiments.folder.check_folder`). Returns the folder.
+
+    Raises
+    ------
+    UserError : the folder holds results of another configuration and not ``overwrite``.
+    """
     out = check_out(out)
-    out.mkdir(exist_ok=True)
     target = out / result.config.name
+    check_folder(target, result.meta, overwrite)
+    out.mkdir(exist_ok=True)
     staging = as_new(tempfile.mkdtemp(prefix=f".{target.name}.", dir=out))
     try:
-        result.table.to_parquet(staging / TABLE, index=False)
+        if result.meta.get("replications_table", True):
+            result.table.to_parquet(staging / TABLE, index=False)
         result.summary.to_csv(staging / SUMMARY, index=False, float_format="%.6g")
         (staging / META).write_text(json.dumps(result.meta, indent=2, default=str) + "\n")
         for name, extra in result.tables.items():
             extra.to_csv(staging / f"{name}.csv", index=False, float_format="%.6g")
-        _swap_in(staging, target)
+        put_in_place(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def _swap_in(staging: Path, target: Path) -> None:
-    """Put ``staging`` in ``target``'s place; an earlier ``target`` is removed after."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        os.replace(target, old / target.name)
-    os.replace(staging, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def load_results(folder: str | Path) -> tuple[pd.DataFrame, dict]:

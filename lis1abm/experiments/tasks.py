@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from lis1abm.distributed import Executor, PartStore, Task, TasksFailed, code_digest, task_key
+from lis1abm.distributed.parts import LOG
 from lis1abm.engine.backends import BACKENDS, resolve_backend
 from lis1abm.errors import UserError
 from lis1abm.experiments.config import ExperimentConfig
@@ -46,6 +47,21 @@ overhead per task they keep small)."""
 def parts_folder(out: str | Path, name: str) -> Path:
     """``<out>/<name>.parts``: where an experiment's parts are kept until its results are."""
     return Path(out) / f"{name}.parts"
+
+
+def clear_parts(folder: str | Path, name: str) -> None:
+    """Remove experiment ``name``'s parts from ``folder`` (its task files, their temporary
+    files and the log), then the folder if nothing else is left: the results hold every
+    part's rows now, and a file this package did not write stays."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        ours = path.name.startswith((f"{name}--", f".{name}--")) and ".parquet" in path.name
+        if path.is_file() and (ours or path.name == LOG):
+            path.unlink()
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def values_digest(run: ScenarioRun) -> str:
