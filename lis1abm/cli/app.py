@@ -555,6 +555,14 @@ def experiment(
             rich_help_panel=PANEL,
         ),
     ] = None,
+    summaries_only: Annotated[
+        bool,
+        typer.Option(
+            "--summaries-only",
+            help="Write the summary alone, no replications.parquet (every replication's "
+            "values: about 60 MB a 100,000 replications of 9 scenarios).",
+        ),
+    ] = False,
     overwrite: Annotated[
         bool,
         typer.Option(
@@ -610,7 +618,7 @@ def experiment(
         "config_sha256": config.sha256,
         "seed": run_seed,
         "replications": total_reps,
-        "replications_table": True,
+        "replications_table": not summaries_only,
     }
     if check_folder(target, wanted, overwrite) == "same" and not overwrite:
         # The values are a function of the identity checked: running again would rewrite them.
@@ -652,6 +660,8 @@ def experiment(
             backend=backend,
             task_reps=task_reps,
             progress=progress,
+            # Streamed beside the parts, so that memory does not grow with the replications.
+            table=None if summaries_only else parts / f"{config.name}--replications.parquet",
         )
     folder = write_results(result, out, overwrite=overwrite)
     clear_parts(parts, config.name)

@@ -6,7 +6,8 @@ scenarios share every draw they have in common (common random numbers) and their
 is far less noisy than that of two independent runs.
 
 A results folder ``<out>/<name>/`` holds ``replications.parquet`` (the tidy table),
-``summary.csv`` (means and 5-95 % bands) and ``meta.json`` (the config and its SHA-256, seed,
+``summary.csv`` (means and 5-95 % bands, and each scenario's paired effect against the
+baseline: :mod:`lis1abm.experiments.reduction`) and ``meta.json`` (the config and its SHA-256, seed,
 version, git commit, backend, device, and per scenario its overrides, settings and market
 digest), then the figures (``<figure>.png`` and ``.pdf``).
 """
@@ -17,9 +18,10 @@ import copy
 import dataclasses
 import inspect
 import json
+import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,8 +35,9 @@ from lis1abm.errors import UserError
 from lis1abm.experiments.config import ExperimentConfig, load_experiment
 from lis1abm.experiments.folder import META, SUMMARY, TABLE, check_folder, put_in_place
 from lis1abm.experiments.overrides import resolve, settings
+from lis1abm.experiments.reduction import Reduction, ReplicationsWriter
 from lis1abm.experiments.tables import TABLES
-from lis1abm.experiments.tidy import categorical, summarise, tidy_table
+from lis1abm.experiments.tidy import categorical, tidy_table
 from lis1abm.market.ranking import Market
 from lis1abm.outcomes.tally import Tally
 from lis1abm.plots.experiments import FIGURES
@@ -48,13 +51,17 @@ from lis1abm.simulation.sink import check_out
 @dataclass
 class ExperimentResult:
     """An experiment's run: the tidy table (every replication of every scenario), its summary
-    and the provenance (``meta``)."""
+    and the provenance (``meta``).
+
+    ``table`` is None where the table was streamed to ``table_file`` (a run too large to hold
+    it) or not kept (``meta["replications_table"]`` false: summaries only)."""
 
     config: ExperimentConfig
-    table: pd.DataFrame
+    table: pd.DataFrame | None
     summary: pd.DataFrame
     meta: dict
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    table_file: Path | None = None
 
 
 @dataclass
@@ -200,7 +207,9 @@ def run_experiment(
 ) -> ExperimentResult:
     """Run every scenario of ``config`` (a loaded config, a built-in experiment's name or an
     experiment file's path; ``reps``, ``seed``, ``backend``: the config's unless given);
-    ``progress(scenario, k)`` is called as replications finish.
+    ``progress(scenario, k)`` is called as replications finish. The table is held in memory
+    (``lis1abm experiment`` streams it instead:
+    :func:`lis1abm.experiments.tasks.run_experiment_tasks`).
 
     Raises
     ------
@@ -216,38 +225,80 @@ def run_experiment(
         step = None if progress is None else (lambda k, name=scenario.name: progress(name, k))
         tables.append(run_batch(run, 0, reps, step))
         runs.append(run)
-    return assemble(config, tables, runs, reps, seed, engine_name, backend, device)
+    reduced = reduce_blocks(config, runs, [tables])
+    return assemble(config, reduced, runs, reps, seed, engine_name, backend, device)
+
+
+@dataclass
+class Reduced:
+    """What :func:`reduce_blocks` makes of the blocks: the summary, the table (in memory, in
+    a file or neither) and the config's tables."""
+
+    summary: pd.DataFrame
+    table: pd.DataFrame | None
+    table_file: Path | None
+    tables: dict[str, pd.DataFrame]
+
+
+def reduce_blocks(
+    config: ExperimentConfig,
+    runs: list[ScenarioRun],
+    blocks: Iterable[list[pd.DataFrame]],
+    *,
+    table: str | Path | None = "memory",
+) -> Reduced:
+    """Reduce ``blocks`` (each the tidy rows of the same replications of every scenario, in
+    run order; the blocks in replication order) to the summary with its paired effects
+    (:class:`~lis1abm.experiments.reduction.Reduction`) and the table: held in memory
+    (``"memory"``), streamed to the Parquet file ``table`` (a path), or dropped (None). The
+    config's ``tables`` need every replication's values at once (memory grows with the
+    replications: they are for runs that fit); the table keeps the config's breakdowns."""
+    names = [r.name for r in runs]
+    calendar = {r.name: r.entry["settings"]["calendar_rounds"] for r in runs}
+    reduction = Reduction(calendar, config.baseline)
+    values: list[list[np.ndarray]] = [[] for _ in runs]
+    held: list[list[pd.DataFrame]] = [[] for _ in runs]
+    writer = ReplicationsWriter(table, names) if table not in (None, "memory") else None
+    kept = list(config.breakdowns)
+    for block in blocks:
+        if config.tables:
+            for k, (r, t) in enumerate(zip(runs, block, strict=True)):
+                values[k].append(values_matrix(r.tally, t))
+            block = [t[t["breakdown"].isin(kept)] for t in block]
+        reduction.add(block)
+        if writer is not None:
+            writer.write(pd.concat(block, ignore_index=True))
+        elif table == "memory":
+            for k, t in enumerate(block):
+                held[k].append(t)
+    extra_tables = {}
+    for name in config.tables:
+        parts = [
+            TABLES[name](r.tally, np.concatenate(v)).assign(scenario=r.name)
+            for r, v in zip(runs, values, strict=True)
+        ]
+        extra_tables[name] = _scenario_first(pd.concat(parts, ignore_index=True))
+    whole = None
+    if table == "memory":
+        whole = categorical(pd.concat([t for h in held for t in h], ignore_index=True), names)
+    return Reduced(
+        reduction.summary(), whole, None if writer is None else writer.close(), extra_tables
+    )
 
 
 def assemble(
     config: ExperimentConfig,
-    tables: list[pd.DataFrame],
+    reduced: Reduced,
     runs: list[ScenarioRun],
     reps: int,
     seed: int,
     engine_name: str,
     backend: str,
     device: str,
-    replications_table: bool = True,
     **extra,
 ) -> ExperimentResult:
-    """The result from the scenarios' tables in order (each its replications in order), their
-    runs (``meta.json`` entries, tallies) and the run's settings; ``extra`` goes into
-    ``meta``. The config's ``tables`` are computed here from each scenario's whole
-    replications; the table keeps the config's breakdowns."""
-    scenarios = [r.entry for r in runs]
-    names = [s["name"] for s in scenarios]
-    extra_tables = {}
-    for name in config.tables:
-        parts = [
-            TABLES[name](r.tally, values_matrix(r.tally, t)).assign(scenario=r.name)
-            for r, t in zip(runs, tables, strict=True)
-        ]
-        extra_tables[name] = _scenario_first(pd.concat(parts, ignore_index=True))
-    if config.tables:
-        tables = [t[t["breakdown"].isin(list(config.breakdowns))] for t in tables]
-    table = categorical(pd.concat(tables, ignore_index=True), names)
-    calendar = {s["name"]: s["settings"]["calendar_rounds"] for s in scenarios}
+    """The result from the reduced blocks, the scenarios' runs (``meta.json`` entries) and the
+    run's settings; ``extra`` goes into ``meta``."""
     meta = describe(
         experiment=config.name,
         description=config.description,
@@ -257,17 +308,20 @@ def assemble(
         round=config.round,
         seed=seed,
         replications=reps,
-        replications_table=replications_table,
+        replications_table=reduced.table is not None or reduced.table_file is not None,
         backend=engine_name,
         backend_asked=backend,
         device=device,
         breakdowns=list(config.breakdowns),
+        baseline=config.baseline,
         figures=list(config.figures),
         tables=list(config.tables),
-        scenarios=scenarios,
+        scenarios=[r.entry for r in runs],
         **extra,
     )
-    return ExperimentResult(config, table, summarise(table, calendar), meta, extra_tables)
+    return ExperimentResult(
+        config, reduced.table, reduced.summary, meta, reduced.tables, reduced.table_file
+    )
 
 
 def values_matrix(tally: Tally, table: pd.DataFrame) -> np.ndarray:
@@ -307,8 +361,14 @@ def write_results(
     out.mkdir(exist_ok=True)
     staging = as_new(tempfile.mkdtemp(prefix=f".{target.name}.", dir=out))
     try:
-        if result.meta.get("replications_table", True):
-            result.table.to_parquet(staging / TABLE, index=False)
+        if result.table is not None:
+            writer = ReplicationsWriter(
+                staging / TABLE, list(result.table["scenario"].cat.categories)
+            )
+            writer.write(result.table)
+            writer.close()
+        elif result.table_file is not None:
+            os.replace(result.table_file, staging / TABLE)
         result.summary.to_csv(staging / SUMMARY, index=False, float_format="%.6g")
         (staging / META).write_text(json.dumps(result.meta, indent=2, default=str) + "\n")
         for name, extra in result.tables.items():

@@ -34,6 +34,7 @@ from lis1abm.experiments.runner import (
     assemble,
     check_run,
     prepare_scenario,
+    reduce_blocks,
     run_batch,
 )
 
@@ -124,10 +125,15 @@ def run_experiment_tasks(
     backend: str | None = None,
     task_reps: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    table: str | Path | None = "memory",
 ) -> ExperimentResult:
     """Run ``config`` as tasks on ``executor``, keeping each task's rows in ``parts`` and
-    computing only the tasks whose part is missing; the result is assembled from the parts.
-    ``progress(done, total)`` is called with the tasks done (first those found in ``parts``).
+    computing only the tasks whose part is missing; the result is reduced from the parts,
+    block by block (the tasks of every scenario for the same replications together,
+    :func:`~lis1abm.experiments.runner.reduce_blocks`), so that memory holds one block and
+    the summary. ``progress(done, total)`` is called with the tasks done (first those found
+    in ``parts``). ``table``: the tidy table held in memory (``"memory"``), streamed to that
+    Parquet file, or not kept (None).
 
     Raises
     ------
@@ -164,10 +170,12 @@ def run_experiment_tasks(
             f"the other parts are kept in {store.folder}/: run the same command again to "
             "retry the failed tasks",
         )
-    tables = [
-        pd.concat([_plain(store.read(t.key)) for t in tasks[r.index]], ignore_index=True)
-        for r in runs
-    ]
+    # Every scenario is cut at the same replications, so the k-th tasks form a block.
+    blocks = (
+        [_plain(store.read(tasks[r.index][k].key)) for r in runs]
+        for k in range(len(tasks[runs[0].index]))
+    )
+    reduced = reduce_blocks(config, runs, blocks, table=table)
     execution = {
         "cluster": executor.description,
         "tasks": len(every),
@@ -176,7 +184,7 @@ def run_experiment_tasks(
         "code_sha256": code_digest(),
     }
     return assemble(
-        config, tables, runs, reps, seed, engine_name, backend, device, execution=execution
+        config, reduced, runs, reps, seed, engine_name, backend, device, execution=execution
     )
 
 
