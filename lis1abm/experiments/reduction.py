@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from lis1abm.atomic import as_new
 from lis1abm.experiments.distribution import KEY, Distribution
-from lis1abm.experiments.tidy import BAND, categorical, measures
+from lis1abm.experiments.tidy import BAND, categorical, measures, round_end_days
 
 EFFECT_COLUMNS = ("effect_mean", "effect_p05", "effect_p95", "effect_same_sign")
 """The summary's paired-effect columns: the mean over replications of scenario - baseline,
@@ -33,12 +33,14 @@ class Reduction:
 
     Parameters
     ----------
-    calendar_rounds : each scenario's calendar rounds, scenarios in run order.
+    settings : each scenario's settings (:func:`lis1abm.experiments.overrides.settings`),
+        scenarios in run order.
     baseline : the scenario the others are compared with, replication by replication.
     """
 
-    def __init__(self, calendar_rounds: dict[str, int], baseline: str):
-        self.calendar_rounds = calendar_rounds
+    def __init__(self, settings: dict[str, dict], baseline: str):
+        self.calendar_rounds = {k: s["calendar_rounds"] for k, s in settings.items()}
+        self.end_days = {k: round_end_days(s) for k, s in settings.items()}
         self.baseline = baseline
         self.levels = Distribution()
         self.effects = Distribution()
@@ -59,7 +61,7 @@ class Reduction:
             self.effects.add(paired)
 
     def _measures(self, table: pd.DataFrame) -> pd.DataFrame:
-        return measures(table, self.calendar_rounds)
+        return measures(table, self.calendar_rounds, self.end_days)
 
     def summary(self) -> pd.DataFrame:
         """Columns ``scenario, breakdown, group, metric, replications, mean, p05, p95`` (over

@@ -41,6 +41,7 @@ from lis1abm.experiments.tidy import categorical, tidy_table
 from lis1abm.market.ranking import Market
 from lis1abm.outcomes.tally import Tally
 from lis1abm.plots.experiments import FIGURES
+from lis1abm.plots.scenarios import generic_figures
 from lis1abm.plots.theme import save
 from lis1abm.report.provenance import describe, file_digest
 from lis1abm.simulation.allocation import match_layout, run_allocation
@@ -254,8 +255,7 @@ def reduce_blocks(
     config's ``tables`` need every replication's values at once (memory grows with the
     replications: they are for runs that fit); the table keeps the config's breakdowns."""
     names = [r.name for r in runs]
-    calendar = {r.name: r.entry["settings"]["calendar_rounds"] for r in runs}
-    reduction = Reduction(calendar, config.baseline)
+    reduction = Reduction({r.name: r.entry["settings"] for r in runs}, config.baseline)
     values: list[list[np.ndarray]] = [[] for _ in runs]
     held: list[list[pd.DataFrame]] = [[] for _ in runs]
     writer = ReplicationsWriter(table, names) if table not in (None, "memory") else None
@@ -319,6 +319,7 @@ def assemble(
         scenarios=[r.entry for r in runs],
         **extra,
     )
+    meta["figure_files"] = figure_names(meta)
     return ExperimentResult(
         config, reduced.table, reduced.summary, meta, reduced.tables, reduced.table_file
     )
@@ -395,11 +396,17 @@ def load_results(folder: str | Path) -> tuple[pd.DataFrame, dict]:
     )
 
 
+def figure_names(meta: dict) -> list[str]:
+    """The figures of a results folder: the config's ``figures``, then those every
+    experiment gets (:func:`lis1abm.plots.scenarios.generic_figures`)."""
+    return list(dict.fromkeys([*meta.get("figures", []), *generic_figures(meta)]))
+
+
 def draw_figures(folder: str | Path) -> list[Path]:
-    """Draw the figures of a results folder from its saved results alone (the summary,
-    ``meta.json`` and the config's tables), as PNG and PDF beside them. A figure function
-    with a ``tables`` parameter gets the tables (name -> DataFrame). Returns the files
-    written."""
+    """Draw the figures of a results folder (:func:`figure_names`) from its saved results
+    alone (the summary, ``meta.json`` and the config's tables), as PNG and PDF beside them. A
+    figure function with a ``tables`` parameter gets the tables (name -> DataFrame). Returns
+    the files written."""
     folder = Path(folder)
     summary, meta = load_results(folder)
     tables = {}
@@ -407,9 +414,10 @@ def draw_figures(folder: str | Path) -> list[Path]:
         if not (folder / f"{name}.csv").is_file():
             raise UserError(f"{folder}: no {name}.csv (run `lis1abm experiment` first)")
         tables[name] = pd.read_csv(folder / f"{name}.csv")
+    drawers = {**generic_figures(meta), **FIGURES}
     written = []
-    for name in meta.get("figures", []):
-        draw = FIGURES[name]
+    for name in figure_names(meta):
+        draw = drawers[name]
         extra = {"tables": tables} if "tables" in inspect.signature(draw).parameters else {}
         figure = draw(summary, meta["scenarios"], **extra)
         written += save(figure, folder / name)
