@@ -119,3 +119,26 @@ def test_baseline_key_chooses_the_scenario_and_a_bad_one_is_one_line(tmp_path):
     path.write_text(SMALL.replace('backend = "cpu"', 'backend = "cpu"\nbaseline = "900"'))
     with pytest.raises(ConfigError, match=r"b.toml: baseline: no scenario is named '900'"):
         load_experiment(path)
+
+
+def test_summaries_only_writes_no_table_and_the_same_summary(tmp_path, capsys):
+    """--summaries-only: no replications.parquet, the summary of a run with the table, and
+    a run asking for the table in that folder is refused (another configuration)."""
+    from lis1abm.cli import main
+
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL)
+
+    def cli(*args: str) -> int:
+        with pytest.raises(SystemExit) as stop:
+            main(["experiment", str(path), "--reps", "3", "--task-reps", "2", *args])
+        capsys.readouterr()
+        return stop.value.code
+
+    assert cli("--out", str(tmp_path / "both")) == 0
+    assert cli("--out", str(tmp_path / "lean"), "--summaries-only") == 0
+    lean = tmp_path / "lean" / "small"
+    assert not (lean / "replications.parquet").exists()
+    summary = (tmp_path / "both" / "small" / "summary.csv").read_bytes()
+    assert (lean / "summary.csv").read_bytes() == summary
+    assert cli("--out", str(tmp_path / "lean")) == 2

@@ -78,8 +78,9 @@ TEXT = ("scenario", "breakdown", "group", "metric")
 
 
 class ReplicationsWriter:
-    """The tidy table written block by block to one Parquet file (one row group a block):
-    text columns dictionary-encoded, the scenario's categories in run order, as
+    """The tidy table written block by block to one Parquet file (one row group a block, its
+    scenarios in run order; a table held whole is one block, so scenario by scenario): text
+    columns dictionary-encoded, the scenario's categories in run order, as
     :func:`~lis1abm.experiments.tidy.categorical` makes them in memory."""
 
     def __init__(self, path: str | Path, scenarios: list[str]):
