@@ -116,8 +116,7 @@ def calendar(summary) -> str:
         "after it), paired: offers made "
         f"{effect(s, 'reply window 1 days', 'cascade', 'all', 'offers')} with a 1-day reply "
         f"window in every round, {effect(s, 'reply window 5 days', 'cascade', 'all', 'offers')} "
-        f"with 5 days; time to fill {days('reply window 5 days')} with 5 days, "
-        f"{days('8 rounds, default after')} with 8 calendar rounds."
+        f"with 5 days; time to fill {days('reply window 5 days')} with 5 days."
     )
 
 

@@ -5,13 +5,14 @@ A task's key names the experiment, the scenario (its place and name), the replic
 a digest of everything that decides its values (the scenario's overrides, settings, parameter
 file and market digests, the seed and the breakdowns kept) and a digest of the code
 (:func:`~lis1abm.distributed.parts.code_digest`). Replication r's values depend on (seed, r)
-only, so a block computed anywhere equals the same rows of a run in one piece, and the table
-assembled from the parts, scenario by scenario and block by block, is the one
-:func:`~lis1abm.experiments.runner.run_experiment` makes.
+only, so a block computed anywhere equals the same rows of a run in one piece, and the
+summary reduced from the parts, block by block (every scenario's task for the same
+replications together), is the one :func:`~lis1abm.experiments.runner.run_experiment` makes.
 
-Parts go to ``<out>/<name>.parts/`` (beside the results folder, which is replaced whole when
-written). A run that was interrupted, started again with the same settings, finds the parts
-there and runs only the missing tasks; the folder is removed once the results are written.
+Parts go to ``<out>/<name>.parts/`` (beside the results folder, whose files the experiment
+replaces one by one, :mod:`lis1abm.experiments.folder`). A run that was interrupted, started
+again with the same settings, finds the parts there and runs only the missing tasks; the
+parts (and nothing else in the folder) are removed once the results are written.
 """
 
 from __future__ import annotations
