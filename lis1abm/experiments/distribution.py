@@ -30,9 +30,19 @@ class Distribution:
     order : the keys (DataFrame of ``KEY``) in the order first seen.
     """
 
+    PENDING = 1_000_000
+    """Rows of block counts kept apart before they are merged: merging aligns two indexes
+    (seconds at a million rows), so it is done once per many blocks, not per block."""
+
     def __init__(self):
-        self.counts: pd.Series | None = None
+        self._counts: pd.Series | None = None
+        self._pending: list[pd.Series] = []
         self.order: pd.DataFrame | None = None
+
+    @property
+    def counts(self) -> pd.Series | None:
+        self._merge()
+        return self._counts
 
     def add(self, values: pd.DataFrame) -> None:
         """Add rows with columns ``KEY`` and ``value`` (float; NaN, a measure undefined in a
@@ -40,11 +50,18 @@ class Distribution:
         values = values[values["value"].notna()]
         keys = values[KEY].drop_duplicates()
         self.order = keys if self.order is None else _append_new(self.order, keys)
-        counts = values.groupby([*KEY, "value"], sort=False, observed=True).size()
-        if self.counts is None:
-            self.counts = counts.astype(np.int64)
-        else:
-            self.counts = self.counts.add(counts, fill_value=0).astype(np.int64)
+        self._pending.append(values.groupby([*KEY, "value"], sort=False, observed=True).size())
+        if sum(len(p) for p in self._pending) > self.PENDING:
+            self._merge()
+
+    def _merge(self) -> None:
+        if not self._pending:
+            return
+        parts = ([] if self._counts is None else [self._counts]) + self._pending
+        both = pd.concat(parts)
+        self._counts = both.groupby(level=list(range(both.index.nlevels)), sort=False).sum()
+        self._counts = self._counts.astype(np.int64)
+        self._pending = []
 
     def describe(self, q: tuple[float, float], prefix: str = "", sign: bool = False):
         """Per key: ``replications`` (values counted), ``mean``, the percentiles ``q`` (named
@@ -57,9 +74,10 @@ class Distribution:
             *(f"p{int(p):02d}" for p in q),
             *(["same_sign"] if sign else []),
         ]
-        if self.counts is None or not len(self.counts):
+        counts = self.counts
+        if counts is None or not len(counts):
             return pd.DataFrame(columns=[*KEY, *(prefix + c for c in columns)])
-        counts = self.counts.sort_index()
+        counts = counts.sort_index()
         frame = counts.rename("n").reset_index()
         value = frame["value"].to_numpy(float)
         n = frame["n"].to_numpy(np.int64)

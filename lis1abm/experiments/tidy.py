@@ -123,7 +123,7 @@ def measures(
                 breakdown="cascade", group="all", metric="offers_per_hire"
             )
         )
-        last = cascade["scenario"].map(calendar_rounds).map(lambda n: f"round {n}")
+        last = cascade["scenario"].map({k: f"round {n}" for k, n in calendar_rounds.items()})
         after = cascade[(cascade["group"] == last) & (cascade["metric"] == "open_after")]
         parts.append(after.assign(group="all", metric="open_after_calendar"))
         parts += _time_to_fill(cascade, total.index, end_days)
