@@ -103,8 +103,9 @@ def put_in_place(staging: Path, target: Path) -> list[Path]:
     the new one comes last, so that a failure midway leaves no ``meta.json`` that claims
     files it does not describe (:func:`check_folder` then refuses the folder).
     Returns the files put in place."""
-    target.mkdir(exist_ok=True)
-    as_new(target)
+    if not target.exists():
+        target.mkdir()
+        as_new(target)  # a folder of the user's keeps its own permissions
     old = read_meta(target)
     new = sorted(p.name for p in staging.iterdir() if p.is_file())
     (target / META).unlink(missing_ok=True)
