@@ -6,7 +6,7 @@ by largest remainder; the marginals, applications per ad and unique applicants p
 follow: lis1abm/experiments/growth.py); ads, positions and the calendar stay as in autumn
 2024. Measures: hire rates by education and nationality group, and the number not hired.
 
-    python experiments/applicant_growth.py [--reps N] [--out DIR]
+    python experiments/applicant_growth.py [--reps N] [--out DIR] [--overwrite]
 
 The same as `lis1abm experiment applicant_growth`; see experiments/capacity.py for the steps.
 Common random numbers are partial here: the round's applicants keep their ids and their own
@@ -21,6 +21,9 @@ from lis1abm.experiments import draw_figures, load_experiment, run_experiment, w
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--reps", type=int, default=None, help="replications per scenario")
 parser.add_argument("--out", default="results", help="results go to OUT/applicant_growth/")
+parser.add_argument(
+    "--overwrite", action="store_true", help="replace results of another configuration there"
+)
 args = parser.parse_args()
 
 # 1. The config: the round as it is, then +10/20/30 % educated abroad and in Norway.
@@ -42,6 +45,6 @@ print("Hire rate by education group (% of applicants) and totals (means over rep
 print(table.loc[order].to_string())
 
 # 4. Write results/applicant_growth/ and draw the figures.
-folder = write_results(result, args.out)
+folder = write_results(result, args.out, overwrite=args.overwrite)
 for path in draw_figures(folder):
     print("wrote", path)

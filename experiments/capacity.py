@@ -4,7 +4,7 @@ Read top to bottom; copy it to write your own experiment: write a config in
 configs/experiments/<name>.toml (scenarios as overrides of the round and the parameters), then
 load it, run it, look at the tidy table and draw the figures.
 
-    python experiments/capacity.py [--reps N] [--out DIR]
+    python experiments/capacity.py [--reps N] [--out DIR] [--overwrite]
 
 The same as `lis1abm experiment capacity`. Every scenario uses the same seed and replication
 indices, so the scenarios share their random numbers (common random numbers): the difference
@@ -18,6 +18,9 @@ from lis1abm.experiments import draw_figures, load_experiment, run_experiment, w
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--reps", type=int, default=None, help="replications per scenario")
 parser.add_argument("--out", default="results", help="results go to OUT/capacity/")
+parser.add_argument(
+    "--overwrite", action="store_true", help="replace results of another configuration there"
+)
 args = parser.parse_args()
 
 # 1. The config: total positions 450-800, each ad's positions scaled by largest remainder.
@@ -40,6 +43,6 @@ cascade = s[(s["breakdown"] == "cascade") & (s["group"] == "all")]
 print(cascade[cascade["metric"].isin(["unfilled", "offers_per_hire"])].to_string(index=False))
 
 # 4. Write results/capacity/ (table, summary, meta.json) and draw the figures from them.
-folder = write_results(result, args.out)
+folder = write_results(result, args.out, overwrite=args.overwrite)
 for path in draw_figures(folder):
     print("wrote", path)

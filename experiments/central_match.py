@@ -13,7 +13,7 @@ left open, blocking pairs (applicant and ad who would both rather be together), 
 rank of each hired applicant's job, and the applicants whose job differs between applicant-
 and hospital-proposing deferred acceptance.
 
-    python experiments/central_match.py [--reps N] [--out DIR]
+    python experiments/central_match.py [--reps N] [--out DIR] [--overwrite]
 
 The same as `lis1abm experiment central_match`; see experiments/capacity.py for the steps.
 """
@@ -27,6 +27,9 @@ from lis1abm.experiments import draw_figures, load_experiment, run_experiment, w
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--reps", type=int, default=None, help="replications per scenario")
 parser.add_argument("--out", default="results", help="results go to OUT/central_match/")
+parser.add_argument(
+    "--overwrite", action="store_true", help="replace results of another configuration there"
+)
 args = parser.parse_args()
 
 # 1. The config: each scenario names its allocation ("cascade" unless it says
@@ -73,6 +76,6 @@ print("\nPer replication (means):")
 print(table.round(2).to_string())
 
 # 5. Write results/central_match/ and draw the figures from it.
-folder = write_results(result, args.out)
+folder = write_results(result, args.out, overwrite=args.overwrite)
 for path in draw_figures(folder):
     print("wrote", path)

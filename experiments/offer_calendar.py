@@ -7,7 +7,7 @@ unanswered, hires per round, and how far the outcome is from stable: blocking pa
 applicant and an ad who would both rather be together than keep what they got, by the
 model's preferences and ranked lists) and the preference rank of the hired jobs.
 
-    python experiments/offer_calendar.py [--reps N] [--out DIR]
+    python experiments/offer_calendar.py [--reps N] [--out DIR] [--overwrite]
 
 The same as `lis1abm experiment calendar`; see experiments/capacity.py for the steps. (Not
 named calendar.py: Python puts this folder first on the module path, and a calendar.py here
@@ -22,6 +22,9 @@ from lis1abm.experiments import draw_figures, load_experiment, run_experiment, w
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--reps", type=int, default=None, help="replications per scenario")
 parser.add_argument("--out", default="results", help="results go to OUT/calendar/")
+parser.add_argument(
+    "--overwrite", action="store_true", help="replace results of another configuration there"
+)
 args = parser.parse_args()
 
 config = load_experiment("calendar")
@@ -40,6 +43,6 @@ rows = s[s["breakdown"].isin(["stability", "preference_rank"]) & (s["group"] == 
 table = rows[rows["metric"].isin(wanted)].pivot(index="scenario", columns="metric", values="mean")
 print(table.loc[[sc.name for sc in config.scenarios], wanted].round(2).to_string())
 
-folder = write_results(result, args.out)
+folder = write_results(result, args.out, overwrite=args.overwrite)
 for path in draw_figures(folder):
     print("wrote", path)

@@ -10,7 +10,7 @@ writes, beside the usual summary, two tables computed from every replication:
 - figure_4_3.csv: the report's statements on figure 4.3 (hires per ad by education) checked
   on the replications, hit or miss.
 
-    python experiments/reproduce_autumn2024.py [--reps N] [--out DIR]
+    python experiments/reproduce_autumn2024.py [--reps N] [--out DIR] [--overwrite]
 
 The same as `lis1abm experiment reproduce_autumn2024`; see experiments/capacity.py for the
 steps.
@@ -23,6 +23,9 @@ from lis1abm.experiments import draw_figures, load_experiment, run_experiment, w
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--reps", type=int, default=None, help="replications")
 parser.add_argument("--out", default="results", help="results go to OUT/reproduce_autumn2024/")
+parser.add_argument(
+    "--overwrite", action="store_true", help="replace results of another configuration there"
+)
 args = parser.parse_args()
 
 # 1. The config: one scenario, the round as it is; tables = ["report", "figure_4_3"].
@@ -55,6 +58,6 @@ for s in result.tables["figure_4_3"].itertuples():
     )
 
 # 5. Write results/reproduce_autumn2024/ and draw the figures from the saved files.
-folder = write_results(result, args.out)
+folder = write_results(result, args.out, overwrite=args.overwrite)
 for path in draw_figures(folder):
     print("wrote", path)

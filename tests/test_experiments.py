@@ -312,3 +312,74 @@ def test_round_unchanged_by_overrides():
     scale_positions(before, 800)
     with_calendar(before, 8, 5, 0)
     assert load_round("autumn2024") == before
+
+
+# --- a results folder is never lost ------------------------------------------------------
+
+
+def test_rerun_keeps_a_users_files_and_refuses_another_config(tmp_path, capsys):
+    """A user's notes in the results folder survive every run; a run of another config
+    (here other replications) is refused with one line naming the folder and what differs,
+    and the results stay; --overwrite replaces only the experiment's files."""
+    path = write(tmp_path, SMALL)
+    out = tmp_path / "out"
+    assert run_cli(capsys, "experiment", str(path), "--out", str(out), "--reps", "2")[0] == 0
+    folder = out / "small"
+    (folder / "notes.txt").write_text("my notes")
+    summary = (folder / "summary.csv").read_bytes()
+
+    code, stdout, err = run_cli(capsys, "experiment", str(path), "--out", str(out), "--reps", "3")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert str(folder) in err and "replications 2 (now 3)" in err and "--overwrite" in err
+    assert (folder / "summary.csv").read_bytes() == summary
+    assert (folder / "notes.txt").read_text() == "my notes"
+
+    args = ["experiment", str(path), "--out", str(out), "--reps", "3", "--overwrite"]
+    assert run_cli(capsys, *args)[0] == 0
+    assert json.loads((folder / "meta.json").read_text())["replications"] == 3
+    assert (folder / "notes.txt").read_text() == "my notes"
+    assert not (out / "small.parts").exists()
+
+
+def test_same_config_is_kept_and_says_so(tmp_path, capsys):
+    """The same command again finds its results complete: nothing is run, every task is
+    reported found done, the results are the same files."""
+    path = write(tmp_path, SMALL)
+    args = ["experiment", str(path), "--out", str(tmp_path), "--reps", "2"]
+    assert run_cli(capsys, *args)[0] == 0
+    before = (tmp_path / "small" / "replications.parquet").stat().st_mtime_ns
+    code, stdout, _ = run_cli(capsys, *args)
+    assert code == 0 and "3 of 3 tasks found done" in stdout and "nothing run" in stdout
+    assert (tmp_path / "small" / "replications.parquet").stat().st_mtime_ns == before
+
+
+def test_interrupted_run_reports_the_tasks_found_done(tmp_path, capsys):
+    """Parts left by a run that did not write its results are used, and the command says how
+    many it found; a user's file in the parts folder stays when the parts are cleared."""
+    from lis1abm.distributed import Executor
+    from lis1abm.experiments.tasks import parts_folder, run_experiment_tasks
+
+    path = write(tmp_path, SMALL)
+    config = load_experiment(path)
+    parts = parts_folder(tmp_path, "small")
+    run_experiment_tasks(config, Executor(), parts, reps=2)
+    (parts / "keep.txt").write_text("mine")
+    code, _, err = run_cli(capsys, "experiment", str(path), "--out", str(tmp_path), "--reps", "2")
+    assert code == 0 and "resuming, 3 of 3 tasks found done" in err
+    assert [p.name for p in parts.iterdir()] == ["keep.txt"]
+
+
+def test_results_without_meta_are_refused(small_run, tmp_path):
+    """A folder holding a summary but no meta.json (not this package's, or half replaced) is
+    not overwritten unless asked."""
+    from lis1abm.errors import UserError
+
+    _, result, _ = small_run
+    (tmp_path / "small").mkdir()
+    (tmp_path / "small" / "summary.csv").write_text("mine\n")
+    with pytest.raises(UserError, match="without a readable meta.json"):
+        write_results(result, tmp_path)
+    assert (tmp_path / "small" / "summary.csv").read_text() == "mine\n"
+    write_results(result, tmp_path, overwrite=True)
+    assert (tmp_path / "small" / "meta.json").is_file()

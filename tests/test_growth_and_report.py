@@ -168,8 +168,11 @@ def test_more_applicants_lower_hire_rates_on_average(growth_run):
 
 
 def test_growth_figures_drawn(growth_run):
-    _, folder = growth_run
-    assert len(draw_figures(folder)) == 4
+    result, folder = growth_run
+    written = draw_figures(folder)
+    # The config's two figures, and those every experiment gets, as PNG and PDF.
+    assert len(written) == 2 * len(result.meta["figure_files"])
+    assert result.meta["figure_files"][:2] == ["growth_hire_rate", "growth_not_hired"]
     for name in ("growth_hire_rate", "growth_not_hired"):
         for fmt in ("png", "pdf"):
             assert (folder / f"{name}.{fmt}").stat().st_size > 1000
@@ -216,12 +219,13 @@ def test_report_statements_evaluated(report_run):
 
 
 def test_report_figures_redrawn_from_saved_results(report_run):
-    _, folder = report_run
+    result, folder = report_run
     for f in folder.glob("*.p*"):
         if f.suffix in (".png", ".pdf"):
             f.unlink()
     written = draw_figures(folder)
-    assert len(written) == 8
+    assert len(written) == 2 * len(result.meta["figure_files"])
+    assert {f"{name}.png" for name in result.config.figures} <= {p.name for p in written}
     assert all(p.stat().st_size > 1000 for p in written)
 
 

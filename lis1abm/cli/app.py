@@ -577,20 +577,37 @@ def experiment(
             rich_help_panel=PANEL,
         ),
     ] = None,
+    summaries_only: Annotated[
+        bool,
+        typer.Option(
+            "--summaries-only",
+            help="Write the summary alone, no replications.parquet (every replication's "
+            "values: about 60 MB a 100,000 replications of 9 scenarios).",
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace results of another configuration in OUT/<name>/ (only the "
+            "experiment's own files; other files there stay).",
+        ),
+    ] = False,
 ) -> None:
     """Run an experiment's scenarios (common random numbers), write the results and draw the
     figures.
 
     The work is split into tasks (blocks of a scenario's replications), run in this process
     or on a Dask cluster (--cluster); each task's rows are kept in OUT/<name>.parts/ until the
-    results are written, so an interrupted run started again with the same command resumes."""
-    import shutil
-
+    results are written, so an interrupted run started again with the same command resumes.
+    Results of the same configuration already in OUT/<name>/ are kept (figures redrawn);
+    results of another are refused unless --overwrite."""
     from lis1abm.data.files import known_experiments
     from lis1abm.distributed import open_cluster, parse_cluster
     from lis1abm.experiments import draw_figures, load_experiment, write_results
-    from lis1abm.experiments.tasks import parts_folder, run_experiment_tasks
-    from lis1abm.simulation.ensemble import check_populations
+    from lis1abm.experiments.folder import check_folder, read_meta
+    from lis1abm.experiments.runner import check_run
+    from lis1abm.experiments.tasks import clear_parts, parts_folder, run_experiment_tasks
     from lis1abm.simulation.sink import check_out
 
     if list_:
@@ -620,19 +637,45 @@ def experiment(
         f"the tasks that finished are kept in {parts_folder(out, config.name)}: "
         "the same command resumes them"
     )
-    total_reps = config.replications if reps is None else reps
-    if populations is None:  # the config's, or the default
-        check_populations(config.populations, total_reps, f"{config.file}: populations")
-    else:
-        check_populations(populations, total_reps)
+    total_reps, run_seed, _, run_populations = check_run(config, reps, seed, backend, populations)
+    target = out / config.name
+    wanted = {
+        "experiment": config.name,
+        "config_sha256": config.sha256,
+        "seed": run_seed,
+        "replications": total_reps,
+        "populations": run_populations,
+        "replications_table": not summaries_only,
+    }
+    if check_folder(target, wanted, overwrite) == "same" and not overwrite:
+        # The values are a function of the identity checked: running again would rewrite them.
+        found = read_meta(target).get("execution", {}).get("tasks", "all")
+        figures = draw_figures(target)
+        Console().print(
+            f"{config.name}: {target}/ already holds the results of this configuration "
+            f"({found} of {found} tasks found done), nothing run; {len(figures)} figure files "
+            "drawn (--overwrite runs it again)",
+            markup=False,
+            highlight=False,
+        )
+        return
     err = Console(stderr=True)
     if spec.kind in ("none", "local"):  # local workers share this machine's compiled engine
         _compile_notice(err, backend or config.backend, total_reps)
     parts = parts_folder(out, config.name)
     with open_cluster(spec, _notice(err)) as executor, _progress_bar(err) as bar:
         task = bar.add_task(f"{config.name}: tasks", total=None)
+        first = True
 
         def progress(done: int, total: int) -> None:
+            nonlocal first
+            if first and done:
+                err.print(
+                    f"{config.name}: resuming, {done} of {total} tasks found done in {parts}/",
+                    markup=False,
+                    highlight=False,
+                )
+            first = False
             bar.update(task, completed=done, total=total)
 
         result = run_experiment_tasks(
@@ -645,9 +688,11 @@ def experiment(
             task_reps=task_reps,
             progress=progress,
             populations=populations,
+            # Streamed beside the parts, so that memory does not grow with the replications.
+            table=None if summaries_only else parts / f"{config.name}--replications.parquet",
         )
-    folder = write_results(result, out)
-    shutil.rmtree(parts, ignore_errors=True)  # the results hold every part's rows now
+    folder = write_results(result, out, overwrite=overwrite)
+    clear_parts(parts, config.name)
     figures = draw_figures(folder)
     meta = result.meta
     Console().print(

@@ -16,6 +16,8 @@ A file holds::
                                   # ("stability", "preference_rank", "proposing_side" too)
     figures = ["capacity_hire_rate"]   # optional: lis1abm.plots.experiments.FIGURES
     tables = ["report"]           # optional: lis1abm.experiments.tables.TABLES, one CSV each
+    baseline = "601 positions"    # optional: the scenario the others are compared with,
+                                  # replication by replication (default: the first)
 
     [base]                        # optional: overrides of every scenario
     after_calendar_rounds = 0
@@ -153,6 +155,7 @@ class _File(BaseModel):
     breakdowns: list[str] = Field(default_factory=lambda: list(DEFAULT_BREAKDOWNS))
     figures: list[str] = Field(default_factory=list)
     tables: list[str] = Field(default_factory=list)
+    baseline: str | None = None
     base: dict[str, Any] = Field(default_factory=dict)
     scenarios: list[dict[str, Any]] = Field(default_factory=list)
     sweeps: list[_Sweep] = Field(default_factory=list)
@@ -171,6 +174,8 @@ class ExperimentConfig:
     populations : population draws (:mod:`lis1abm.simulation.ensemble`), None for the default;
         at most ``replications`` (checked when run, as ``--reps`` may change them).
     scenarios : the scenarios in order: the ``[[scenarios]]``, then each sweep's values.
+    baseline : the scenario the others are compared with, replication by replication (the
+        summary's paired effects): the file's ``baseline``, else the first scenario.
     inputs : each scenario's round and parameters with its overrides applied
         (:func:`lis1abm.experiments.overrides.resolve`), resolved once, when the file is read
         (the round and parameter files read once for all scenarios).
@@ -191,6 +196,7 @@ class ExperimentConfig:
     scenarios: tuple[Scenario, ...]
     tables: tuple[str, ...] = ()
     populations: int | None = None
+    baseline: str = ""
     inputs: tuple = field(default=(), repr=False, compare=False)
 
 
@@ -251,6 +257,9 @@ def load_experiment(source: str | Path | Document | ExperimentConfig) -> Experim
             (path.parent / top.params) if not Path(top.params).is_absolute() else top.params
         )
     scenarios = _scenarios(path, top)
+    baseline = scenarios[0].name if top.baseline is None else top.baseline
+    if baseline not in [s.name for s in scenarios]:
+        raise ConfigError(path, "baseline", f"no scenario is named {baseline!r}")
     config = ExperimentConfig(
         name=path.stem,
         file=str(path),
@@ -267,6 +276,7 @@ def load_experiment(source: str | Path | Document | ExperimentConfig) -> Experim
         scenarios=scenarios,
         tables=tuple(top.tables),
         populations=top.populations,
+        baseline=baseline,
     )
     base = base_inputs(config)
     inputs = tuple(resolve(config, scenario, base) for scenario in scenarios)

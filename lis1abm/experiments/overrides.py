@@ -149,6 +149,7 @@ def settings(data: RoundData, params: Params) -> dict:
         "capacity_rule": params.capacity.rule,
         "calendar_rounds": len(data.calendar),
         "reply_window_days": [r.reply_window_days for r in data.calendar],
+        "offer_days": [(r.offer - data.calendar[0].offer).days for r in data.calendar],
         "after_calendar_rounds": data.after_calendar_rounds,
         "late_marking_probability": params.behaviour.late_marking_probability,
         "params_file": str(Path(params.file)),

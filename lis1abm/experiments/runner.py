@@ -8,7 +8,8 @@ in common, populations included (common random numbers), and their difference is
 noisy than that of two independent runs.
 
 A results folder ``<out>/<name>/`` holds ``replications.parquet`` (the tidy table, with each
-replication's ``population`` draw), ``summary.csv`` (means and 5-95 % bands) and
+replication's ``population`` draw), ``summary.csv`` (means and 5-95 % bands, and each
+scenario's paired effect against the baseline: :mod:`lis1abm.experiments.reduction`) and
 ``meta.json`` (the config and its SHA-256, seed, populations and how replications map to
 them, version, git commit, backend, device, and per scenario its overrides, settings and
 market digests), then the figures (``<figure>.png`` and ``.pdf``).
@@ -23,7 +24,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,12 +36,15 @@ from lis1abm.engine.backends import resolve_backend
 from lis1abm.engine.layout import EngineArrays
 from lis1abm.errors import UserError
 from lis1abm.experiments.config import ExperimentConfig, load_experiment
+from lis1abm.experiments.folder import META, SUMMARY, TABLE, check_folder, put_in_place
 from lis1abm.experiments.overrides import resolve, settings
+from lis1abm.experiments.reduction import Reduction, ReplicationsWriter
 from lis1abm.experiments.tables import TABLES
-from lis1abm.experiments.tidy import categorical, summarise, tidy_table
+from lis1abm.experiments.tidy import categorical, tidy_table
 from lis1abm.market.ranking import Market
 from lis1abm.outcomes.tally import Tally
 from lis1abm.plots.experiments import FIGURES
+from lis1abm.plots.scenarios import generic_figures
 from lis1abm.plots.theme import save
 from lis1abm.report.provenance import describe, file_digest
 from lis1abm.rng import population_of
@@ -49,19 +53,21 @@ from lis1abm.simulation.ensemble import POPULATION_RULE, check_populations, prep
 from lis1abm.simulation.prepare import check_reps, check_seed, market_digest
 from lis1abm.simulation.sink import check_out
 
-TABLE, SUMMARY, META = "replications.parquet", "summary.csv", "meta.json"
-
 
 @dataclass
 class ExperimentResult:
     """An experiment's run: the tidy table (every replication of every scenario), its summary
-    and the provenance (``meta``)."""
+    and the provenance (``meta``).
+
+    ``table`` is None where the table was streamed to ``table_file`` (a run too large to hold
+    it) or not kept (``meta["replications_table"]`` false: summaries only)."""
 
     config: ExperimentConfig
-    table: pd.DataFrame
+    table: pd.DataFrame | None
     summary: pd.DataFrame
     meta: dict
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    table_file: Path | None = None
 
 
 @dataclass
@@ -224,6 +230,12 @@ def run_batch(
                 match = np.zeros((n, done.match.shape[1]), dtype=np.int64)
             match[mine] = done.match
     table = tidy_table(run.name, run.tally, replications, values, run.breakdowns, meaningful)
+    # Each row's population draw, as in simulate's replications.parquet.
+    table.insert(
+        table.columns.get_loc("replication") + 1,
+        "population",
+        population_of(table["replication"].to_numpy(), run.populations),
+    )
     if match is None:
         return table
     match = tidy_table(run.name, match_layout(), replications, match, run.breakdowns)
@@ -268,7 +280,9 @@ def run_experiment(
     """Run every scenario of ``config`` (a loaded config, a built-in experiment's name or an
     experiment file's path; ``reps``, ``seed``, ``backend``, ``populations``: the config's
     unless given); ``progress(scenario, k)`` is called as replications finish. Every scenario
-    plays on the same population draws (the same seed and number).
+    plays on the same population draws (the same seed and number). The table is held in
+    memory (``lis1abm experiment`` streams it instead:
+    :func:`lis1abm.experiments.tasks.run_experiment_tasks`).
 
     Raises
     ------
@@ -284,12 +298,69 @@ def run_experiment(
         step = None if progress is None else (lambda k, name=scenario.name: progress(name, k))
         tables.append(run_batch(run, 0, reps, step))
         runs.append(run)
-    return assemble(config, tables, runs, reps, seed, engine_name, backend, device)
+    reduced = reduce_blocks(config, runs, [tables])
+    return assemble(config, reduced, runs, reps, seed, engine_name, backend, device)
+
+
+@dataclass
+class Reduced:
+    """What :func:`reduce_blocks` makes of the blocks: the summary, the table (in memory, in
+    a file or neither) and the config's tables."""
+
+    summary: pd.DataFrame
+    table: pd.DataFrame | None
+    table_file: Path | None
+    tables: dict[str, pd.DataFrame]
+
+
+def reduce_blocks(
+    config: ExperimentConfig,
+    runs: list[ScenarioRun],
+    blocks: Iterable[list[pd.DataFrame]],
+    *,
+    table: str | Path | None = "memory",
+) -> Reduced:
+    """Reduce ``blocks`` (each the tidy rows of the same replications of every scenario, in
+    run order; the blocks in replication order) to the summary with its paired effects
+    (:class:`~lis1abm.experiments.reduction.Reduction`) and the table: held in memory
+    (``"memory"``), streamed to the Parquet file ``table`` (a path), or dropped (None). The
+    config's ``tables`` need every replication's values at once (memory grows with the
+    replications: they are for runs that fit); the table keeps the config's breakdowns."""
+    names = [r.name for r in runs]
+    reduction = Reduction({r.name: r.entry["settings"] for r in runs}, config.baseline)
+    values: list[list[np.ndarray]] = [[] for _ in runs]
+    held: list[list[pd.DataFrame]] = [[] for _ in runs]
+    writer = ReplicationsWriter(table, names) if table not in (None, "memory") else None
+    kept = list(config.breakdowns)
+    for block in blocks:
+        if config.tables:
+            for k, (r, t) in enumerate(zip(runs, block, strict=True)):
+                values[k].append(values_matrix(r.tally, t))
+            block = [t[t["breakdown"].isin(kept)] for t in block]
+        reduction.add(block)
+        if writer is not None:
+            writer.write(pd.concat(block, ignore_index=True))
+        elif table == "memory":
+            for k, t in enumerate(block):
+                held[k].append(t)
+    extra_tables = {}
+    for name in config.tables:
+        parts = [
+            TABLES[name](r.tally, np.concatenate(v)).assign(scenario=r.name)
+            for r, v in zip(runs, values, strict=True)
+        ]
+        extra_tables[name] = _scenario_first(pd.concat(parts, ignore_index=True))
+    whole = None
+    if table == "memory":
+        whole = categorical(pd.concat([t for h in held for t in h], ignore_index=True), names)
+    return Reduced(
+        reduction.summary(), whole, None if writer is None else writer.close(), extra_tables
+    )
 
 
 def assemble(
     config: ExperimentConfig,
-    tables: list[pd.DataFrame],
+    reduced: Reduced,
     runs: list[ScenarioRun],
     reps: int,
     seed: int,
@@ -298,26 +369,8 @@ def assemble(
     device: str,
     **extra,
 ) -> ExperimentResult:
-    """The result from the scenarios' tables in order (each its replications in order), their
-    runs (``meta.json`` entries, tallies) and the run's settings; ``extra`` goes into
-    ``meta``. The config's ``tables`` are computed here from each scenario's whole
-    replications; the table keeps the config's breakdowns."""
-    scenarios = [r.entry for r in runs]
-    names = [s["name"] for s in scenarios]
-    extra_tables = {}
-    for name in config.tables:
-        parts = [
-            TABLES[name](r.tally, values_matrix(r.tally, t)).assign(scenario=r.name)
-            for r, t in zip(runs, tables, strict=True)
-        ]
-        extra_tables[name] = _scenario_first(pd.concat(parts, ignore_index=True))
-    if config.tables:
-        tables = [t[t["breakdown"].isin(list(config.breakdowns))] for t in tables]
-    table = categorical(pd.concat(tables, ignore_index=True), names)
-    # Each replication's population draw, as in simulate's replications.parquet.
-    draw = population_of(table["replication"].to_numpy(), runs[0].populations)
-    table.insert(table.columns.get_loc("replication") + 1, "population", draw)
-    calendar = {s["name"]: s["settings"]["calendar_rounds"] for s in scenarios}
+    """The result from the reduced blocks, the scenarios' runs (``meta.json`` entries) and the
+    run's settings; ``extra`` goes into ``meta``."""
     meta = describe(
         experiment=config.name,
         description=config.description,
@@ -329,16 +382,21 @@ def assemble(
         replications=reps,
         populations=runs[0].populations,
         population_of_replication=POPULATION_RULE,
+        replications_table=reduced.table is not None or reduced.table_file is not None,
         backend=engine_name,
         backend_asked=backend,
         device=device,
         breakdowns=list(config.breakdowns),
+        baseline=config.baseline,
         figures=list(config.figures),
         tables=list(config.tables),
-        scenarios=scenarios,
+        scenarios=[r.entry for r in runs],
         **extra,
     )
-    return ExperimentResult(config, table, summarise(table, calendar), meta, extra_tables)
+    meta["figure_files"] = figure_names(meta)
+    return ExperimentResult(
+        config, reduced.table, reduced.summary, meta, reduced.tables, reduced.table_file
+    )
 
 
 def values_matrix(tally: Tally, table: pd.DataFrame) -> np.ndarray:
@@ -359,35 +417,41 @@ def _scenario_first(table: pd.DataFrame) -> pd.DataFrame:
     return table[["scenario", *(c for c in table.columns if c != "scenario")]]
 
 
-def write_results(result: ExperimentResult, out: str | Path = "results") -> Path:
+def write_results(
+    result: ExperimentResult, out: str | Path = "results", *, overwrite: bool = False
+) -> Path:
     """Write ``<out>/<name>/`` (the table, the summary, ``meta.json``): into a staging folder
-    beside it first, renamed into place only when complete, so that a failure leaves the
-    previous results (or nothing) and no half-written folder. Returns the folder."""
+    beside it first, whose files are moved into place only when all are written, so that a
+    failure leaves the previous results (or nothing) and no half-written file. A user's own
+    files in the folder stay; results of another configuration are refused unless
+    ``overwrite`` (:func:`lis1abm.experiments.folder.check_folder`). Returns the folder.
+
+    Raises
+    ------
+    UserError : the folder holds results of another configuration and not ``overwrite``.
+    """
     out = check_out(out)
-    out.mkdir(exist_ok=True)
     target = out / result.config.name
+    check_folder(target, result.meta, overwrite)
+    out.mkdir(exist_ok=True)
     staging = as_new(tempfile.mkdtemp(prefix=f".{target.name}.", dir=out))
     try:
-        result.table.to_parquet(staging / TABLE, index=False)
+        if result.table is not None:
+            writer = ReplicationsWriter(
+                staging / TABLE, list(result.table["scenario"].cat.categories)
+            )
+            writer.write(result.table)
+            writer.close()
+        elif result.table_file is not None:
+            os.replace(result.table_file, staging / TABLE)
         result.summary.to_csv(staging / SUMMARY, index=False, float_format="%.6g")
         (staging / META).write_text(json.dumps(result.meta, indent=2, default=str) + "\n")
         for name, extra in result.tables.items():
             extra.to_csv(staging / f"{name}.csv", index=False, float_format="%.6g")
-        _swap_in(staging, target)
+        put_in_place(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def _swap_in(staging: Path, target: Path) -> None:
-    """Put ``staging`` in ``target``'s place; an earlier ``target`` is removed after."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        os.replace(target, old / target.name)
-    os.replace(staging, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def load_results(folder: str | Path) -> tuple[pd.DataFrame, dict]:
@@ -406,11 +470,17 @@ def load_results(folder: str | Path) -> tuple[pd.DataFrame, dict]:
     )
 
 
+def figure_names(meta: dict) -> list[str]:
+    """The figures of a results folder: the config's ``figures``, then those every
+    experiment gets (:func:`lis1abm.plots.scenarios.generic_figures`)."""
+    return list(dict.fromkeys([*meta.get("figures", []), *generic_figures(meta)]))
+
+
 def draw_figures(folder: str | Path) -> list[Path]:
-    """Draw the figures of a results folder from its saved results alone (the summary,
-    ``meta.json`` and the config's tables), as PNG and PDF beside them. A figure function
-    with a ``tables`` parameter gets the tables (name -> DataFrame). Returns the files
-    written."""
+    """Draw the figures of a results folder (:func:`figure_names`) from its saved results
+    alone (the summary, ``meta.json`` and the config's tables), as PNG and PDF beside them. A
+    figure function with a ``tables`` parameter gets the tables (name -> DataFrame). Returns
+    the files written."""
     folder = Path(folder)
     summary, meta = load_results(folder)
     tables = {}
@@ -418,9 +488,10 @@ def draw_figures(folder: str | Path) -> list[Path]:
         if not (folder / f"{name}.csv").is_file():
             raise UserError(f"{folder}: no {name}.csv (run `lis1abm experiment` first)")
         tables[name] = pd.read_csv(folder / f"{name}.csv")
+    drawers = {**generic_figures(meta), **FIGURES}
     written = []
-    for name in meta.get("figures", []):
-        draw = FIGURES[name]
+    for name in figure_names(meta):
+        draw = drawers[name]
         extra = {"tables": tables} if "tables" in inspect.signature(draw).parameters else {}
         figure = draw(summary, meta["scenarios"], **extra)
         written += save(figure, folder / name)

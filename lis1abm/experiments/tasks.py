@@ -5,13 +5,14 @@ A task's key names the experiment, the scenario (its place and name), the replic
 a digest of everything that decides its values (the scenario's overrides, settings, parameter
 file and market digests, the seed and the breakdowns kept) and a digest of the code
 (:func:`~lis1abm.distributed.parts.code_digest`). Replication r's values depend on (seed, r)
-only, so a block computed anywhere equals the same rows of a run in one piece, and the table
-assembled from the parts, scenario by scenario and block by block, is the one
-:func:`~lis1abm.experiments.runner.run_experiment` makes.
+only, so a block computed anywhere equals the same rows of a run in one piece, and the
+summary reduced from the parts, block by block (every scenario's task for the same
+replications together), is the one :func:`~lis1abm.experiments.runner.run_experiment` makes.
 
-Parts go to ``<out>/<name>.parts/`` (beside the results folder, which is replaced whole when
-written). A run that was interrupted, started again with the same settings, finds the parts
-there and runs only the missing tasks; the folder is removed once the results are written.
+Parts go to ``<out>/<name>.parts/`` (beside the results folder, whose files the experiment
+replaces one by one, :mod:`lis1abm.experiments.folder`). A run that was interrupted, started
+again with the same settings, finds the parts there and runs only the missing tasks; the
+parts (and nothing else in the folder) are removed once the results are written.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from lis1abm.distributed import Executor, PartStore, Task, TasksFailed, code_digest, task_key
+from lis1abm.distributed.parts import LOG
 from lis1abm.engine.backends import BACKENDS, resolve_backend
 from lis1abm.errors import UserError
 from lis1abm.experiments.config import ExperimentConfig
@@ -33,6 +35,7 @@ from lis1abm.experiments.runner import (
     assemble,
     check_run,
     prepare_scenario,
+    reduce_blocks,
     run_batch,
 )
 
@@ -46,6 +49,21 @@ overhead per task they keep small)."""
 def parts_folder(out: str | Path, name: str) -> Path:
     """``<out>/<name>.parts``: where an experiment's parts are kept until its results are."""
     return Path(out) / f"{name}.parts"
+
+
+def clear_parts(folder: str | Path, name: str) -> None:
+    """Remove experiment ``name``'s parts from ``folder`` (its task files, their temporary
+    files and the log), then the folder if nothing else is left: the results hold every
+    part's rows now, and a file this package did not write stays."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        ours = path.name.startswith((f"{name}--", f".{name}--")) and ".parquet" in path.name
+        if path.is_file() and (ours or path.name == LOG):
+            path.unlink()
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def values_digest(run: ScenarioRun) -> str:
@@ -109,10 +127,15 @@ def run_experiment_tasks(
     task_reps: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     populations: int | None = None,
+    table: str | Path | None = "memory",
 ) -> ExperimentResult:
     """Run ``config`` as tasks on ``executor``, keeping each task's rows in ``parts`` and
-    computing only the tasks whose part is missing; the result is assembled from the parts.
-    ``progress(done, total)`` is called with the tasks done (first those found in ``parts``).
+    computing only the tasks whose part is missing; the result is reduced from the parts,
+    block by block (the tasks of every scenario for the same replications together,
+    :func:`~lis1abm.experiments.runner.reduce_blocks`), so that memory holds one block and
+    the summary. ``progress(done, total)`` is called with the tasks done (first those found
+    in ``parts``). ``table``: the tidy table held in memory (``"memory"``), streamed to that
+    Parquet file, or not kept (None).
 
     Raises
     ------
@@ -153,10 +176,12 @@ def run_experiment_tasks(
             f"the other parts are kept in {store.folder}/: run the same command again to "
             "retry the failed tasks",
         )
-    tables = [
-        pd.concat([_plain(store.read(t.key)) for t in tasks[r.index]], ignore_index=True)
-        for r in runs
-    ]
+    # Every scenario is cut at the same replications, so the k-th tasks form a block.
+    blocks = (
+        [_plain(store.read(tasks[r.index][k].key)) for r in runs]
+        for k in range(len(tasks[runs[0].index]))
+    )
+    reduced = reduce_blocks(config, runs, blocks, table=table)
     execution = {
         "cluster": executor.description,
         "tasks": len(every),
@@ -165,7 +190,7 @@ def run_experiment_tasks(
         "code_sha256": code_digest(),
     }
     return assemble(
-        config, tables, runs, reps, seed, engine_name, backend, device, execution=execution
+        config, reduced, runs, reps, seed, engine_name, backend, device, execution=execution
     )
 
 

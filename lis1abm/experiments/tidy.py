@@ -2,9 +2,10 @@
 
 The table holds every replication's counts: columns ``scenario, replication, breakdown,
 group, metric, value`` (value int64), only the breakdowns the config keeps. The summary
-(:func:`summarise`) adds the measures that are ratios or pick a round (hire rates, offers per
-hire, open positions after the calendar), computed per replication, and gives their mean and
-5-95 % band over replications per scenario.
+(:class:`lis1abm.experiments.reduction.Reduction`) adds the measures that are ratios or pick a
+round (:func:`measures`: hire rates, offers per hire, open positions after the calendar, time
+to fill), computed per replication, and gives their mean and 5-95 % band over replications
+per scenario, and each scenario's paired difference from the baseline.
 """
 
 from __future__ import annotations
@@ -60,7 +61,28 @@ def categorical(table: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
     return out
 
 
-def measures(table: pd.DataFrame, calendar_rounds: dict[str, int]) -> pd.DataFrame:
+def round_end_days(settings: dict) -> list[int]:
+    """Each offer round's last day, the marking day after its reply deadline, in days from
+    the first round's offer day (day 0): the calendar's rounds at their dates
+    (``settings["offer_days"]``), then the rounds after the calendar a week apart with the
+    last calendar round's reply window (the round's data dates none; this is the spacing
+    :func:`lis1abm.experiments.overrides.with_calendar` gives rounds it adds), each starting
+    after the previous deadline. ``settings``: a scenario's
+    :func:`~lis1abm.experiments.overrides.settings`."""
+    offers = list(settings.get("offer_days", []))
+    windows = list(settings["reply_window_days"])
+    for _ in range(settings.get("after_calendar_rounds", 0)):
+        offers.append(max(offers[-1] + 7, offers[-1] + windows[-1] + 1))
+        windows.append(windows[-1])
+    # The marking day: the day after the reply deadline.
+    return [o + w + 1 for o, w in zip(offers, windows, strict=True)]
+
+
+def measures(
+    table: pd.DataFrame,
+    calendar_rounds: dict[str, int],
+    end_days: dict[str, list[int]] | None = None,
+) -> pd.DataFrame:
     """Every replication's counts and derived measures, long (value float64).
 
     - ``hire_rate`` of every group of :data:`RATE_BREAKDOWNS`: hired / applicants (fraction),
@@ -68,6 +90,10 @@ def measures(table: pd.DataFrame, calendar_rounds: dict[str, int]) -> pd.DataFra
     - cascade ``all``: ``offers_per_hire`` (offers / hires; hires = accepted offers) and
       ``open_after_calendar`` (open positions after the calendar's last round, whose number
       ``calendar_rounds`` gives per scenario), where the scenario has offer rounds;
+      ``rounds_played`` (the last round that made an offer, rounds; 0 if none) and, with
+      ``end_days`` (per scenario each round's last day, :func:`round_end_days`),
+      ``days_to_fill``: days from the first offer to the last day of that round, when the
+      hiring ends (every position filled, or no list left to offer from);
     - ``preference_rank``: ``share`` of each rank group (its hires / all hires, fraction) and
       ``all`` ``mean_rank`` (rank sum / hires; 1 = first choice).
     """
@@ -97,11 +123,31 @@ def measures(table: pd.DataFrame, calendar_rounds: dict[str, int]) -> pd.DataFra
                 breakdown="cascade", group="all", metric="offers_per_hire"
             )
         )
-        last = cascade["scenario"].map(calendar_rounds).map(lambda n: f"round {n}")
+        last = cascade["scenario"].map({k: f"round {n}" for k, n in calendar_rounds.items()})
         after = cascade[(cascade["group"] == last) & (cascade["metric"] == "open_after")]
         parts.append(after.assign(group="all", metric="open_after_calendar"))
+        parts += _time_to_fill(cascade, total.index, end_days)
     parts += _rank_measures(t, key)
     return pd.concat(parts, ignore_index=True)[list(COLUMNS)]
+
+
+def _time_to_fill(cascade: pd.DataFrame, replications: pd.MultiIndex, end_days) -> list:
+    """``rounds_played`` and ``days_to_fill`` per (scenario, replication) of ``replications``."""
+    offered = cascade[
+        (cascade["metric"] == "offers") & (cascade["value"] > 0) & (cascade["group"] != "all")
+    ]
+    number = offered["group"].str.removeprefix("round ").astype(int)
+    played = number.groupby([offered["scenario"], offered["replication"]]).max()
+    played = played.reindex(replications, fill_value=0).rename("value").reset_index()
+    common = {"breakdown": "cascade", "group": "all"}
+    out = [played.assign(metric="rounds_played", **common)]
+    if end_days:
+        days = [
+            float(end_days[s][n - 1]) if n > 0 else 0.0
+            for s, n in zip(played["scenario"], played["value"], strict=True)
+        ]
+        out.append(played.assign(metric="days_to_fill", value=days, **common))
+    return [o.astype({"value": float}) for o in out]
 
 
 def _rank_measures(t: pd.DataFrame, key: list[str]) -> list[pd.DataFrame]:
@@ -118,21 +164,3 @@ def _rank_measures(t: pd.DataFrame, key: list[str]) -> list[pd.DataFrame]:
         metric="mean_rank", value=sums["value"] / sums["hires"].where(sums["hires"] > 0)
     )
     return [share[[*key, "metric", "value"]], mean[[*key, "metric", "value"]]]
-
-
-def summarise(table: pd.DataFrame, calendar_rounds: dict[str, int]) -> pd.DataFrame:
-    """Mean and 5-95 % band over replications of every count and measure (:func:`measures`),
-    per scenario: columns ``scenario, breakdown, group, metric, replications, mean, p05,
-    p95``, scenarios in the order of ``calendar_rounds``."""
-    m = measures(table, calendar_rounds)
-    grouped = m.groupby(["scenario", "breakdown", "group", "metric"], sort=False)["value"]
-    out = grouped.agg(
-        replications="count",
-        mean="mean",
-        p05=lambda v: np.percentile(v.dropna(), BAND[0]) if v.notna().any() else np.nan,
-        p95=lambda v: np.percentile(v.dropna(), BAND[1]) if v.notna().any() else np.nan,
-    ).reset_index()
-    order = {name: k for k, name in enumerate(calendar_rounds)}
-    return out.sort_values("scenario", key=lambda s: s.map(order), kind="stable").reset_index(
-        drop=True
-    )

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lis1abm.plots.report import REPORT_FIGURES
+from lis1abm.plots.scenarios import RULES
 from lis1abm.plots.theme import colours, use_theme
 
 GROUP_ORDER = ("Norway", "EEA+UK", "Outside EEA")
@@ -44,11 +45,29 @@ def _series(
     return pd.DataFrame(out, columns=["x", "series", "mean", "p05", "p95"])
 
 
-def _line(ax, part: pd.DataFrame, colour, label: str, scale: float = 1.0) -> None:
+def _line(
+    ax, part: pd.DataFrame, colour, label: str | None, scale: float = 1.0, rule: str = "cascade"
+) -> None:
     part = part.sort_values("x")
     x = part["x"].to_numpy(dtype=float)
+    marker, line, _ = RULES[rule]
     ax.fill_between(x, part["p05"] * scale, part["p95"] * scale, color=colour, alpha=0.2, lw=0)
-    ax.plot(x, part["mean"] * scale, "o-", color=colour, ms=3, label=label)
+    ax.plot(x, part["mean"] * scale, marker=marker, ls=line, color=colour, ms=3, label=label)
+
+
+def _by_rule(scenarios: list[dict]) -> list[tuple[str, list[dict]]]:
+    """The scenarios split by allocation rule (in order of appearance): a line never joins
+    two rules."""
+    rules = dict.fromkeys(s.get("allocation", "cascade") for s in scenarios)
+    return [(r, [s for s in scenarios if s.get("allocation", "cascade") == r]) for r in rules]
+
+
+def _name_rules(ax, rules: list[str]) -> None:
+    """Legend entries for the rules' line styles, where there are two or more."""
+    if len(rules) > 1:
+        for rule in rules:
+            marker, line, name = RULES[rule]
+            ax.plot([], [], marker=marker, ls=line, color="0.2", ms=3, label=name)
 
 
 def _mark_positions(ax) -> None:
@@ -75,9 +94,14 @@ def capacity_hire_rate(summary: pd.DataFrame, scenarios: list[dict]):
         (axes[0], "education", "by education country group"),
         (axes[1], "nationality", "by nationality group"),
     ):
-        for colour, group in zip(colours(len(GROUP_ORDER)), GROUP_ORDER, strict=True):
-            _line(ax, _series(summary, swept, breakdown, group, "hire_rate"), colour, group, 100)
-        _line(ax, _series(summary, swept, "total", "all", "hire_rate"), "0.3", "all", 100)
+        by_rule = _by_rule(swept)
+        for k, (rule, mine) in enumerate(by_rule):
+            for colour, group in zip(colours(len(GROUP_ORDER)), GROUP_ORDER, strict=True):
+                part = _series(summary, mine, breakdown, group, "hire_rate")
+                _line(ax, part, colour, group if k == 0 else None, 100, rule)
+            part = _series(summary, mine, "total", "all", "hire_rate")
+            _line(ax, part, "0.3", "all" if k == 0 else None, 100, rule)
+        _name_rules(ax, [r for r, _ in by_rule])
         _mark_positions(ax)
         ax.set_xlabel("positions advertised (total)")
         ax.set_title(f"Hire rate {title}", fontsize=9)
@@ -93,9 +117,12 @@ def capacity_open_and_offers(summary: pd.DataFrame, scenarios: list[dict]):
     swept = _swept(scenarios, "total_positions")
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
     colour = colours(1)[0]
-    _line(axes[0], _series(summary, swept, "cascade", "all", "unfilled"), colour, "mean")
+    for rule, mine in _by_rule(swept):
+        name = "mean" if len(_by_rule(swept)) == 1 else f"mean, {RULES[rule][2]}"
+        _line(axes[0], _series(summary, mine, "cascade", "all", "unfilled"), colour, name, 1, rule)
+        part = _series(summary, mine, "cascade", "all", "offers_per_hire")
+        _line(axes[1], part, colour, name, 1, rule)
     axes[0].set_ylabel("positions left open (positions)")
-    _line(axes[1], _series(summary, swept, "cascade", "all", "offers_per_hire"), colour, "mean")
     axes[1].set_ylabel("offers per hire (offers / hire)")
     for ax in axes:
         _mark_positions(ax)
@@ -105,40 +132,58 @@ def capacity_open_and_offers(summary: pd.DataFrame, scenarios: list[dict]):
 
 
 def calendar_rounds(summary: pd.DataFrame, scenarios: list[dict]):
-    """Positions open after the calendar and total hires against the number of calendar
-    rounds, one line per sweep (e.g. with and without rounds after the calendar)."""
+    """What a short calendar costs, against the number of calendar rounds: positions open
+    (left: after the calendar, the same in every series by definition since the rounds after
+    it come later, so drawn once; and at the end, with the rounds after the calendar), offer
+    rounds played (middle) and days from the first offer to the end of the hiring (right),
+    one line per sweep (e.g. with and without rounds after the calendar)."""
     use_theme()
     swept = _swept(scenarios, "calendar_rounds")
     series = list(dict.fromkeys(s.get("series") or "" for s in swept))
-    figure, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
-    for colour, name in zip(colours(max(len(series), 1)), series, strict=False):
+    palette = colours(max(len(series), 1) + 1)
+    figure, axes = plt.subplots(1, 3, figsize=(12, 3.4), layout="constrained")
+    alone = [s for s in swept if not s["settings"].get("after_calendar_rounds")]
+    after = [s for s in swept if s["settings"].get("after_calendar_rounds")]
+    first = alone or swept
+    first = [s for s in first if (s.get("series") or "") == (first[0].get("series") or "")]
+    part = _series(summary, first, "cascade", "all", "open_after_calendar")
+    _line(axes[0], part, "0.3", "after the calendar (every series)")
+    for colour, name in zip(palette[1:], series, strict=False):
         mine = [s for s in swept if (s.get("series") or "") == name]
-        _line(
-            axes[0],
-            _series(summary, mine, "cascade", "all", "open_after_calendar"),
-            colour,
-            name,
-        )
-        _line(axes[1], _series(summary, mine, "total", "all", "hired"), colour, name)
-    axes[0].set_ylabel("open after the calendar (positions)")
-    axes[1].set_ylabel("hired (applicants)")
+        if any(s in after for s in mine):
+            part = _series(summary, mine, "cascade", "all", "unfilled")
+            _line(axes[0], part, colour, f"at the end: {name}")
+        _line(axes[1], _series(summary, mine, "cascade", "all", "rounds_played"), colour, name)
+        _line(axes[2], _series(summary, mine, "cascade", "all", "days_to_fill"), colour, name)
+    axes[0].set_ylabel("positions open (positions)")
+    axes[1].set_ylabel("offer rounds played (rounds)")
+    axes[2].set_ylabel("time to fill: first offer to last marking (days)")
     for ax in axes:
         ax.set_xlabel("calendar offer rounds (rounds)")
-        ax.legend(fontsize=7, title=BAND_LABEL, title_fontsize=6)
+        ax.legend(fontsize=6, title=BAND_LABEL, title_fontsize=6)
     return figure
 
 
 def calendar_reply_window(summary: pd.DataFrame, scenarios: list[dict]):
-    """Offers made, declined and unanswered (all rounds) against the reply window."""
+    """Offers made, declined and unanswered (all rounds) and the time to fill against the
+    reply window."""
     use_theme()
     swept = _swept(scenarios, "reply_window_days")
-    figure, axes = plt.subplots(1, 3, figsize=(11, 3.3), layout="constrained")
+    figure, axes = plt.subplots(1, 4, figsize=(14, 3.3), layout="constrained")
     colour = colours(1)[0]
-    for ax, metric in zip(axes, ("offers", "declined", "unanswered"), strict=True):
+    for ax, metric, label in (
+        (axes[0], "offers", "offers (offers)"),
+        (axes[1], "declined", "declined (offers)"),
+        (axes[2], "unanswered", "unanswered (offers)"),
+        (axes[3], "days_to_fill", "time to fill (days)"),
+    ):
         _line(ax, _series(summary, swept, "cascade", "all", metric), colour, "mean")
         ax.set_xlabel("reply window of every calendar round (days)")
-        ax.set_ylabel(f"{metric} (offers)")
+        ax.set_ylabel(label)
         ax.legend(fontsize=7, title=BAND_LABEL, title_fontsize=6)
+    # The bands are each scenario's own spread; the paired differences, far narrower since
+    # the scenarios share their random numbers, are in effects.png and summary.csv.
+    figure.suptitle("Bands overlap where paired differences need not: see effects.png", fontsize=8)
     return figure
 
 
