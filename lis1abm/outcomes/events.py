@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from lis1abm.market.population import COLUMNS as POPULATION_COLUMNS
 from lis1abm.rules import RESPONSES, decode_offer
 
 if TYPE_CHECKING:
@@ -48,24 +49,10 @@ def event_table(replication, round_, ad, applicant, response) -> pd.DataFrame:
     return log.sort_values(["replication", "round", "ad", "applicant"], ignore_index=True)
 
 
-# The population's columns that an analyst splits events by; the others are the population
-# model's working values (``period_index``, ``years_since_graduation``, ``proficiency``).
-APPLICANT_COLUMNS = (
-    "nationality",
-    "nationality_group",
-    "education_country",
-    "education_group",
-    "gender",
-    "age",
-    "age_group",
-    "graduation_period",
-    "rounds_applied",
-    "wanted_job",
-    "residence",
-    "home_region",
-    "study_city",
-    "study_region",
-)
+# The population's columns that an analyst splits events by: all but its id (the row) and the
+# population model's working values.
+WORKING_COLUMNS = ("id", "period_index", "years_since_graduation", "proficiency")
+APPLICANT_COLUMNS = tuple(c for c in POPULATION_COLUMNS if c not in WORKING_COLUMNS)
 
 
 def applicant_table(markets: Sequence[Market]) -> pd.DataFrame:
