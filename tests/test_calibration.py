@@ -36,6 +36,7 @@ params = "{DEFAULT_PARAMS}"
 seed = 7
 replications = 20
 budget = 8
+populations = 1  # the search and its files, not the ensemble (tests/test_ensemble.py)
 
 [parameters]
 "ranking.education_weight.Norway" = {{ lower = 0.0, upper = 3.0 }}
