@@ -218,6 +218,7 @@ values = [2, 3, 4, 5, 6]
 """
 
 
+@pytest.mark.slow  # over 5 s on 2 cores (pytest --durations)
 def test_more_rounds_leave_fewer_positions_open_on_average(tmp_path):
     """With the calendar alone, each further offer round leaves fewer positions open on
     average over replications (on the autumn 2024 market about 150 after two rounds, 5 after
@@ -233,6 +234,7 @@ def test_more_rounds_leave_fewer_positions_open_on_average(tmp_path):
     assert (np.diff(mean.to_numpy()) < 0).all(), mean
 
 
+@pytest.mark.slow  # over 5 s on 2 cores (pytest --durations)
 def test_common_random_numbers(tmp_path):
     """Identical scenarios give identical values; the difference of two scenarios with shared
     draws varies less over replications than that of independent runs."""

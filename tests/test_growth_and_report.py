@@ -218,6 +218,7 @@ def test_report_statements_evaluated(report_run):
     assert shares["model"].between(0, 1).all()
 
 
+@pytest.mark.slow  # over 5 s on 2 cores (pytest --durations)
 def test_report_figures_redrawn_from_saved_results(report_run):
     result, folder = report_run
     for f in folder.glob("*.p*"):

@@ -44,7 +44,8 @@ def more_positions_at_unn(text: str, extra: int = 20) -> str:
 
 def simulate_json(capsys, *args: str) -> dict:
     with pytest.raises(SystemExit) as stop:
-        main(["simulate", "--reps", "40", "--json", *args])
+        # One population: what is tested is the round's inputs, not the ensemble.
+        main(["simulate", "--reps", "40", "--populations", "1", "--json", *args])
     assert stop.value.code == 0
     return json.loads(capsys.readouterr().out)
 
