@@ -176,6 +176,7 @@ def simulate(
         "params_sha256": params_sha256,
         "scenario": scenario,
     }
+    drawn = ensemble.meta()
     meta = describe(
         round=run.data.name,
         round_file=run.data.file,
@@ -198,9 +199,9 @@ def simulate(
             "capacity": int(run.market.capacity.sum()),
         },
         populations=populations,
-        population_of_replication=ensemble.meta()["population_of_replication"],
-        population_seeds=ensemble.meta()["population_seeds"],
-        population_market_sha256=ensemble.meta()["market_sha256"],
+        population_of_replication=drawn["population_of_replication"],
+        population_seeds=drawn["population_seeds"],
+        population_market_sha256=drawn["market_sha256"],
     )
     kept = (per_replication, log_events, populations)
     with ResultSink(run.tally, provenance, out, *kept) as sink:
