@@ -94,7 +94,7 @@ def _markdown(rows: pd.DataFrame) -> None:
             gap += f" **(> {limit:g})**"
         band = "yes" if r.inside else "**no**"
         print(
-            f"| {r.breakdown.replace('_', ' ')} | {r.group} | {r.applicants} | "
+            f"| {r.breakdown.replace('_', ' ')} | {r.group} | {r.applicants:.0f} | "
             f"{r.report_hired:.0f} | {r.sim_hired_mean:.1f} ({r.sim_hired_p05:.0f}-"
             f"{r.sim_hired_p95:.0f}) | {band} | {gap} |"
         )
@@ -109,7 +109,7 @@ def _show(name: str, part: pd.DataFrame, limit: float | None, judged: bool) -> i
         missed += judged * ((not r.inside) + (not gap_ok))
         flags = ("" if r.inside else "  OUTSIDE band") + ("" if gap_ok else f"  gap > {limit}")
         print(
-            f"  {r.group:28s} n={r.applicants:4d} report {r.report_hired:4.0f} model "
+            f"  {r.group:28s} n={r.applicants:4.0f} report {r.report_hired:4.0f} model "
             f"{r.sim_hired_mean:6.1f} [{r.sim_hired_p05:.0f}, {r.sim_hired_p95:.0f}] "
             f"rate gap {r.gap_pp:+5.1f} pp{flags if judged else ''}"
         )

@@ -11,6 +11,9 @@ naming the file and the key):
   index of the fixed block every candidate is evaluated on: common random numbers),
   ``fresh_first`` (first index of the fresh block the best point is re-checked on; it must not
   overlap the fixed block), and ``budget`` (completed trials).
+- ``[fixed]``: ``"<dotted path>" = value``: parameters set on the base parameter file and not
+  searched (values fitted earlier, or fixed by choice: the config says why). A fixed
+  parameter cannot also be free, and its value must lie in the parameter's range.
 - ``[parameters]``: ``"<dotted path>" = { lower = .., upper = .. }``: the free parameters
   (see :mod:`lis1abm.calibration.paths`), each with its search bounds, inside the range the
   parameter file allows.
@@ -37,7 +40,7 @@ from lis1abm.data.config import Document, read_toml, validate
 from lis1abm.data.files import configs_dir
 from lis1abm.errors import ConfigError
 from lis1abm.outcomes.tally import BREAKDOWNS
-from lis1abm.params import DEFAULT_PARAMS, Params, load_params
+from lis1abm.params import DEFAULT_PARAMS, Params, load_params, with_overrides
 
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 Number = Annotated[float, Field(allow_inf_nan=False)]
@@ -95,6 +98,7 @@ class CalibrationFile(BaseModel):
 
     model_config = _STRICT
     calibration: Settings = Settings()
+    fixed: dict[str, Number] = {}
     parameters: Annotated[dict[str, Bounds], Field(min_length=1)]
     pooled: dict[str, Pooled] = {}
     targets: Annotated[dict[str, Target], Field(min_length=1)]
@@ -108,7 +112,8 @@ class CalibrationConfig:
     ----------
     file : the config's path.
     spec : the tables as read (:class:`CalibrationFile`).
-    base : the base parameters (every candidate overrides only the free ones).
+    base : the base parameters with the ``[fixed]`` values in place (every candidate overrides
+        only the free ones).
     base_file : the base parameter file's path.
     names : the free parameters' paths, in the file's order (the candidate vector's order).
     lower, upper : their bounds, lists of floats aligned with ``names``.
@@ -157,6 +162,19 @@ def load_config(source: str | Path | Document | CalibrationConfig) -> Calibratio
     base_file = _base_file(path, spec.calibration.params)
     base = load_params(base_file)
     tree = tree_of(base)
+    for name, value in spec.fixed.items():
+        key = f'fixed."{name}"'
+        try:
+            resolve(tree, name)
+        except PathError as error:
+            raise ConfigError(path, key, str(error)) from None
+        if name in spec.parameters:
+            raise ConfigError(path, key, "is also a free parameter ([parameters])")
+        problem = range_problem(base, name, value)
+        if problem:
+            raise ConfigError(path, key, f"out of range: {problem}")
+    if spec.fixed:
+        base = with_overrides(base, dict(spec.fixed))
     for name, b in spec.parameters.items():
         key = f'parameters."{name}"'
         try:

@@ -107,6 +107,54 @@ def build_market(
     pop = build_population(data, params, drawn)
     apps = draw_applications(data, params, pop, drawn)
     app_applicant = np.repeat(np.arange(len(pop)), np.diff(apps.ptr))
+    return _scored(data, params, seed, pop, apps, app_applicant, drawn)
+
+
+def same_draws(a: Params, b: Params) -> bool:
+    """Whether two parameter sets draw the same population and applications from the same
+    seed: equal ``population`` and ``applications`` sections (the only ones
+    :func:`build_population` and :func:`draw_applications` read) and the same capacity rule."""
+    return (
+        a.population == b.population
+        and a.applications == b.applications
+        and a.capacity == b.capacity
+    )
+
+
+def rescore(market: Market, params: Params) -> Market:
+    """The market with other ranking and behaviour parameters: the same population and
+    applications (drawn with ``market.population_seed``), new scores and thresholds.
+
+    What :func:`build_market` with ``params`` and the market's seeds gives, without drawing
+    the population and applications again (about a third of the time). The calibration's
+    candidates differ in ranking and behaviour only when no ``population`` or
+    ``applications`` parameter is free.
+
+    Raises
+    ------
+    ValueError : ``params`` would draw another population or other applications
+        (:func:`same_draws` is false).
+    """
+    if not same_draws(market.params, params):
+        raise ValueError("rescore: the parameters draw another population or applications")
+    params.check_round(market.data)
+    return _scored(
+        market.data, params, market.seed, market.population, market.applications,
+        market.app_applicant, market.population_seed,
+    )  # fmt: skip
+
+
+def _scored(
+    data: RoundData,
+    params: Params,
+    seed: int,
+    pop: pd.DataFrame,
+    apps: Applications,
+    app_applicant: np.ndarray,
+    drawn: int | None,
+) -> Market:
+    """The market of a drawn population and its applications: the hospitals' scores, the
+    ads' capacity and the behaviour's thresholds under ``params``."""
     base, qualified = application_scores(data, params, pop, app_applicant, apps.ad)
     b = params.behaviour
     # Rounds after the calendar keep the last calendar round's reply window.

@@ -40,7 +40,14 @@ from lis1abm.outcomes.tally import Tally
 from lis1abm.params import Params
 from lis1abm.rng import population_of
 from lis1abm.simulation import replications
-from lis1abm.simulation.prepare import PreparedRun, check_seed, prepare, resolve_inputs
+from lis1abm.market.ranking import same_draws
+from lis1abm.simulation.prepare import (
+    PreparedRun,
+    check_seed,
+    prepare,
+    prepare_again,
+    resolve_inputs,
+)
 from lis1abm.simulation.replications import replication_ids, run_replications
 from lis1abm.simulation.sink import ResultSink
 
@@ -155,6 +162,18 @@ def prepare_ensemble(
     data, params = resolve_inputs(round_, params, overrides)
     draws = tuple(prepare(data, params, seed=seed, draw=d) for d in range(populations))
     return Ensemble(seed, draws)
+
+
+def ensemble_with(ensemble: Ensemble, params: Params) -> Ensemble:
+    """The ensemble's draws under other parameters: what :func:`prepare_ensemble` with
+    ``params`` and the same seed and K gives. When ``params`` draws the same populations and
+    applications (only ranking or behaviour parameters differ, as for most calibration
+    candidates) they are kept and only rescored; else every draw is built anew."""
+    if same_draws(ensemble.params, params):
+        return Ensemble(ensemble.seed, tuple(prepare_again(run, params) for run in ensemble.draws))
+    return prepare_ensemble(
+        ensemble.data, params, seed=ensemble.seed, populations=ensemble.populations
+    )
 
 
 def run_ensemble(
