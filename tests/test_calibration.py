@@ -240,6 +240,32 @@ def test_changed_setup_cannot_resume(small_config, tmp_path, capsys):
         ("lower = 0.1, upper = 0.2", "lower = 0.1, upper = 1.5", 'withdrawal_probability".upper'),
         ("tau = 0.5", "tau = 0.5\nparameterz = 1", "pooled.nationality.parameterz"),
         ('"gender"', '"genders"', "held_out.breakdowns[0]"),
+        ("[parameters]", '[fixed]\n"ranking.proficiency_weigth" = 1.0\n\n[parameters]', "fixed."),
+        (
+            "[parameters]",
+            '[fixed]\n"behaviour.withdrawal_probability" = 0.1\n\n[parameters]',
+            'fixed."behaviour.withdrawal_probability"',
+        ),
+        (
+            "[parameters]",
+            '[fixed]\n"behaviour.late_marking_probability" = 1.5\n\n[parameters]',
+            'fixed."behaviour.late_marking_probability"',
+        ),
+        (
+            'breakdowns = ["gender"]',
+            'breakdowns = ["gender"]\n\n[checks]\nseeds = [3, 7]',
+            "checks.seeds",
+        ),
+        (
+            'breakdowns = ["gender"]',
+            'breakdowns = ["gender"]\n\n[checks]\nseeds = [3, 3]',
+            "checks.seeds",
+        ),
+        (
+            'breakdowns = ["gender"]',
+            'breakdowns = ["gender"]\n\n[checks]\nseeds = [3]\nreplications = 4\npopulations = 8',
+            "checks.populations",
+        ),
     ],
 )
 def test_bad_config_is_a_one_line_error(tmp_path, capsys, old, new, key):

@@ -12,7 +12,10 @@
 4. fit a quadratic response surface to the trials near the best point (a Laplace
    approximation, :mod:`lis1abm.calibration.laplace`); scan each parameter alone for its
    conditional 95 % likelihood interval (:mod:`lis1abm.calibration.scan`);
-5. write the tables, the summary, the figure and the calibrated parameter file
+5. judge the acceptance on the root seeds of ``[checks]``, never the fitting seed
+   (:mod:`lis1abm.calibration.acceptance`): each run as ``lis1abm simulate`` runs it, on
+   population draws the fit never saw;
+6. write the tables, the summary, the figure and the calibrated parameter file
    (:mod:`lis1abm.calibration.outputs`).
 """
 
@@ -25,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lis1abm.calibration.acceptance import judge_seeds, seed_spread, verdict
 from lis1abm.calibration.config import default_config, load_config
 from lis1abm.calibration.laplace import fit_quadratic, laplace_intervals
 from lis1abm.calibration.objective import Objective
@@ -63,7 +67,8 @@ class Progress:
     """Where :func:`calibrate` reports its phases; does nothing (the command line shows bars)."""
 
     def start(self, phase: str, total: int) -> None:
-        """A phase begins: ``search`` (trials), ``scan`` (parameters)."""
+        """A phase begins: ``search`` (trials), ``scan`` (parameters), ``checks`` (root
+        seeds judged)."""
 
     def advance(self, k: int = 1) -> None:
         """``k`` more units of the current phase are done."""
@@ -135,6 +140,11 @@ def calibrate(
     budget = s.budget if budget is None else budget
     reps = s.replications if reps is None else reps
     seed = s.seed if seed is None else seed
+    if seed in config.spec.checks.seeds:
+        raise UserError(
+            f"--seed {seed}: {config.file} judges the acceptance on it ([checks] seeds); fit on "
+            "another root seed"
+        )
     if budget < 1:
         raise UserError(f"--budget must be at least 1, got {budget}")
     if not 1 <= reps <= 1_000_000:
@@ -191,6 +201,28 @@ def calibrate(
         figure_4_3(best_run.tally, best_run.values) if config.spec.held_out.statements else []
     )
     fit = fit_table(compare(best_run.tally, best_run.summary), roles, statements)
+    checks_spec = config.spec.checks
+    tables = {}
+    checks_summary = None
+    if checks_spec.seeds:
+        progress.start("checks", len(checks_spec.seeds))
+        checks, checked_statements = judge_seeds(
+            data, best_run.params, checks_spec.seeds, checks_spec.replications,
+            checks_spec.populations, progress.advance,
+        )  # fmt: skip
+        spread = seed_spread(checks)
+        tables = {"checks": checks, "checks_spread": spread}
+        checks_summary = {
+            "seeds": list(checks_spec.seeds),
+            "replications": checks_spec.replications,
+            "populations": checks_spec.populations or "simulate's default",
+            **verdict(checks, spread),
+            "statements_hit": {
+                str(sd): f"{sum(st['hit'] for st in checked_statements if st['seed'] == sd)} of "
+                f"{sum(st['seed'] == sd for st in checked_statements)}"
+                for sd in checks_spec.seeds
+            },
+        }
     estimates = estimates_table(config.names, best, scan, laplace, config.lower, config.upper)
     trials = study.trials_dataframe()
     elapsed = time.perf_counter() - started
@@ -243,11 +275,12 @@ def calibrate(
             for role, part in fit[fit["breakdown"] != "figure_4_3"].groupby("role")
         },
         statements_hit=f"{sum(st['hit'] for st in statements)} of {len(statements)}",
+        checks=checks_summary,
         elapsed_seconds={"search": searched - started, "total": elapsed},
     )
     written = write_outputs(
         out,
-        {"fit": fit, "estimates": estimates, "trials": trials},
+        {"fit": fit, "estimates": estimates, "trials": trials, **tables},
         summary,
         {"fit": lambda stem: save(fit_figure(fit), stem)},
     )

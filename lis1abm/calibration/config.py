@@ -26,6 +26,10 @@ naming the file and the key):
   overlapping breakdowns count the same applicants twice, a weight below 1 tempers that).
 - ``[held_out]``: ``breakdowns`` never in the objective, only reported, and ``statements``
   (the report's figure 4.3 statements, :mod:`lis1abm.report.statements`).
+- ``[checks]``: ``seeds`` (root seeds the acceptance is judged on after the search, never
+  the fitting seed: their population draws are others than the fit's), ``replications``
+  and ``populations`` of each of those runs (default: simulate's). See
+  :mod:`lis1abm.calibration.acceptance`.
 """
 
 from __future__ import annotations
@@ -93,6 +97,15 @@ class HeldOut(BaseModel):
     statements: bool = True
 
 
+class Checks(BaseModel):
+    """The ``[checks]`` table: the root seeds and runs the acceptance is judged on."""
+
+    model_config = _STRICT
+    seeds: list[Annotated[int, Field(ge=0, lt=2**63)]] = []
+    replications: Annotated[int, Field(ge=1, le=1_000_000)] = 2000
+    populations: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+
+
 class CalibrationFile(BaseModel):
     """A calibration config file as read, before its paths are checked."""
 
@@ -103,6 +116,7 @@ class CalibrationFile(BaseModel):
     pooled: dict[str, Pooled] = {}
     targets: Annotated[dict[str, Target], Field(min_length=1)]
     held_out: HeldOut = HeldOut()
+    checks: Checks = Checks()
 
 
 class CalibrationConfig:
@@ -211,6 +225,19 @@ def load_config(source: str | Path | Document | CalibrationConfig) -> Calibratio
             raise ConfigError(path, key, f"unknown breakdown {name!r} (known: {known})")
         if name in spec.targets:
             raise ConfigError(path, key, f"{name!r} is fitted ([targets]); it cannot be held out")
+    checks = spec.checks
+    if spec.calibration.seed in checks.seeds:
+        raise ConfigError(
+            path, "checks.seeds", f"holds the fitting seed {spec.calibration.seed}: the "
+            "acceptance is judged on root seeds the calibration was not fitted on",
+        )  # fmt: skip
+    if len(set(checks.seeds)) != len(checks.seeds):
+        raise ConfigError(path, "checks.seeds", "a seed is listed twice")
+    if checks.populations is not None and checks.populations > checks.replications:
+        raise ConfigError(
+            path, "checks.populations", f"{checks.populations} is more than the "
+            f"{checks.replications} replications",
+        )  # fmt: skip
     return CalibrationConfig(path, spec, base, base_file)
 
 

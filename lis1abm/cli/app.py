@@ -421,6 +421,28 @@ def calibrate(
     _print_fit(result)
 
 
+def _print_checks(console: Console, checks: dict | None) -> None:
+    """The acceptance judged on root seeds the calibration was not fitted on, a line a seed."""
+    if not checks:
+        console.print("acceptance: no [checks] seeds in the config, not judged", markup=False)
+        return
+    console.print(
+        f"acceptance on root seeds not fitted on ({checks['replications']} replications, "
+        f"populations: {checks['populations']}):",
+        markup=False,
+    )
+    for seed, v in checks["per_seed"].items():
+        missed = "met" if not v["missed"] else f"{v['missed']} missed: " + "; ".join(v["rows"])
+        console.print(f"  seed {seed}: {missed}", markup=False, highlight=False)
+    console.print(
+        f"  largest difference of an education or nationality group's hire rate between two "
+        f"seeds: {checks['max_spread_pp']:.2f} points"
+        + ("" if checks["spread_within"] else " (over the 1-point limit)"),
+        markup=False,
+        highlight=False,
+    )
+
+
 class _BarProgress:
     """The calibration's phases as rich progress bars (trials, then parameters scanned)."""
 
@@ -434,6 +456,7 @@ class _BarProgress:
         label = {
             "search": "trials",
             "scan": "parameters scanned",
+            "checks": "root seeds judged",
         }.get(phase, phase)
         self.task = self.bar.add_task(label, total=total)
 
@@ -481,6 +504,7 @@ def _print_fit(result) -> None:
             markup=False,
             highlight=False,
         )
+    _print_checks(console, s.get("checks"))
     lap = s["laplace"]
     console.print(
         f"Laplace intervals: {lap['note']}, fitted to {lap['trials_fitted']} trials"

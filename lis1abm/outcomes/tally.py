@@ -9,7 +9,6 @@ breakdown, group, metric, value``.
 from __future__ import annotations
 
 import copy
-
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -208,7 +207,7 @@ class Tally:
         self._set_recipe(recipe, capacity)
 
     def for_market(self, market: Market) -> Tally:
-        """This tally for a market with the same population, applications and capacity but
+        """The tally of a market with the same population, applications and capacity but
         other scores (:func:`lis1abm.market.ranking.rescore`): the same layout and slots, the
         bounds redone (they count the qualified applications). What ``Tally(market)`` gives,
         in a fraction of the time."""

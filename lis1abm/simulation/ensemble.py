@@ -35,12 +35,12 @@ import pandas as pd
 
 from lis1abm.data.round import RoundData
 from lis1abm.errors import UserError
+from lis1abm.market.ranking import same_draws
 from lis1abm.outcomes.aggregate import Summary, bounds_over
 from lis1abm.outcomes.tally import Tally
 from lis1abm.params import Params
 from lis1abm.rng import population_of
 from lis1abm.simulation import replications
-from lis1abm.market.ranking import same_draws
 from lis1abm.simulation.prepare import (
     PreparedRun,
     check_seed,
