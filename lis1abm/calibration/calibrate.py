@@ -9,9 +9,12 @@
 3. replay the best point on the fixed block (keeping every replication's values, for the
    figure 4.3 statements) and on a fresh block of replication indices, so that the fit is
    judged on random numbers it was not chosen on;
-4. fit a quadratic response surface to the trials near the best point (a Laplace
-   approximation, :mod:`lis1abm.calibration.laplace`); scan each parameter alone for its
-   conditional 95 % likelihood interval (:mod:`lis1abm.calibration.scan`);
+4. the parameters' uncertainty: the composite-likelihood sandwich covariance at the best
+   point (:mod:`lis1abm.calibration.sandwich`, the intervals and ``covariance.csv`` that
+   ``--parameter-uncertainty`` draws from); beside it, a quadratic response surface fitted to
+   the trials near the best point (:mod:`lis1abm.calibration.laplace`) and each parameter
+   scanned alone for its conditional 95 % likelihood interval
+   (:mod:`lis1abm.calibration.scan`);
 5. judge the acceptance on the root seeds of ``[checks]``, never the fitting seed
    (:mod:`lis1abm.calibration.acceptance`): each run as ``lis1abm simulate`` runs it, on
    population draws the fit never saw;
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from lis1abm.calibration.acceptance import judge_seeds, seed_spread, verdict
 from lis1abm.calibration.config import default_config, load_config
@@ -39,6 +43,7 @@ from lis1abm.calibration.outputs import (
     write_outputs,
     write_params_file,
 )
+from lis1abm.calibration.sandwich import jacobian, sandwich, target_cells
 from lis1abm.calibration.scan import THRESHOLD, conditional_intervals
 from lis1abm.calibration.search import (
     completed,
@@ -187,6 +192,10 @@ def calibrate(
     fresh_fit = objective.fit(best, objective.run(best, first=s.fresh_first))
 
     lower, upper = np.array(config.lower), np.array(config.upper)
+    cells = target_cells(objective, best_run)
+    progress.start("uncertainty", len(config.names))
+    grad = jacobian(objective, cells, best, progress.advance)
+    sandwiched = sandwich(objective, cells, best_run, grad)
     x, y = trial_points(study, config.names)
     quadratic = fit_quadratic(x, y, lower, upper)
     laplace = laplace_intervals(quadratic.centre, quadratic.cov, lower, upper)
@@ -223,7 +232,11 @@ def calibrate(
                 for sd in checks_spec.seeds
             },
         }
-    estimates = estimates_table(config.names, best, scan, laplace, config.lower, config.upper)
+    estimates = estimates_table(
+        config.names, best, scan, laplace, config.lower, config.upper, sandwiched
+    )
+    covariance = pd.DataFrame(sandwiched.cov, columns=config.names)
+    covariance.insert(0, "parameter", config.names)
     trials = study.trials_dataframe()
     elapsed = time.perf_counter() - started
     summary = describe(
@@ -257,6 +270,16 @@ def calibrate(
             "narrower than profile intervals (lis1abm/calibration/scan.py)",
             "evaluations": scan.evaluations,
         },
+        sandwich={
+            "method": "composite-likelihood (Godambe) sandwich H^-1 J H^-1 at the best point: "
+            "H from central differences of the model's means, J the covariance of the score "
+            "over the best point's replications (lis1abm/calibration/sandwich.py)",
+            "replications": sandwiched.replications,
+            "jacobian_runs": 2 * len(config.names),
+            "design_effect": sandwiched.design_effect,
+            "condition_number": sandwiched.condition,
+            "eigenvalues_floored": sandwiched.floored,
+        },
         laplace={
             "quadratic": quadratic.method,
             "note": {
@@ -280,7 +303,7 @@ def calibrate(
     )
     written = write_outputs(
         out,
-        {"fit": fit, "estimates": estimates, "trials": trials, **tables},
+        {"fit": fit, "estimates": estimates, "covariance": covariance, "trials": trials, **tables},
         summary,
         {"fit": lambda stem: save(fit_figure(fit), stem)},
     )

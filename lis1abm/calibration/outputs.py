@@ -70,17 +70,21 @@ def fit_table(rows: list[dict], roles: dict[str, str], statements: list[dict]) -
     return table[list(FIT_COLUMNS)]
 
 
-def estimates_table(names, best, scan, laplace: np.ndarray, lower, upper) -> pd.DataFrame:
+def estimates_table(
+    names, best, scan, laplace: np.ndarray, lower, upper, sandwich=None
+) -> pd.DataFrame:
     """``estimates.csv``: one row per free parameter: the best point; ``scan`` (a
     :class:`~lis1abm.calibration.scan.Scan`): the conditional 95 % likelihood interval
     (``ci_lo``/``ci_hi``, ``ci_open``: "lo", "hi" or "both" where the scan found no crossing,
-    so the interval extends further); ``laplace`` (2, d): the Laplace approximation's 5 and 95 %."""
+    so the interval extends further); ``laplace`` (2, d): the Laplace approximation's 5 and 95 %;
+    ``sandwich`` (a :class:`~lis1abm.calibration.sandwich.Sandwich`): its sd and 5-95 %
+    interval (``sd``, ``q05``, ``q95``)."""
     open_side = np.where(
         scan.open_lo & scan.open_hi,
         "both",
         np.where(scan.open_lo, "lo", np.where(scan.open_hi, "hi", "")),
     )
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "parameter": list(names),
             "best": np.asarray(best, dtype=float),
@@ -93,6 +97,12 @@ def estimates_table(names, best, scan, laplace: np.ndarray, lower, upper) -> pd.
             "upper": list(upper),
         }
     )
+    if sandwich is not None:
+        q = sandwich.intervals(best, np.asarray(lower), np.asarray(upper))
+        table.insert(2, "sd", sandwich.sd)
+        table.insert(3, "q05", q[0])
+        table.insert(4, "q95", q[1])
+    return table
 
 
 def write_outputs(

@@ -457,6 +457,7 @@ class _BarProgress:
             "search": "trials",
             "scan": "parameters scanned",
             "checks": "root seeds judged",
+            "uncertainty": "parameters' sensitivities",
         }.get(phase, phase)
         self.task = self.bar.add_task(label, total=total)
 
