@@ -130,7 +130,8 @@ def target_cells(objective: Objective, run: Run) -> Cells:
                     column[(name, group, "applicants")],
                 )
             )
-    labels, weight, poisson, not_hired, observed, n, hired_col, applicants_col = zip(*rows, strict=True)
+    columns = list(zip(*rows, strict=True))  # one tuple per field
+    labels, weight, poisson, not_hired, observed, n, hired_col, applicants_col = columns
     return Cells(
         list(labels),
         np.array(weight, dtype=np.float64),
