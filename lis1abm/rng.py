@@ -60,6 +60,7 @@ class Stream(IntEnum):
     TASTE = 12
     STUDY_CITY = 13  # (applicant): study city of the Norway-educated; 1: staying in its region
     POPULATION = 14  # (draw): the population seed of an ensemble's draw d >= 1
+    PARAMETERS = 15  # (parameter, draw): a parameter set drawn from a calibration's covariance
     # offer cascade (per replication)
     INTERVIEW = 20  # (applicant, ad): interview noise
     # 21-23: retired (one stream per reply decision, before REPLY_DAY)

@@ -10,11 +10,11 @@
    figure 4.3 statements) and on a fresh block of replication indices, so that the fit is
    judged on random numbers it was not chosen on;
 4. the parameters' uncertainty: the composite-likelihood sandwich covariance at the best
-   point (:mod:`lis1abm.calibration.sandwich`, the intervals and ``covariance.csv`` that
-   ``--parameter-uncertainty`` draws from); beside it, a quadratic response surface fitted to
-   the trials near the best point (:mod:`lis1abm.calibration.laplace`) and each parameter
-   scanned alone for its conditional 95 % likelihood interval
-   (:mod:`lis1abm.calibration.scan`);
+   point (:mod:`lis1abm.calibration.sandwich`): the intervals, and
+   ``<params>.covariance.csv`` beside the parameter file, which ``--parameter-uncertainty``
+   draws from; beside it, a quadratic response surface fitted to the trials near the best
+   point (:mod:`lis1abm.calibration.laplace`) and each parameter scanned alone for its
+   conditional 95 % likelihood interval (:mod:`lis1abm.calibration.scan`);
 5. judge the acceptance on the root seeds of ``[checks]``, never the fitting seed
    (:mod:`lis1abm.calibration.acceptance`): each run as ``lis1abm simulate`` runs it, on
    population draws the fit never saw;
@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from lis1abm.calibration.acceptance import judge_seeds, seed_spread, verdict
 from lis1abm.calibration.config import default_config, load_config
@@ -42,6 +41,7 @@ from lis1abm.calibration.outputs import (
     fit_table,
     write_outputs,
     write_params_file,
+    write_table,
 )
 from lis1abm.calibration.sandwich import jacobian, sandwich, target_cells
 from lis1abm.calibration.scan import THRESHOLD, conditional_intervals
@@ -63,6 +63,7 @@ from lis1abm.report.compare import compare
 from lis1abm.report.provenance import describe, file_digest, git_commit
 from lis1abm.report.statements import figure_4_3
 from lis1abm.simulation.ensemble import POPULATION_RULE, check_populations
+from lis1abm.simulation.uncertainty import covariance_path, covariance_table
 
 DEFAULT_OUT = Path("results/calibration")
 """The output folder, relative to the current directory."""
@@ -235,8 +236,7 @@ def calibrate(
     estimates = estimates_table(
         config.names, best, scan, laplace, config.lower, config.upper, sandwiched
     )
-    covariance = pd.DataFrame(sandwiched.cov, columns=config.names)
-    covariance.insert(0, "parameter", config.names)
+    covariance = covariance_table(config.names, best, lower, upper, sandwiched.cov)
     trials = study.trials_dataframe()
     elapsed = time.perf_counter() - started
     summary = describe(
@@ -303,7 +303,7 @@ def calibrate(
     )
     written = write_outputs(
         out,
-        {"fit": fit, "estimates": estimates, "covariance": covariance, "trials": trials, **tables},
+        {"fit": fit, "estimates": estimates, "trials": trials, **tables},
         summary,
         {"fit": lambda stem: save(fit_figure(fit), stem)},
     )
@@ -323,6 +323,8 @@ def calibrate(
         "Free parameters: " + ", ".join(config.names) + ".",
     ]
     params_file = write_params_file(params_out, best_run.params, header)
+    # Beside it, what --parameter-uncertainty draws from.
+    written.append(write_table(covariance_path(params_file), covariance))
     return CalibrationResult(fit, estimates, statements, summary, params_file, written)
 
 

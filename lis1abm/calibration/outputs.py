@@ -181,6 +181,13 @@ def write_params_file(path: Path, params: Params, header: list[str]) -> Path:
     return path
 
 
+def write_table(path: Path, table: pd.DataFrame) -> Path:
+    """Write a CSV table atomically (a temporary file beside ``path``, then renamed)."""
+    with replacing(path, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    return path
+
+
 def check_writable(path: Path, flag: str) -> Path:
     """``path`` (a folder or a file to be made, with any missing parent folders) can be
     written: its nearest existing ancestor is a writable folder, and it is not of the other

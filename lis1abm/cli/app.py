@@ -142,6 +142,15 @@ def simulate(
             "(about 1,100 rows per replication), streamed as replications come.",
         ),
     ] = False,
+    parameter_uncertainty: Annotated[
+        bool,
+        typer.Option(
+            "--parameter-uncertainty",
+            help="Each population plays with its own parameter set, drawn from the "
+            "covariance the calibration wrote beside the parameter file "
+            "(<params>.covariance.csv), so the bands include the calibration's uncertainty.",
+        ),
+    ] = False,
 ) -> None:
     """Play an application round and compare the model's hires with the report."""
     from lis1abm.simulation.sink import check_out  # keeps --help fast
@@ -159,6 +168,7 @@ def simulate(
         "log_events": events,
         "out": out,
         "populations": populations,
+        "parameter_uncertainty": parameter_uncertainty,
     }
     if out is not None:
         _on_interrupt(f"nothing was written to {out} (results are moved there only when complete)")

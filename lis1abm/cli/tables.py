@@ -64,9 +64,15 @@ def print_simulation(result, console: Console) -> None:
         file=console.file, width=min(console.width, WIDTH), force_terminal=console.is_terminal
     )
     print_inputs(result.meta, console)
+    over = "the synthetic populations and the offer rounds' chance"
+    if result.meta.get("parameter_uncertainty"):
+        over = (
+            "the synthetic populations, the calibrated parameters' uncertainty and the offer "
+            "rounds' chance"
+        )
     console.print(
         "Hires: the report beside the model's mean and 5-95 % band over replications (over "
-        "the synthetic populations and the offer rounds' chance); "
+        f"{over}); "
         "rate: hires per applicant (%), report / model; ! marks a report figure outside the "
         "band; ~ a figure derived from the report's percentages.",
         highlight=False,
@@ -90,8 +96,11 @@ def print_inputs(meta: dict, console: Console) -> None:
         f"seed {meta['seed']}, {meta['backend']}",
         highlight=False,
     )
+    drawn = meta.get("parameter_uncertainty")
+    spread = f"; each population's own draw from {drawn['covariance_file']}" if drawn else ""
     console.print(
-        f"Parameters: {Path(meta['params_file']).name} ({meta.get('params_chosen', 'given')})",
+        f"Parameters: {Path(meta['params_file']).name} ({meta.get('params_chosen', 'given')})"
+        + spread,
         markup=False,
         highlight=False,
     )

@@ -31,8 +31,9 @@ from lis1abm.params import Params
 from lis1abm.report.compare import cascade_summary, compare
 from lis1abm.report.provenance import describe, file_digest
 from lis1abm.simulation.ensemble import check_populations, prepare_ensemble, run_ensemble
-from lis1abm.simulation.prepare import check_reps, params_choice
+from lis1abm.simulation.prepare import check_reps, params_choice, resolve_inputs
 from lis1abm.simulation.sink import ResultSink, check_out, replication_table, with_provenance
+from lis1abm.simulation.uncertainty import load_draws
 
 # Replications by default: 20 gave 5-95 % bands that moved by several hires from seed to
 # seed (two education countries fell outside theirs at 20 and inside at 2,000); 2,000 take
@@ -111,6 +112,7 @@ def simulate(
     params_path: str | Path | Params | None = None,
     *,
     populations: int | None = None,
+    parameter_uncertainty: bool = False,
     overrides: Mapping[str, Any] | None = None,
     scenario: str = "default",
     per_replication: bool = False,
@@ -132,6 +134,10 @@ def simulate(
         replication r plays on draw r % K, so means and bands include the population's
         uncertainty; 1 plays every replication on the market of ``seed``
         (:mod:`lis1abm.simulation.ensemble`).
+    parameter_uncertainty : each population draw plays with its own parameter set, drawn
+        from the covariance the calibration wrote beside the parameter file
+        (:mod:`lis1abm.simulation.uncertainty`), so the bands include the calibration's
+        uncertainty too; ``overrides`` apply after the draw.
     backend : one of :data:`lis1abm.engine.backends.BACKENDS`; every engine gives the same outcome.
     params_path : parameter file or loaded parameters; default: the round's calibrated file
         when one ships (``configs/params/<round>_calibrated.toml``), else
@@ -163,11 +169,16 @@ def simulate(
         raise UserError(f"scenario must be a non-empty name, got {scenario!r}")
     if out is not None:
         check_out(out)  # before the run, which may be long
-    ensemble = prepare_ensemble(round_name, params_path, overrides, seed, populations)
+    draws = None
+    if parameter_uncertainty:
+        draws = load_draws(resolve_inputs(round_name, params_path, None)[1].file)
+    ensemble = prepare_ensemble(round_name, params_path, overrides, seed, populations, draws)
     run = ensemble.first
+    # The parameters asked for (with parameter uncertainty, draw 0 has a drawn set).
+    params = run.params if draws is None else resolve_inputs(run.data, params_path, overrides)[1]
     if notice is not None and (text := compile_notice(engine_name)):
         notice(text)
-    params_file = Path(run.params.file)
+    params_file = Path(params.file)
     params_sha256 = file_digest(params_file)
     provenance = {
         "seed": run.seed,
@@ -183,7 +194,7 @@ def simulate(
         round_sha256=file_digest(run.data.file),
         params_file=str(params_file),
         params_sha256=params_sha256,
-        params=run.params.to_dict(),
+        params=params.to_dict(),
         overrides=dict(overrides or {}),
         seed=run.seed,
         replications=reps,
@@ -192,9 +203,9 @@ def simulate(
         device=device,
         scenario=scenario,
         market_sha256=run.market_sha256,
-        params_chosen=params_choice(params_path is not None, run.data, run.params),
+        params_chosen=params_choice(params_path is not None, run.data, params),
         capacity={
-            "rule": run.params.capacity.rule,
+            "rule": params.capacity.rule,
             "positions": sum(ad.positions for ad in run.data.ads),
             "capacity": int(run.market.capacity.sum()),
         },
@@ -202,6 +213,15 @@ def simulate(
         population_of_replication=drawn["population_of_replication"],
         population_seeds=drawn["population_seeds"],
         population_market_sha256=drawn["market_sha256"],
+        parameter_uncertainty=None
+        if draws is None
+        else {
+            "covariance_file": draws.file.name,
+            "parameters": list(draws.names),
+            "rule": "draw d plays with best + L z (L L' = the covariance, z keyed by (seed, d, "
+            "parameter)), clipped to the bounds; overrides after it",
+            "parameter_sets": drawn["parameter_sets"],
+        },
     )
     kept = (per_replication, log_events, populations)
     with ResultSink(run.tally, provenance, out, *kept) as sink:

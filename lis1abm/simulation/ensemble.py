@@ -38,7 +38,7 @@ from lis1abm.errors import UserError
 from lis1abm.market.ranking import same_draws
 from lis1abm.outcomes.aggregate import Summary, bounds_over
 from lis1abm.outcomes.tally import Tally
-from lis1abm.params import Params
+from lis1abm.params import Params, with_overrides
 from lis1abm.rng import population_of
 from lis1abm.simulation import replications
 from lis1abm.simulation.prepare import (
@@ -50,6 +50,7 @@ from lis1abm.simulation.prepare import (
 )
 from lis1abm.simulation.replications import replication_ids, run_replications
 from lis1abm.simulation.sink import ResultSink
+from lis1abm.simulation.uncertainty import ParameterDraws
 
 DEFAULT_POPULATIONS = 64
 """Population draws of a run unless asked otherwise (at most one per replication). Chosen
@@ -92,10 +93,13 @@ class Ensemble:
     seed : the root seed.
     draws : draw d's prepared market (:func:`lis1abm.simulation.prepare.prepare` with
         ``draw=d``), K of them.
+    parameter_sets : with parameter uncertainty, draw d's free parameters
+        (:mod:`lis1abm.simulation.uncertainty`); None when every draw has the same parameters.
     """
 
     seed: int
     draws: tuple[PreparedRun, ...]
+    parameter_sets: tuple[dict[str, float], ...] | None = None
 
     @property
     def populations(self) -> int:
@@ -140,6 +144,7 @@ class Ensemble:
             "population_of_replication": POPULATION_RULE,
             "population_seeds": [int(run.market.population_seed) for run in self.draws],
             "market_sha256": [run.market_sha256 for run in self.draws],
+            "parameter_sets": None if self.parameter_sets is None else list(self.parameter_sets),
         }
 
 
@@ -149,26 +154,40 @@ def prepare_ensemble(
     overrides: Mapping[str, Any] | None = None,
     seed: int = 2024,
     populations: int = 1,
+    parameter_draws: ParameterDraws | None = None,
 ) -> Ensemble:
     """Build the ``populations`` draws of a round's market (the inputs resolved once; see
     :func:`lis1abm.simulation.prepare.prepare` for the arguments). ``populations`` must
-    already be checked (:func:`check_populations`).
+    already be checked (:func:`check_populations`). With ``parameter_draws``, draw d plays
+    with its own parameter set (:meth:`ParameterDraws.draw` of (seed, d)), the
+    ``overrides`` applied after it.
 
     Raises
     ------
     UserError : a bad seed, config or override, or a round without a market (no ads).
     """
     seed = check_seed(seed)
-    data, params = resolve_inputs(round_, params, overrides)
-    draws = tuple(prepare(data, params, seed=seed, draw=d) for d in range(populations))
-    return Ensemble(seed, draws)
+    if parameter_draws is None:
+        data, params = resolve_inputs(round_, params, overrides)
+        draws = tuple(prepare(data, params, seed=seed, draw=d) for d in range(populations))
+        return Ensemble(seed, draws)
+    data, params = resolve_inputs(round_, params, None)
+    sets = tuple(parameter_draws.draw(seed, d) for d in range(populations))
+    draws = tuple(
+        prepare(data, with_overrides(params, {**sets[d], **(overrides or {})}), seed=seed, draw=d)
+        for d in range(populations)
+    )
+    return Ensemble(seed, draws, sets)
 
 
 def ensemble_with(ensemble: Ensemble, params: Params) -> Ensemble:
     """The ensemble's draws under other parameters: what :func:`prepare_ensemble` with
     ``params`` and the same seed and K gives. When ``params`` draws the same populations and
     applications (only ranking or behaviour parameters differ, as for most calibration
-    candidates) they are kept and only rescored; else every draw is built anew."""
+    candidates) they are kept and only rescored; else every draw is built anew. Not for an
+    ensemble with parameter uncertainty (its draws have parameters of their own)."""
+    if ensemble.parameter_sets is not None:
+        raise ValueError("ensemble_with: the ensemble's draws have parameters of their own")
     if same_draws(ensemble.params, params):
         return Ensemble(ensemble.seed, tuple(prepare_again(run, params) for run in ensemble.draws))
     return prepare_ensemble(
