@@ -203,7 +203,8 @@ def test_installed_wheel_runs_from_another_directory(venv, tmp_path):
     )
     (total,) = [r for r in result["rows"] if r["breakdown"] == "total"]
     assert 602 <= total["sim_hired_mean"] <= 606
-    assert Path(result["meta"]["round_file"]).is_relative_to(venv)
+    # Recorded as its place in the repository, not the folders of the machine it ran on.
+    assert result["meta"]["round_file"] == "configs/rounds/autumn2024.toml"
     assert result["meta"]["git_commit"] is None  # the other project's commit says nothing
     assert not list(tmp_path.iterdir())  # simulate writes nothing without --out
 

@@ -409,3 +409,19 @@ def test_replacing_puts_a_readable_file_in_place_or_nothing(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("writer failed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.png"]
+
+
+def test_recorded_paths_name_no_machine_folders(tmp_path, monkeypatch):
+    """Built-in files by their place in the repository, files under the current directory
+    relative to it, others absolute."""
+    from lis1abm.data.files import builtin_round
+    from lis1abm.report.provenance import recorded_path
+
+    assert recorded_path(builtin_round("autumn2024")) == "configs/rounds/autumn2024.toml"
+    (tmp_path / "a").mkdir()
+    mine = tmp_path / "a" / "r.toml"
+    mine.write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert recorded_path(mine) == "a/r.toml"
+    monkeypatch.chdir(tmp_path / "a")
+    assert recorded_path(tmp_path / "b.toml") == str((tmp_path / "b.toml").resolve())

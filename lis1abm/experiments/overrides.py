@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from pathlib import Path
 
 from lis1abm.data.round import OfferRound, RoundData, largest_remainder
 from lis1abm.errors import ConfigError
@@ -20,6 +19,7 @@ from lis1abm.experiments.config import ExperimentConfig, Scenario
 from lis1abm.experiments.growth import grow_applicants
 from lis1abm.market.inputs import resolve_inputs
 from lis1abm.params import Params, with_overrides
+from lis1abm.report.provenance import recorded_path
 
 WEEK = dt.timedelta(days=7)
 DAY = dt.timedelta(days=1)
@@ -152,5 +152,5 @@ def settings(data: RoundData, params: Params) -> dict:
         "offer_days": [(r.offer - data.calendar[0].offer).days for r in data.calendar],
         "after_calendar_rounds": data.after_calendar_rounds,
         "late_marking_probability": params.behaviour.late_marking_probability,
-        "params_file": str(Path(params.file)),
+        "params_file": recorded_path(params.file),
     }

@@ -10,6 +10,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from lis1abm.data.files import configs_dir
 from lis1abm.version import __version__
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -56,8 +57,29 @@ def file_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def recorded_path(path: str | Path) -> str:
+    """How a result records a file it read, without the folders of the machine it ran on: a
+    built-in file as ``configs/<kind>/<name>`` (its place in the repository; the package
+    ships the same files), a file under the current directory relative to it, any other
+    file as its absolute path."""
+    path = Path(path).resolve()
+    try:
+        return (Path("configs") / path.relative_to(configs_dir().resolve())).as_posix()
+    except (ValueError, RuntimeError):
+        pass
+    try:
+        return path.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def describe(**extra) -> dict:
-    """Package version, git commit, Python, platform and time, plus ``extra``."""
+    """Package version, git commit, Python, platform and time, plus ``extra`` (every
+    ``*_file`` value recorded with :func:`recorded_path`)."""
+    extra = {
+        k: recorded_path(v) if k.endswith("_file") and isinstance(v, str | Path) else v
+        for k, v in extra.items()
+    }
     return {
         "package": "lis1abm",
         "version": __version__,
