@@ -73,3 +73,52 @@ def test_missing_or_bad_covariance_is_one_line(tmp_path, capsys):
             main(["simulate", "--reps", "4", "--params", str(params), "--parameter-uncertainty"])
         out, err = capsys.readouterr()
         assert stop.value.code == 2 and err.count("\n") == 1 and needle in err and out == ""
+
+
+EXPERIMENT = """
+description = "two scenarios with parameter uncertainty"
+replications = 6
+seed = 5
+populations = 3
+params = "p.toml"
+parameter_uncertainty = true
+breakdowns = ["total"]
+
+[[scenarios]]
+name = "as drawn"
+
+[[scenarios]]
+name = "withdrawal set"
+params = { "behaviour.withdrawal_probability" = 0.15 }
+"""
+
+
+def test_experiment_scenarios_share_the_parameter_draws(tmp_path):
+    """Every scenario plays draw d with the same parameter set; a scenario's own value of a
+    drawn parameter wins."""
+    from lis1abm.experiments import run_experiment
+
+    _params_with_covariance(tmp_path, [[0.25, 0.0], [0.0, 0.0004]])
+    path = tmp_path / "e.toml"
+    path.write_text(EXPERIMENT)
+    result = run_experiment(path)
+    first, second = (s["parameter_sets"] for s in result.meta["scenarios"])
+    draws = load_draws(tmp_path / "p.toml")
+    assert first == [draws.draw(5, d) for d in range(3)]
+    assert [s["ranking.recency_weight"] for s in second] == [
+        s["ranking.recency_weight"] for s in first
+    ]
+    assert result.meta["parameter_uncertainty"] is True
+    markets = [s["population_market_sha256"] for s in result.meta["scenarios"]]
+    assert markets[0] == markets[1]  # withdrawal is not in the market's scores
+
+
+def test_experiment_without_covariance_is_one_line(tmp_path, capsys):
+    shutil.copy(DEFAULT_PARAMS, tmp_path / "p.toml")
+    path = tmp_path / "e.toml"
+    path.write_text(EXPERIMENT)
+    with pytest.raises(SystemExit) as stop:
+        main(["experiment", str(path), "--out", str(tmp_path / "out")])
+    _, err = capsys.readouterr()
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert "parameter_uncertainty" in err and "no covariance file" in err

@@ -628,6 +628,15 @@ def experiment(
             "experiment's own files; other files there stay).",
         ),
     ] = False,
+    parameter_uncertainty: Annotated[
+        bool,
+        typer.Option(
+            "--parameter-uncertainty",
+            help="Each population plays with its own parameter set drawn from the "
+            "covariance beside the parameter file, the same in every scenario (a scenario's "
+            "params win); the config's parameter_uncertainty otherwise.",
+        ),
+    ] = False,
 ) -> None:
     """Run an experiment's scenarios (common random numbers), write the results and draw the
     figures.
@@ -641,7 +650,7 @@ def experiment(
     from lis1abm.distributed import open_cluster, parse_cluster
     from lis1abm.experiments import draw_figures, load_experiment, write_results
     from lis1abm.experiments.folder import check_folder, read_meta
-    from lis1abm.experiments.runner import check_run
+    from lis1abm.experiments.runner import check_run, with_parameter_uncertainty
     from lis1abm.experiments.tasks import clear_parts, parts_folder, run_experiment_tasks
     from lis1abm.simulation.sink import check_out
 
@@ -668,6 +677,8 @@ def experiment(
     )
     check_out(out)
     config = load_experiment(name)
+    if parameter_uncertainty and not config.parameter_uncertainty:
+        config = with_parameter_uncertainty(config)
     _on_interrupt(
         f"the tasks that finished are kept in {parts_folder(out, config.name)}: "
         "the same command resumes them"
@@ -680,6 +691,7 @@ def experiment(
         "seed": run_seed,
         "replications": total_reps,
         "populations": run_populations,
+        "parameter_uncertainty": config.parameter_uncertainty,
         "replications_table": not summaries_only,
     }
     if check_folder(target, wanted, overwrite) == "same" and not overwrite:

@@ -9,6 +9,9 @@ A file holds::
     replications = 200            # per scenario
     seed = 2024
     populations = 64              # optional: population draws (default: simulate's)
+    parameter_uncertainty = false # optional: each population draw with its own parameter
+                                  # set, drawn from the covariance beside the parameter file
+                                  # (lis1abm.simulation.uncertainty); a scenario's params win
     backend = "auto"              # optional
     round = "autumn2024"          # optional: a built-in round or a path
     params = "my.toml"            # optional: default the round's parameters (simulate's)
@@ -58,6 +61,7 @@ from lis1abm.experiments.tables import TABLES
 from lis1abm.outcomes.tally import BREAKDOWNS
 from lis1abm.plots.experiments import FIGURES
 from lis1abm.simulation.allocation import ALLOCATIONS, MATCH_BREAKDOWNS
+from lis1abm.simulation.uncertainty import load_draws
 
 MAX_CALENDAR_ROUNDS = 20
 """Most calendar offer rounds a scenario may ask for (the real calendars have five)."""
@@ -149,6 +153,7 @@ class _File(BaseModel):
     replications: int = Field(ge=1, le=2**32)
     seed: int = Field(ge=0, lt=2**63)
     populations: int | None = Field(default=None, ge=1, le=2**32)
+    parameter_uncertainty: bool = False
     backend: str = "auto"
     round: str = "autumn2024"
     params: str | None = None
@@ -173,6 +178,9 @@ class ExperimentConfig:
         in the file (``params`` resolved against the file's folder, None for the round's default).
     populations : population draws (:mod:`lis1abm.simulation.ensemble`), None for the default;
         at most ``replications`` (checked when run, as ``--reps`` may change them).
+    parameter_uncertainty : draw d of every scenario plays with its own parameter set
+        (:mod:`lis1abm.simulation.uncertainty`), the same for every scenario; a scenario's
+        own ``params`` are applied after it.
     scenarios : the scenarios in order: the ``[[scenarios]]``, then each sweep's values.
     baseline : the scenario the others are compared with, replication by replication (the
         summary's paired effects): the file's ``baseline``, else the first scenario.
@@ -196,6 +204,7 @@ class ExperimentConfig:
     scenarios: tuple[Scenario, ...]
     tables: tuple[str, ...] = ()
     populations: int | None = None
+    parameter_uncertainty: bool = False
     baseline: str = ""
     inputs: tuple = field(default=(), repr=False, compare=False)
 
@@ -276,10 +285,17 @@ def load_experiment(source: str | Path | Document | ExperimentConfig) -> Experim
         scenarios=scenarios,
         tables=tuple(top.tables),
         populations=top.populations,
+        parameter_uncertainty=top.parameter_uncertainty,
         baseline=baseline,
     )
     base = base_inputs(config)
     inputs = tuple(resolve(config, scenario, base) for scenario in scenarios)
+    if config.parameter_uncertainty:
+        try:
+            for _, params in inputs:
+                load_draws(params.file)
+        except UserError as error:
+            raise ConfigError(path, "parameter_uncertainty", str(error)) from None
     return dataclasses.replace(config, inputs=inputs)
 
 

@@ -28,13 +28,14 @@ IDENTITY = (
     "seed",
     "replications",
     "populations",
+    "parameter_uncertainty",
     "replications_table",
 )
 """The ``meta.json`` keys that decide an experiment's values and files: two runs that agree
 on them write the same results."""
-OLDER = {"replications_table": True, "populations": 1}
-"""Values of keys an older ``meta.json`` lacks: the table was always written, and every
-replication played on one population."""
+OLDER = {"replications_table": True, "populations": 1, "parameter_uncertainty": False}
+"""Values of keys an older ``meta.json`` lacks: the table was always written, every
+replication played on one population, with the same parameters."""
 
 
 def identity(meta: dict) -> dict:

@@ -52,6 +52,7 @@ from lis1abm.simulation.allocation import match_layout, run_allocation
 from lis1abm.simulation.ensemble import POPULATION_RULE, check_populations, prepare_ensemble
 from lis1abm.simulation.prepare import check_reps, check_seed, market_digest
 from lis1abm.simulation.sink import check_out
+from lis1abm.simulation.uncertainty import load_draws
 
 
 @dataclass
@@ -81,7 +82,8 @@ class ScenarioRun:
     index, name : the scenario's place in the config and its name.
     engine : ``cpu``, ``cuda`` or ``mesa``; ``seed`` the root seed.
     arrays : each draw's flattened market (P draws; replication r plays on draw r % P).
-    rows : the parameter rows int64 (1, 3 + R), the same for every draw.
+    rows : each draw's parameter rows int64 (1, 3 + R) (the same for every draw unless the
+        experiment has parameter uncertainty).
     tallies : each draw's values' recipe; one layout (K values per replication).
     allocation : ``cascade`` or ``deferred_acceptance``
         (:mod:`lis1abm.simulation.allocation`).
@@ -100,7 +102,7 @@ class ScenarioRun:
     engine: str
     seed: int
     arrays: tuple[EngineArrays, ...]
-    rows: np.ndarray
+    rows: tuple[np.ndarray, ...]
     tallies: tuple[Tally, ...]
     allocation: str
     breakdowns: tuple[str, ...]
@@ -124,6 +126,19 @@ class ScenarioRun:
         return dataclasses.replace(self, tallies=tallies, markets=None)
 
 
+def with_parameter_uncertainty(config: ExperimentConfig) -> ExperimentConfig:
+    """The config with parameter uncertainty on, checked: the covariance file beside every
+    scenario's parameter file can be read.
+
+    Raises
+    ------
+    UserError : a scenario's parameter file has no (readable) covariance file.
+    """
+    for _, params in config.inputs:
+        load_draws(params.file)
+    return dataclasses.replace(config, parameter_uncertainty=True)
+
+
 def prepare_scenario(
     config: ExperimentConfig, index: int, seed: int, engine_name: str, populations: int = 1
 ) -> ScenarioRun:
@@ -131,7 +146,10 @@ def prepare_scenario(
     population draws (checked already: :func:`check_run`)."""
     scenario = config.scenarios[index]
     data, params = config.inputs[index] if config.inputs else resolve(config, scenario)
-    ensemble = prepare_ensemble(data, params, seed=seed, populations=populations)
+    draws = load_draws(params.file) if config.parameter_uncertainty else None
+    # With parameter uncertainty, the scenario's own parameter values win over the draw's.
+    overrides = dict(scenario.params) if draws is not None else None
+    ensemble = prepare_ensemble(data, params, overrides, seed, populations, draws)
     run = ensemble.first
     tally, digests = run.tally, tuple(r.market_sha256 for r in ensemble.draws)
     entry = {
@@ -147,12 +165,11 @@ def prepare_scenario(
         "populations": populations,
         "population_seeds": ensemble.meta()["population_seeds"],
         "population_market_sha256": list(digests),
+        "parameter_sets": ensemble.meta()["parameter_sets"],
     }
     kept = tuple(config.breakdowns)
     if config.tables:
         kept = tuple(dict.fromkeys([*kept, *tally.layout["breakdown"]]))
-    # Every draw has the round's parameters, hence the same behaviour thresholds.
-    assert all(np.array_equal(r.rows, run.rows) for r in ensemble.draws)
     tallies = tuple(r.tally for r in ensemble.draws)
     markets = tuple(r.market for r in ensemble.draws)
     if engine_name != "mesa":
@@ -166,7 +183,7 @@ def prepare_scenario(
         engine_name,
         seed,
         tuple(r.arrays for r in ensemble.draws),
-        run.rows,
+        tuple(r.rows for r in ensemble.draws),
         tallies,
         scenario.allocation,
         kept,
@@ -214,7 +231,7 @@ def run_batch(
             run.engine,
             run.arrays[d],
             run.seed,
-            run.rows,
+            run.rows[d],
             run.tallies[d],
             first,
             int(mine.sum()),
@@ -381,6 +398,7 @@ def assemble(
         seed=seed,
         replications=reps,
         populations=runs[0].populations,
+        parameter_uncertainty=config.parameter_uncertainty,
         population_of_replication=POPULATION_RULE,
         replications_table=reduced.table is not None or reduced.table_file is not None,
         backend=engine_name,
