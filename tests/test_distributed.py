@@ -98,6 +98,20 @@ def test_tasks_in_process_equal_one_run(reference, tmp_path):
     assert result.meta["scenarios"] == direct.meta["scenarios"]
 
 
+def test_the_long_steps_around_the_tasks_are_announced(reference, tmp_path):
+    """The markets' building, the reduction and the assembly each say when they begin (the
+    command line shows it), in that order around the tasks."""
+    config, _ = reference
+    said: list[str] = []
+    run_experiment_tasks(config, Executor(), tmp_path / "parts", task_reps=4, phase=said.append)
+    assert said[0].startswith("building 3 scenarios' markets")
+    assert said[1:] == [
+        "tasks",
+        "reducing the tasks' parts to the summary",
+        "assembling the results",
+    ]
+
+
 def test_local_cluster_with_two_workers_equals_none(reference, tmp_path):
     """Two Dask workers, tasks of 2 replications finishing in any order: the same table as
     ``--cluster none`` for the same seed, every market checked against its digest."""

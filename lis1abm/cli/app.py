@@ -737,10 +737,13 @@ def experiment(
             populations=populations,
             # Streamed beside the parts, so that memory does not grow with the replications.
             table=None if summaries_only else parts / f"{config.name}--replications.parquet",
+            phase=lambda text: bar.update(task, description=f"{config.name}: {text}"),
         )
-    folder = write_results(result, out, overwrite=overwrite)
-    clear_parts(parts, config.name)
-    figures = draw_figures(folder)
+    # A spinner on a terminal while the files are written and the figures drawn.
+    with err.status(f"{config.name}: writing the results and drawing the figures"):
+        folder = write_results(result, out, overwrite=overwrite)
+        clear_parts(parts, config.name)
+        figures = draw_figures(folder)
     meta = result.meta
     Console().print(
         f"{config.name}: {len(config.scenarios)} scenarios x {meta['replications']} "

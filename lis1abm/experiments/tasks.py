@@ -128,6 +128,7 @@ def run_experiment_tasks(
     progress: Callable[[int, int], None] | None = None,
     populations: int | None = None,
     table: str | Path | None = "memory",
+    phase: Callable[[str], None] | None = None,
 ) -> ExperimentResult:
     """Run ``config`` as tasks on ``executor``, keeping each task's rows in ``parts`` and
     computing only the tasks whose part is missing; the result is reduced from the parts,
@@ -135,7 +136,9 @@ def run_experiment_tasks(
     :func:`~lis1abm.experiments.runner.reduce_blocks`), so that memory holds one block and
     the summary. ``progress(done, total)`` is called with the tasks done (first those found
     in ``parts``). ``table``: the tidy table held in memory (``"memory"``), streamed to that
-    Parquet file, or not kept (None).
+    Parquet file, or not kept (None). ``phase(text)`` is called as each of the long steps
+    around the tasks begins (building the markets, reducing the parts, assembling), which
+    would otherwise pass in silence.
 
     Raises
     ------
@@ -149,6 +152,8 @@ def run_experiment_tasks(
     if task_reps < 1:
         raise UserError(f"--task-reps must be at least 1, got {task_reps}")
     in_process = type(executor) is Executor
+    phase = phase or (lambda text: None)
+    phase(f"building {len(config.scenarios)} scenarios' markets on {populations} populations")
     runs = [
         prepare_scenario(config, k, seed, engine_name, populations)
         for k in range(len(config.scenarios))
@@ -168,6 +173,7 @@ def run_experiment_tasks(
         if progress is not None:
             progress(done, len(every))
 
+    phase("tasks")
     failures = executor.map(todo, shared, lambda t, table: store.write(t.key, table), step)
     if failures:
         raise TasksFailed(
@@ -181,7 +187,9 @@ def run_experiment_tasks(
         [_plain(store.read(tasks[r.index][k].key)) for r in runs]
         for k in range(len(tasks[runs[0].index]))
     )
+    phase("reducing the tasks' parts to the summary")
     reduced = reduce_blocks(config, runs, blocks, table=table)
+    phase("assembling the results")
     execution = {
         "cluster": executor.description,
         "tasks": len(every),
