@@ -27,7 +27,9 @@ A file holds::
 
     [[scenarios]]                 # one scenario
     name = "601 positions"
-    total_positions = 601
+    total_positions = 601         # or, by place (not both; see Scenario):
+                                  # trust_positions = { "Universitetssykehuset Nord-Norge" = 64 }
+                                  # region_positions = { "Nord" = 150 }
     params = { "behaviour.late_marking_probability" = 0.1 }
     allocation = "deferred_acceptance"   # optional: default "cascade" (the offer rounds)
 
@@ -48,7 +50,7 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,6 +83,9 @@ ROUND_KEYS = (
     "growth_educated_in_norway",
 )
 """The round overrides a scenario may set (see :class:`Scenario`)."""
+PLACE_KEYS = ("trust_positions", "region_positions")
+"""Positions set by trust or region, ``{name = total}``; a sweep varies one place's total
+with ``vary = "trust_positions.<trust>"`` (or ``region_positions.<region>``)."""
 
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -98,6 +103,13 @@ class Scenario(BaseModel):
     reply_window_days : the reply window of every calendar round, days.
     after_calendar_rounds : the most rounds an ad with open positions goes on offering after
         the calendar (0: the calendar alone).
+    trust_positions : positions of some trusts, by name: each trust's total, spread over its
+        ads in proportion to the round's (largest remainder, at least one an ad); the other
+        trusts keep theirs, and the round's total follows. The capacity rule stays the
+        round's (``report_hires``: a trust's positions plus its extra hires in the report).
+    region_positions : the same by health region (``Nord``, ``Midt-Norge``, ``Vest``,
+        ``Sør-Øst``): the region's total spread over its ads. Neither can be combined with
+        ``total_positions``, and a trust and its region cannot both be set.
     growth_educated_abroad, growth_educated_in_norway : more applicants educated abroad (EEA+UK
         and outside the EEA) or in Norway, as a fraction of the group (0.2: 20 % more); the
         ads, positions and hires stay (:mod:`lis1abm.experiments.growth`).
@@ -118,6 +130,8 @@ class Scenario(BaseModel):
     after_calendar_rounds: int | None = Field(None, ge=0, le=MAX_AFTER_CALENDAR)
     growth_educated_abroad: float | None = Field(None, ge=0, le=MAX_GROWTH)
     growth_educated_in_norway: float | None = Field(None, ge=0, le=MAX_GROWTH)
+    trust_positions: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    region_positions: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
     allocation: Literal["cascade", "deferred_acceptance"] = "cascade"  # ALLOCATIONS
     series: str | None = None
@@ -129,6 +143,9 @@ class Scenario(BaseModel):
         out: dict[str, Any] = {
             k: getattr(self, k) for k in ROUND_KEYS if getattr(self, k) is not None
         }
+        for key in PLACE_KEYS:
+            if getattr(self, key):
+                out[key] = dict(getattr(self, key))
         if self.params:
             out["params"] = dict(self.params)
         if self.allocation != ALLOCATIONS[0]:
@@ -306,9 +323,15 @@ def _scenarios(path: Path, top: _File) -> tuple[Scenario, ...]:
         raw.append((f"scenarios[{s.get('name', k)}]", s))
     for k, sweep in enumerate(top.sweeps):
         key = f"sweeps[{k}].vary"
-        if not (sweep.vary in (*ROUND_KEYS, "allocation") or sweep.vary.startswith("params.")):
+        place = sweep.vary.partition(".")[0] in PLACE_KEYS and "." in sweep.vary
+        if not (
+            sweep.vary in (*ROUND_KEYS, "allocation") or sweep.vary.startswith("params.") or place
+        ):
             raise ConfigError(
-                path, key, f"expected one of {', '.join(ROUND_KEYS)}, allocation or params.<key>"
+                path,
+                key,
+                f"expected one of {', '.join(ROUND_KEYS)}, allocation, params.<key>, "
+                "trust_positions.<trust> or region_positions.<region>",
             )
         for value in sweep.values:
             name = sweep.name.format(value=value)
@@ -316,6 +339,9 @@ def _scenarios(path: Path, top: _File) -> tuple[Scenario, ...]:
             s = dict(sweep.set, name=name, series=series, vary=sweep.vary, value=value)
             if sweep.vary in (*ROUND_KEYS, "allocation"):
                 s[sweep.vary] = value
+            elif place:
+                table, _, where_ = sweep.vary.partition(".")
+                s[table] = dict(s.get(table, {}), **{where_: value})
             else:
                 s["params"] = dict(
                     s.get("params", {}), **{sweep.vary.removeprefix("params."): value}

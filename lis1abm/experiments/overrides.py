@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import difflib
 
 from lis1abm.data.round import OfferRound, RoundData, largest_remainder
 from lis1abm.errors import ConfigError
-from lis1abm.experiments.config import ExperimentConfig, Scenario
+from lis1abm.experiments.config import PLACE_KEYS, ExperimentConfig, Scenario
 from lis1abm.experiments.growth import grow_applicants
 from lis1abm.market.inputs import resolve_inputs
 from lis1abm.params import Params, with_overrides
@@ -57,6 +58,25 @@ def resolve(
         data = scale_positions(data, scenario.total_positions)
     except ValueError as error:
         raise ConfigError(config.file, f"{where}.total_positions", str(error)) from None
+    for key in PLACE_KEYS:
+        places = getattr(scenario, key)
+        if places and scenario.total_positions is not None:
+            raise ConfigError(
+                config.file, f"{where}.{key}", "cannot be combined with total_positions (set "
+                "the places' totals, or scale every ad with total_positions)",
+            )  # fmt: skip
+        try:
+            data = set_positions(data, places, by_region=key == "region_positions")
+        except ValueError as error:
+            raise ConfigError(config.file, f"{where}.{key}", str(error)) from None
+    if scenario.trust_positions and scenario.region_positions:
+        regions = {region_of(data, t) for t in scenario.trust_positions}
+        both = regions & set(scenario.region_positions)
+        if both:
+            raise ConfigError(
+                config.file, f"{where}.region_positions", f"sets {sorted(both)[0]!r}, a region "
+                "whose trust trust_positions sets too: set one or the other",
+            )  # fmt: skip
     data = with_calendar(
         data, scenario.calendar_rounds, scenario.reply_window_days, scenario.after_calendar_rounds
     )
@@ -97,19 +117,66 @@ def scale_positions(data: RoundData, total: int | None) -> RoundData:
         return data
     if total < len(data.ads):
         raise ValueError(f"got {total}; must be at least the number of ads ({len(data.ads)})")
-    counts = largest_remainder([a.positions for a in data.ads], total)
-    # Largest remainder can round a small ad down to 0; give it one, from the largest ads.
+    return with_ad_positions(data, spread([a.positions for a in data.ads], total))
+
+
+def spread(weights: list[int], total: int) -> list[int]:
+    """``total`` positions over ads in proportion to ``weights`` (largest remainder), at
+    least one an ad: largest remainder can round a small ad down to 0, which then gets one
+    from the largest."""
+    counts = largest_remainder(weights, total)
     while min(counts) < 1:
         counts[counts.index(min(counts))] += 1
         counts[counts.index(max(counts))] -= 1
+    return counts
+
+
+def with_ad_positions(data: RoundData, counts: list[int]) -> RoundData:
+    """The round with each ad's positions (J,), the trusts' positions and the total following."""
     ads = tuple(dataclasses.replace(a, positions=n) for a, n in zip(data.ads, counts, strict=True))
     by_trust: dict[str, int] = {}
     for ad in ads:
         by_trust[ad.trust] = by_trust.get(ad.trust, 0) + ad.positions
     trusts = tuple(dataclasses.replace(t, positions=by_trust.get(t.name, 0)) for t in data.trusts)
     return dataclasses.replace(
-        data, ads=ads, trusts=trusts, totals=dict(data.totals, positions=total)
+        data, ads=ads, trusts=trusts, totals=dict(data.totals, positions=sum(counts))
     )
+
+
+def set_positions(data: RoundData, totals: dict[str, int], by_region: bool = False) -> RoundData:
+    """The round with some trusts' (or, ``by_region``, health regions') positions set to a
+    total each, spread over the place's ads in proportion to the round's (largest remainder,
+    at least one an ad); the trusts' positions and the round's total follow. The capacity
+    rule is the parameters' (``report_hires`` adds each trust's extra hires in the report to
+    its positions, so positions added are hires allowed).
+
+    Raises
+    ------
+    ValueError : an unknown trust or region (naming the closest), or a total below the
+        place's number of ads.
+    """
+    if not totals:
+        return data
+    place = [a.region if by_region else a.trust for a in data.ads]
+    known = list(dict.fromkeys(place))
+    counts = [a.positions for a in data.ads]
+    for name, total in totals.items():
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.4)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
+            kind = "region" if by_region else "trust"
+            raise ValueError(f"unknown {kind} {name!r}{hint}")
+        ads = [j for j, p in enumerate(place) if p == name]
+        if total < len(ads):
+            raise ValueError(f"{name!r}: {total} positions for {len(ads)} ads (at least 1 each)")
+        for j, n in zip(ads, spread([counts[j] for j in ads], total), strict=True):
+            counts[j] = n
+    return with_ad_positions(data, counts)
+
+
+def region_of(data: RoundData, trust: str) -> str | None:
+    """The health region of a trust's ads (None for a trust the round lacks)."""
+    return next((a.region for a in data.ads if a.trust == trust), None)
 
 
 def with_calendar(
