@@ -182,6 +182,9 @@ def run_experiment_tasks(
             f"the other parts are kept in {store.folder}/: run the same command again to "
             "retry the failed tasks",
         )
+    # The markets are no longer needed: free them before the reduction, which holds a block.
+    shared.clear()
+    runs = [r.played() for r in runs]
     # Every scenario is cut at the same replications, so the k-th tasks form a block.
     blocks = (
         [_plain(store.read(tasks[r.index][k].key)) for r in runs]
