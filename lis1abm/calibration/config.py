@@ -178,10 +178,7 @@ def load_config(source: str | Path | Document | CalibrationConfig) -> Calibratio
     tree = tree_of(base)
     for name, value in spec.fixed.items():
         key = f'fixed."{name}"'
-        try:
-            resolve(tree, name)
-        except PathError as error:
-            raise ConfigError(path, key, str(error)) from None
+        _check_path(tree, name, path, key)
         if name in spec.parameters:
             raise ConfigError(path, key, "is also a free parameter ([parameters])")
         problem = range_problem(base, name, value)
@@ -191,10 +188,7 @@ def load_config(source: str | Path | Document | CalibrationConfig) -> Calibratio
         base = with_overrides(base, dict(spec.fixed))
     for name, b in spec.parameters.items():
         key = f'parameters."{name}"'
-        try:
-            resolve(tree, name)
-        except PathError as error:
-            raise ConfigError(path, key, str(error)) from None
+        _check_path(tree, name, path, key)
         if not b.lower < b.upper:
             raise ConfigError(path, key, f"lower {b.lower:g} must be below upper {b.upper:g}")
         for side, value in (("lower", b.lower), ("upper", b.upper)):
@@ -211,10 +205,7 @@ def load_config(source: str | Path | Document | CalibrationConfig) -> Calibratio
                 raise ConfigError(path, key, f"{name!r} is already pooled in {seen[name]!r}")
             seen[name] = group
         if isinstance(pooled.center, str):
-            try:
-                resolve(tree, pooled.center)
-            except PathError as error:
-                raise ConfigError(path, f"pooled.{group}.center", str(error)) from None
+            _check_path(tree, pooled.center, path, f"pooled.{group}.center")
     known = ", ".join(BREAKDOWNS)
     for name in spec.targets:
         if name not in BREAKDOWNS:
@@ -239,6 +230,14 @@ def load_config(source: str | Path | Document | CalibrationConfig) -> Calibratio
             f"{checks.replications} replications",
         )  # fmt: skip
     return CalibrationConfig(path, spec, base, base_file)
+
+
+def _check_path(tree: dict, name: str, file: Path, key: str) -> None:
+    """A parameter's dotted path names a parameter of the file, else one line at ``key``."""
+    try:
+        resolve(tree, name)
+    except PathError as error:
+        raise ConfigError(file, key, str(error)) from None
 
 
 def _base_file(config: Path, name: str) -> Path:
