@@ -17,6 +17,7 @@ parts (and nothing else in the folder) are removed once the results are written.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 from collections.abc import Callable
@@ -182,9 +183,12 @@ def run_experiment_tasks(
             f"the other parts are kept in {store.folder}/: run the same command again to "
             "retry the failed tasks",
         )
-    # The markets are no longer needed: free them before the reduction, which holds a block.
+    # The markets are no longer needed: free them before the reduction, which holds a block,
+    # and hand the memory back (64 draws a scenario are many small arrays, which the C
+    # allocator would otherwise keep for this process).
     shared.clear()
     runs = [r.played() for r in runs]
+    release_freed_memory()
     # Every scenario is cut at the same replications, so the k-th tasks form a block.
     blocks = (
         [_plain(store.read(tasks[r.index][k].key)) for r in runs]
@@ -203,6 +207,15 @@ def run_experiment_tasks(
     return assemble(
         config, reduced, runs, reps, seed, engine_name, backend, device, execution=execution
     )
+
+
+def release_freed_memory() -> None:
+    """Return the C heap's free memory to the system (glibc's ``malloc_trim``); nothing where
+    the C library has no such call."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _plain(part: pd.DataFrame) -> pd.DataFrame:
