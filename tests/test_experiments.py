@@ -284,6 +284,41 @@ def test_cli_writes_results_and_figures(tmp_path, capsys):
     names = {p.name for p in folder.iterdir()}
     assert {"replications.parquet", "summary.csv", "meta.json", "capacity_hire_rate.png"} <= names
     assert json.loads((folder / "meta.json").read_text())["replications"] == 2
+    assert "drawing the figures" not in err  # no spinner when standard error is not a terminal
+
+
+def test_each_figure_is_announced_as_it_begins(small_run):
+    """``draw_figures`` says which figure it draws, of how many (the command's spinner shows
+    it), in the order of the figure names, one figure (PNG and PDF) each."""
+    from lis1abm.experiments.runner import figure_names, load_results
+
+    _, _, folder = small_run
+    said: list[str] = []
+    files = draw_figures(folder, phase=said.append)
+    names = figure_names(load_results(folder)[1])
+    assert said == [
+        f"drawing the figures ({k} of {len(names)}: {name})" for k, name in enumerate(names, 1)
+    ]
+    assert len(files) == 2 * len(names)
+
+
+def test_the_spinner_shows_only_on_a_terminal():
+    """The spinner after the progress bar follows the bar: nothing when standard error is
+    not a terminal (piped output stays clean), its changing text on a terminal."""
+    import io
+
+    from rich.console import Console
+
+    from lis1abm.cli.app import _status
+
+    piped = Console(file=io.StringIO())
+    with _status(piped, "small: writing the results") as say:
+        say("small: drawing the figures (1 of 2: effects)")
+    assert piped.file.getvalue() == ""
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=80)
+    with _status(terminal, "small: writing the results") as say:
+        say("small: drawing the figures (1 of 2: effects)")
+    assert "drawing the figures (1 of 2: effects)" in terminal.file.getvalue()
 
 
 def test_failed_write_leaves_nothing(small_run, tmp_path, monkeypatch):

@@ -49,11 +49,14 @@ def test_a_trust_gets_its_total_and_the_others_keep_theirs(tmp_path):
 
 def test_the_capacity_follows_in_the_results(tmp_path):
     """The report_hires rule: UNN's capacity is its positions plus its extra hires in the
-    report (46 for 44 positions), so 20 more positions are 20 more hires allowed."""
+    report (46 for 44 positions), so 20 more positions are 20 more hires allowed; the region
+    Nord's ads (114 positions, as many hires allowed) get 150, every other ad keeps its own."""
     from lis1abm.experiments import run_experiment
 
     config = _config(
-        tmp_path, f'[[scenarios]]\nname = "+20 at UNN"\ntrust_positions = {{ "{UNN}" = 64 }}\n'
+        tmp_path,
+        f'[[scenarios]]\nname = "+20 at UNN"\ntrust_positions = {{ "{UNN}" = 64 }}\n'
+        '[[scenarios]]\nname = "Nord 150"\nregion_positions = { "Nord" = 150 }\n',
     )
     summary = run_experiment(config).summary
     capacity = summary[(summary["breakdown"] == "ad") & (summary["metric"] == "capacity")]
@@ -62,6 +65,13 @@ def test_the_capacity_follows_in_the_results(tmp_path):
     others = capacity[~capacity["group"].str.contains("Nord-Norge")]
     by = others.pivot(index="group", columns="scenario", values="mean")
     assert (by["autumn 2024"] == by["+20 at UNN"]).all()
+
+    base, _ = resolve(config, config.scenarios[0])
+    region = {a.label: a.region for a in base.ads}
+    by = capacity.pivot(index="group", columns="scenario", values="mean")
+    north = by.index.map(region) == "Nord"
+    assert by.loc[north, "autumn 2024"].sum() == 114 and by.loc[north, "Nord 150"].sum() == 150
+    assert (by.loc[~north, "autumn 2024"] == by.loc[~north, "Nord 150"]).all()
 
 
 def test_a_region_spreads_its_total_over_its_ads_only(tmp_path):
@@ -106,7 +116,19 @@ def test_a_sweep_varies_one_trust(tmp_path):
             "region_positions",
             "set one or the other",
         ),
-        ('trust_positions = { "' + UNN + '" = 0 }', "trust_positions", ""),
+        ('trust_positions = { "' + UNN + '" = 0 }', "trust_positions", "a whole number >= 1"),
+        ('trust_positions = { "' + UNN + '" = "66" }', "trust_positions", 'got "66"'),
+        (
+            'trust_positions = { "Helse" = 30 }',
+            "trust_positions",
+            "did you mean 'Helse Førde', 'Helse Fonna' or 'Helse Bergen'?",
+        ),
+        (  # a factor where a total belongs: refused, with the total it would make
+            'region_positions = { "Nord" = 1.10 }',
+            "region_positions",
+            "'Nord' = 1.1: a whole number, the region's total positions (114 now; a factor of "
+            "1.1 would make 125)",
+        ),
     ],
 )
 def test_bad_places_are_one_line_errors(tmp_path, capsys, body, key, needle):

@@ -7,8 +7,10 @@ and exit with code 2, without a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -216,6 +218,18 @@ def _progress_bar(err: Console) -> Progress:
         transient=True,
         disable=not err.is_terminal,
     )
+
+
+@contextlib.contextmanager
+def _status(err: Console, text: str) -> Iterator[Callable[[str], None]]:
+    """A spinner with ``text`` on standard error while the block runs, for the steps after a
+    progress bar that have no count of their own; shown only on a terminal, as the bar, and
+    removed when done. Yields ``say(text)``, which changes the text."""
+    if not err.is_terminal:
+        yield lambda text: None
+        return
+    with err.status(text) as status:
+        yield lambda text: status.update(text)
 
 
 def _notice(err: Console):
@@ -697,7 +711,8 @@ def experiment(
     if check_folder(target, wanted, overwrite) == "same" and not overwrite:
         # The values are a function of the identity checked: running again would rewrite them.
         found = read_meta(target).get("execution", {}).get("tasks", "all")
-        figures = draw_figures(target)
+        with _status(Console(stderr=True), f"{config.name}: drawing the figures") as say:
+            figures = draw_figures(target, phase=lambda text: say(f"{config.name}: {text}"))
         Console().print(
             f"{config.name}: {target}/ already holds the results of this configuration "
             f"({found} of {found} tasks found done), nothing run; {len(figures)} figure files "
@@ -739,11 +754,12 @@ def experiment(
             table=None if summaries_only else parts / f"{config.name}--replications.parquet",
             phase=lambda text: bar.update(task, description=f"{config.name}: {text}"),
         )
-    # A spinner on a terminal while the files are written and the figures drawn.
-    with err.status(f"{config.name}: writing the results and drawing the figures"):
+    # The bar is full and gone; the files and the figures take seconds more (about half a
+    # second a figure), so a spinner says which step it is.
+    with _status(err, f"{config.name}: writing the results") as say:
         folder = write_results(result, out, overwrite=overwrite)
         clear_parts(parts, config.name)
-        figures = draw_figures(folder)
+        figures = draw_figures(folder, phase=lambda text: say(f"{config.name}: {text}"))
     meta = result.meta
     Console().print(
         f"{config.name}: {len(config.scenarios)} scenarios x {meta['replications']} "
@@ -780,7 +796,8 @@ def plot(
     else:
         from lis1abm.experiments import draw_figures
 
-        written = draw_figures(folder)
+        with _status(Console(stderr=True), f"{folder.name}: drawing the figures") as say:
+            written = draw_figures(folder, phase=lambda text: say(f"{folder.name}: {text}"))
     typer.echo(f"{folder}: " + ", ".join(p.name for p in written))
 
 

@@ -52,9 +52,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from lis1abm.data.config import Document, read_toml, validate
+from lis1abm.data.config import Document, invalid, read_toml, validate
 from lis1abm.data.files import experiments_dir, known_experiments
 from lis1abm.data.round import MAX_AFTER_CALENDAR
 from lis1abm.engine.backends import BACKENDS
@@ -87,6 +87,19 @@ PLACE_KEYS = ("trust_positions", "region_positions")
 """Positions set by trust or region, ``{name = total}``; a sweep varies one place's total
 with ``vary = "trust_positions.<trust>"`` (or ``region_positions.<region>``)."""
 
+
+def _place_total(value: Any) -> Any:
+    """A place's positions as written: any number above 0 passes here, so that a factor
+    (``1.10``) reaches :func:`lis1abm.experiments.overrides.set_positions`, which knows the
+    place's positions and can say what the factor would be as a total."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise invalid("a place's total positions, a whole number >= 1")
+    return value
+
+
+PlaceTotal = Annotated[int | float, BeforeValidator(_place_total)]
+"""A value of ``trust_positions`` or ``region_positions`` (a whole number once resolved)."""
+
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
@@ -107,6 +120,9 @@ class Scenario(BaseModel):
         ads in proportion to the round's (largest remainder, at least one an ad); the other
         trusts keep theirs, and the round's total follows. The capacity rule stays the
         round's (``report_hires``: a trust's positions plus its extra hires in the report).
+        A total, not a factor: a budget names positions, and a total reads the same in a
+        sweep's values and the results; a factor (``1.10``) is refused with the total it
+        would make.
     region_positions : the same by health region (``Nord``, ``Midt-Norge``, ``Vest``,
         ``Sør-Øst``): the region's total spread over its ads. Neither can be combined with
         ``total_positions``, and a trust and its region cannot both be set.
@@ -130,8 +146,8 @@ class Scenario(BaseModel):
     after_calendar_rounds: int | None = Field(None, ge=0, le=MAX_AFTER_CALENDAR)
     growth_educated_abroad: float | None = Field(None, ge=0, le=MAX_GROWTH)
     growth_educated_in_norway: float | None = Field(None, ge=0, le=MAX_GROWTH)
-    trust_positions: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
-    region_positions: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    trust_positions: dict[str, PlaceTotal] = Field(default_factory=dict)
+    region_positions: dict[str, PlaceTotal] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
     allocation: Literal["cascade", "deferred_acceptance"] = "cascade"  # ALLOCATIONS
     series: str | None = None

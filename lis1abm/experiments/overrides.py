@@ -152,7 +152,8 @@ def set_positions(data: RoundData, totals: dict[str, int], by_region: bool = Fal
 
     Raises
     ------
-    ValueError : an unknown trust or region (naming the closest), or a total below the
+    ValueError : an unknown trust or region (naming the closest), a total that is not a
+        whole number (a factor: saying the total it would make), or a total below the
         place's number of ads.
     """
     if not totals:
@@ -160,18 +161,36 @@ def set_positions(data: RoundData, totals: dict[str, int], by_region: bool = Fal
     place = [a.region if by_region else a.trust for a in data.ads]
     known = list(dict.fromkeys(place))
     counts = [a.positions for a in data.ads]
+    kind = "region" if by_region else "trust"
     for name, total in totals.items():
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.4)
-            hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
-            kind = "region" if by_region else "trust"
-            raise ValueError(f"unknown {kind} {name!r}{hint}")
+            raise ValueError(unknown_place(name, known, kind))
         ads = [j for j, p in enumerate(place) if p == name]
+        if not isinstance(total, int):
+            raise ValueError(not_a_total(name, total, sum(counts[j] for j in ads), kind))
         if total < len(ads):
             raise ValueError(f"{name!r}: {total} positions for {len(ads)} ads (at least 1 each)")
         for j, n in zip(ads, spread([counts[j] for j in ads], total), strict=True):
             counts[j] = n
     return with_ad_positions(data, counts)
+
+
+def unknown_place(name: str, known: list[str], kind: str) -> str:
+    """The problem of an unknown trust or region: the three closest names (many trusts share
+    a word, "Helse ..."), else every name ``known``."""
+    close = [repr(c) for c in difflib.get_close_matches(name, known, n=3, cutoff=0.4)]
+    if not close:
+        return f"unknown {kind} {name!r} (known: {', '.join(known)})"
+    choices = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+    return f"unknown {kind} {name!r}; did you mean {choices}?"
+
+
+def not_a_total(name: str, total: float, now: int, kind: str) -> str:
+    """The problem of a place's positions that are not a whole number. A value below 10 reads
+    as a factor (1.10: 10 % more), so the message gives the total it would make of the
+    place's ``now`` positions."""
+    factor = f"; a factor of {total} would make {round(total * now)}" if total < 10 else ""
+    return f"{name!r} = {total}: a whole number, the {kind}'s total positions ({now} now{factor})"
 
 
 def region_of(data: RoundData, trust: str) -> str | None:

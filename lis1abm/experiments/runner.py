@@ -501,11 +501,13 @@ def figure_names(meta: dict) -> list[str]:
     return list(dict.fromkeys([*meta.get("figures", []), *generic_figures(meta)]))
 
 
-def draw_figures(folder: str | Path) -> list[Path]:
+def draw_figures(folder: str | Path, phase: Callable[[str], None] | None = None) -> list[Path]:
     """Draw the figures of a results folder (:func:`figure_names`) from its saved results
     alone (the summary, ``meta.json`` and the config's tables), as PNG and PDF beside them. A
     figure function with a ``tables`` parameter gets the tables (name -> DataFrame). Returns
-    the files written."""
+    the files written. ``phase(text)`` is called as each figure begins ("drawing the figures
+    (3 of 12: effects)"): about half a second each, several seconds in all, which would
+    otherwise pass in silence."""
     folder = Path(folder)
     summary, meta = load_results(folder)
     tables = {}
@@ -514,8 +516,11 @@ def draw_figures(folder: str | Path) -> list[Path]:
             raise UserError(f"{folder}: no {name}.csv (run `lis1abm experiment` first)")
         tables[name] = pd.read_csv(folder / f"{name}.csv")
     drawers = {**generic_figures(meta), **FIGURES}
+    names = figure_names(meta)
     written = []
-    for name in figure_names(meta):
+    for k, name in enumerate(names, start=1):
+        if phase is not None:
+            phase(f"drawing the figures ({k} of {len(names)}: {name})")
         draw = drawers[name]
         extra = {"tables": tables} if "tables" in inspect.signature(draw).parameters else {}
         figure = draw(summary, meta["scenarios"], **extra)
