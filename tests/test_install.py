@@ -175,7 +175,8 @@ def test_wheel_holds_every_module_and_builtin_file(wheel):
     }
     expected |= {
         f"lis1abm/configs/{p.relative_to(ROOT / 'configs')}"
-        for p in (ROOT / "configs").rglob("*.toml")
+        for pattern in ("*.toml", "*.covariance.csv")
+        for p in (ROOT / "configs").rglob(pattern)
     }
     missing = sorted(expected - names)
     assert not missing, f"not in the wheel (list the package in pyproject.toml): {missing}"
@@ -207,6 +208,21 @@ def test_installed_wheel_runs_from_another_directory(venv, tmp_path):
     assert result["meta"]["round_file"] == "configs/rounds/autumn2024.toml"
     assert result["meta"]["git_commit"] is None  # the other project's commit says nothing
     assert not list(tmp_path.iterdir())  # simulate writes nothing without --out
+    # The calibration's covariance ships beside its parameter file.
+    drawn = json.loads(
+        _run(
+            lis1abm,
+            "simulate",
+            "--reps",
+            "4",
+            "--backend",
+            "cpu",
+            "--json",
+            "--parameter-uncertainty",
+            cwd=tmp_path,
+        )  # fmt: skip
+    )
+    assert len(drawn["meta"]["parameter_uncertainty"]["parameter_sets"]) == 4
 
     builtin = sorted(Path(where[1]).rglob("*.toml"))
     assert len(builtin) >= 3
