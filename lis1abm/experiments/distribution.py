@@ -30,7 +30,7 @@ class Distribution:
     order : the keys (DataFrame of ``KEY``) in the order first seen.
     """
 
-    PENDING = 250_000
+    PENDING = 1_000_000
     """Rows of block counts kept apart before they are merged: merging aligns two indexes
     (seconds at a million rows), so it is done once per many blocks, not per block."""
 
