@@ -19,6 +19,7 @@ import pytest
 
 from lis1abm.abm.model import LIS1Model
 from lis1abm.data.round import GROUPS
+from lis1abm.params import load_params
 
 SEED = 7
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,9 +73,16 @@ def test_sliders_become_overrides_and_scaled_positions():
     }
     assert model.hires_possible == 650
     assert model.market.params.behaviour.withdrawal_probability == 0.2
-    # The browser's sliders snap the file's 0.1561 and 0.1623 to their grid of 0.01: still
-    # the file's values, and the file's replication.
-    snapped = ViewModel(seed=SEED, withdrawal=0.16, waiting=0.16, late_marking=0.02)
+    # The browser's sliders snap the file's values (withdrawal 0.1009 and waiting 0.5122 in
+    # the calibration of 2026-12-04) to their grid of 0.01: still the file's values, and the
+    # file's replication.
+    file = load_params(model.market.params.file).behaviour  # the round's calibrated file
+    snapped = ViewModel(
+        seed=SEED,
+        withdrawal=round(file.withdrawal_probability, 2),
+        waiting=round(file.wait_probability_max, 2),
+        late_marking=round(file.late_marking_probability, 2),
+    )
     assert snapped.overrides == {}
 
 

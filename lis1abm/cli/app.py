@@ -621,7 +621,7 @@ def experiment(
     task_reps: Annotated[
         int | None,
         typer.Option(
-            help="Replications per task (default: 2,000 on cpu, 262,144 on cuda).",
+            help="Replications per task (default: 1,000 on cpu, 262,144 on cuda).",
             show_default=False,
             rich_help_panel=PANEL,
         ),

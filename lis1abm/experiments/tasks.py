@@ -42,9 +42,11 @@ from lis1abm.experiments.runner import (
 
 TEXT = ("scenario", "breakdown", "group", "metric")
 """The tidy table's text columns."""
-TASK_REPS = {"cpu": 2_000, "cuda": 262_144, "mesa": 64}
+TASK_REPS = {"cpu": 1_000, "cuda": 262_144, "mesa": 64}
 """Replications per task by engine unless ``task_reps`` is given (see docs/cluster.md for the
-overhead per task they keep small)."""
+overhead per task they keep small). The reduction holds one block (every scenario's task for
+the same replications): at 1,000 on cpu, ``experiment capacity --reps 100000`` on 64
+populations peaked at 1.20 GB, at 2,000 at 1.65 GB (docs/experiments.md, 2026-12-04)."""
 
 
 def parts_folder(out: str | Path, name: str) -> Path:
