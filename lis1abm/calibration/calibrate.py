@@ -211,28 +211,7 @@ def calibrate(
         figure_4_3(best_run.tally, best_run.values) if config.spec.held_out.statements else []
     )
     fit = fit_table(compare(best_run.tally, best_run.summary), roles, statements)
-    checks_spec = config.spec.checks
-    tables = {}
-    checks_summary = None
-    if checks_spec.seeds:
-        progress.start("checks", len(checks_spec.seeds))
-        checks, checked_statements = judge_seeds(
-            data, best_run.params, checks_spec.seeds, checks_spec.replications,
-            checks_spec.populations, progress.advance,
-        )  # fmt: skip
-        spread = seed_spread(checks)
-        tables = {"checks": checks, "checks_spread": spread}
-        checks_summary = {
-            "seeds": list(checks_spec.seeds),
-            "replications": checks_spec.replications,
-            "populations": checks_spec.populations or "simulate's default",
-            **verdict(checks, spread),
-            "statements_hit": {
-                str(sd): f"{sum(st['hit'] for st in checked_statements if st['seed'] == sd)} of "
-                f"{sum(st['seed'] == sd for st in checked_statements)}"
-                for sd in checks_spec.seeds
-            },
-        }
+    tables, checks_summary = _judge_checks(config, data, best_run.params, progress)
     estimates = estimates_table(
         config.names, best, scan, laplace, config.lower, config.upper, sandwiched
     )
@@ -318,14 +297,40 @@ def calibrate(
         f"candidate; {summary['trials_completed']} trials (budget {budget}).",
         f"Code: lis1abm {summary['version']}, git commit {summary['git_commit']}.",
         f"Objective (minus penalised log-likelihood): {best_fit.value:.3f} on the fixed block, "
-        f"{fresh_fit.value:.3f} on a fresh block; conditional 95 % and Laplace intervals in the "
-        "calibration's estimates.csv and summary.json.",
+        f"{fresh_fit.value:.3f} on a fresh block; the sandwich, conditional 95 % and Laplace "
+        "intervals in the calibration's estimates.csv and summary.json.",
         "Free parameters: " + ", ".join(config.names) + ".",
     ]
     params_file = write_params_file(params_out, best_run.params, header)
     # Beside it, what --parameter-uncertainty draws from.
     written.append(write_table(covariance_path(params_file), covariance))
     return CalibrationResult(fit, estimates, statements, summary, params_file, written)
+
+
+def _judge_checks(config, data, params, progress: Progress) -> tuple[dict, dict | None]:
+    """The acceptance on the ``[checks]`` root seeds (none: nothing): the tables
+    ``checks`` and ``checks_spread``, and the ``checks`` block of ``summary.json``."""
+    spec = config.spec.checks
+    if not spec.seeds:
+        return {}, None
+    progress.start("checks", len(spec.seeds))
+    checks, statements = judge_seeds(
+        data, params, spec.seeds, spec.replications, spec.populations, progress.advance
+    )
+    spread = seed_spread(checks)
+    hits = {
+        str(seed): f"{sum(st['hit'] for st in statements if st['seed'] == seed)} of "
+        f"{sum(st['seed'] == seed for st in statements)}"
+        for seed in spec.seeds
+    }
+    summary = {
+        "seeds": list(spec.seeds),
+        "replications": spec.replications,
+        "populations": spec.populations or "simulate's default",
+        **verdict(checks, spread),
+        "statements_hit": hits,
+    }
+    return {"checks": checks, "checks_spread": spread}, summary
 
 
 def _parts(fit) -> dict:
