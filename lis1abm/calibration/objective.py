@@ -9,7 +9,7 @@ For a candidate vector x (the free parameters, :attr:`CalibrationConfig.names` o
    and the hospitals' scores all depend on the parameters (about 45 ms a draw on 2 cores);
    when no ``population`` or ``applications`` parameter is free, the base parameters'
    populations and applications are drawn once and each candidate only rescores them (about
-   15 ms a draw). The same seed and P keep the markets' own random draws common to every
+   12 ms a draw). The same seed and P keep the markets' own random draws common to every
    candidate;
 3. R replications are played on a fixed block of replication indices (``first .. first + R -
    1``), replication r on draw r % P: every candidate sees the same random numbers and the

@@ -244,22 +244,36 @@ def sandwich(
     the gradients ``grad`` (G, d) of :func:`jacobian` there."""
     mean = cells.means(run)
     span = np.asarray(objective.config.upper) - np.asarray(objective.config.lower)
-    h = grad.T @ (_information_weights(cells, mean)[:, None] * grad) + prior_precision(objective)
+    h = _sensitivity(objective, cells, mean, grad)
     s = scores(cells, mean, grad, cells.counts(run.values))
     j = np.cov(s, rowvar=False).reshape(len(span), len(span))
-    # Eigen-decompose in bound-range units, where the floor means the same for every parameter.
-    hu = h * np.outer(span, span)
-    eigval, eigvec = np.linalg.eigh((hu + hu.T) / 2)
-    floored = int(np.sum(eigval < CURVATURE_FLOOR))
-    condition = float(eigval.max() / max(eigval.min(), 1e-300)) if eigval.min() > 0 else np.inf
-    inv_u = (eigvec / np.maximum(eigval, CURVATURE_FLOOR)) @ eigvec.T
-    inv = inv_u * np.outer(span, span)  # H^-1 in the parameters' units
+    inv, floored, condition = _floored_inverse(h, span)
     cov = inv @ j @ inv
     cov = (cov + cov.T) / 2
     design = float(np.trace(inv @ j) / len(span))
     return Sandwich(
         cov, np.sqrt(np.clip(np.diag(cov), 0, None)), h, j, floored, condition, design, len(s)
     )
+
+
+def _sensitivity(objective: Objective, cells: Cells, mean: np.ndarray, grad: np.ndarray):
+    """H (d, d): the weighted information of the fitted groups at their means (G,) with the
+    gradients (G, d), plus the pooling priors' precision."""
+    weights = _information_weights(cells, mean)
+    return grad.T @ (weights[:, None] * grad) + prior_precision(objective)
+
+
+def _floored_inverse(h: np.ndarray, span: np.ndarray) -> tuple[np.ndarray, int, float]:
+    """H^-1 in the parameters' units with H's eigenvalues floored at
+    :data:`CURVATURE_FLOOR`, the eigenvalues floored, and H's condition number. The floor is
+    applied in bound-range units (``span`` (d,)), where it means the same for every
+    parameter."""
+    hu = h * np.outer(span, span)
+    eigval, eigvec = np.linalg.eigh((hu + hu.T) / 2)
+    floored = int(np.sum(eigval < CURVATURE_FLOOR))
+    condition = float(eigval.max() / max(eigval.min(), 1e-300)) if eigval.min() > 0 else np.inf
+    inv_u = (eigvec / np.maximum(eigval, CURVATURE_FLOOR)) @ eigvec.T
+    return inv_u * np.outer(span, span), floored, condition
 
 
 def refit(
@@ -282,13 +296,9 @@ def refit(
         run = objective.run(x)
         mean = cells.means(run)
         grad = jacobian(objective, cells, x, progress)
-        weights = _information_weights(cells, mean)
-        h = grad.T @ (weights[:, None] * grad) + prior_precision(objective)
+        inv, _, _ = _floored_inverse(_sensitivity(objective, cells, mean, grad), span)
         score = scores(cells, mean, grad, observed[None, :])[0] + _prior_gradient(objective, x)
-        hu = h * np.outer(span, span)
-        eigval, eigvec = np.linalg.eigh((hu + hu.T) / 2)
-        step_u = (eigvec / np.maximum(eigval, CURVATURE_FLOOR)) @ eigvec.T @ (score * span)
-        x = np.clip(x + step_u * span, lower, upper)
+        x = np.clip(x + inv @ score, lower, upper)
     return x
 
 

@@ -325,11 +325,22 @@ def load_experiment(source: str | Path | Document | ExperimentConfig) -> Experim
     inputs = tuple(resolve(config, scenario, base) for scenario in scenarios)
     if config.parameter_uncertainty:
         try:
-            for _, params in inputs:
-                load_draws(params.file)
+            check_parameter_draws(inputs)
         except UserError as error:
             raise ConfigError(path, "parameter_uncertainty", str(error)) from None
     return dataclasses.replace(config, inputs=inputs)
+
+
+def check_parameter_draws(inputs) -> None:
+    """Every scenario's parameter file (``inputs``: (round, parameters) each) has a readable
+    covariance file beside it, for parameter uncertainty.
+
+    Raises
+    ------
+    UserError : one that has none, or one that cannot be read.
+    """
+    for _, params in inputs:
+        load_draws(params.file)
 
 
 def _scenarios(path: Path, top: _File) -> tuple[Scenario, ...]:

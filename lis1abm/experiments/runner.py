@@ -35,7 +35,7 @@ from lis1abm.atomic import as_new
 from lis1abm.engine.backends import resolve_backend
 from lis1abm.engine.layout import EngineArrays
 from lis1abm.errors import UserError
-from lis1abm.experiments.config import ExperimentConfig, load_experiment
+from lis1abm.experiments.config import ExperimentConfig, check_parameter_draws, load_experiment
 from lis1abm.experiments.folder import META, SUMMARY, TABLE, check_folder, put_in_place
 from lis1abm.experiments.overrides import resolve, settings
 from lis1abm.experiments.reduction import Reduction, ReplicationsWriter
@@ -141,8 +141,7 @@ def with_parameter_uncertainty(config: ExperimentConfig) -> ExperimentConfig:
     ------
     UserError : a scenario's parameter file has no (readable) covariance file.
     """
-    for _, params in config.inputs:
-        load_draws(params.file)
+    check_parameter_draws(config.inputs)
     return dataclasses.replace(config, parameter_uncertainty=True)
 
 

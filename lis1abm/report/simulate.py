@@ -169,13 +169,13 @@ def simulate(
         raise UserError(f"scenario must be a non-empty name, got {scenario!r}")
     if out is not None:
         check_out(out)  # before the run, which may be long
-    draws = None
-    if parameter_uncertainty:
-        draws = load_draws(resolve_inputs(round_name, params_path, None)[1].file)
-    ensemble = prepare_ensemble(round_name, params_path, overrides, seed, populations, draws)
+    # The parameters asked for (with parameter uncertainty, every draw has a drawn set).
+    data, params = resolve_inputs(round_name, params_path, overrides)
+    draws = load_draws(params.file) if parameter_uncertainty else None
+    # The overrides are in ``params``; with drawn sets, they are applied again after each.
+    again = None if draws is None else overrides
+    ensemble = prepare_ensemble(data, params, again, seed, populations, draws)
     run = ensemble.first
-    # The parameters asked for (with parameter uncertainty, draw 0 has a drawn set).
-    params = run.params if draws is None else resolve_inputs(run.data, params_path, overrides)[1]
     if notice is not None and (text := compile_notice(engine_name)):
         notice(text)
     params_file = Path(params.file)

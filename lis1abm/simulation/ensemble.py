@@ -167,14 +167,14 @@ def prepare_ensemble(
     UserError : a bad seed, config or override, or a round without a market (no ads).
     """
     seed = check_seed(seed)
+    data, base = resolve_inputs(round_, params, overrides)
     if parameter_draws is None:
-        data, params = resolve_inputs(round_, params, overrides)
-        draws = tuple(prepare(data, params, seed=seed, draw=d) for d in range(populations))
+        draws = tuple(prepare(data, base, seed=seed, draw=d) for d in range(populations))
         return Ensemble(seed, draws)
-    data, params = resolve_inputs(round_, params, None)
     sets = tuple(parameter_draws.draw(seed, d) for d in range(populations))
+    # The overrides again after each drawn set: they win over it.
     draws = tuple(
-        prepare(data, with_overrides(params, {**sets[d], **(overrides or {})}), seed=seed, draw=d)
+        prepare(data, with_overrides(base, {**sets[d], **(overrides or {})}), seed=seed, draw=d)
         for d in range(populations)
     )
     return Ensemble(seed, draws, sets)
