@@ -14,7 +14,8 @@ dependencies below (each an assumption, documented where it is made):
   applicants with four or more rounds (``long_term_hire_ratio``), again the longest persisters;
 * the Norway-educated studied in one of the four faculty cities, with exactly the configured
   shares; a share of those living in Norway have the study city's region as home region;
-* gender and wanted job are independent of the rest (the report gives no joint figures);
+* men are the older applicants to the degree ``men_age_link`` says (the report gives the not
+  hired's mean age by gender, 5.1); wanted job is independent of the rest (no joint figure);
 * residence abroad goes first to foreign Nordic nationals (other Nordic), then to other foreign
   nationals; home region (for residents of Norway) is drawn from population shares;
 * a latent Norwegian proficiency follows nationality, education in Norway and residence.
@@ -105,7 +106,7 @@ def build_population(data: RoundData, params: Params, seed: int) -> pd.DataFrame
     pop["age"], pop["age_group"] = _ages(latent_age, data.breakdowns["age_group"])
 
     pop["rounds_applied"] = _rounds_applied(pop, data, pp.repeat_probability, pp, seed)
-    pop["gender"] = _exact_labels(data.breakdowns["gender"], uniform(seed, 0, Stream.GENDER, ids))
+    pop["gender"] = _gender(data.breakdowns["gender"], latent_age, pp.men_age_link, seed)
     pop["wanted_job"] = _exact_labels(
         data.breakdowns["wanted_job"], uniform(seed, 0, Stream.WANTED_JOB, ids)
     )
@@ -378,6 +379,22 @@ def _study_city(pop: pd.DataFrame, params: Params, u: np.ndarray) -> np.ndarray:
     labels = np.repeat(np.array(STUDY_CITIES, dtype=object), counts)
     out[members[np.argsort(u[members], kind="stable")]] = labels
     return out
+
+
+def _gender(groups, latent_age: np.ndarray, link: float, seed: int) -> np.ndarray:
+    """Gender with the report's counts exactly, men the older applicants as ``link`` says.
+
+    The order is a standard normal score plus ``link`` times the standardised latent age, and
+    men take the largest scores. With ``link`` 0 the order is that of a uniform draw: gender is
+    independent of the rest, as in a population built before the link existed.
+    """
+    groups = sorted(groups, key=lambda g: g.group == "men")  # men last: the largest scores
+    ids = np.arange(len(latent_age))
+    if link == 0:
+        return _exact_labels(groups, uniform(seed, 0, Stream.GENDER, ids))
+    spread = latent_age.std()
+    z = (latent_age - latent_age.mean()) / (spread if spread > 0 else 1.0)
+    return _exact_labels(groups, normal(seed, 0, Stream.GENDER, ids) + link * z)
 
 
 def _exact_labels(groups, u: np.ndarray) -> np.ndarray:

@@ -127,6 +127,12 @@ class PopulationParams:
     age_at_graduation_sd: _num(0.0, 20.0) = Field(
         description="Standard deviation of the age at graduation (years)"
     )
+    men_age_link: _num(0.0, 5.0) = Field(
+        description="How strongly men are the older applicants: the weight of the "
+        "standardised latent age (age at graduation plus time since graduation) in the "
+        "normal score whose largest values are the men; 0 makes gender independent of age "
+        "(score sds)"
+    )
     years_before_2020_mean: _num(0.0, 50.0, lo_open=True) = Field(
         description="Mean time since graduation beyond the end of 2019 for the '2019 or "
         "earlier' group, exponential (years)"
