@@ -19,6 +19,7 @@ from lis1abm.market.population import (
     long_term_minimum,
     round_table,
 )
+from lis1abm.params.model import with_overrides
 
 
 @pytest.fixture(scope="module", params=[1, 2024])
@@ -168,6 +169,28 @@ def test_ages(pop):
         assert ages.between(lo, hi).all(), label
     by_period = pop.groupby("period_index")["age"].mean()
     assert by_period.is_monotonic_increasing  # older goes with earlier graduation
+
+
+def test_men_are_older_as_the_link_says(autumn, params):
+    """The gender-age link moves only gender: counts exact, men older the stronger the link,
+    every other column as without it; link 0 is gender independent of age."""
+
+    def with_link(link: float):
+        return build_population(
+            autumn, with_overrides(params, {"population.men_age_link": link}), 3
+        )
+
+    independent, linked, strong = with_link(0.0), with_link(0.09), with_link(1.0)
+    gaps = []
+    for pop in (independent, linked, strong):
+        assert (pop["gender"] == "men").sum() == 348
+        men = pop["gender"] == "men"
+        gaps.append(pop.loc[men, "age"].mean() - pop.loc[~men, "age"].mean())
+        others = pop.drop(columns="gender")
+        assert others.equals(independent.drop(columns="gender"))
+    assert abs(gaps[0]) < 1.0  # independent: only sampling noise
+    assert gaps[0] < gaps[1] < gaps[2]
+    assert gaps[2] > 4.0
 
 
 def test_proficiency(pop):
