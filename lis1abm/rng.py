@@ -61,6 +61,11 @@ class Stream(IntEnum):
     STUDY_CITY = 13  # (applicant): study city of the Norway-educated; 1: staying in its region
     POPULATION = 14  # (draw): the population seed of an ensemble's draw d >= 1
     PARAMETERS = 15  # (parameter, draw): a parameter set drawn from a calibration's covariance
+    # the queue across rounds (replication = the queue's chain)
+    QUEUE_ROUND = 16  # (round, 0): the seed of a round's market and cascade
+    QUEUE_COHORT = 17  # (round, draw): the population draws new applicants come from
+    QUEUE_RETURN = 18  # (person, round): applying again in the next round
+    QUEUE_ORDER = 19  # (round, row): the order in which new applicants are taken
     # offer cascade (per replication)
     INTERVIEW = 20  # (applicant, ad): interview noise
     # 21-23: retired (one stream per reply decision, before REPLY_DAY)
@@ -218,8 +223,14 @@ def population_seed(seed: int, draw: int, attempt: int = 0) -> int:
     could not be built."""
     if draw == 0 and attempt == 0:
         return int(seed)
-    x0, x1, _, _ = block(seed, 0, Stream.POPULATION, draw, attempt)
-    return int(((int(x1[0]) << 32) | int(x0[0])) >> 1)  # in [0, 2**63): a valid root seed
+    return derived_seed(seed, 0, Stream.POPULATION, draw, attempt)  # in [0, 2**63)
+
+
+def derived_seed(seed: int, replication: int, stream: int, a: int = 0, b: int = 0) -> int:
+    """63 bits of the Philox block of ``(seed, replication, stream, a, b)``: a valid root seed
+    that is a pure function of those coordinates (the queue's rounds and cohorts)."""
+    x0, x1, _, _ = block(seed, replication, stream, a, b)
+    return int(((int(x1[0]) << 32) | int(x0[0])) >> 1)
 
 
 def population_of(replication, populations: int):

@@ -55,6 +55,7 @@ from lis1abm.data.round import (
     check_totals,
     largest_remainder,
 )
+from lis1abm.data.scaling import scale_applications
 from lis1abm.market.population import graduation_table
 from lis1abm.params import Params
 
@@ -91,7 +92,7 @@ def grow_applicants(
     )
     grown = _grow_graduation(grown, graduation_table(data, params))
     grown = _grow_marginals(grown, n_new - n_old)
-    grown = _grow_applications(grown, n_new / n_old)
+    grown = scale_applications(grown, n_new / n_old)
     check_totals(grown)
     return grown
 
@@ -174,24 +175,3 @@ def _grow_marginals(data: RoundData, added: int) -> RoundData:
             for r, k in zip(rows, extra, strict=True)
         )
     return dataclasses.replace(data, breakdowns=breakdowns)
-
-
-def _grow_applications(data: RoundData, factor: float) -> RoundData:
-    """Every ad's applications and every trust's unique applicants times ``factor`` (step
-    5), within the round file's bounds (a trust's unique applicants lie between its largest
-    ad's applications and its applications, below them for a trust with several ads)."""
-    total = round(data.totals["applications"] * factor)
-    counts = largest_remainder([a.applications for a in data.ads], total)
-    ads = tuple(
-        dataclasses.replace(a, applications=n) for a, n in zip(data.ads, counts, strict=True)
-    )
-    trusts = []
-    for t in data.trusts:
-        mine = [a.applications for a in ads if a.trust == t.name]
-        applications = sum(mine)
-        top = applications - (1 if len(mine) > 1 else 0)
-        unique = min(max(round(t.unique_applicants * factor), max(mine)), top)
-        trusts.append(dataclasses.replace(t, applications=applications, unique_applicants=unique))
-    return dataclasses.replace(
-        data, ads=ads, trusts=tuple(trusts), totals=dict(data.totals, applications=total)
-    )

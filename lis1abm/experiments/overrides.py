@@ -14,13 +14,16 @@ import dataclasses
 import datetime as dt
 import difflib
 
-from lis1abm.data.round import OfferRound, RoundData, largest_remainder
+from lis1abm.data.round import OfferRound, RoundData
+from lis1abm.data.scaling import scale_positions, spread, with_ad_positions
 from lis1abm.errors import ConfigError
 from lis1abm.experiments.config import PLACE_KEYS, ExperimentConfig, Scenario
 from lis1abm.experiments.growth import grow_applicants
 from lis1abm.market.inputs import resolve_inputs
 from lis1abm.params import Params, with_overrides
 from lis1abm.report.provenance import recorded_path
+
+__all__ = ["resolve", "scale_positions", "settings", "spread", "with_ad_positions", "with_calendar"]
 
 WEEK = dt.timedelta(days=7)
 DAY = dt.timedelta(days=1)
@@ -102,45 +105,6 @@ def resolve(
         key = "growth_educated_abroad" if abroad else "growth_educated_in_norway"
         raise ConfigError(config.file, f"{where}.{key}", str(error)) from None
     return data, params
-
-
-def scale_positions(data: RoundData, total: int | None) -> RoundData:
-    """Every ad's positions scaled to ``total`` in proportion to the round's (largest
-    remainder, so they add up exactly), the trusts' positions and the totals following.
-    ``total`` None: the round unchanged.
-
-    Raises
-    ------
-    ValueError : ``total`` below the number of ads (every ad keeps at least one position).
-    """
-    if total is None:
-        return data
-    if total < len(data.ads):
-        raise ValueError(f"got {total}; must be at least the number of ads ({len(data.ads)})")
-    return with_ad_positions(data, spread([a.positions for a in data.ads], total))
-
-
-def spread(weights: list[int], total: int) -> list[int]:
-    """``total`` positions over ads in proportion to ``weights`` (largest remainder), at
-    least one an ad: largest remainder can round a small ad down to 0, which then gets one
-    from the largest."""
-    counts = largest_remainder(weights, total)
-    while min(counts) < 1:
-        counts[counts.index(min(counts))] += 1
-        counts[counts.index(max(counts))] -= 1
-    return counts
-
-
-def with_ad_positions(data: RoundData, counts: list[int]) -> RoundData:
-    """The round with each ad's positions (J,), the trusts' positions and the total following."""
-    ads = tuple(dataclasses.replace(a, positions=n) for a, n in zip(data.ads, counts, strict=True))
-    by_trust: dict[str, int] = {}
-    for ad in ads:
-        by_trust[ad.trust] = by_trust.get(ad.trust, 0) + ad.positions
-    trusts = tuple(dataclasses.replace(t, positions=by_trust.get(t.name, 0)) for t in data.trusts)
-    return dataclasses.replace(
-        data, ads=ads, trusts=trusts, totals=dict(data.totals, positions=sum(counts))
-    )
 
 
 def set_positions(data: RoundData, totals: dict[str, int], by_region: bool = False) -> RoundData:

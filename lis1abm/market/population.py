@@ -250,6 +250,24 @@ def _period_bounds(label: str, start: dt.date) -> tuple[float, float]:
     raise ValueError(f"cannot read graduation period {label!r}")
 
 
+def period_index_of(years: np.ndarray, data: RoundData) -> np.ndarray:
+    """The graduation period (index into the round's periods, 0 = newest) of each time since
+    graduation ``years`` (years before the round's start date, float (N,)). int64 (N,)."""
+    periods = data.breakdowns["graduation_period"]
+    newest_first = np.array([_period_bounds(p.group, data.start_date)[0] for p in periods])
+    k = np.searchsorted(newest_first, years, side="right") - 1
+    return np.clip(k, 0, len(periods) - 1).astype(np.int64)
+
+
+def age_group_of(age: np.ndarray, data: RoundData) -> np.ndarray:
+    """The round's age group label of each age (years, (N,)); an age below the youngest group
+    counts in it, above the oldest in it. object (N,)."""
+    labels = [g.group for g in data.breakdowns["age_group"]]
+    lows = np.array([_age_range(g)[0] for g in labels])
+    k = np.clip(np.searchsorted(lows, np.floor(age), side="right") - 1, 0, len(labels) - 1)
+    return np.array(labels, dtype=object)[k]
+
+
 def _age_range(label: str) -> tuple[int, int]:
     if label.endswith("+"):
         return int(label[:-1]), 69  # oldest age drawn: an assumption

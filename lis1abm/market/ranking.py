@@ -104,10 +104,19 @@ def build_market(
     data.require_market()
     params.check_round(data)
     drawn = seed if population_seed is None else population_seed
-    pop = build_population(data, params, drawn)
-    apps = draw_applications(data, params, pop, drawn)
+    return market_of(data, params, seed, build_population(data, params, drawn), drawn)
+
+
+def market_of(
+    data: RoundData, params: Params, seed: int, pop: pd.DataFrame, population_seed: int
+) -> Market:
+    """The market of a population given as it is (the columns of
+    :func:`~lis1abm.market.population.build_population`, ids 0..N-1): its applications drawn
+    with ``population_seed`` and scored; ``seed`` keys the offer cascade's draws. A queue's
+    round plays the applicants that earlier rounds left waiting and new ones this way."""
+    apps = draw_applications(data, params, pop, population_seed)
     app_applicant = np.repeat(np.arange(len(pop)), np.diff(apps.ptr))
-    return _scored(data, params, seed, pop, apps, app_applicant, drawn)
+    return _scored(data, params, seed, pop, apps, app_applicant, population_seed)
 
 
 def same_draws(a: Params, b: Params) -> bool:

@@ -1,0 +1,95 @@
+"""The rounds a queue plays: their names, seasons, positions and inflow of new applicants.
+
+Two schedules:
+
+* :func:`projection`: the base round (autumn 2024, as calibrated) and then spring and autumn
+  rounds with the settings' positions; new applicants as many as the base round's first-time
+  applicants, times the spring factor in spring, times a scenario's growth per group;
+* :func:`backcast`: the rounds of the report's history (``configs/history/lis1.toml``) with
+  their established positions, from an empty queue after ``burn_in`` rounds played at the
+  first round's positions; each education group's inflow moves linearly in time from its
+  level at the first round to the base round's (``settings.inflow_then``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lis1abm.data.history import History
+from lis1abm.data.round import GROUPS
+from lis1abm.queue.settings import QueueSettings
+
+CELLS = tuple(f"{n} x {e}" for n in GROUPS for e in GROUPS)
+"""The "nationality x education" groups inflow factors are given for."""
+
+
+@dataclass(frozen=True)
+class RoundSpec:
+    """One round of a schedule.
+
+    Attributes
+    ----------
+    label : e.g. "spring2025"; the base round's own name for the base round.
+    season : "spring" or "autumn".
+    positions : positions to fill (the base round: None, its own ads and capacity).
+    inflow : factor on each group's new applicants (:data:`CELLS`), 1 = the base round's.
+    counted : False for the burn-in rounds before a back-cast's first reported round.
+    """
+
+    label: str
+    season: str
+    positions: int | None
+    inflow: dict[str, float]
+    counted: bool = True
+
+    @property
+    def year(self) -> int:
+        return int(self.label[-4:])
+
+
+def projection(settings: QueueSettings) -> tuple[RoundSpec, ...]:
+    """The base round, then ``settings.rounds`` rounds with ``settings.positions``."""
+    base = RoundSpec(settings.base_round, "autumn", None, dict.fromkeys(CELLS, 1.0))
+    out = [base]
+    for t in range(1, settings.rounds + 1):
+        season = settings.season_of(t)
+        factor = settings.spring_inflow_factor if season == "spring" else 1.0
+        inflow = {c: factor * settings.inflow_growth.get(c, 1.0) for c in CELLS}
+        out.append(RoundSpec(settings.round_label(t), season, settings.positions, inflow))
+    return tuple(out)
+
+
+def backcast(settings: QueueSettings, history: History) -> tuple[RoundSpec, ...]:
+    """The history's rounds up to the base round, after ``settings.burn_in`` uncounted rounds
+    at the first round's positions and inflow level."""
+    names = history.rounds()
+    names = names[: names.index(settings.base_round) + 1]
+    first_year, last_year = _year(names[0]), _year(names[-1])
+
+    def inflow(year: int, season: str) -> dict[str, float]:
+        # Each education group's level moves linearly in time from its first-round level to
+        # the base round's (factor 1); spring rounds have the season's factor on top.
+        w = min(max((year - first_year) / max(last_year - first_year, 1), 0.0), 1.0)
+        factor = settings.spring_inflow_factor if season == "spring" else 1.0
+        level = {g: settings.inflow_then[g] * (1 - w) + w for g in GROUPS}
+        return {c: factor * level[c.split(" x ")[1]] for c in CELLS}
+
+    burn_in = []
+    season, year = _season(names[0]), first_year
+    for _ in range(settings.burn_in):
+        season, year = ("autumn", year - 1) if season == "spring" else ("spring", year)
+        spec = RoundSpec(f"{season}{year}", season, history.positions(names[0]),
+                         inflow(first_year, season), counted=False)  # fmt: skip
+        burn_in.insert(0, spec)
+    rounds = [
+        RoundSpec(n, _season(n), history.positions(n), inflow(_year(n), _season(n))) for n in names
+    ]
+    return (*burn_in, *rounds)
+
+
+def _year(name: str) -> int:
+    return int(name[-4:])
+
+
+def _season(name: str) -> str:
+    return name[:-4]

@@ -1,0 +1,220 @@
+"""A chain of rounds: the base round, then spring and autumn rounds in turn, each playing the
+applicants the earlier rounds left waiting and the new ones.
+
+One chain is one replication of the queue: round 0 is the calibrated base round as
+``lis1abm simulate`` plays its replication ``chain`` on population draw ``chain``; its not
+hired apply again or leave (:func:`~lis1abm.queue.people.who_returns`), half a year on; new
+applicants come in (:func:`~lis1abm.queue.people.new_applicants`); the round's market is built
+for exactly these people (their applications drawn anew, the hospitals' scores from their
+attributes as in one round) and its offer cascade is played on an engine. Every draw of round
+``t`` is keyed by ``(seed, chain, t, ...)``, so a chain is a pure function of (seed, chain)
+and the same on every engine: the Mesa model and the compiled CPU engine play each round's
+cascade identically (the engines' own guarantee), and everything between rounds is the same
+code for both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lis1abm import engine as compiled
+from lis1abm.abm.model import LIS1Model
+from lis1abm.data.round import GROUPS, RoundData, load_round
+from lis1abm.data.scaling import scale_applications, scale_positions
+from lis1abm.market.population import COLUMNS
+from lis1abm.market.ranking import Market, market_of
+from lis1abm.outcomes.tally import Tally
+from lis1abm.params import Params, with_overrides
+from lis1abm.queue.people import (
+    base_applicants,
+    half_a_year_on,
+    new_applicants,
+    round_population,
+    who_returns,
+)
+from lis1abm.queue.schedule import RoundSpec, projection
+from lis1abm.queue.settings import QueueSettings
+from lis1abm.rng import Stream, derived_seed
+from lis1abm.simulation.prepare import prepare
+
+ENGINES = ("cpu", "mesa")
+ROUND_COUNTS = ("applicants", "new", "returning", "hired", "not_hired", "leaving")
+"""Per round and education group: counts that add up (applicants = new + returning, not_hired
+= applicants - hired, not_hired = returning next round + leaving)."""
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    """What one chain produced.
+
+    Attributes
+    ----------
+    rounds : one row per round and group ("all" and each education group): ``round`` (0 =
+        base), ``label`` ("spring2025"), ``season``, ``positions``, ``group`` and the
+        :data:`ROUND_COUNTS`.
+    people : one row per person who applied: ``person``, ``entered`` (round of the first
+        application in the chain), ``nationality_group``, ``education_group``, ``outcome``
+        ("hired", "left" or "waiting" after the last round), ``ended`` (the round it happened
+        in; the last round for "waiting"), ``rounds_applied`` (all rounds, earlier ones
+        included).
+    """
+
+    rounds: pd.DataFrame
+    people: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """What a chain plays: the settings, the schedule of rounds, the base round's data and
+    parameters, and the spring calendar, resolved once.
+
+    ``schedule[0]`` with ``positions`` None is the base round itself (a projection);
+    otherwise the chain starts from an empty queue (a back-cast).
+    """
+
+    settings: QueueSettings
+    schedule: tuple[RoundSpec, ...]
+    base: RoundData
+    params: Params
+    spring: RoundData
+
+    @classmethod
+    def of(
+        cls,
+        settings: QueueSettings,
+        schedule: tuple[RoundSpec, ...] | None = None,
+        params: Params | str | None = None,
+    ) -> Sequence:
+        """The sequence of ``settings`` (default schedule: :func:`projection`) with ``params``
+        (default: the base round's)."""
+        market = prepare(settings.base_round, params, seed=0).market
+        schedule = projection(settings) if schedule is None else schedule
+        return cls(settings, schedule, market.data, market.params, load_round("spring2024"))
+
+    @property
+    def starts_from_base(self) -> bool:
+        return self.schedule[0].positions is None
+
+    def round_data(self, spec: RoundSpec, applicants: int) -> RoundData:
+        """A round after the base: the base round's ads with the round's positions (in the
+        ads' proportions), its season's calendar, the applications scaled to ``applicants``."""
+        data = scale_positions(self.base, spec.positions)
+        data = scale_applications(data, applicants / self.base.totals["applicants"])
+        calendar = self.spring if spec.season == "spring" else self.base
+        return dataclasses.replace(
+            data,
+            name=spec.label,
+            season=spec.season,
+            calendar=calendar.calendar,
+            after_calendar_rounds=calendar.after_calendar_rounds,
+            totals=dict(data.totals, applicants=applicants),
+        )
+
+    def round_params(self) -> Params:
+        """Rounds after the base hire up to their positions (the base round's capacity rule
+        adds the report's hires beyond positions, a figure only the base round has)."""
+        return with_overrides(self.params, {"capacity.rule": "positions"})
+
+
+def play_market(market: Market, replication: int, engine_name: str) -> np.ndarray:
+    """Each applicant's ad after the round's offer cascade, -1 if not hired (int64 (N,))."""
+    if engine_name == "mesa":
+        return LIS1Model(market, replication, log_events=False, collect=False).run().hired_ad
+    if engine_name != "cpu":
+        raise ValueError(f"unknown engine {engine_name!r} (known: {', '.join(ENGINES)})")
+    tally = Tally(market)
+    arrays = compiled.flatten(market, tally)
+    rows = compiled.param_rows(market)
+    out = compiled.run_cpu(
+        arrays, market.seed, np.array([replication]), rows, keep_applicants=True, threads=1
+    )
+    return out.hired_ad[0]
+
+
+def play_chain(
+    sequence: Sequence,
+    seed: int,
+    chain: int,
+    engine_name: str = "cpu",
+    on_round: Callable[[int], None] | None = None,
+) -> ChainResult:
+    """Chain ``chain`` of the queue: every round of the sequence's schedule, in order."""
+    if sequence.starts_from_base:
+        market = prepare(sequence.base, sequence.params, seed=seed, draw=chain).market
+        people = base_applicants(market.population)
+        hired_ad = play_market(market, chain, engine_name)
+        new = np.ones(len(people), dtype=bool)  # the base round's applicants count as new
+        first = 1
+    else:
+        people = base_applicants(prepare(sequence.base, sequence.params).market.population)[:0]
+        hired_ad = np.zeros(0, dtype=np.int64)
+        new = np.zeros(0, dtype=bool)
+        first = 0
+    rows: list[dict] = []
+    ended: list[pd.DataFrame] = []
+    params_t = sequence.round_params()
+    for t in range(first, len(sequence.schedule) + 1):
+        if t > 0:  # the round before t: its counts, who returns, who leaves
+            hired = hired_ad >= 0
+            back = who_returns(people[~hired], sequence.settings, seed, chain, t - 1)
+            spec = sequence.schedule[t - 1]
+            positions = market.capacity.sum()
+            rows += _round_rows(t - 1, spec, positions, people, new, hired, back)
+            ended.append(_ended(people[hired], "hired", t - 1))
+            ended.append(_ended(people[~hired][~back], "left", t - 1))
+            returning = half_a_year_on(people[~hired][back], sequence.base)
+            if t == len(sequence.schedule):
+                ended.append(_ended(people[~hired][back], "waiting", t - 1))
+                break
+        else:
+            returning = people
+        spec = sequence.schedule[t]
+        arrivals = new_applicants(sequence.base, sequence.params, spec.inflow, seed, chain, t)
+        people = round_population(returning, arrivals)
+        new = np.arange(len(people)) >= len(returning)
+        round_seed = derived_seed(seed, chain, Stream.QUEUE_ROUND, t)
+        data = sequence.round_data(spec, len(people))
+        market = market_of(data, params_t, round_seed, people[list(COLUMNS)], round_seed)
+        hired_ad = play_market(market, chain, engine_name)
+        if on_round is not None:
+            on_round(t)
+    return ChainResult(pd.DataFrame(rows), pd.concat(ended, ignore_index=True))
+
+
+def _round_rows(t, spec, positions, people, new, hired, back) -> list[dict]:
+    """One row per group ("all" and each education group) of round ``t``'s counts."""
+    edu = people["education_group"].to_numpy()
+    not_hired = ~hired
+    leaving = np.zeros(len(people), dtype=bool)
+    leaving[np.flatnonzero(not_hired)[~back]] = True
+    out = []
+    for group in ("all", *GROUPS):
+        mine = np.ones(len(people), dtype=bool) if group == "all" else edu == group
+        out.append(
+            {
+                "round": t,
+                "label": spec.label,
+                "season": spec.season,
+                "counted": spec.counted,
+                "positions": int(positions),
+                "group": group,
+                "applicants": int(mine.sum()),
+                "new": int((mine & new).sum()),
+                "returning": int((mine & ~new).sum()),
+                "hired": int((mine & hired).sum()),
+                "not_hired": int((mine & not_hired).sum()),
+                "leaving": int((mine & leaving).sum()),
+            }
+        )
+    return out
+
+
+def _ended(people: pd.DataFrame, outcome: str, t: int) -> pd.DataFrame:
+    """The people whose time in the queue ended in round ``t`` with ``outcome``."""
+    out = people[["person", "entered", "nationality_group", "education_group", "rounds_applied"]]
+    return out.assign(outcome=outcome, ended=t)

@@ -1,0 +1,102 @@
+"""What the queue across rounds adds to one round: the inflow of new applicants, who of the
+not hired applies again, and the rounds played with their positions.
+
+Units: probabilities, factors (1 = as many as in the base round) and positions per round.
+Read from an experiment config's ``[queue]`` table (:mod:`lis1abm.experiments.queue_config`)
+or built in code; validated by pydantic, so a bad value is one line naming the key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lis1abm.data.round import GROUPS
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Factor = Annotated[float, Field(ge=0.0, le=10.0)]
+Season = Literal["spring", "autumn"]
+
+
+class QueueSettings(BaseModel):
+    """The queue's own parameters (every one documented in ``configs/experiments/queue.toml``).
+
+    Attributes
+    ----------
+    base_round : the calibrated round the sequence starts from (played as its own first
+        round; its not hired are the first waiting pool) and whose first-time applicants are
+        the inflow of every later round.
+    first_season, first_year : the first round after the base round.
+    rounds : rounds played after the base round (spring and autumn alternate).
+    positions : positions of every round after the base round (the ads' shares of the base
+        round, largest remainder).
+    spring_inflow_factor : new applicants in a spring round over those of an autumn round.
+    return_probability : by education group, the chance that an applicant not hired in a round
+        applies in the next one, after one round applied.
+    return_decay : the factor on that chance for every further round applied (1: none).
+    inflow_growth : by "nationality x education" group of the base round, the factor on its
+        new applicants (a scenario's "more Norwegians educated abroad", "more EEA migration");
+        a group not named keeps factor 1.
+    inflow_then : by education group, the new applicants of the back-cast's first round over
+        the base round's (the level moves linearly in time between them).
+    burn_in : rounds a back-cast plays before its first round, from an empty queue, at the
+        first round's positions and inflow; not counted.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_round: str = "autumn2024"
+    first_season: Season = "spring"
+    first_year: int = Field(2025, ge=2000, le=2100)
+    rounds: int = Field(22, ge=1, le=200)
+    positions: int = Field(609, ge=29, le=100_000)
+    spring_inflow_factor: Factor = 1.2
+    return_probability: dict[str, Probability] = Field(
+        default_factory=lambda: {"Norway": 0.9, "EEA+UK": 0.9, "Outside EEA": 0.9}
+    )
+    return_decay: Probability = 0.95
+    inflow_growth: dict[str, Factor] = Field(default_factory=dict)
+    inflow_then: dict[str, Factor] = Field(
+        default_factory=lambda: {"Norway": 1.0, "EEA+UK": 1.0, "Outside EEA": 1.0}
+    )
+    burn_in: int = Field(8, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _groups_known(self) -> QueueSettings:
+        if sorted(self.return_probability) != sorted(GROUPS):
+            raise ValueError(
+                f"return_probability: needs exactly the education groups {list(GROUPS)}, "
+                f"got {sorted(self.return_probability)}"
+            )
+        if sorted(self.inflow_then) != sorted(GROUPS):
+            raise ValueError(
+                f"inflow_then: needs exactly the education groups {list(GROUPS)}, "
+                f"got {sorted(self.inflow_then)}"
+            )
+        cells = [f"{n} x {e}" for n in GROUPS for e in GROUPS]
+        for name in self.inflow_growth:
+            if name not in cells:
+                raise ValueError(f"inflow_growth: unknown group {name!r} (known: {cells})")
+        return self
+
+    def season_of(self, t: int) -> Season:
+        """The season of round ``t`` after the base round (t = 1 is the first)."""
+        seasons: tuple[Season, Season] = ("spring", "autumn")
+        first = seasons.index(self.first_season)
+        return seasons[(first + t - 1) % 2]
+
+    def round_label(self, t: int) -> str:
+        """``"spring2025"`` etc. for round ``t`` (0: the base round)."""
+        if t == 0:
+            return self.base_round
+        first = ("spring", "autumn").index(self.first_season)
+        year = self.first_year + (first + t - 1) // 2
+        return f"{self.season_of(t)}{year}"
+
+    def return_chance(self, education_group: np.ndarray, rounds_applied: np.ndarray) -> np.ndarray:
+        """The chance (N,) that each not-hired applicant applies in the next round, from their
+        education group and the rounds they have applied in (this one included)."""
+        base = np.array([self.return_probability[g] for g in education_group], dtype=float)
+        return base * self.return_decay ** (np.asarray(rounds_applied, dtype=float) - 1.0)
