@@ -550,16 +550,19 @@ def _print_fit(result) -> None:
 @app.command()
 def check(
     files: Annotated[
-        list[Path], typer.Argument(help="Round, parameter, calibration or experiment files.")
+        list[Path],
+        typer.Argument(help="Round, parameter, calibration, experiment or history files."),
     ],
 ) -> None:
     r"""Check config files: a round file (has a \[round] table), a calibration config (has
-    \[targets]), an experiment (has scenarios or sweeps) or a parameter file.
+    \[targets]), an experiment (has scenarios or sweeps), the history of the rounds (has
+    \[history]) or a parameter file.
 
     A parameter file's country and trust names are checked against the round files given with
     it that can be simulated, or against the default round (autumn2024) when none is given."""
     from lis1abm.calibration.config import load_config
     from lis1abm.data.config import read_toml
+    from lis1abm.data.history import load_history
     from lis1abm.data.round import load_round
     from lis1abm.experiments import load_experiment
     from lis1abm.params import load_params
@@ -574,6 +577,8 @@ def check(
             load_experiment(d)
         elif "targets" in d.data:
             load_config(d)
+        elif "history" in d.data:
+            load_history(d)
         elif "round" not in d.data:
             params = load_params(d)
             for data in against:

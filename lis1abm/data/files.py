@@ -1,9 +1,10 @@
 """The built-in round and parameter files, found wherever the package is installed.
 
 The files live once, in the repository's top-level ``configs/`` folder (``rounds/*.toml``,
-``params/*.toml``). ``pyproject.toml`` maps that folder to the package ``lis1abm.configs``, so
-:mod:`importlib.resources` finds it in an editable install (the checkout's folder) and in a
-wheel install (``site-packages/lis1abm/configs``) alike, whatever the current directory.
+``params/*.toml``, ``history/lis1.toml``, ...). ``pyproject.toml`` maps that folder to the
+package ``lis1abm.configs``, so :mod:`importlib.resources` finds it in an editable install (the
+checkout's folder) and in a wheel install (``site-packages/lis1abm/configs``) alike, whatever
+the current directory.
 User files are given by path and never looked up here. A source checkout used without
 installing (``PYTHONPATH=.``, as on a batch machine with its own environment) has no
 ``lis1abm.configs`` package; its ``configs/`` folder beside the package is used then.
@@ -69,6 +70,11 @@ def round_params_path(round_name: str) -> Path:
     if round_name in known_rounds() and calibrated.is_file():
         return calibrated
     return default_params_path()
+
+
+def builtin_history() -> Path:
+    """The history of the LIS1 rounds, ``history/lis1.toml`` of the built-in files."""
+    return configs_dir() / "history" / "lis1.toml"
 
 
 def experiments_dir() -> Path:
