@@ -8,6 +8,7 @@ and exit with code 2, without a traceback.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -556,7 +557,7 @@ def check(
 ) -> None:
     r"""Check config files: a round file (has a \[round] table), a calibration config (has
     \[targets]), an experiment (has scenarios or sweeps), the history of the rounds (has
-    \[history]) or a parameter file.
+    \[history]), a queue experiment (has \[queue]) or a parameter file.
 
     A parameter file's country and trust names are checked against the round files given with
     it that can be simulated, or against the default round (autumn2024) when none is given."""
@@ -565,15 +566,19 @@ def check(
     from lis1abm.data.history import load_history
     from lis1abm.data.round import load_round
     from lis1abm.experiments import load_experiment
+    from lis1abm.experiments.queue_config import load_queue_experiment
     from lis1abm.params import load_params
 
     # Each file is read once; the loaders take the document read.
     docs = {f: read_toml(f) for f in files}
+    queues = {f for f, d in docs.items() if "queue" in d.data}
     experiments = {f for f, d in docs.items() if "scenarios" in d.data or "sweeps" in d.data}
     rounds = [load_round(d) for f, d in docs.items() if "round" in d.data and f not in experiments]
     against = [r for r in rounds if r.has_market] or [load_round("autumn2024")]
     for f, d in docs.items():
-        if f in experiments:
+        if f in queues:
+            load_queue_experiment(d)
+        elif f in experiments:
             load_experiment(d)
         elif "targets" in d.data:
             load_config(d)
@@ -665,20 +670,42 @@ def experiment(
     results are written, so an interrupted run started again with the same command resumes.
     Results of the same configuration already in OUT/<name>/ are kept (figures redrawn);
     results of another are refused unless --overwrite."""
+    from lis1abm.data.config import read_toml
     from lis1abm.data.files import known_experiments
     from lis1abm.distributed import open_cluster, parse_cluster
     from lis1abm.experiments import draw_figures, load_experiment, write_results
+    from lis1abm.experiments.config import experiment_path
     from lis1abm.experiments.folder import check_folder, read_meta
+    from lis1abm.experiments.queue_config import is_queue_config, load_queue_experiment
     from lis1abm.experiments.runner import check_run, with_parameter_uncertainty
     from lis1abm.experiments.tasks import clear_parts, parts_folder, run_experiment_tasks
     from lis1abm.simulation.sink import check_out
 
     if list_:
         for known in known_experiments():
-            typer.echo(f"{known}: {load_experiment(known).description}")
+            doc = read_toml(experiment_path(known))
+            loader = load_queue_experiment if is_queue_config(doc) else load_experiment
+            typer.echo(f"{known}: {loader(doc).description}")
         return
     if name is None:
         raise UserError("experiment: give a NAME (or --list)")
+    doc = read_toml(experiment_path(name))
+    if is_queue_config(doc):
+        # A queue experiment plays chains of rounds: the one-round options have no meaning.
+        for flag, given in (
+            ("--populations", populations is not None),
+            ("--task-reps", task_reps is not None),
+            ("--summaries-only", summaries_only),
+            ("--parameter-uncertainty", parameter_uncertainty),
+        ):
+            if given:
+                raise UserError(f"{flag}: not an option of a queue experiment ({name})")
+        _run_queue(
+            load_queue_experiment(doc), reps, seed, backend, out, overwrite,
+            parse_cluster(cluster, workers=workers, gpus_per_worker=gpus_per_worker,
+                          walltime=walltime, lifetime=lifetime, connect_timeout=connect_timeout),
+        )  # fmt: skip
+        return
     if backend is not None and backend not in BACKENDS:
         raise UserError(f"--backend: unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
     for flag, value, least in (("--reps", reps, 1), ("--seed", seed, 0)):
@@ -695,7 +722,7 @@ def experiment(
         connect_timeout=connect_timeout,
     )
     check_out(out)
-    config = load_experiment(name)
+    config = load_experiment(doc)
     if parameter_uncertainty and not config.parameter_uncertainty:
         config = with_parameter_uncertainty(config)
     _on_interrupt(
@@ -776,6 +803,41 @@ def experiment(
     )
 
 
+def _run_queue(config, chains, seed, backend, out, overwrite, spec) -> None:
+    """``lis1abm experiment`` for a queue experiment: its chains of rounds, tables, figures."""
+    from lis1abm.distributed import open_cluster
+    from lis1abm.experiments.queue_runner import run_queue_experiment
+    from lis1abm.queue.sequence import ENGINES
+    from lis1abm.simulation.sink import check_out
+
+    for flag, value in (("--reps", chains), ("--seed", seed)):
+        if value is not None and value < (1 if flag == "--reps" else 0):
+            raise UserError(f"{flag} must be at least {1 if flag == '--reps' else 0}, got {value}")
+    if backend is not None and backend not in ENGINES:
+        raise UserError(
+            f"--backend: {backend!r} cannot play a queue experiment (known: {', '.join(ENGINES)})"
+        )
+    if backend is not None:
+        config = dataclasses.replace(config, engine=backend)
+    check_out(out)
+    err = Console(stderr=True)
+    with open_cluster(spec, _notice(err)) as executor, _progress_bar(err) as bar:
+        task = bar.add_task(f"{config.name}: chains", total=None)
+        folder = run_queue_experiment(
+            config, executor, out, chains=chains, seed=seed, overwrite=overwrite,
+            phase=lambda text: bar.update(task, description=f"{config.name}: {text}"),
+            progress=lambda n: bar.update(task, advance=n),
+        )  # fmt: skip
+    meta = json.loads((folder / "meta.json").read_text())
+    Console().print(
+        f"{config.name}: {len(config.scenarios)} scenarios x {meta['replications']} chains of "
+        f"{config.settings.rounds + 1} rounds, seed {meta['seed']}, engine {meta['engine']}; "
+        f"results in {folder}/",
+        markup=False,
+        highlight=False,
+    )
+
+
 @app.command()
 def plot(
     name: Annotated[
@@ -798,12 +860,23 @@ def plot(
         raise UserError(f"plot: cannot write the figures in {folder} ({why})")
     if simulated.is_file():
         written = _draw_simulation_fit(simulated)
+    elif _is_queue_results(folder):
+        from lis1abm.experiments.queue_runner import draw_queue_figures
+
+        written = draw_queue_figures(folder)
     else:
         from lis1abm.experiments import draw_figures
 
         with _status(Console(stderr=True), f"{folder.name}: drawing the figures") as say:
             written = draw_figures(folder, phase=lambda text: say(f"{folder.name}: {text}"))
     typer.echo(f"{folder}: " + ", ".join(p.name for p in written))
+
+
+def _is_queue_results(folder: Path) -> bool:
+    """Whether ``folder`` holds a queue experiment's results (its ``meta.json`` says so)."""
+    from lis1abm.experiments.folder import read_meta
+
+    return (read_meta(folder) or {}).get("kind") == "queue"
 
 
 @app.command()

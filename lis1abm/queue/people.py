@@ -63,6 +63,7 @@ def new_applicants(
     t, row)``.
     """
     firsts = []
+    want: dict[str, int] | None = None
     for k in range(MAX_DRAWS):
         drawn = derived_seed(seed, chain, Stream.QUEUE_COHORT, t, k)
         try:
@@ -70,7 +71,7 @@ def new_applicants(
         except InfeasiblePopulation:
             continue
         firsts.append(pop[pop["rounds_applied"] == 1])
-        if k == 0:
+        if want is None:  # the first draw that could be built sets the counts
             cells = cell_of(firsts[0])
             labels, counts = np.unique(cells, return_counts=True)
             factor = np.array([inflow[c] for c in labels])

@@ -43,9 +43,22 @@ from lis1abm.rng import Stream, derived_seed
 from lis1abm.simulation.prepare import prepare
 
 ENGINES = ("cpu", "mesa")
-ROUND_COUNTS = ("applicants", "new", "returning", "hired", "not_hired", "leaving")
+LONG_TERM_ROUNDS = 4  # table 2 of the report: not hired after four or more rounds
+MANY_ROUNDS = 6  # the report's "applied more than five times"
+ROUND_COUNTS = (
+    "applicants",
+    "new",
+    "returning",
+    "hired",
+    "not_hired",
+    "leaving",
+    "long_term_not_hired",
+    "more_than_five_rounds",
+)
 """Per round and education group: counts that add up (applicants = new + returning, not_hired
-= applicants - hired, not_hired = returning next round + leaving)."""
+= applicants - hired, not_hired = returning next round + leaving), the not hired who have
+applied in :data:`LONG_TERM_ROUNDS` rounds or more (the report's table 2), and the applicants
+who have applied in more than five (this round included)."""
 
 
 @dataclass(frozen=True)
@@ -189,7 +202,10 @@ def play_chain(
 def _round_rows(t, spec, positions, people, new, hired, back) -> list[dict]:
     """One row per group ("all" and each education group) of round ``t``'s counts."""
     edu = people["education_group"].to_numpy()
+    rounds_applied = people["rounds_applied"].to_numpy()
     not_hired = ~hired
+    long_term = not_hired & (rounds_applied >= LONG_TERM_ROUNDS)
+    many = rounds_applied >= MANY_ROUNDS
     leaving = np.zeros(len(people), dtype=bool)
     leaving[np.flatnonzero(not_hired)[~back]] = True
     out = []
@@ -209,6 +225,8 @@ def _round_rows(t, spec, positions, people, new, hired, back) -> list[dict]:
                 "hired": int((mine & hired).sum()),
                 "not_hired": int((mine & not_hired).sum()),
                 "leaving": int((mine & leaving).sum()),
+                "long_term_not_hired": int((mine & long_term).sum()),
+                "more_than_five_rounds": int((mine & many).sum()),
             }
         )
     return out

@@ -35,7 +35,9 @@ class QueueSettings(BaseModel):
     spring_inflow_factor : new applicants in a spring round over those of an autumn round.
     return_probability : by education group, the chance that an applicant not hired in a round
         applies in the next one, after one round applied.
-    return_decay : the factor on that chance for every further round applied (1: none).
+    return_decay : the factor on that chance for every further round applied (1: none; above
+        1 the longer someone has waited, the likelier they are to apply again; the chance is
+        at most 1).
     inflow_growth : by "nationality x education" group of the base round, the factor on its
         new applicants (a scenario's "more Norwegians educated abroad", "more EEA migration");
         a group not named keeps factor 1.
@@ -56,7 +58,7 @@ class QueueSettings(BaseModel):
     return_probability: dict[str, Probability] = Field(
         default_factory=lambda: {"Norway": 0.9, "EEA+UK": 0.9, "Outside EEA": 0.9}
     )
-    return_decay: Probability = 0.95
+    return_decay: Annotated[float, Field(ge=0.0, le=1.5)] = 0.95
     inflow_growth: dict[str, Factor] = Field(default_factory=dict)
     inflow_then: dict[str, Factor] = Field(
         default_factory=lambda: {"Norway": 1.0, "EEA+UK": 1.0, "Outside EEA": 1.0}
@@ -99,4 +101,5 @@ class QueueSettings(BaseModel):
         """The chance (N,) that each not-hired applicant applies in the next round, from their
         education group and the rounds they have applied in (this one included)."""
         base = np.array([self.return_probability[g] for g in education_group], dtype=float)
-        return base * self.return_decay ** (np.asarray(rounds_applied, dtype=float) - 1.0)
+        earlier = np.asarray(rounds_applied, dtype=float) - 1.0
+        return np.minimum(base * self.return_decay**earlier, 1.0)
