@@ -819,6 +819,12 @@ def _run_queue(config, chains, seed, backend, out, overwrite, spec) -> None:
         )
     if backend is not None:
         config = dataclasses.replace(config, engine=backend)
+    if config.engine == "cuda":
+        from lis1abm.engine.backends import gpu_status
+
+        ok, why = gpu_status()
+        if not ok:
+            raise UserError(f"--backend cuda: no GPU can run here ({why})")
     check_out(out)
     err = Console(stderr=True)
     with open_cluster(spec, _notice(err)) as executor, _progress_bar(err) as bar:

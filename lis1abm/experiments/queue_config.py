@@ -47,7 +47,7 @@ class _File(BaseModel):
     description: str
     seed: int = Field(2025, ge=0, lt=2**63)
     chains: int = Field(24, ge=1, le=1_000_000)
-    engine: Literal["cpu", "mesa"] = "cpu"
+    engine: Literal["cpu", "mesa", "cuda"] = "cpu"
     params: str | None = None
     baseline: str
     cohort_years: tuple[int, int] = (2025, 2030)

@@ -42,7 +42,7 @@ from lis1abm.queue.settings import QueueSettings
 from lis1abm.rng import Stream, derived_seed
 from lis1abm.simulation.prepare import prepare
 
-ENGINES = ("cpu", "mesa")
+ENGINES = ("cpu", "mesa", "cuda")
 LONG_TERM_ROUNDS = 4  # table 2 of the report: not hired after four or more rounds
 MANY_ROUNDS = 6  # the report's "applied more than five times"
 ROUND_COUNTS = (
@@ -135,17 +135,25 @@ class Sequence:
 
 
 def play_market(market: Market, replication: int, engine_name: str) -> np.ndarray:
-    """Each applicant's ad after the round's offer cascade, -1 if not hired (int64 (N,))."""
+    """Each applicant's ad after the round's offer cascade, -1 if not hired (int64 (N,)).
+
+    ``cuda`` plays the one replication on the GPU: the same outcome, but a round's market is
+    one replication, so a chain gains nothing from a GPU (it is there so that a GPU batch job
+    can run the queue and check it against the CPU)."""
     if engine_name == "mesa":
         return LIS1Model(market, replication, log_events=False, collect=False).run().hired_ad
-    if engine_name != "cpu":
+    if engine_name not in ENGINES:
         raise ValueError(f"unknown engine {engine_name!r} (known: {', '.join(ENGINES)})")
     tally = Tally(market)
     arrays = compiled.flatten(market, tally)
     rows = compiled.param_rows(market)
-    out = compiled.run_cpu(
-        arrays, market.seed, np.array([replication]), rows, keep_applicants=True, threads=1
-    )
+    ids = np.array([replication])
+    if engine_name == "cuda":
+        from lis1abm.engine.backends import gpu_engine
+
+        out = gpu_engine(arrays)(arrays, market.seed, ids, rows, keep_applicants=True)
+    else:
+        out = compiled.run_cpu(arrays, market.seed, ids, rows, keep_applicants=True, threads=1)
     return out.hired_ad[0]
 
 
