@@ -277,6 +277,11 @@ def load_experiment(source: str | Path | Document | ExperimentConfig) -> Experim
         return source
     doc = read_toml(source if isinstance(source, Document) else experiment_path(source))
     path = doc.file
+    if "queue" in doc.data:
+        raise ConfigError(
+            path, "queue", "a queue experiment: read it with load_queue_experiment "
+            "(lis1abm experiment runs both kinds)"
+        )  # fmt: skip
     top = validate(_File, doc.data, path)
     if top.backend not in BACKENDS:
         raise ConfigError(path, "backend", f"unknown backend {top.backend!r} (known: {BACKENDS})")

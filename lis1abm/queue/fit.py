@@ -15,8 +15,8 @@ Kept out, the checks (:data:`CHECKS`): the share hired in autumn 2018 and 2019 (
 in autumn 2013 and 2024 and on average over the autumn rounds, and that spring rounds have
 more applicants than autumn rounds.
 
-The search is CMA-ES through Optuna (as the calibration's), every trial on the same chains
-(common random numbers); the checks are judged on other root seeds.
+The search is bounded least squares (scipy), every evaluation on the same chains (common random
+numbers); the checks are judged on other root seeds.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import optuna
 import pandas as pd
+from scipy import optimize as scipy_optimize
 
 from lis1abm.data.history import History, load_history
 from lis1abm.data.round import GROUPS
@@ -86,33 +86,42 @@ def poisson_deviance(model: float, observed: float) -> float:
     return 2 * (model - observed + (observed * math.log(observed / model) if observed else 0))
 
 
-def objective_terms(mean: pd.DataFrame, history: History, table2: dict[str, int]) -> dict:
-    """The fitted figures' terms (each minus twice a log-likelihood, up to a constant)."""
+def objective_terms(
+    mean: pd.DataFrame, history: History, table2: dict[str, int], signed: bool = False
+):
+    """The fitted figures' terms (each minus twice a log-likelihood, up to a constant); with
+    ``signed``, also each term's sign (model above the report: +1)."""
     recent = next(f for f in history.find("applicants") if f.low is not None)
     target = (recent.low + recent.high) / 2
-    terms = {
-        f"applicants {label}": ((_at(mean, label, "all", "applicants") - target) / APPLICANTS_SD)
-        ** 2
-        for label in RECENT_AUTUMNS
-    }
+    terms, signs = {}, {}
+    for label in RECENT_AUTUMNS:
+        model = _at(mean, label, "all", "applicants")
+        terms[f"applicants {label}"] = ((model - target) / APPLICANTS_SD) ** 2
+        signs[f"applicants {label}"] = model - target
     many = 0.06 * history.figure("applicants", "autumn2024").value
-    terms["more than five rounds autumn2024"] = poisson_deviance(
-        _at(mean, "autumn2024", "all", "more_than_five_rounds"), many
-    )
+    model = _at(mean, "autumn2024", "all", "more_than_five_rounds")
+    terms["more than five rounds autumn2024"] = poisson_deviance(model, many)
+    signs["more than five rounds autumn2024"] = model - many
     for group in GROUPS:
         model = _at(mean, "autumn2024", group, "long_term_not_hired")
         terms[f"table 2 {group}"] = poisson_deviance(model, table2[group])
-    return terms
+        signs[f"table 2 {group}"] = model - table2[group]
+    return (terms, signs) if signed else terms
 
 
 @dataclass(frozen=True)
 class Fit:
-    """The best settings, the objective's terms there, and the trials."""
+    """The best settings, the objective's terms there, and every evaluation."""
 
     settings: QueueSettings
     values: dict[str, float]
     terms: dict[str, float]
-    trials: pd.DataFrame
+    evaluations: pd.DataFrame
+
+
+def residuals(terms: dict[str, float], signs: dict[str, float]) -> np.ndarray:
+    """Each term as a signed residual whose square is the term (least squares)."""
+    return np.array([math.copysign(math.sqrt(max(v, 0.0)), signs[k]) for k, v in terms.items()])
 
 
 def fit(
@@ -120,34 +129,38 @@ def fit(
     table2: dict[str, int],
     seed: int,
     chains: int,
-    trials: int,
+    evaluations: int,
     progress: Callable[[int, float], None] | None = None,
 ) -> Fit:
-    """CMA-ES over :data:`FITTED` from ``settings``, ``trials`` trials, each on chains 0 ..
-    ``chains`` - 1 of ``seed``."""
+    """Bounded least squares (scipy's trust-region reflective method, finite differences)
+    over :data:`FITTED` from ``settings``, at most ``evaluations`` evaluations, each on chains
+    0 .. ``chains`` - 1 of ``seed`` (the same chains every time: common random numbers, so the
+    objective is a smooth enough function of the settings for finite differences)."""
     history = load_history()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    start = {name: _value(settings, name) for name in FITTED}
-    sampler = optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    study = optuna.create_study(direction="minimize", sampler=sampler)
-    study.enqueue_trial(start)  # the first trial is the settings given
+    names = list(FITTED)
+    lower = np.array([FITTED[n][0] for n in names])
+    upper = np.array([FITTED[n][1] for n in names])
+    x0 = np.clip([_value(settings, n) for n in names], lower, upper)
+    seen: list[dict] = []
 
-    def objective(trial: optuna.Trial) -> float:
-        values = {n: trial.suggest_float(n, lo, hi) for n, (lo, hi) in FITTED.items()}
+    def evaluate(x: np.ndarray) -> np.ndarray:
+        values = dict(zip(names, map(float, x), strict=True))
         rounds = backcast_rounds(with_values(settings, values), seed, range(chains), history)
-        terms = objective_terms(mean_rounds(rounds), history, table2)
-        for name, term in terms.items():
-            trial.set_user_attr(name, term)
-        total = float(sum(terms.values()))
+        mean = mean_rounds(rounds)
+        terms, signs = objective_terms(mean, history, table2, signed=True)
+        seen.append({**values, **terms, "objective": sum(terms.values())})
         if progress is not None:
-            progress(trial.number, total)
-        return total
+            progress(len(seen), seen[-1]["objective"])
+        return residuals(terms, signs)
 
-    study.optimize(objective, n_trials=trials)
-    best = study.best_trial
-    values = {n: best.params[n] for n in FITTED}
-    terms = {k: v for k, v in best.user_attrs.items()}
-    return Fit(with_values(settings, values), values, terms, study.trials_dataframe())
+    scipy_optimize.least_squares(
+        evaluate, x0, bounds=(lower, upper), diff_step=0.05, max_nfev=evaluations, x_scale=0.1
+    )
+    table = pd.DataFrame(seen)
+    best = table.loc[table["objective"].idxmin()]
+    values = {n: float(best[n]) for n in names}
+    terms = {k: float(best[k]) for k in table.columns if k not in names and k != "objective"}
+    return Fit(with_values(settings, values), values, terms, table)
 
 
 def _value(settings: QueueSettings, name: str) -> float:
