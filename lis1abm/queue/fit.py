@@ -8,7 +8,10 @@ Fitted (:data:`FITTED`), on the back-cast (:func:`~lis1abm.queue.schedule.backca
   by about that much, docs/queue.md);
 * applicants of autumn 2024 with more than five rounds applied: 6 % of 932 (Poisson);
 * table 2: the not hired of autumn 2024 with four or more rounds, by education group
-  (Norway 4, EEA+UK 30, outside EEA 38; Poisson).
+  (Norway 4, EEA+UK 30, outside EEA 38; Poisson);
+* the applicants of autumn 2013 by education group (310, 341, 78: derived from chapter 6's
+  changes since 2013, ``configs/history/lis1.toml``; Poisson), which set the back-cast's
+  inflow in 2013 (``inflow_then``).
 
 Kept out, the checks (:data:`CHECKS`): the share hired in autumn 2018 and 2019 (46 %) and 2023
 (65 %), the applicants of autumn 2019 (about 1,030), the education groups' shares of the hired
@@ -43,6 +46,9 @@ FITTED = {
     "return_probability.Outside EEA": (0.3, 1.0),
     "return_decay": (0.7, 1.15),
     "spring_inflow_factor": (1.0, 2.0),
+    "inflow_then.Norway": (0.3, 1.5),
+    "inflow_then.EEA+UK": (0.3, 1.5),
+    "inflow_then.Outside EEA": (0.3, 1.5),
 }
 """Searched settings and their bounds."""
 
@@ -98,6 +104,12 @@ def objective_terms(
         model = _at(mean, label, "all", "applicants")
         terms[f"applicants {label}"] = ((model - target) / APPLICANTS_SD) ** 2
         signs[f"applicants {label}"] = model - target
+    for group in GROUPS:
+        # Autumn 2013's applicants by education group (derived from chapter 6's changes).
+        observed = history.figure("applicants", "autumn2013", group=group).value
+        model = _at(mean, "autumn2013", group, "applicants")
+        terms[f"applicants autumn2013 {group}"] = poisson_deviance(model, observed)
+        signs[f"applicants autumn2013 {group}"] = model - observed
     many = 0.06 * history.figure("applicants", "autumn2024").value
     model = _at(mean, "autumn2024", "all", "more_than_five_rounds")
     terms["more than five rounds autumn2024"] = poisson_deviance(model, many)
