@@ -12,7 +12,8 @@
 # per step (exit status and seconds). The steps, most important first:
 #
 #   env        Python, numpy, numba, numba-cuda, CuPy and the GPU's name
-#   tests      pytest -m gpu: both kernels equal the CPU engine output for output
+#   tests      pytest -m gpu: both kernels equal the CPU engine output for output, and the
+#              queue across rounds on the GPU equals the CPU engine's, round by round
 #   simulate   lis1abm simulate --reps 1000000 on cuda and on cpu, compared row for row
 #   bench      lis1abm bench: replications per second, GPU and CPU in the same run
 #   profile    scripts/gpu_compare.py --profile --tune: cycles by phase, launch settings
@@ -59,7 +60,7 @@ print('python', sys.version.split()[0], 'numpy', numpy.__version__, 'numba', num
 print('numba-cuda', getattr(numba.cuda, '__version__', '?'), 'cupy', cupy.__version__)
 print('gpu', gpu_status())
 "
-step tests 150 python3 -m pytest -m gpu -q -p no:cacheprovider tests/test_cuda.py tests/test_cuda_block.py
+step tests 150 python3 -m pytest -m gpu -q -p no:cacheprovider tests/test_cuda.py tests/test_cuda_block.py tests/test_queue.py
 step simulate_cuda 60 python3 -m lis1abm.cli simulate --reps 1000000 --backend cuda --json \
     --out "$out/simulate_cuda"
 step simulate_cpu 120 python3 -m lis1abm.cli simulate --reps 1000000 --backend cpu --json \
