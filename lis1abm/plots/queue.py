@@ -92,7 +92,10 @@ def time_to_position(summary: pd.DataFrame, cohorts: pd.DataFrame, meta: dict):
             ax.vlines(centres, rows["p05"], rows["p95"], color="black", lw=0.8)
         ax.set_xlabel("education")
         ax.set_ylabel(label)
-        ax.legend(fontsize=6, frameon=False) if ax is axes[1] else ax.legend().remove()
+        if ax is axes[1]:  # one legend for both panels
+            ax.legend(fontsize=6, frameon=False)
+        else:
+            ax.get_legend().remove()
     figure.suptitle(f"Applicants entering {first}-{last}: bars mean, lines 5-95 % over chains")
     return figure
 
