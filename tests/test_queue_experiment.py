@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_cli import run_cli
 
-from lis1abm.cli import main
 from lis1abm.data.files import experiments_dir
 from lis1abm.errors import ConfigError
 from lis1abm.experiments.queue_config import load_queue_experiment
@@ -40,13 +40,6 @@ def small_config(tmp_path: Path, **replace: str) -> Path:
     path = tmp_path / "q.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as stop:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return stop.value.code, out, err
 
 
 def test_the_builtin_config_loads():

@@ -157,6 +157,17 @@ def play_market(market: Market, replication: int, engine_name: str) -> np.ndarra
     return out.hired_ad[0]
 
 
+@dataclass
+class _Played:
+    """A round as played: its applicants, who of them were new, each one's ad (-1: not
+    hired) and how many could be hired."""
+
+    people: pd.DataFrame
+    new: np.ndarray
+    hired_ad: np.ndarray
+    capacity: int
+
+
 def play_chain(
     sequence: Sequence,
     seed: int,
@@ -164,47 +175,69 @@ def play_chain(
     engine_name: str = "cpu",
     on_round: Callable[[int], None] | None = None,
 ) -> ChainResult:
-    """Chain ``chain`` of the queue: every round of the sequence's schedule, in order."""
-    if sequence.starts_from_base:
-        market = prepare(sequence.base, sequence.params, seed=seed, draw=chain).market
-        people = base_applicants(market.population)
-        hired_ad = play_market(market, chain, engine_name)
-        new = np.ones(len(people), dtype=bool)  # the base round's applicants count as new
-        first = 1
-    else:
-        people = base_applicants(prepare(sequence.base, sequence.params).market.population)[:0]
-        hired_ad = np.zeros(0, dtype=np.int64)
-        new = np.zeros(0, dtype=bool)
-        first = 0
+    """Chain ``chain`` of the queue: every round of the sequence's schedule, in order.
+
+    Each round: the waiting who return and the new applicants apply, the round's market is
+    built for them and played; then its not hired either return next round or leave."""
     rows: list[dict] = []
     ended: list[pd.DataFrame] = []
-    params_t = sequence.round_params()
+    if sequence.starts_from_base:
+        played, first = _base_round(sequence, seed, chain, engine_name), 1
+    else:  # a back-cast: the first round has new applicants only
+        empty = base_applicants(prepare(sequence.base, sequence.params).market.population)[:0]
+        played, first = _Played(empty, np.zeros(0, bool), np.zeros(0, np.int64), 0), 0
     for t in range(first, len(sequence.schedule) + 1):
-        if t > 0:  # the round before t: its counts, who returns, who leaves
-            hired = hired_ad >= 0
-            back = who_returns(people[~hired], sequence.settings, seed, chain, t - 1)
-            spec = sequence.schedule[t - 1]
-            positions = market.capacity.sum()
-            rows += _round_rows(t - 1, spec, positions, people, new, hired, back)
-            ended.append(_ended(people[hired], "hired", t - 1))
-            ended.append(_ended(people[~hired][~back], "left", t - 1))
-            returning = half_a_year_on(people[~hired][back], sequence.base)
-            if t == len(sequence.schedule):
-                ended.append(_ended(people[~hired][back], "waiting", t - 1))
-                break
-        else:
-            returning = people
-        spec = sequence.schedule[t]
-        arrivals = new_applicants(sequence.base, sequence.params, spec.inflow, seed, chain, t)
-        people = round_population(returning, arrivals)
-        new = np.arange(len(people)) >= len(returning)
-        round_seed = derived_seed(seed, chain, Stream.QUEUE_ROUND, t)
-        data = sequence.round_data(spec, len(people))
-        market = market_of(data, params_t, round_seed, people[list(COLUMNS)], round_seed)
-        hired_ad = play_market(market, chain, engine_name)
+        waiting = played.people
+        if t > 0:
+            waiting = _close_round(sequence, played, seed, chain, t - 1, rows, ended)
+        if t == len(sequence.schedule):
+            ended.append(_ended(waiting, "waiting", t - 1))
+            break
+        returning = half_a_year_on(waiting, sequence.base)
+        played = _play_round(sequence, returning, seed, chain, t, engine_name)
         if on_round is not None:
             on_round(t)
     return ChainResult(pd.DataFrame(rows), pd.concat(ended, ignore_index=True))
+
+
+def _base_round(sequence: Sequence, seed: int, chain: int, engine_name: str) -> _Played:
+    """The base round as ``lis1abm simulate`` plays replication ``chain`` on draw ``chain``;
+    all its applicants count as new."""
+    market = prepare(sequence.base, sequence.params, seed=seed, draw=chain).market
+    people = base_applicants(market.population)
+    hired_ad = play_market(market, chain, engine_name)
+    return _Played(people, np.ones(len(people), bool), hired_ad, int(market.capacity.sum()))
+
+
+def _play_round(
+    sequence: Sequence, returning: pd.DataFrame, seed: int, chain: int, t: int, engine_name: str
+) -> _Played:
+    """Round ``t``: the returning and the new applicants, their market built and played."""
+    spec = sequence.schedule[t]
+    arrivals = new_applicants(sequence.base, sequence.params, spec.inflow, seed, chain, t)
+    people = round_population(returning, arrivals)
+    round_seed = derived_seed(seed, chain, Stream.QUEUE_ROUND, t)
+    data = sequence.round_data(spec, len(people))
+    params = sequence.round_params()
+    market = market_of(data, params, round_seed, people[list(COLUMNS)], round_seed)
+    hired_ad = play_market(market, chain, engine_name)
+    new = np.arange(len(people)) >= len(returning)
+    return _Played(people, new, hired_ad, int(market.capacity.sum()))
+
+
+def _close_round(
+    sequence: Sequence, played: _Played, seed: int, chain: int, t: int, rows: list, ended: list
+) -> pd.DataFrame:
+    """After round ``t``: its counts into ``rows``, the hired and the leaving into ``ended``;
+    returns the not hired who will apply in the next round (as they were in this one)."""
+    hired = played.hired_ad >= 0
+    not_hired = played.people[~hired]
+    back = who_returns(not_hired, sequence.settings, seed, chain, t)
+    spec = sequence.schedule[t]
+    rows += _round_rows(t, spec, played.capacity, played.people, played.new, hired, back)
+    ended.append(_ended(played.people[hired], "hired", t))
+    ended.append(_ended(not_hired[~back], "left", t))
+    return not_hired[back]
 
 
 def _round_rows(t, spec, positions, people, new, hired, back) -> list[dict]:
