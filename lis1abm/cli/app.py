@@ -810,9 +810,9 @@ def _run_queue(config, chains, seed, backend, out, overwrite, spec) -> None:
     from lis1abm.queue.sequence import ENGINES
     from lis1abm.simulation.sink import check_out
 
-    for flag, value in (("--reps", chains), ("--seed", seed)):
-        if value is not None and value < (1 if flag == "--reps" else 0):
-            raise UserError(f"{flag} must be at least {1 if flag == '--reps' else 0}, got {value}")
+    for flag, value, least in (("--reps", chains, 1), ("--seed", seed, 0)):
+        if value is not None and value < least:
+            raise UserError(f"{flag} must be at least {least}, got {value}")
     if backend is not None and backend not in ENGINES:
         raise UserError(
             f"--backend: {backend!r} cannot play a queue experiment (known: {', '.join(ENGINES)})"
