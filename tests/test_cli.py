@@ -363,14 +363,6 @@ def test_ctrl_c_says_what_was_kept(tmp_path):
     import signal
     import time
 
-    # The engine compiled first, in a run of its own: a Ctrl-C that arrives while numba
-    # compiles is lost (docs/development.md), and this test is about a run.
-    subprocess.run(
-        [sys.executable, "-m", "lis1abm.cli", "simulate", "--reps", "2", "--populations", "1"],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
     out = tmp_path / "run"
     proc = subprocess.Popen(
         [sys.executable, "-m", "lis1abm.cli", "simulate", "--reps", "100000000", "--out", str(out)],
