@@ -370,6 +370,9 @@ def test_ctrl_c_says_what_was_kept(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group: the signal is not ignored
+        # A suite started in the background by a shell runs with SIGINT ignored, which a
+        # child would inherit (and Python then installs no handler): start with the default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     time.sleep(6)
     proc.send_signal(signal.SIGINT)
