@@ -50,6 +50,8 @@ def test_conservation_round_by_round(chain, group):
     for t in r.index:
         assert ended.get((t, "hired"), 0) == r.loc[t, "hired"]
         assert ended.get((t, "left"), 0) == r.loc[t, "leaving"]
+    # A calendar year of graduation, at the latest the last round's (the chain ends in 2026).
+    assert people["graduated"].between(1950, 2026).all()
     waiting = ended.get((r.index[-1], "waiting"), 0)
     assert waiting == r.loc[r.index[-1], "not_hired"] - r.loc[r.index[-1], "leaving"]
 

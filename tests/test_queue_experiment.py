@@ -100,6 +100,9 @@ def test_a_small_run_writes_consistent_tables(capsys, tmp_path):
     assert 400 <= found <= 1000 and len(meta["constant_pool_search"]) == 2
     cohorts = pd.read_csv(folder / "cohorts.csv")
     assert {"rounds_median", "rounds_p90", "share_left"} <= set(cohorts["measure"])
+    graduates = pd.read_csv(folder / "graduation_cohorts.csv")
+    assert set(graduates["year"]) <= {2025, 2026} and len(graduates)
+    assert set(graduates["group"]) <= {"all", "Norway", "EEA+UK", "Outside EEA"}
     for name in ("queue_pool", "queue_time_to_position"):
         assert (folder / f"{name}.png").is_file()
     # The same command again finds the same configuration there and writes it again alike.

@@ -18,6 +18,8 @@ A results folder ``<out>/<name>/`` holds
   first applied in a round of that year: rounds to a position (median and 90th percentile
   among those hired), and the shares hired, leaving without a position and still waiting at
   the horizon (means and bands over chains);
+* ``graduation_cohorts.csv``: the same by year of graduation (those graduating 2025-2030 who
+  applied after the base round);
 * ``meta.json``: the config and its SHA-256, the seed, chains, engine, each scenario's
   settings (the positions found for the constant pool among them), version and git commit;
 * the figures (``lis1abm.plots.queue``).
@@ -46,6 +48,7 @@ from lis1abm.report.provenance import describe
 from lis1abm.simulation.sink import check_out
 
 COHORTS = "cohorts"
+GRADUATES = "graduation_cohorts"
 MEASURES = ("applicants", "new", "returning", "hired", "leaving", "waiting")
 
 
@@ -140,17 +143,24 @@ def summarise(table: pd.DataFrame, baseline: str) -> pd.DataFrame:
 
 
 def cohort_table(
-    results: dict[str, list[ChainResult]], labels: dict[int, str], years: tuple[int, int]
+    results: dict[str, list[ChainResult]],
+    labels: dict[int, str],
+    years: tuple[int, int],
+    by: str = "entry",
 ) -> pd.DataFrame:
-    """Per scenario, year of entry and education group (and "all"): among those who first
-    applied in a round of the year, rounds to a position (median and 90th percentile among
+    """Per scenario, year and education group (and "all"), among those who first applied in
+    a round after the base round and entered (``by="entry"``) or graduated
+    (``by="graduation"``) in the year: rounds to a position (median and 90th percentile among
     the hired), the shares hired, leaving without a position and waiting at the horizon;
     means and 5-95 % bands over chains."""
     rows = []
     for name, chains in results.items():
         for c, result in enumerate(chains):
             people = result.people
-            year = people["entered"].map(lambda t: int(labels[t][-4:]))
+            if by == "entry":
+                year = people["entered"].map(lambda t: int(labels[t][-4:]))
+            else:
+                year = people["graduated"]
             mine = people[(people["entered"] > 0) & year.between(*years)]
             mine = mine.assign(year=year[mine.index])
             both = pd.concat([mine, mine.assign(education_group="all")])
@@ -237,6 +247,7 @@ def run_queue_experiment(
     labels = {t: spec.label for t, spec in enumerate(next(iter(sequences.values())).schedule)}
     summary = summarise(table, config.baseline)
     cohorts = cohort_table(results, labels, config.cohort_years)
+    graduates = cohort_table(results, labels, config.cohort_years, by="graduation")
     meta = {
         **identity,
         **describe(config_file=config.file),
@@ -247,23 +258,24 @@ def run_queue_experiment(
         "cohort_years": list(config.cohort_years),
         "scenarios": {n: s.model_dump() for n, s in settings.items()},
         "constant_pool_search": search,
-        "tables": [COHORTS],
+        "tables": [COHORTS, GRADUATES],
         "figure_files": list(QUEUE_FIGURES),
     }
-    _write(target, table, summary, cohorts, meta, out)
+    _write(target, table, summary, {COHORTS: cohorts, GRADUATES: graduates}, meta, out)
     say("drawing the figures")
     draw_queue_figures(target)
     return target
 
 
-def _write(target, table, summary, cohorts, meta, out) -> None:
+def _write(target, table, summary, tables: dict[str, pd.DataFrame], meta, out) -> None:
     """The tables and meta into a staging folder, then moved into place together."""
     out.mkdir(parents=True, exist_ok=True)
     staging = as_new(Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=out)))
     try:
         table.to_parquet(staging / TABLE, index=False)
         summary.to_csv(staging / SUMMARY, index=False, float_format="%.6g")
-        cohorts.to_csv(staging / f"{COHORTS}.csv", index=False, float_format="%.6g")
+        for name, extra in tables.items():
+            extra.to_csv(staging / f"{name}.csv", index=False, float_format="%.6g")
         (staging / META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
         put_in_place(staging, target)
     finally:

@@ -46,6 +46,12 @@ class RoundSpec:
     def year(self) -> int:
         return int(self.label[-4:])
 
+    @property
+    def starts(self) -> float:
+        """When its positions start, in years (a spring round of year Y on 1 September Y, an
+        autumn round on 1 March Y + 1)."""
+        return self.year + (8 / 12 if self.season == "spring" else 1 + 2 / 12)
+
 
 def projection(settings: QueueSettings) -> tuple[RoundSpec, ...]:
     """The base round, then ``settings.rounds`` rounds with ``settings.positions``."""

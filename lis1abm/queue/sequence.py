@@ -74,7 +74,7 @@ class ChainResult:
         application in the chain), ``nationality_group``, ``education_group``, ``outcome``
         ("hired", "left" or "waiting" after the last round), ``ended`` (the round it happened
         in; the last round for "waiting"), ``rounds_applied`` (all rounds, earlier ones
-        included).
+        included), ``graduated`` (the calendar year of graduation).
     """
 
     rounds: pd.DataFrame
@@ -191,7 +191,7 @@ def play_chain(
         if t > 0:
             waiting = _close_round(sequence, played, seed, chain, t - 1, rows, ended)
         if t == len(sequence.schedule):
-            ended.append(_ended(waiting, "waiting", t - 1))
+            ended.append(_ended(waiting, "waiting", t - 1, sequence.schedule[t - 1]))
             break
         returning = half_a_year_on(waiting, sequence.base)
         played = _play_round(sequence, returning, seed, chain, t, engine_name)
@@ -235,8 +235,8 @@ def _close_round(
     back = who_returns(not_hired, sequence.settings, seed, chain, t)
     spec = sequence.schedule[t]
     rows += _round_rows(t, spec, played.capacity, played.people, played.new, hired, back)
-    ended.append(_ended(played.people[hired], "hired", t))
-    ended.append(_ended(not_hired[~back], "left", t))
+    ended.append(_ended(played.people[hired], "hired", t, spec))
+    ended.append(_ended(not_hired[~back], "left", t, spec))
     return not_hired[back]
 
 
@@ -273,7 +273,9 @@ def _round_rows(t, spec, positions, people, new, hired, back) -> list[dict]:
     return out
 
 
-def _ended(people: pd.DataFrame, outcome: str, t: int) -> pd.DataFrame:
-    """The people whose time in the queue ended in round ``t`` with ``outcome``."""
+def _ended(people: pd.DataFrame, outcome: str, t: int, spec: RoundSpec) -> pd.DataFrame:
+    """The people whose time in the queue ended in round ``t`` (``spec``) with ``outcome``,
+    with the calendar year they graduated in."""
     out = people[["person", "entered", "nationality_group", "education_group", "rounds_applied"]]
-    return out.assign(outcome=outcome, ended=t)
+    graduated = np.floor(spec.starts - people["years_since_graduation"].to_numpy())
+    return out.assign(outcome=outcome, ended=t, graduated=graduated.astype(np.int64))
