@@ -103,8 +103,9 @@ def constant_pool_positions(
     for _ in range(search.steps):
         mid = (low + high) // 2
         sequence = Sequence.of(settings.model_copy(update={"positions": mid}), params=config.params)
-        results = play_scenarios({"search": sequence}, seed, search.chains, config.engine, executor)
-        change = pool_change(results["search"], search.last_rounds)
+        name = f"search-{mid}"  # a task key of its own at each step (Dask keys must differ)
+        results = play_scenarios({name: sequence}, seed, search.chains, config.engine, executor)
+        change = pool_change(results[name], search.last_rounds)
         steps.append({"positions": mid, "pool_change": change})
         low, high = (mid, high) if change > 0 else (low, mid)
     return (low + high) // 2, steps

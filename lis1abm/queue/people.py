@@ -5,7 +5,7 @@ A person is a row with the columns of the synthetic population
 ``person`` (an id unique in the queue's chain: ``round * PERSONS_PER_ROUND + k``) and
 ``entered`` (the round of the sequence in which they first applied; 0 for the base round's
 applicants). This table of the waiting is the whole state carried from one round to the next
-in a chain (:mod:`lis1abm.queue.sequence`): about 300-500 rows of 20 small columns.
+in a chain (:mod:`lis1abm.queue.sequence`): a few hundred rows of 20 small columns.
 
 Between two rounds, half a year passes: the time since graduation and the age grow by 0.5
 years, the graduation period and age group follow (the base round's periods and age groups,
@@ -31,7 +31,7 @@ from lis1abm.rng import Stream, derived_seed, uniform
 
 PERSONS_PER_ROUND = 1_000_000  # person ids of round t: t * PERSONS_PER_ROUND + 0, 1, ...
 HALF_YEAR = 0.5  # years between two rounds
-MAX_DRAWS = 64  # base-round populations a cohort may draw from (4 are needed at 3x the inflow)
+MAX_DRAWS = 64  # base-round populations a cohort may draw from (an inflow factor f needs about f)
 PEOPLE_COLUMNS = (*COLUMNS, "person", "entered")
 
 
