@@ -79,6 +79,12 @@ def next_round(name: str) -> str:
     return round_name("autumn", year) if season == "spring" else round_name("spring", year + 1)
 
 
+def previous_round(name: str) -> str:
+    """The round before ``name``: autumn Y -> spring Y -> autumn Y-1."""
+    season, year = parse_round(name)
+    return round_name("spring", year) if season == "autumn" else round_name("autumn", year - 1)
+
+
 def _index(name: str) -> int:
     """A round's place in time: consecutive rounds differ by 1."""
     season, year = parse_round(name)

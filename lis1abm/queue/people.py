@@ -122,9 +122,11 @@ def half_a_year_on(people: pd.DataFrame, data: RoundData) -> pd.DataFrame:
     return moved
 
 
-def round_population(returning: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
-    """A round's applicants: the returning, then the new, with market ids 0..N-1."""
-    pop = pd.concat([returning, new], ignore_index=True)
+def round_population(returning: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
+    """A round's applicants: the returning (None: nobody), then the new, with market ids
+    0..N-1."""
+    parts = [new] if returning is None else [returning, new]
+    pop = pd.concat(parts, ignore_index=True)
     pop["id"] = np.arange(len(pop), dtype=np.int64)
     return pop
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lis1abm.data.history import History
+from lis1abm.data.history import History, next_round, parse_round, previous_round, start_date
 from lis1abm.data.round import GROUPS
 from lis1abm.queue.settings import QueueSettings
 
@@ -42,26 +42,33 @@ class RoundSpec:
     inflow: dict[str, float]
     counted: bool = True
 
+    @classmethod
+    def of(cls, label: str, positions: int | None, inflow: dict[str, float], counted=True):
+        """The round called ``label`` ("spring2025"), its season read from the name."""
+        return cls(label, parse_round(label)[0], positions, inflow, counted)
+
     @property
     def year(self) -> int:
-        return int(self.label[-4:])
+        return parse_round(self.label)[1]
 
     @property
     def starts(self) -> float:
         """When its positions start, in years (a spring round of year Y on 1 September Y, an
         autumn round on 1 March Y + 1)."""
-        return self.year + (8 / 12 if self.season == "spring" else 1 + 2 / 12)
+        day = start_date(*parse_round(self.label))
+        return day.year + (day.month - 1) / 12
 
 
 def projection(settings: QueueSettings) -> tuple[RoundSpec, ...]:
-    """The base round, then ``settings.rounds`` rounds with ``settings.positions``."""
-    base = RoundSpec(settings.base_round, "autumn", None, dict.fromkeys(CELLS, 1.0))
-    out = [base]
-    for t in range(1, settings.rounds + 1):
-        season = settings.season_of(t)
-        factor = settings.spring_inflow_factor if season == "spring" else 1.0
+    """The base round, then the ``settings.rounds`` rounds after it with
+    ``settings.positions``."""
+    out = [RoundSpec.of(settings.base_round, None, dict.fromkeys(CELLS, 1.0))]
+    for _ in range(settings.rounds):
+        label = next_round(out[-1].label)
+        spring = parse_round(label)[0] == "spring"
+        factor = settings.spring_inflow_factor if spring else 1.0
         inflow = {c: factor * settings.inflow_growth.get(c, 1.0) for c in CELLS}
-        out.append(RoundSpec(settings.round_label(t), season, settings.positions, inflow))
+        out.append(RoundSpec.of(label, settings.positions, inflow))
     return tuple(out)
 
 
@@ -70,7 +77,7 @@ def backcast(settings: QueueSettings, history: History) -> tuple[RoundSpec, ...]
     at the first round's positions and inflow level."""
     names = history.rounds()
     names = names[: names.index(settings.base_round) + 1]
-    first_year, last_year = _year(names[0]), _year(names[-1])
+    first_year, last_year = parse_round(names[0])[1], parse_round(names[-1])[1]
 
     def inflow(year: int, season: str) -> dict[str, float]:
         # Each education group's level moves linearly in time from its first-round level to
@@ -80,22 +87,16 @@ def backcast(settings: QueueSettings, history: History) -> tuple[RoundSpec, ...]
         level = {g: settings.inflow_then[g] * (1 - w) + w for g in GROUPS}
         return {c: factor * level[c.split(" x ")[1]] for c in CELLS}
 
-    burn_in = []
-    season, year = _season(names[0]), first_year
+    # Burn-in: the rounds before the first, at its positions and inflow level, uncounted.
+    before = [names[0]]
     for _ in range(settings.burn_in):
-        season, year = ("autumn", year - 1) if season == "spring" else ("spring", year)
-        spec = RoundSpec(f"{season}{year}", season, history.positions(names[0]),
-                         inflow(first_year, season), counted=False)  # fmt: skip
-        burn_in.insert(0, spec)
-    rounds = [
-        RoundSpec(n, _season(n), history.positions(n), inflow(_year(n), _season(n))) for n in names
-    ]
-    return (*burn_in, *rounds)
-
-
-def _year(name: str) -> int:
-    return int(name[-4:])
-
-
-def _season(name: str) -> str:
-    return name[:-4]
+        before.insert(0, previous_round(before[0]))
+    specs = []
+    for name in before[:-1]:
+        season = parse_round(name)[0]
+        spec = RoundSpec.of(name, history.positions(names[0]), inflow(first_year, season), False)
+        specs.append(spec)
+    for name in names:
+        season, year = parse_round(name)
+        specs.append(RoundSpec.of(name, history.positions(name), inflow(year, season)))
+    return tuple(specs)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,7 @@ from lis1abm.queue.people import (
 from lis1abm.queue.schedule import RoundSpec, projection
 from lis1abm.queue.settings import QueueSettings
 from lis1abm.rng import Stream, derived_seed
-from lis1abm.simulation.prepare import prepare
+from lis1abm.simulation.prepare import prepare, resolve_inputs
 
 ENGINES = ("cpu", "mesa", "cuda")
 LONG_TERM_ROUNDS = 4  # table 2 of the report: not hired after four or more rounds
@@ -105,9 +106,9 @@ class Sequence:
     ) -> Sequence:
         """The sequence of ``settings`` (default schedule: :func:`projection`) with ``params``
         (default: the base round's)."""
-        market = prepare(settings.base_round, params, seed=0).market
+        data, resolved = resolve_inputs(settings.base_round, params)
         schedule = projection(settings) if schedule is None else schedule
-        return cls(settings, schedule, market.data, market.params, load_round("spring2024"))
+        return cls(settings, schedule, data, resolved, load_round("spring2024"))
 
     @property
     def starts_from_base(self) -> bool:
@@ -128,6 +129,7 @@ class Sequence:
             totals=dict(data.totals, applicants=applicants),
         )
 
+    @cached_property
     def round_params(self) -> Params:
         """Rounds after the base hire up to their positions (the base round's capacity rule
         adds the report's hires beyond positions, a figure only the base round has)."""
@@ -181,19 +183,17 @@ def play_chain(
     built for them and played; then its not hired either return next round or leave."""
     rows: list[dict] = []
     ended: list[pd.DataFrame] = []
+    waiting = None  # a back-cast's first round has new applicants only
+    first = 0
     if sequence.starts_from_base:
         played, first = _base_round(sequence, seed, chain, engine_name), 1
-    else:  # a back-cast: the first round has new applicants only
-        empty = base_applicants(prepare(sequence.base, sequence.params).market.population)[:0]
-        played, first = _Played(empty, np.zeros(0, bool), np.zeros(0, np.int64), 0), 0
     for t in range(first, len(sequence.schedule) + 1):
-        waiting = played.people
         if t > 0:
             waiting = _close_round(sequence, played, seed, chain, t - 1, rows, ended)
         if t == len(sequence.schedule):
             ended.append(_ended(waiting, "waiting", t - 1, sequence.schedule[t - 1]))
             break
-        returning = half_a_year_on(waiting, sequence.base)
+        returning = None if waiting is None else half_a_year_on(waiting, sequence.base)
         played = _play_round(sequence, returning, seed, chain, t, engine_name)
         if on_round is not None:
             on_round(t)
@@ -210,18 +210,23 @@ def _base_round(sequence: Sequence, seed: int, chain: int, engine_name: str) -> 
 
 
 def _play_round(
-    sequence: Sequence, returning: pd.DataFrame, seed: int, chain: int, t: int, engine_name: str
+    sequence: Sequence,
+    returning: pd.DataFrame | None,
+    seed: int,
+    chain: int,
+    t: int,
+    engine_name: str,
 ) -> _Played:
-    """Round ``t``: the returning and the new applicants, their market built and played."""
+    """Round ``t``: the returning (None: nobody) and the new applicants, their market built
+    and played."""
     spec = sequence.schedule[t]
     arrivals = new_applicants(sequence.base, sequence.params, spec.inflow, seed, chain, t)
     people = round_population(returning, arrivals)
     round_seed = derived_seed(seed, chain, Stream.QUEUE_ROUND, t)
     data = sequence.round_data(spec, len(people))
-    params = sequence.round_params()
-    market = market_of(data, params, round_seed, people[list(COLUMNS)], round_seed)
+    market = market_of(data, sequence.round_params, round_seed, people[list(COLUMNS)], round_seed)
     hired_ad = play_market(market, chain, engine_name)
-    new = np.arange(len(people)) >= len(returning)
+    new = np.arange(len(people)) >= len(people) - len(arrivals)
     return _Played(people, new, hired_ad, int(market.capacity.sum()))
 
 

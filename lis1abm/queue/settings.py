@@ -8,16 +8,16 @@ or built in code; validated by pydantic, so a bad value is one line naming the k
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lis1abm.data.history import parse_round
 from lis1abm.data.round import GROUPS
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Factor = Annotated[float, Field(ge=0.0, le=10.0)]
-Season = Literal["spring", "autumn"]
 
 
 class QueueSettings(BaseModel):
@@ -28,7 +28,6 @@ class QueueSettings(BaseModel):
     base_round : the calibrated round the sequence starts from (played as its own first
         round; its not hired are the first waiting pool) and whose first-time applicants are
         the inflow of every later round.
-    first_season, first_year : the first round after the base round.
     rounds : rounds played after the base round (spring and autumn alternate).
     positions : positions of every round after the base round (the ads' shares of the base
         round, largest remainder).
@@ -50,8 +49,6 @@ class QueueSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_round: str = "autumn2024"
-    first_season: Season = "spring"
-    first_year: int = Field(2025, ge=2000, le=2100)
     rounds: int = Field(22, ge=1, le=200)
     positions: int = Field(609, ge=29, le=100_000)
     spring_inflow_factor: Factor = 1.2
@@ -67,6 +64,7 @@ class QueueSettings(BaseModel):
 
     @model_validator(mode="after")
     def _groups_known(self) -> QueueSettings:
+        parse_round(self.base_round)  # "spring<year>" or "autumn<year>"
         if sorted(self.return_probability) != sorted(GROUPS):
             raise ValueError(
                 f"return_probability: needs exactly the education groups {list(GROUPS)}, "
@@ -82,20 +80,6 @@ class QueueSettings(BaseModel):
             if name not in cells:
                 raise ValueError(f"inflow_growth: unknown group {name!r} (known: {cells})")
         return self
-
-    def season_of(self, t: int) -> Season:
-        """The season of round ``t`` after the base round (t = 1 is the first)."""
-        seasons: tuple[Season, Season] = ("spring", "autumn")
-        first = seasons.index(self.first_season)
-        return seasons[(first + t - 1) % 2]
-
-    def round_label(self, t: int) -> str:
-        """``"spring2025"`` etc. for round ``t`` (0: the base round)."""
-        if t == 0:
-            return self.base_round
-        first = ("spring", "autumn").index(self.first_season)
-        year = self.first_year + (first + t - 1) // 2
-        return f"{self.season_of(t)}{year}"
 
     def return_chance(self, education_group: np.ndarray, rounds_applied: np.ndarray) -> np.ndarray:
         """The chance (N,) that each not-hired applicant applies in the next round, from their
