@@ -93,10 +93,10 @@ def poisson_deviance(model: float, observed: float) -> float:
 
 
 def objective_terms(
-    mean: pd.DataFrame, history: History, table2: dict[str, int], signed: bool = False
-):
-    """The fitted figures' terms (each minus twice a log-likelihood, up to a constant); with
-    ``signed``, also each term's sign (model above the report: +1)."""
+    mean: pd.DataFrame, history: History, table2: dict[str, int]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The fitted figures' terms (each minus twice a log-likelihood, up to a constant), and
+    the model's difference from the report behind each (its sign signs the residual)."""
     recent = next(f for f in history.find("applicants") if f.low is not None)
     target = (recent.low + recent.high) / 2
     terms, signs = {}, {}
@@ -118,7 +118,7 @@ def objective_terms(
         model = _at(mean, "autumn2024", group, "long_term_not_hired")
         terms[f"table 2 {group}"] = poisson_deviance(model, table2[group])
         signs[f"table 2 {group}"] = model - table2[group]
-    return (terms, signs) if signed else terms
+    return terms, signs
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def fit(
         values = dict(zip(names, map(float, x), strict=True))
         rounds = backcast_rounds(with_values(settings, values), seed, range(chains), history)
         mean = mean_rounds(rounds)
-        terms, signs = objective_terms(mean, history, table2, signed=True)
+        terms, signs = objective_terms(mean, history, table2)
         seen.append({**values, **terms, "objective": sum(terms.values())})
         if progress is not None:
             progress(len(seen), seen[-1]["objective"])
