@@ -3,6 +3,11 @@ effect of capacity (as an average) and the order of the education groups."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +20,7 @@ from lis1abm.queue.schedule import backcast, projection
 from lis1abm.queue.sequence import ROUND_COUNTS
 
 SHORT = QueueSettings(rounds=3)
+TESTS = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +169,33 @@ def test_settings_refuse_unknown_groups():
         QueueSettings(inflow_growth={"Norway x Mars": 1.2})
     with pytest.raises(ValueError, match="return_probability"):
         QueueSettings(return_probability={"Norway": 0.5})
+
+
+@pytest.mark.slow
+def test_gpu_kernels_give_the_same_queue_under_the_simulator(tmp_path, chain):
+    """tests/queue_sim_check.py, with numba's CUDA simulator switched on before numba is
+    imported: the chain played on the GPU engine (the block kernel it picks for a round's
+    market) and on the thread kernel is the CPU engine's, over four rounds: every count and
+    every person's outcome."""
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", NUMBA_DISABLE_JIT="1")
+    proc = subprocess.run(
+        [sys.executable, str(TESTS / "queue_sim_check.py"), str(tmp_path)],
+        env=env,
+        cwd=TESTS.parent,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    expected = {"picked": "run_cuda_block", "thread": "run_cuda"}
+    for name, kernel in expected.items():
+        launches = (tmp_path / f"{name}_launches.txt").read_text().split()
+        assert launches == [kernel] * 4, f"{name}: {launches}"
+        rounds = pd.read_pickle(tmp_path / f"{name}_rounds.pkl")
+        people = pd.read_pickle(tmp_path / f"{name}_people.pkl")
+        pd.testing.assert_frame_equal(rounds, chain.rounds)
+        pd.testing.assert_frame_equal(people, chain.people)
 
 
 @pytest.mark.gpu
