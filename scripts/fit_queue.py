@@ -23,23 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
 from lis1abm.data.history import load_history
-from lis1abm.data.round import load_round
 from lis1abm.experiments.queue_config import load_queue_experiment
-from lis1abm.queue.fit import backcast_rounds, checks, fit, mean_rounds
-
-
-def table2(round_name: str) -> dict[str, int]:
-    """The report's table 2 by education group: not hired with four or more rounds."""
-    counts: Counter = Counter()
-    for cell in load_round(round_name).long_term_not_hired:
-        counts[cell.education] += cell.count
-    return dict(counts)
+from lis1abm.queue.fit import Targets, backcast_chains, checks, fit, mean_rounds, round_table
 
 
 def main() -> None:
@@ -60,14 +50,15 @@ def main() -> None:
     def report(n: int, value: float) -> None:
         print(f"evaluation {n}: objective {value:.2f} ({time.perf_counter() - started:.0f} s)")
 
-    found = fit(config.settings, table2(config.settings.base_round), args.seed, args.chains,
-                args.evaluations, report)  # fmt: skip
+    targets = Targets.of(config.settings.base_round)
+    found = fit(config.settings, targets, args.seed, args.chains, args.evaluations, report)
     print("fitted:", json.dumps(found.values, indent=1))
     rows, rounds = [], []
+    chains = range(args.check_chains)
     for seed in args.check_seeds:
-        played = backcast_rounds(found.settings, seed, range(args.check_chains), history)
-        rows.append(checks(played, history).assign(seed=seed))
-        rounds.append(mean_rounds(played).assign(seed=seed))
+        played = backcast_chains(found.settings, seed, chains, history)
+        rows.append(checks(played, history, targets).assign(seed=seed))
+        rounds.append(mean_rounds(round_table(played, chains)).assign(seed=seed))
     table = pd.concat(rows, ignore_index=True)
     print(table.to_string(index=False))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -11,40 +11,53 @@ Fitted (:data:`FITTED`), on the back-cast (:func:`~lis1abm.queue.schedule.backca
   (Norway 4, EEA+UK 30, outside EEA 38; Poisson);
 * the applicants of autumn 2013 by education group (310, 341, 78: derived from chapter 6's
   changes since 2013, ``configs/history/lis1.toml``; Poisson), which set the back-cast's
-  inflow in 2013 (``inflow_then``).
+  inflow in 2013 (``inflow_then``);
+* the applicants of the base round (autumn 2024) by education group (322, 498, 112; Poisson):
+  the queue the back-cast builds up must be the one the calibrated round has.
 
-Kept out, the checks (:data:`CHECKS`): the share hired in autumn 2018 and 2019 (46 %) and 2023
+Kept out, the checks (:func:`checks`): the share hired in autumn 2018 and 2019 (46 %) and 2023
 (65 %), the applicants of autumn 2019 (about 1,030), the education groups' shares of the hired
-in autumn 2013 and 2024 and on average over the autumn rounds, and that spring rounds have
-more applicants than autumn rounds.
+in autumn 2013 and 2024 and on average over the autumn rounds, that spring rounds have more
+applicants than autumn rounds, and the single-round acceptance of the calibration on the base
+round played at the end of the back-cast: each education, nationality and graduation-period
+group's hire rate within :data:`~lis1abm.calibration.acceptance.LIMIT_PP` points of the
+report's (:func:`acceptance_values`).
 
-The search is bounded least squares (scipy), every evaluation on the same chains (common random
-numbers); the checks are judged on other root seeds.
+The search is CMA-ES (Optuna's sampler, seeded; derivative-free, because a settings change
+moves whole applicants between groups, so the objective is a step function on a fine scale),
+every evaluation on the same chains (common random numbers); the checks are judged on other
+root seeds.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import optuna
 import pandas as pd
-from scipy import optimize as scipy_optimize
 
+from lis1abm.calibration.acceptance import LIMIT_PP
 from lis1abm.data.history import History, load_history
-from lis1abm.data.round import GROUPS
+from lis1abm.data.round import GROUPS, RoundData, load_round
 from lis1abm.queue.schedule import backcast
-from lis1abm.queue.sequence import Sequence, play_chain
+from lis1abm.queue.sequence import ChainResult, Sequence, play_chain
 from lis1abm.queue.settings import QueueSettings
 
 APPLICANTS_SD = 15.0  # applicants: the spread the fit allows around 926.5 per autumn round
+SIGMA0 = 0.15  # CMA-ES's first step, as a share of each setting's range
 RECENT_AUTUMNS = ("autumn2021", "autumn2022", "autumn2023", "autumn2024")
 FITTED = {
     "return_probability.Norway": (0.3, 1.0),
     "return_probability.EEA+UK": (0.3, 1.0),
     "return_probability.Outside EEA": (0.3, 1.0),
     "return_decay": (0.7, 1.15),
+    "return_factor_unlisted": (0.0, 1.0),
     "spring_inflow_factor": (1.0, 2.0),
     "inflow_then.Norway": (0.3, 1.5),
     "inflow_then.EEA+UK": (0.3, 1.5),
@@ -65,14 +78,51 @@ def with_values(settings: QueueSettings, values: dict[str, float]) -> QueueSetti
     return QueueSettings(**data)
 
 
+@dataclass(frozen=True)
+class Targets:
+    """The base round's figures the fit and the checks read.
+
+    Attributes
+    ----------
+    base : the base round's data (its applicants and hires by group).
+    table2 : the report's table 2 by education group: not hired after four or more rounds.
+    applicants : the base round's applicants by education group.
+    """
+
+    base: RoundData
+    table2: dict[str, int]
+    applicants: dict[str, int]
+
+    @classmethod
+    def of(cls, round_name: str) -> Targets:
+        base = load_round(round_name)
+        counts: Counter = Counter()
+        for cell in base.long_term_not_hired:
+            counts[cell.education] += cell.count
+        applicants = {g: base.groups["education"][g][0] for g in GROUPS}
+        return cls(base, dict(counts), applicants)
+
+
+def backcast_chains(
+    settings: QueueSettings, seed: int, chains: range, history: History | None = None
+) -> list[ChainResult]:
+    """Chains ``chains`` of the back-cast of ``settings``."""
+    history = load_history() if history is None else history
+    sequence = Sequence.of(settings, backcast(settings, history))
+    return [play_chain(sequence, seed, c) for c in chains]
+
+
+def round_table(results: list[ChainResult], chains: range) -> pd.DataFrame:
+    """The chains' round tables, every chain's rows (column ``chain`` added)."""
+    tables = [r.rounds.assign(chain=c) for r, c in zip(results, chains, strict=True)]
+    return pd.concat(tables, ignore_index=True)
+
+
 def backcast_rounds(
     settings: QueueSettings, seed: int, chains: range, history: History | None = None
 ) -> pd.DataFrame:
     """The back-cast's round table, every chain's rows (column ``chain`` added)."""
-    history = load_history() if history is None else history
-    sequence = Sequence.of(settings, backcast(settings, history))
-    tables = [play_chain(sequence, seed, c).rounds.assign(chain=c) for c in chains]
-    return pd.concat(tables, ignore_index=True)
+    return round_table(backcast_chains(settings, seed, chains, history), chains)
 
 
 def mean_rounds(rounds: pd.DataFrame) -> pd.DataFrame:
@@ -93,7 +143,7 @@ def poisson_deviance(model: float, observed: float) -> float:
 
 
 def objective_terms(
-    mean: pd.DataFrame, history: History, table2: dict[str, int]
+    mean: pd.DataFrame, history: History, targets: Targets
 ) -> tuple[dict[str, float], dict[str, float]]:
     """The fitted figures' terms (each minus twice a log-likelihood, up to a constant), and
     the model's difference from the report behind each (its sign signs the residual)."""
@@ -110,14 +160,20 @@ def objective_terms(
         model = _at(mean, "autumn2013", group, "applicants")
         terms[f"applicants autumn2013 {group}"] = poisson_deviance(model, observed)
         signs[f"applicants autumn2013 {group}"] = model - observed
-    many = 0.06 * history.figure("applicants", "autumn2024").value
-    model = _at(mean, "autumn2024", "all", "more_than_five_rounds")
-    terms["more than five rounds autumn2024"] = poisson_deviance(model, many)
-    signs["more than five rounds autumn2024"] = model - many
+    base = targets.base.name
     for group in GROUPS:
-        model = _at(mean, "autumn2024", group, "long_term_not_hired")
-        terms[f"table 2 {group}"] = poisson_deviance(model, table2[group])
-        signs[f"table 2 {group}"] = model - table2[group]
+        observed = targets.applicants[group]
+        model = _at(mean, base, group, "applicants")
+        terms[f"applicants {base} {group}"] = poisson_deviance(model, observed)
+        signs[f"applicants {base} {group}"] = model - observed
+    many = 0.06 * targets.base.totals["applicants"]
+    model = _at(mean, base, "all", "more_than_five_rounds")
+    terms[f"more than five rounds {base}"] = poisson_deviance(model, many)
+    signs[f"more than five rounds {base}"] = model - many
+    for group in GROUPS:
+        model = _at(mean, base, group, "long_term_not_hired")
+        terms[f"table 2 {group}"] = poisson_deviance(model, targets.table2[group])
+        signs[f"table 2 {group}"] = model - targets.table2[group]
     return terms, signs
 
 
@@ -131,43 +187,43 @@ class Fit:
     evaluations: pd.DataFrame
 
 
-def residuals(terms: dict[str, float], signs: dict[str, float]) -> np.ndarray:
-    """Each term as a signed residual whose square is the term (least squares)."""
-    return np.array([math.copysign(math.sqrt(max(v, 0.0)), signs[k]) for k, v in terms.items()])
-
-
 def fit(
     settings: QueueSettings,
-    table2: dict[str, int],
+    targets: Targets,
     seed: int,
     chains: int,
     evaluations: int,
     progress: Callable[[int, float], None] | None = None,
 ) -> Fit:
-    """Bounded least squares (scipy's trust-region reflective method, finite differences)
-    over :data:`FITTED` from ``settings``, at most ``evaluations`` evaluations, each on chains
-    0 .. ``chains`` - 1 of ``seed`` (the same chains every time: common random numbers, so the
-    objective is a smooth enough function of the settings for finite differences)."""
+    """CMA-ES over :data:`FITTED` (Optuna's sampler, seeded with ``seed``), starting from
+    ``settings`` (the first evaluation), at most ``evaluations`` evaluations, each the sum of
+    :func:`objective_terms` on chains 0 .. ``chains`` - 1 of ``seed`` (the same chains every
+    time: common random numbers, so candidates differ by their settings alone)."""
     history = load_history()
     names = list(FITTED)
-    lower = np.array([FITTED[n][0] for n in names])
-    upper = np.array([FITTED[n][1] for n in names])
-    x0 = np.clip([_value(settings, n) for n in names], lower, upper)
+    start = {n: float(np.clip(_value(settings, n), *FITTED[n])) for n in names}
     seen: list[dict] = []
 
-    def evaluate(x: np.ndarray) -> np.ndarray:
-        values = dict(zip(names, map(float, x), strict=True))
+    def objective(trial: optuna.Trial) -> float:
+        values = {n: trial.suggest_float(n, *FITTED[n]) for n in names}
         rounds = backcast_rounds(with_values(settings, values), seed, range(chains), history)
-        mean = mean_rounds(rounds)
-        terms, signs = objective_terms(mean, history, table2)
+        terms, _ = objective_terms(mean_rounds(rounds), history, targets)
         seen.append({**values, **terms, "objective": sum(terms.values())})
         if progress is not None:
             progress(len(seen), seen[-1]["objective"])
-        return residuals(terms, signs)
+        return seen[-1]["objective"]
 
-    scipy_optimize.least_squares(
-        evaluate, x0, bounds=(lower, upper), diff_step=0.05, max_nfev=evaluations, x_scale=0.1
-    )
+    optuna.logging.set_verbosity(logging.WARNING)
+    with warnings.catch_warnings():
+        # x0 and sigma0 are deprecated from Optuna 4.9 and kept until 6 (pyproject pins < 6):
+        # without them CMA-ES would start from the middle of the bounds, not the config's fit.
+        warnings.simplefilter("ignore", FutureWarning)
+        sampler = optuna.samplers.CmaEsSampler(
+            x0=start, sigma0=SIGMA0, seed=seed, warn_independent_sampling=False
+        )
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    study.enqueue_trial(start)
+    study.optimize(objective, n_trials=evaluations)
     table = pd.DataFrame(seen)
     best = table.loc[table["objective"].idxmin()]
     values = {n: float(best[n]) for n in names}
@@ -217,12 +273,47 @@ def check_values(mean: pd.DataFrame, history: History) -> list[tuple]:
     return rows
 
 
-def checks(rounds: pd.DataFrame, history: History) -> pd.DataFrame:
+ACCEPTANCE = "hire rate at the end of the back-cast"
+"""The figure name of the single-round acceptance's rows in :func:`checks`."""
+
+
+def acceptance_values(result: ChainResult, targets: Targets) -> list[tuple]:
+    """The single-round acceptance's figures of the last round of a back-cast chain (the base
+    round): each education, nationality and graduation-period group's hire rate, with the
+    report's. (figure, rounds, group, model, report) each; the group reads "education:
+    Norway". The last round's applicants are the people whose time in the queue ended in it
+    (hired, left or waiting)."""
+    last = int(result.rounds["round"].max())
+    label = result.rounds.loc[result.rounds["round"] == last, "label"].iloc[0]
+    if label != targets.base.name:
+        raise ValueError(f"the back-cast ends in {label}, not in {targets.base.name}")
+    people = result.people[result.people["ended"] == last]
+    hired = people["outcome"] == "hired"
+    report = {
+        "education": targets.base.groups["education"],
+        "nationality": targets.base.groups["nationality"],
+        "graduation_period": {
+            f.group: (f.applicants, f.hired) for f in targets.base.breakdowns["graduation_period"]
+        },
+    }
+    rows = []
+    for breakdown, figures in report.items():
+        column = "graduation_period" if breakdown == "graduation_period" else f"{breakdown}_group"
+        for group, (applicants, hires) in figures.items():
+            mine = (people[column] == group).to_numpy()
+            model = hired[mine].mean() if mine.any() else np.nan
+            rows.append((ACCEPTANCE, label, f"{breakdown}: {group}", model, hires / applicants))
+    return rows
+
+
+def checks(results: list[ChainResult], history: History, targets: Targets) -> pd.DataFrame:
     """The back-cast beside the figures kept out of the fit: the model's mean over chains of
-    each figure, its 5-95 % band over chains, the report's value and whether it lies inside."""
+    each figure, its 5-95 % band over chains, the report's value and whether it lies inside;
+    for the single-round acceptance's rows also the gap (points), its limit and whether the
+    gap is within it."""
     per_chain = [
-        check_values(mean_rounds(rounds[rounds["chain"] == c]), history)
-        for c in sorted(rounds["chain"].unique())
+        check_values(mean_rounds(r.rounds.assign(chain=0)), history) + acceptance_values(r, targets)
+        for r in results
     ]
     columns = ["figure", "rounds", "group", "model", "report"]
     table = pd.concat([pd.DataFrame(rows, columns=columns) for rows in per_chain])
@@ -238,4 +329,9 @@ def checks(rounds: pd.DataFrame, history: History) -> pd.DataFrame:
         .reset_index()
     )
     out["inside"] = (out["report"] >= out["p05"]) & (out["report"] <= out["p95"])
+    judged = out["figure"] == ACCEPTANCE
+    out["gap_pp"] = np.where(judged, 100 * (out["mean"] - out["report"]), np.nan)
+    breakdown = out["group"].str.partition(":")[0]
+    out["limit_pp"] = np.where(judged, breakdown.map(LIMIT_PP), np.nan)
+    out["within_limit"] = (out["gap_pp"].abs() <= out["limit_pp"]).where(judged)
     return out

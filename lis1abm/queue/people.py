@@ -96,12 +96,18 @@ def new_applicants(
 
 
 def who_returns(
-    not_hired: pd.DataFrame, settings: QueueSettings, seed: int, chain: int, t: int
+    not_hired: pd.DataFrame,
+    listed: np.ndarray,
+    settings: QueueSettings,
+    seed: int,
+    chain: int,
+    t: int,
 ) -> np.ndarray:
-    """Whether each applicant not hired in round ``t`` applies in round ``t + 1`` (bool (N,));
-    the others leave the queue. Keyed by ``(seed, chain, QUEUE_RETURN, person, t)``."""
+    """Whether each applicant not hired in round ``t`` applies in round ``t + 1`` (bool (N,)),
+    given whether they were on any ad's ranked list in it (``listed``, bool (N,)); the others
+    leave the queue. Keyed by ``(seed, chain, QUEUE_RETURN, person, t)``."""
     chance = settings.return_chance(
-        not_hired["education_group"].to_numpy(), not_hired["rounds_applied"].to_numpy()
+        not_hired["education_group"].to_numpy(), not_hired["rounds_applied"].to_numpy(), listed
     )
     u = uniform(seed, chain, Stream.QUEUE_RETURN, not_hired["person"].to_numpy(), t)
     return u < chance

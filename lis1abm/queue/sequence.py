@@ -75,7 +75,8 @@ class ChainResult:
         application in the chain), ``nationality_group``, ``education_group``, ``outcome``
         ("hired", "left" or "waiting" after the last round), ``ended`` (the round it happened
         in; the last round for "waiting"), ``rounds_applied`` (all rounds, earlier ones
-        included), ``graduated`` (the calendar year of graduation).
+        included), ``graduation_period`` (the base round's period label, relative to the
+        round it ended in), ``graduated`` (the calendar year of graduation).
     """
 
     rounds: pd.DataFrame
@@ -161,13 +162,20 @@ def play_market(market: Market, replication: int, engine_name: str) -> np.ndarra
 
 @dataclass
 class _Played:
-    """A round as played: its applicants, who of them were new, each one's ad (-1: not
-    hired) and how many could be hired."""
+    """A round as played: its applicants, who of them were new, who were on any ad's ranked
+    list, each one's ad (-1: not hired) and how many could be hired."""
 
     people: pd.DataFrame
     new: np.ndarray
+    listed: np.ndarray
     hired_ad: np.ndarray
     capacity: int
+
+
+def listed(market: Market) -> np.ndarray:
+    """Whether each applicant is on any ad's ranked list (qualified for an ad they applied
+    to), bool (N,)."""
+    return np.bincount(market.app_applicant[market.qualified], minlength=market.n_applicants) > 0
 
 
 def play_chain(
@@ -206,7 +214,8 @@ def _base_round(sequence: Sequence, seed: int, chain: int, engine_name: str) -> 
     market = prepare(sequence.base, sequence.params, seed=seed, draw=chain).market
     people = base_applicants(market.population)
     hired_ad = play_market(market, chain, engine_name)
-    return _Played(people, np.ones(len(people), bool), hired_ad, int(market.capacity.sum()))
+    new = np.ones(len(people), bool)
+    return _Played(people, new, listed(market), hired_ad, int(market.capacity.sum()))
 
 
 def _play_round(
@@ -227,7 +236,7 @@ def _play_round(
     market = market_of(data, sequence.round_params, round_seed, people[list(COLUMNS)], round_seed)
     hired_ad = play_market(market, chain, engine_name)
     new = np.arange(len(people)) >= len(people) - len(arrivals)
-    return _Played(people, new, hired_ad, int(market.capacity.sum()))
+    return _Played(people, new, listed(market), hired_ad, int(market.capacity.sum()))
 
 
 def _close_round(
@@ -237,7 +246,7 @@ def _close_round(
     returns the not hired who will apply in the next round (as they were in this one)."""
     hired = played.hired_ad >= 0
     not_hired = played.people[~hired]
-    back = who_returns(not_hired, sequence.settings, seed, chain, t)
+    back = who_returns(not_hired, played.listed[~hired], sequence.settings, seed, chain, t)
     spec = sequence.schedule[t]
     rows += _round_rows(t, spec, played.capacity, played.people, played.new, hired, back)
     ended.append(_ended(played.people[hired], "hired", t, spec))
@@ -281,6 +290,7 @@ def _round_rows(t, spec, positions, people, new, hired, back) -> list[dict]:
 def _ended(people: pd.DataFrame, outcome: str, t: int, spec: RoundSpec) -> pd.DataFrame:
     """The people whose time in the queue ended in round ``t`` (``spec``) with ``outcome``,
     with the calendar year they graduated in."""
-    out = people[["person", "entered", "nationality_group", "education_group", "rounds_applied"]]
+    columns = ["person", "entered", "nationality_group", "education_group", "rounds_applied"]
+    out = people[[*columns, "graduation_period"]]
     graduated = np.floor(spec.starts - people["years_since_graduation"].to_numpy())
     return out.assign(outcome=outcome, ended=t, graduated=graduated.astype(np.int64))

@@ -37,6 +37,10 @@ class QueueSettings(BaseModel):
     return_decay : the factor on that chance for every further round applied (1: none; above
         1 the longer someone has waited, the likelier they are to apply again; the chance is
         at most 1).
+    return_factor_unlisted : the factor on that chance for an applicant who was on no ad's
+        ranked list in the round (qualified for none of the ads applied to: the report names
+        insufficient Norwegian and a missing authorisation or licence), who has learnt that
+        applying again as they are is futile (1: no different from the others).
     inflow_growth : by "nationality x education" group of the base round, the factor on its
         new applicants (a scenario's "more Norwegians educated abroad", "more EEA migration");
         a group not named keeps factor 1.
@@ -56,6 +60,7 @@ class QueueSettings(BaseModel):
         default_factory=lambda: {"Norway": 0.9, "EEA+UK": 0.9, "Outside EEA": 0.9}
     )
     return_decay: Annotated[float, Field(ge=0.0, le=1.5)] = 0.95
+    return_factor_unlisted: Probability = 1.0
     inflow_growth: dict[str, Factor] = Field(default_factory=dict)
     inflow_then: dict[str, Factor] = Field(
         default_factory=lambda: {"Norway": 1.0, "EEA+UK": 1.0, "Outside EEA": 1.0}
@@ -81,9 +86,13 @@ class QueueSettings(BaseModel):
                 raise ValueError(f"inflow_growth: unknown group {name!r} (known: {cells})")
         return self
 
-    def return_chance(self, education_group: np.ndarray, rounds_applied: np.ndarray) -> np.ndarray:
+    def return_chance(
+        self, education_group: np.ndarray, rounds_applied: np.ndarray, listed: np.ndarray
+    ) -> np.ndarray:
         """The chance (N,) that each not-hired applicant applies in the next round, from their
-        education group and the rounds they have applied in (this one included)."""
+        education group, the rounds they have applied in (this one included) and whether
+        they were on any ad's ranked list in this round (bool (N,))."""
         base = np.array([self.return_probability[g] for g in education_group], dtype=float)
         earlier = np.asarray(rounds_applied, dtype=float) - 1.0
-        return np.minimum(base * self.return_decay**earlier, 1.0)
+        chance = np.minimum(base * self.return_decay**earlier, 1.0)
+        return chance * np.where(listed, 1.0, self.return_factor_unlisted)
