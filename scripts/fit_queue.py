@@ -27,9 +27,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from lis1abm.calibration.queue_fit import (
+    Targets,
+    backcast_chains,
+    checks,
+    fit,
+    mean_rounds,
+    round_table,
+)
 from lis1abm.data.history import load_history
 from lis1abm.experiments.queue_config import load_queue_experiment
-from lis1abm.queue.fit import Targets, backcast_chains, checks, fit, mean_rounds, round_table
 
 
 def main() -> None:
