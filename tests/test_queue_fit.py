@@ -1,0 +1,169 @@
+"""The queue's fit and checks (lis1abm/calibration/queue_fit.py) on made-up chains: the
+single-round acceptance read from the last round of a back-cast, the gaps judged with the
+calibration's limits, and the search improving on its start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lis1abm.calibration import queue_fit
+from lis1abm.calibration.acceptance import LIMIT_PP
+from lis1abm.calibration.queue_fit import (
+    ACCEPTANCE,
+    Targets,
+    acceptance_values,
+    checks,
+    fit,
+    objective_terms,
+)
+from lis1abm.data.history import load_history, parse_round
+from lis1abm.data.round import GROUPS
+from lis1abm.queue import QueueSettings
+from lis1abm.queue.sequence import ChainResult
+
+
+@pytest.fixture(scope="module")
+def targets():
+    return Targets.of("autumn2024")
+
+
+@pytest.fixture(scope="module")
+def history():
+    return load_history()
+
+
+def made_up_rounds(labels: list[str], applicants: dict[str, float]) -> pd.DataFrame:
+    """A round table with ``applicants`` per education group in every round, two thirds
+    hired, and a tenth of the not hired with four or more rounds."""
+    rows = []
+    for t, label in enumerate(labels):
+        for group in ("all", *GROUPS):
+            n = sum(applicants.values()) if group == "all" else applicants[group]
+            hired = round(2 * n / 3)
+            rows.append(
+                {
+                    "round": t,
+                    "label": label,
+                    "season": parse_round(label)[0],
+                    "counted": True,
+                    "positions": 600,
+                    "group": group,
+                    "applicants": n,
+                    "new": n,
+                    "returning": 0,
+                    "hired": hired,
+                    "not_hired": n - hired,
+                    "leaving": 0,
+                    "long_term_not_hired": (n - hired) / 10,
+                    "more_than_five_rounds": n / 20,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def made_up_people(targets: Targets, last: int, hired_share: dict[str, float]) -> pd.DataFrame:
+    """The last round's applicants as the report has them by education group, each group's
+    first ``hired_share`` hired; everyone Norwegian and of the newest graduation period."""
+    rows = []
+    newest = targets.base.breakdowns["graduation_period"][0].group
+    for group in GROUPS:
+        n = targets.applicants[group]
+        k = round(hired_share[group] * n)
+        for i in range(n):
+            rows.append(
+                {
+                    "education_group": group,
+                    "nationality_group": "Norway",
+                    "graduation_period": newest,
+                    "outcome": "hired" if i < k else "waiting",
+                    "ended": last,
+                }
+            )
+    early = dict(rows[0], ended=last - 1)  # someone who ended earlier: not in the last round
+    return pd.DataFrame([early, *rows])
+
+
+def test_acceptance_reads_the_last_round_of_a_backcast(targets):
+    """The hire rates are those of the people whose time ended in the last round, which must
+    be the base round; a group without applicants has no rate."""
+    rounds = made_up_rounds(
+        ["spring2024", "autumn2024"], {"Norway": 1, "EEA+UK": 1, "Outside EEA": 1}
+    )
+    shares = {"Norway": 0.5, "EEA+UK": 0.25, "Outside EEA": 0.1}
+    result = ChainResult(rounds, made_up_people(targets, 1, shares))
+    rows = {
+        group: (model, report) for _, _, group, model, report in acceptance_values(result, targets)
+    }
+    for group in GROUPS:
+        model, report = rows[f"education: {group}"]
+        n = targets.applicants[group]
+        assert model == pytest.approx(round(shares[group] * n) / n)
+        applicants, hired = targets.base.groups["education"][group]
+        assert report == pytest.approx(hired / applicants)
+    assert np.isnan(rows["nationality: EEA+UK"][0])
+    assert len(rows) == 3 + 3 + len(targets.base.breakdowns["graduation_period"])
+    with pytest.raises(ValueError, match="ends in spring2025"):
+        acceptance_values(ChainResult(rounds.assign(label="spring2025"), result.people), targets)
+
+
+def test_checks_judge_the_gaps_with_the_calibration_limits(targets, history):
+    """A chain hiring each education group exactly at the report's rate is within the limit;
+    one 3 points off misses the education limit (2 points) only there."""
+    labels = history.rounds()[: history.rounds().index("autumn2024") + 1]
+    rounds = made_up_rounds(labels, {"Norway": 300, "EEA+UK": 500, "Outside EEA": 100})
+    report = {g: h / a for g, (a, h) in targets.base.groups["education"].items()}
+    off = dict(report, **{"Outside EEA": report["Outside EEA"] + 0.03})
+    last = int(rounds["round"].max())
+    results = [ChainResult(rounds, made_up_people(targets, last, s)) for s in (report, off)]
+    table = checks(results, history, targets)
+    judged = table[table["figure"] == ACCEPTANCE].set_index("group")
+    assert table.loc[table["figure"] != ACCEPTANCE, "gap_pp"].isna().all()
+    assert (
+        judged.loc[[f"education: {g}" for g in GROUPS], "limit_pp"] == LIMIT_PP["education"]
+    ).all()
+    gaps = judged.loc[[f"education: {g}" for g in GROUPS], "gap_pp"]
+    assert abs(gaps["education: Norway"]) < 0.2  # the report's rate, to whole applicants
+    assert gaps["education: Outside EEA"] == pytest.approx(1.5, abs=0.5)  # the mean of 0 and 3
+    assert judged.loc["education: Outside EEA", "within_limit"]
+    assert judged.loc["education: Outside EEA", "p95"] > judged.loc["education: Outside EEA", "p05"]
+
+
+def test_objective_terms_are_zero_at_the_targets(targets, history):
+    """The base round's applicants by education group as the report has them give those
+    terms 0; a group 20 % too large gives a positive term, with a positive sign."""
+    labels = history.rounds()[: history.rounds().index("autumn2024") + 1]
+    rounds = made_up_rounds(labels, {g: float(n) for g, n in targets.applicants.items()})
+    mean = queue_fit.mean_rounds(rounds.assign(chain=0))
+    terms, signs = objective_terms(mean, history, targets)
+    for group in GROUPS:
+        assert terms[f"applicants autumn2024 {group}"] == pytest.approx(0.0, abs=1e-9)
+    more = dict(targets.applicants, **{"Outside EEA": targets.applicants["Outside EEA"] * 1.2})
+    mean = queue_fit.mean_rounds(made_up_rounds(labels, more).assign(chain=0))
+    terms, signs = objective_terms(mean, history, targets)
+    assert terms["applicants autumn2024 Outside EEA"] > 1
+    assert signs["applicants autumn2024 Outside EEA"] > 0
+
+
+def test_search_starts_from_the_settings_and_improves(monkeypatch, targets, history):
+    """With the back-cast replaced by a made-up one whose applicants grow with the
+    re-application (the report's at 0.7 for every group), the first evaluation is the
+    settings given and the best is better; the same seed repeats the search exactly."""
+    labels = history.rounds()[: history.rounds().index("autumn2024") + 1]
+
+    def made_up_backcast(settings, seed, chains, history=None):
+        applicants = {
+            g: targets.applicants[g] * settings.return_probability[g] / 0.7 for g in GROUPS
+        }
+        return made_up_rounds(labels, applicants).assign(chain=0)
+
+    monkeypatch.setattr(queue_fit, "backcast_rounds", made_up_backcast)
+    start = QueueSettings(return_probability={"Norway": 0.4, "EEA+UK": 0.95, "Outside EEA": 0.5})
+    found = fit(start, targets, seed=3, chains=1, evaluations=25)
+    first = found.evaluations.iloc[0]
+    assert first["return_probability.Norway"] == pytest.approx(0.4)
+    assert found.evaluations["objective"].min() < first["objective"]
+    assert sum(found.terms.values()) == pytest.approx(found.evaluations["objective"].min())
+    again = fit(start, targets, seed=3, chains=1, evaluations=25)
+    pd.testing.assert_frame_equal(again.evaluations, found.evaluations)
