@@ -13,9 +13,9 @@ check seed (never the fitting seed) and writes, in OUT (default ``results/queue_
 * ``summary.json``: the fitted settings (to copy into the config's ``[queue]`` table), the
   terms at the best point, the seeds, the command's arguments and the time taken.
 
-Usage: ``python scripts/fit_queue.py [--seed 2024] [--chains 3] [--evaluations 40]
-[--check-seeds 1 2 3] [--check-chains 8] [--out results/queue_fit]`` (about 15 minutes on 2
-cores with the defaults).
+Usage: ``python scripts/fit_queue.py [--seed 2024] [--chains 4] [--evaluations 100]
+[--sigma0 0.05] [--check-seeds 1 2 3] [--check-chains 8] [--out results/queue_fit]`` (about
+15 minutes on one core with the defaults).
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ from lis1abm.experiments.queue_config import load_queue_experiment
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=2024, help="the fitting seed")
-    parser.add_argument("--chains", type=int, default=3, help="chains per evaluation")
-    parser.add_argument("--evaluations", type=int, default=40, help="at most, for the search")
+    parser.add_argument("--chains", type=int, default=4, help="chains per evaluation")
+    parser.add_argument("--evaluations", type=int, default=100, help="at most, for the search")
+    parser.add_argument("--sigma0", type=float, default=0.05, help="CMA-ES's first step")
     parser.add_argument("--check-seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--check-chains", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("results/queue_fit"))
@@ -58,7 +59,8 @@ def main() -> None:
         print(f"evaluation {n}: objective {value:.2f} ({time.perf_counter() - started:.0f} s)")
 
     targets = Targets.of(config.settings.base_round)
-    found = fit(config.settings, targets, args.seed, args.chains, args.evaluations, report)
+    found = fit(config.settings, targets, args.seed, args.chains, args.evaluations, report,
+                args.sigma0)  # fmt: skip
     print("fitted:", json.dumps(found.values, indent=1))
     rows, rounds = [], []
     chains = range(args.check_chains)
