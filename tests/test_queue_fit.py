@@ -14,6 +14,7 @@ from lis1abm.calibration.queue_fit import (
     ACCEPTANCE,
     Targets,
     acceptance_values,
+    binomial_deviance,
     checks,
     fit,
     objective_terms,
@@ -139,6 +140,10 @@ def test_objective_terms_are_zero_at_the_targets(targets, history):
     terms, signs = objective_terms(mean, history, targets)
     for group in GROUPS:
         assert terms[f"applicants autumn2024 {group}"] == pytest.approx(0.0, abs=1e-9)
+        # made_up_rounds hires two thirds, the report another share: a positive term
+        rate = targets.base.groups["education"][group][1] / targets.applicants[group]
+        assert terms[f"hire rate autumn2024 {group}"] > 0
+        assert np.sign(signs[f"hire rate autumn2024 {group}"]) == np.sign(2 / 3 - rate)
     more = dict(targets.applicants, **{"Outside EEA": targets.applicants["Outside EEA"] * 1.2})
     mean = queue_fit.mean_rounds(made_up_rounds(labels, more).assign(chain=0))
     terms, signs = objective_terms(mean, history, targets)
@@ -167,3 +172,11 @@ def test_search_starts_from_the_settings_and_improves(monkeypatch, targets, hist
     assert sum(found.terms.values()) == pytest.approx(found.evaluations["objective"].min())
     again = fit(start, targets, seed=3, chains=1, evaluations=25)
     pd.testing.assert_frame_equal(again.evaluations, found.evaluations)
+
+
+def test_binomial_deviance_is_zero_at_the_observed_rate_and_grows_with_the_gap():
+    assert binomial_deviance(261 / 322, 261, 322) == pytest.approx(0.0, abs=1e-12)
+    near, far = binomial_deviance(0.83, 261, 322), binomial_deviance(0.86, 261, 322)
+    assert 0 < near < far
+    # about the squared gap over the binomial variance
+    assert near == pytest.approx((0.83 - 261 / 322) ** 2 / (0.81 * 0.19 / 322), rel=0.1)

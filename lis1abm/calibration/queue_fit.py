@@ -12,9 +12,9 @@ Fitted (:data:`FITTED`), on the back-cast (:func:`~lis1abm.queue.schedule.backca
 * the applicants of autumn 2013 by education group (310, 341, 78: derived from chapter 6's
   changes since 2013, ``configs/history/lis1.toml``; Poisson), which set the back-cast's
   inflow in 2013 (``inflow_then``);
-* the applicants and the hired of the base round (autumn 2024) by education group (322, 498,
-  112 applicants; 261, 318, 27 hired; Poisson): the queue the back-cast builds up must be the
-  one the calibrated round has, as the one-round calibration is fitted to the same figures.
+* the applicants of the base round (autumn 2024) by education group (322, 498, 112; Poisson)
+  and their hire rates (261, 318 and 27 hired; binomial): the queue the back-cast builds up
+  must be the one the calibrated round has, whose calibration is fitted to the same figures.
 
 Kept out, the checks (:func:`checks`): the share hired in autumn 2018 and 2019 (46 %) and 2023
 (65 %), the applicants of autumn 2019 (about 1,030), the education groups' shares of the hired
@@ -139,6 +139,18 @@ def _at(mean: pd.DataFrame, label: str, group: str, column: str) -> float:
     return float(row[column].iloc[0])
 
 
+def binomial_deviance(rate: float, hired: int, applicants: int) -> float:
+    """Minus twice the binomial log-likelihood ratio of ``hired`` of ``applicants`` at the
+    model's ``rate`` against the observed rate."""
+    q = min(max(rate, 1e-9), 1 - 1e-9)
+    p = hired / applicants
+
+    def part(k: float, a: float, b: float) -> float:
+        return k * math.log(a / b) if k else 0.0
+
+    return 2 * (part(hired, p, q) + part(applicants - hired, 1 - p, 1 - q))
+
+
 def poisson_deviance(model: float, observed: float) -> float:
     """2 (m - o + o log(o / m)): minus twice the Poisson log-likelihood ratio."""
     model = max(model, 1e-9)
@@ -165,13 +177,15 @@ def objective_terms(
         signs[f"applicants autumn2013 {group}"] = model - observed
     base = targets.base.name
     for group in GROUPS:
-        for column, observed in (
-            ("applicants", targets.applicants[group]),
-            ("hired", targets.base.groups["education"][group][1]),
-        ):
-            model = _at(mean, base, group, column)
-            terms[f"{column} {base} {group}"] = poisson_deviance(model, observed)
-            signs[f"{column} {base} {group}"] = model - observed
+        applicants, hired = targets.base.groups["education"][group]
+        model = _at(mean, base, group, "applicants")
+        terms[f"applicants {base} {group}"] = poisson_deviance(model, applicants)
+        signs[f"applicants {base} {group}"] = model - applicants
+        # The hire rate: a binomial on the report's applicants, as the one-round calibration
+        # fits it (a Poisson on the hires alone would let the rate drift with the applicants).
+        rate = _at(mean, base, group, "hired") / max(model, 1e-9)
+        terms[f"hire rate {base} {group}"] = binomial_deviance(rate, hired, applicants)
+        signs[f"hire rate {base} {group}"] = rate - hired / applicants
     many = 0.06 * targets.base.totals["applicants"]
     model = _at(mean, base, "all", "more_than_five_rounds")
     terms[f"more than five rounds {base}"] = poisson_deviance(model, many)
