@@ -169,6 +169,27 @@ def test_settings_refuse_unknown_groups():
         QueueSettings(inflow_growth={"Norway x Mars": 1.2})
     with pytest.raises(ValueError, match="return_probability"):
         QueueSettings(return_probability={"Norway": 0.5})
+    with pytest.raises(ValueError, match="return_factor_nationality: unknown group"):
+        QueueSettings(return_factor_nationality={"Nordic": 0.5})
+
+
+def test_return_chance_by_group_rounds_list_and_nationality():
+    """The chance multiplies the education group's probability, the decay per earlier round,
+    the nationality group's factor (1 where not named), the unlisted factor; capped at 1
+    before the unlisted factor."""
+    settings = QueueSettings(
+        return_probability={"Norway": 0.5, "EEA+UK": 0.6, "Outside EEA": 0.9},
+        return_decay=1.2,
+        return_factor_unlisted=0.5,
+        return_factor_nationality={"Outside EEA": 0.5},
+    )
+    chance = settings.return_chance(
+        np.array(["Norway", "EEA+UK", "Outside EEA", "Outside EEA"]),
+        np.array(["Norway", "EEA+UK", "Outside EEA", "Norway"]),
+        np.array([1, 2, 1, 9]),
+        np.array([True, True, False, False]),
+    )
+    assert chance == pytest.approx([0.5, 0.72, 0.9 * 0.5 * 0.5, 1.0 * 0.5])
 
 
 @pytest.mark.slow

@@ -132,13 +132,18 @@ def test_checks_judge_the_gaps_with_the_calibration_limits(targets, history):
 
 
 def test_objective_terms_are_zero_at_the_targets(targets, history):
-    """The base round's applicants by education group as the report has them give those
-    terms 0; a group 20 % too large gives a positive term, with a positive sign."""
+    """The base round's applicants by education and nationality group as the report has
+    them give those terms 0; a group 20 % too large gives a positive term, with a positive
+    sign."""
     labels = history.rounds()[: history.rounds().index("autumn2024") + 1]
     rounds = made_up_rounds(labels, {g: float(n) for g, n in targets.applicants.items()})
     mean = queue_fit.mean_rounds(rounds.assign(chain=0))
-    terms, signs = objective_terms(mean, history, targets)
+    nationality = {g: tuple(map(float, f)) for g, f in targets.base.groups["nationality"].items()}
+    terms, signs = objective_terms(mean, history, targets, nationality)
     for group in GROUPS:
+        # the report's own applicants and hires by nationality: both terms 0
+        assert terms[f"applicants autumn2024 nationality {group}"] == pytest.approx(0, abs=1e-9)
+        assert terms[f"hire rate autumn2024 nationality {group}"] == pytest.approx(0, abs=1e-9)
         assert terms[f"applicants autumn2024 {group}"] == pytest.approx(0.0, abs=1e-9)
         # made_up_rounds hires two thirds, the report another share: a positive term
         rate = targets.base.groups["education"][group][1] / targets.applicants[group]
@@ -146,7 +151,7 @@ def test_objective_terms_are_zero_at_the_targets(targets, history):
         assert np.sign(signs[f"hire rate autumn2024 {group}"]) == np.sign(2 / 3 - rate)
     more = dict(targets.applicants, **{"Outside EEA": targets.applicants["Outside EEA"] * 1.2})
     mean = queue_fit.mean_rounds(made_up_rounds(labels, more).assign(chain=0))
-    terms, signs = objective_terms(mean, history, targets)
+    terms, signs = objective_terms(mean, history, targets, nationality)
     assert terms["applicants autumn2024 Outside EEA"] > 1
     assert signs["applicants autumn2024 Outside EEA"] > 0
 
@@ -157,13 +162,17 @@ def test_search_starts_from_the_settings_and_improves(monkeypatch, targets, hist
     settings given and the best is better; the same seed repeats the search exactly."""
     labels = history.rounds()[: history.rounds().index("autumn2024") + 1]
 
+    shares = {g: h / a for g, (a, h) in targets.base.groups["education"].items()}
+
     def made_up_backcast(settings, seed, chains, history=None):
         applicants = {
             g: targets.applicants[g] * settings.return_probability[g] / 0.7 for g in GROUPS
         }
-        return made_up_rounds(labels, applicants).assign(chain=0)
+        rounds = made_up_rounds(labels, applicants)
+        people = made_up_people(targets, int(rounds["round"].max()), shares)
+        return [ChainResult(rounds, people) for _ in chains]
 
-    monkeypatch.setattr(queue_fit, "backcast_rounds", made_up_backcast)
+    monkeypatch.setattr(queue_fit, "backcast_chains", made_up_backcast)
     start = QueueSettings(return_probability={"Norway": 0.4, "EEA+UK": 0.95, "Outside EEA": 0.5})
     found = fit(start, targets, seed=3, chains=1, evaluations=25)
     first = found.evaluations.iloc[0]
@@ -180,3 +189,13 @@ def test_binomial_deviance_is_zero_at_the_observed_rate_and_grows_with_the_gap()
     assert 0 < near < far
     # about the squared gap over the binomial variance
     assert near == pytest.approx((0.83 - 261 / 322) ** 2 / (0.81 * 0.19 / 322), rel=0.1)
+
+
+def test_last_round_by_nationality_counts_the_people_ending_there(targets):
+    rounds = made_up_rounds(["spring2024", "autumn2024"], {g: 1 for g in GROUPS})
+    people = made_up_people(targets, 1, {"Norway": 0.5, "EEA+UK": 0.5, "Outside EEA": 0.5})
+    counts = queue_fit.last_round_by_nationality([ChainResult(rounds, people)] * 2)
+    n = sum(targets.applicants.values())  # everyone Norwegian; one more ended earlier
+    assert counts["Norway"][0] == n
+    assert counts["Norway"][1] == sum(round(0.5 * a) for a in targets.applicants.values())
+    assert counts["Outside EEA"] == (0.0, 0.0)

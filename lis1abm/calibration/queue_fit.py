@@ -12,16 +12,18 @@ Fitted (:data:`FITTED`), on the back-cast (:func:`~lis1abm.queue.schedule.backca
 * the applicants of autumn 2013 by education group (310, 341, 78: derived from chapter 6's
   changes since 2013, ``configs/history/lis1.toml``; Poisson), which set the back-cast's
   inflow in 2013 (``inflow_then``);
-* the applicants of the base round (autumn 2024) by education group (322, 498, 112; Poisson)
-  and their hire rates (261, 318 and 27 hired; binomial): the queue the back-cast builds up
-  must be the one the calibrated round has, whose calibration is fitted to the same figures.
+* the applicants of the base round (autumn 2024) by education group (322, 498, 112) and by
+  nationality group (730, 121, 81; Poisson), and their hire rates (261, 318, 27 and 514, 72,
+  20 hired; binomial): the queue the back-cast builds up must be the one the calibrated round
+  has, whose calibration is fitted to the same figures.
 
 Kept out, the checks (:func:`checks`): the share hired in autumn 2018 and 2019 (46 %) and 2023
 (65 %), the applicants of autumn 2019 (about 1,030), the education groups' shares of the hired
 in autumn 2013 and on average over the autumn rounds (and in 2024, which follows from the
 fitted hires), that spring rounds have more applicants than autumn rounds, and the
 single-round acceptance of the calibration on the base round played at the end of the
-back-cast, judged as the calibration's is, on root seeds the fit never saw: each education,
+back-cast, judged as the calibration's is, on root seeds the fit never saw (as the one-round
+calibration's, its education and nationality rows are fitted figures): each education,
 nationality and graduation-period group's hire rate within
 :data:`~lis1abm.calibration.acceptance.LIMIT_PP` points of the report's
 (:func:`acceptance_values`).
@@ -61,6 +63,8 @@ FITTED = {
     "return_probability.Outside EEA": (0.3, 1.0),
     "return_decay": (0.7, 1.15),
     "return_factor_unlisted": (0.0, 1.0),
+    "return_factor_nationality.EEA+UK": (0.3, 1.5),
+    "return_factor_nationality.Outside EEA": (0.3, 1.5),
     "spring_inflow_factor": (1.0, 2.0),
     "inflow_then.Norway": (0.3, 1.5),
     "inflow_then.EEA+UK": (0.3, 1.5),
@@ -121,13 +125,6 @@ def round_table(results: list[ChainResult], chains: range) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
-def backcast_rounds(
-    settings: QueueSettings, seed: int, chains: range, history: History | None = None
-) -> pd.DataFrame:
-    """The back-cast's round table, every chain's rows (column ``chain`` added)."""
-    return round_table(backcast_chains(settings, seed, chains, history), chains)
-
-
 def mean_rounds(rounds: pd.DataFrame) -> pd.DataFrame:
     """Mean of every count over the chains, one row per round label and group."""
     numeric = rounds.drop(columns=["chain", "round", "season", "counted"])
@@ -157,11 +154,29 @@ def poisson_deviance(model: float, observed: float) -> float:
     return 2 * (model - observed + (observed * math.log(observed / model) if observed else 0))
 
 
+def last_round_by_nationality(results: list[ChainResult]) -> dict[str, tuple[float, float]]:
+    """Applicants and hired of each nationality group in the last round of the chains (means
+    over chains). The last round's applicants are the people whose time in the queue ended
+    in it (hired, left or waiting)."""
+    counts = []
+    for r in results:
+        people = r.people[r.people["ended"] == r.rounds["round"].max()]
+        hired = people["outcome"] == "hired"
+        groups = people["nationality_group"]
+        counts.append({g: ((groups == g).sum(), (hired & (groups == g)).sum()) for g in GROUPS})
+    return {g: tuple(float(np.mean([c[g][k] for c in counts])) for k in (0, 1)) for g in GROUPS}
+
+
 def objective_terms(
-    mean: pd.DataFrame, history: History, targets: Targets
+    mean: pd.DataFrame,
+    history: History,
+    targets: Targets,
+    nationality: dict[str, tuple[float, float]],
 ) -> tuple[dict[str, float], dict[str, float]]:
     """The fitted figures' terms (each minus twice a log-likelihood, up to a constant), and
-    the model's difference from the report behind each (its sign signs the residual)."""
+    the model's difference from the report behind each (its sign signs the residual).
+    ``nationality``: the base round's applicants and hired by nationality group at the end
+    of the back-cast (:func:`last_round_by_nationality`)."""
     recent = next(f for f in history.find("applicants") if f.low is not None)
     target = (recent.low + recent.high) / 2
     terms, signs = {}, {}
@@ -176,16 +191,23 @@ def objective_terms(
         terms[f"applicants autumn2013 {group}"] = poisson_deviance(model, observed)
         signs[f"applicants autumn2013 {group}"] = model - observed
     base = targets.base.name
-    for group in GROUPS:
-        applicants, hired = targets.base.groups["education"][group]
-        model = _at(mean, base, group, "applicants")
-        terms[f"applicants {base} {group}"] = poisson_deviance(model, applicants)
-        signs[f"applicants {base} {group}"] = model - applicants
-        # The hire rate: a binomial on the report's applicants, as the one-round calibration
-        # fits it (a Poisson on the hires alone would let the rate drift with the applicants).
-        rate = _at(mean, base, group, "hired") / max(model, 1e-9)
-        terms[f"hire rate {base} {group}"] = binomial_deviance(rate, hired, applicants)
-        signs[f"hire rate {base} {group}"] = rate - hired / applicants
+    model_groups = {
+        "": {g: (_at(mean, base, g, "applicants"), _at(mean, base, g, "hired")) for g in GROUPS},
+        "nationality ": nationality,
+    }
+    for prefix, kind in (("", "education"), ("nationality ", "nationality")):
+        for group in GROUPS:
+            applicants, hired = targets.base.groups[kind][group]
+            model, model_hired = model_groups[prefix][group]
+            name = f"{base} {prefix}{group}"
+            terms[f"applicants {name}"] = poisson_deviance(model, applicants)
+            signs[f"applicants {name}"] = model - applicants
+            # The hire rate: a binomial on the report's applicants, as the one-round
+            # calibration fits it (a Poisson on the hires alone would let the rate drift
+            # with the applicants).
+            rate = model_hired / max(model, 1e-9)
+            terms[f"hire rate {name}"] = binomial_deviance(rate, hired, applicants)
+            signs[f"hire rate {name}"] = rate - hired / applicants
     many = 0.06 * targets.base.totals["applicants"]
     model = _at(mean, base, "all", "more_than_five_rounds")
     terms[f"more than five rounds {base}"] = poisson_deviance(model, many)
@@ -228,8 +250,10 @@ def fit(
 
     def objective(trial: optuna.Trial) -> float:
         values = {n: trial.suggest_float(n, *FITTED[n]) for n in names}
-        rounds = backcast_rounds(with_values(settings, values), seed, range(chains), history)
-        terms, _ = objective_terms(mean_rounds(rounds), history, targets)
+        results = backcast_chains(with_values(settings, values), seed, range(chains), history)
+        mean = mean_rounds(round_table(results, range(chains)))
+        nationality = last_round_by_nationality(results)
+        terms, _ = objective_terms(mean, history, targets, nationality)
         seen.append({**values, **terms, "objective": sum(terms.values())})
         if progress is not None:
             progress(len(seen), seen[-1]["objective"])
@@ -256,7 +280,7 @@ def fit(
 def _value(settings: QueueSettings, name: str) -> float:
     head, _, key = name.partition(".")
     value = getattr(settings, head)
-    return float(value[key] if key else value)
+    return float(value.get(key, 1.0) if key else value)  # a factor not named is 1
 
 
 def check_values(mean: pd.DataFrame, history: History) -> list[tuple]:

@@ -107,7 +107,10 @@ def who_returns(
     given whether they were on any ad's ranked list in it (``listed``, bool (N,)); the others
     leave the queue. Keyed by ``(seed, chain, QUEUE_RETURN, person, t)``."""
     chance = settings.return_chance(
-        not_hired["education_group"].to_numpy(), not_hired["rounds_applied"].to_numpy(), listed
+        not_hired["education_group"].to_numpy(),
+        not_hired["nationality_group"].to_numpy(),
+        not_hired["rounds_applied"].to_numpy(),
+        listed,
     )
     u = uniform(seed, chain, Stream.QUEUE_RETURN, not_hired["person"].to_numpy(), t)
     return u < chance

@@ -41,6 +41,9 @@ class QueueSettings(BaseModel):
         ranked list in the round (qualified for none of the ads applied to: the report names
         insufficient Norwegian and a missing authorisation or licence), who has learnt that
         applying again as they are is futile (1: no different from the others).
+    return_factor_nationality : by nationality group, a factor on that chance (a group not
+        named keeps factor 1): nationals of countries outside the EEA may leave for other
+        work or another country more readily than Norwegians with the same education.
     inflow_growth : by "nationality x education" group of the base round, the factor on its
         new applicants (a scenario's "more Norwegians educated abroad", "more EEA migration");
         a group not named keeps factor 1.
@@ -61,6 +64,7 @@ class QueueSettings(BaseModel):
     )
     return_decay: Annotated[float, Field(ge=0.0, le=1.5)] = 0.95
     return_factor_unlisted: Probability = 1.0
+    return_factor_nationality: dict[str, Factor] = Field(default_factory=dict)
     inflow_growth: dict[str, Factor] = Field(default_factory=dict)
     inflow_then: dict[str, Factor] = Field(
         default_factory=lambda: {"Norway": 1.0, "EEA+UK": 1.0, "Outside EEA": 1.0}
@@ -80,6 +84,11 @@ class QueueSettings(BaseModel):
                 f"inflow_then: needs exactly the education groups {list(GROUPS)}, "
                 f"got {sorted(self.inflow_then)}"
             )
+        for name in self.return_factor_nationality:
+            if name not in GROUPS:
+                raise ValueError(
+                    f"return_factor_nationality: unknown group {name!r} (known: {list(GROUPS)})"
+                )
         cells = [f"{n} x {e}" for n in GROUPS for e in GROUPS]
         for name in self.inflow_growth:
             if name not in cells:
@@ -87,12 +96,17 @@ class QueueSettings(BaseModel):
         return self
 
     def return_chance(
-        self, education_group: np.ndarray, rounds_applied: np.ndarray, listed: np.ndarray
+        self,
+        education_group: np.ndarray,
+        nationality_group: np.ndarray,
+        rounds_applied: np.ndarray,
+        listed: np.ndarray,
     ) -> np.ndarray:
         """The chance (N,) that each not-hired applicant applies in the next round, from their
-        education group, the rounds they have applied in (this one included) and whether
-        they were on any ad's ranked list in this round (bool (N,))."""
+        education and nationality groups, the rounds they have applied in (this one
+        included) and whether they were on any ad's ranked list in this round (bool (N,))."""
         base = np.array([self.return_probability[g] for g in education_group], dtype=float)
+        nationality = [self.return_factor_nationality.get(g, 1.0) for g in nationality_group]
         earlier = np.asarray(rounds_applied, dtype=float) - 1.0
-        chance = np.minimum(base * self.return_decay**earlier, 1.0)
-        return chance * np.where(listed, 1.0, self.return_factor_unlisted)
+        chance = base * np.array(nationality, dtype=float) * self.return_decay**earlier
+        return np.minimum(chance, 1.0) * np.where(listed, 1.0, self.return_factor_unlisted)
