@@ -7,7 +7,9 @@ check seed (never the fitting seed) and writes, in OUT (default ``results/queue_
 
 * ``fit.csv``: every evaluation (the settings and the objective's terms);
 * ``checks.csv``: per check seed, each kept-out figure: the model's mean over chains, its
-  5-95 % band over chains, the report's value, inside or not;
+  5-95 % band over chains, the report's value, inside or not; for the single-round
+  acceptance on the back-cast's last round also the gap in points, its limit and whether it
+  is within;
 * ``rounds.csv``: the back-cast's rounds (mean over the check chains of every seed), to read
   beside the report's chapter 6;
 * ``summary.json``: the fitted settings (to copy into the config's ``[queue]`` table), the
