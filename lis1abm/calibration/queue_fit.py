@@ -93,12 +93,10 @@ class Targets:
     ----------
     base : the base round's data (its applicants and hires by group).
     table2 : the report's table 2 by education group: not hired after four or more rounds.
-    applicants : the base round's applicants by education group.
     """
 
     base: RoundData
     table2: dict[str, int]
-    applicants: dict[str, int]
 
     @classmethod
     def of(cls, round_name: str) -> Targets:
@@ -106,8 +104,12 @@ class Targets:
         counts: Counter = Counter()
         for cell in base.long_term_not_hired:
             counts[cell.education] += cell.count
-        applicants = {g: base.groups["education"][g][0] for g in GROUPS}
-        return cls(base, dict(counts), applicants)
+        return cls(base, dict(counts))
+
+    @property
+    def applicants(self) -> dict[str, int]:
+        """The base round's applicants by education group."""
+        return {g: self.base.groups["education"][g][0] for g in GROUPS}
 
 
 def backcast_chains(
@@ -154,13 +156,20 @@ def poisson_deviance(model: float, observed: float) -> float:
     return 2 * (model - observed + (observed * math.log(observed / model) if observed else 0))
 
 
+def last_round_people(result: ChainResult) -> tuple[str, pd.DataFrame]:
+    """The label of a chain's last round and its applicants: the people whose time in the
+    queue ended in it (hired, left or waiting)."""
+    last = int(result.rounds["round"].max())
+    label = result.rounds.loc[result.rounds["round"] == last, "label"].iloc[0]
+    return label, result.people[result.people["ended"] == last]
+
+
 def last_round_by_nationality(results: list[ChainResult]) -> dict[str, tuple[float, float]]:
     """Applicants and hired of each nationality group in the last round of the chains (means
-    over chains). The last round's applicants are the people whose time in the queue ended
-    in it (hired, left or waiting)."""
+    over chains; :func:`last_round_people`)."""
     counts = []
     for r in results:
-        people = r.people[r.people["ended"] == r.rounds["round"].max()]
+        people = last_round_people(r)[1]
         hired = people["outcome"] == "hired"
         groups = people["nationality_group"]
         counts.append({g: ((groups == g).sum(), (hired & (groups == g)).sum()) for g in GROUPS})
@@ -191,14 +200,14 @@ def objective_terms(
         terms[f"applicants autumn2013 {group}"] = poisson_deviance(model, observed)
         signs[f"applicants autumn2013 {group}"] = model - observed
     base = targets.base.name
-    model_groups = {
-        "": {g: (_at(mean, base, g, "applicants"), _at(mean, base, g, "hired")) for g in GROUPS},
-        "nationality ": nationality,
-    }
-    for prefix, kind in (("", "education"), ("nationality ", "nationality")):
+    education = {g: (_at(mean, base, g, "applicants"), _at(mean, base, g, "hired")) for g in GROUPS}
+    for kind, prefix, modelled in (
+        ("education", "", education),
+        ("nationality", "nationality ", nationality),
+    ):
         for group in GROUPS:
             applicants, hired = targets.base.groups[kind][group]
-            model, model_hired = model_groups[prefix][group]
+            model, model_hired = modelled[group]
             name = f"{base} {prefix}{group}"
             terms[f"applicants {name}"] = poisson_deviance(model, applicants)
             signs[f"applicants {name}"] = model - applicants
@@ -327,13 +336,10 @@ def acceptance_values(result: ChainResult, targets: Targets) -> list[tuple]:
     """The single-round acceptance's figures of the last round of a back-cast chain (the base
     round): each education, nationality and graduation-period group's hire rate, with the
     report's. (figure, rounds, group, model, report) each; the group reads "education:
-    Norway". The last round's applicants are the people whose time in the queue ended in it
-    (hired, left or waiting)."""
-    last = int(result.rounds["round"].max())
-    label = result.rounds.loc[result.rounds["round"] == last, "label"].iloc[0]
+    Norway"."""
+    label, people = last_round_people(result)
     if label != targets.base.name:
         raise ValueError(f"the back-cast ends in {label}, not in {targets.base.name}")
-    people = result.people[result.people["ended"] == last]
     hired = people["outcome"] == "hired"
     report = {
         "education": targets.base.groups["education"],
