@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +52,9 @@ def main() -> None:
     parser.add_argument("--check-seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--check-chains", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("results/queue_fit"))
+    parser.add_argument(
+        "--workers", type=int, default=min(4, os.cpu_count() or 1), help="processes for the chains"
+    )
     args = parser.parse_args()
     if args.seed in args.check_seeds:
         parser.error("--check-seeds must not include the fitting seed")
@@ -62,14 +67,15 @@ def main() -> None:
 
     targets = Targets.of(config.settings.base_round)
     found = fit(config.settings, targets, args.seed, args.chains, args.evaluations, report,
-                args.sigma0)  # fmt: skip
+                args.sigma0, args.workers)  # fmt: skip
     print("fitted:", json.dumps(found.values, indent=1))
     rows, rounds = [], []
     chains = range(args.check_chains)
-    for seed in args.check_seeds:
-        played = backcast_chains(found.settings, seed, chains, history)
-        rows.append(checks(played, history, targets).assign(seed=seed))
-        rounds.append(mean_rounds(round_table(played, chains)).assign(seed=seed))
+    with ProcessPoolExecutor(args.workers) as pool:
+        for seed in args.check_seeds:
+            played = backcast_chains(found.settings, seed, chains, history, pool)
+            rows.append(checks(played, history, targets).assign(seed=seed))
+            rounds.append(mean_rounds(round_table(played, chains)).assign(seed=seed))
     table = pd.concat(rows, ignore_index=True)
     print(table.to_string(index=False))
     args.out.mkdir(parents=True, exist_ok=True)

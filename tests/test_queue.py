@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from lis1abm.data.history import load_history
+from lis1abm.errors import ConfigError
 from lis1abm.market.population import build_population
 from lis1abm.queue import QueueSettings, Sequence, play_chain
 from lis1abm.queue.people import base_applicants, half_a_year_on
@@ -190,6 +191,26 @@ def test_return_chance_by_group_rounds_list_and_nationality():
         np.array([True, True, False, False]),
     )
     assert chance == pytest.approx([0.5, 0.72, 0.9 * 0.5 * 0.5, 1.0 * 0.5])
+
+
+def test_queue_ranking_weights_rank_the_rounds_after_the_base(chain):
+    """The queue's ranking weights replace the calibrated ones in the rounds after the base
+    round only: the base round is played as before; with outside-EEA nationals ranked far
+    higher, more of them are hired after it. A path the parameters lack is refused."""
+    favoured = QueueSettings(rounds=3, ranking={"nationality_weight.Outside EEA": 3.0})
+    other = play_chain(Sequence.of(favoured), 11, 0)
+    assert Sequence.of(favoured).round_params.ranking.nationality_weight["Outside EEA"] == 3.0
+
+    def outside_hired(result, base: bool) -> int:
+        people = result.people
+        in_base = (people["ended"] == 0) == base
+        mine = (people["nationality_group"] == "Outside EEA") & (people["outcome"] == "hired")
+        return int((mine & in_base).sum())
+
+    assert outside_hired(other, base=True) == outside_hired(chain, base=True)
+    assert outside_hired(other, base=False) > outside_hired(chain, base=False)
+    with pytest.raises(ConfigError, match="education_weight"):
+        Sequence.of(QueueSettings(rounds=3, ranking={"education_weight.Mars": 1.0}))
 
 
 @pytest.mark.slow

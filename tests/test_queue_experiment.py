@@ -55,6 +55,14 @@ def test_the_builtin_config_loads():
         ({"positions = 609 ": "positions = -3"}, "queue.positions"),
         ({'baseline = "609': 'baseline = "none"'}, "baseline"),
         ({"return_decay": "return_decay = 2.0"}, "queue.return_decay"),
+        (
+            {"burn_in": 'burn_in = 8\nranking = { "education_weight.Mars" = 1.0 }'},
+            'queue.ranking."education_weight.Mars"',
+        ),
+        (
+            {"burn_in": 'burn_in = 8\nranking = { "earlier_round_weight" = 9999.0 }'},
+            'queue.ranking."earlier_round_weight"',
+        ),
     ],
 )
 def test_config_errors_name_the_file_and_key(tmp_path, replace, key):

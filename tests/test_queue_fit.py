@@ -13,6 +13,7 @@ from lis1abm.calibration.acceptance import LIMIT_PP
 from lis1abm.calibration.queue_fit import (
     ACCEPTANCE,
     Targets,
+    acceptance_gaps,
     acceptance_values,
     binomial_deviance,
     checks,
@@ -139,7 +140,7 @@ def test_objective_terms_are_zero_at_the_targets(targets, history):
     rounds = made_up_rounds(labels, {g: float(n) for g, n in targets.applicants.items()})
     mean = queue_fit.mean_rounds(rounds.assign(chain=0))
     nationality = {g: tuple(map(float, f)) for g, f in targets.base.groups["nationality"].items()}
-    terms, signs = objective_terms(mean, history, targets, nationality)
+    terms, signs = objective_terms(mean, history, targets, nationality, {})
     for group in GROUPS:
         # the report's own applicants and hires by nationality: both terms 0
         assert terms[f"applicants autumn2024 nationality {group}"] == pytest.approx(0, abs=1e-9)
@@ -151,7 +152,7 @@ def test_objective_terms_are_zero_at_the_targets(targets, history):
         assert np.sign(signs[f"hire rate autumn2024 {group}"]) == np.sign(2 / 3 - rate)
     more = dict(targets.applicants, **{"Outside EEA": targets.applicants["Outside EEA"] * 1.2})
     mean = queue_fit.mean_rounds(made_up_rounds(labels, more).assign(chain=0))
-    terms, signs = objective_terms(mean, history, targets, nationality)
+    terms, signs = objective_terms(mean, history, targets, nationality, {})
     assert terms["applicants autumn2024 Outside EEA"] > 1
     assert signs["applicants autumn2024 Outside EEA"] > 0
 
@@ -164,7 +165,7 @@ def test_search_starts_from_the_settings_and_improves(monkeypatch, targets, hist
 
     shares = {g: h / a for g, (a, h) in targets.base.groups["education"].items()}
 
-    def made_up_backcast(settings, seed, chains, history=None):
+    def made_up_backcast(settings, seed, chains, history=None, pool=None):
         applicants = {
             g: targets.applicants[g] * settings.return_probability[g] / 0.7 for g in GROUPS
         }
@@ -199,3 +200,44 @@ def test_last_round_by_nationality_counts_the_people_ending_there(targets):
     assert counts["Norway"][0] == n
     assert counts["Norway"][1] == sum(round(0.5 * a) for a in targets.applicants.values())
     assert counts["Outside EEA"] == (0.0, 0.0)
+
+
+def test_acceptance_terms_cost_four_at_the_limit(targets, history):
+    """The acceptance's gaps at the end of the back-cast are averaged over chains and enter
+    the objective with sd half their limit: 0 at no gap, 4 at the limit, with the gap's sign;
+    a group no chain has adds no term."""
+    rounds = made_up_rounds(["spring2024", "autumn2024"], {g: 1 for g in GROUPS})
+    report = {g: h / a for g, (a, h) in targets.base.groups["education"].items()}
+    off = dict(report, **{"EEA+UK": report["EEA+UK"] - 0.04})  # 2 points off on average
+    results = [ChainResult(rounds, made_up_people(targets, 1, s)) for s in (report, off)]
+    gaps = acceptance_gaps(results, targets)
+    assert gaps["education: EEA+UK"] == pytest.approx(-2.0, abs=0.2)
+    assert abs(gaps["education: Norway"]) < 0.2
+    assert np.isnan(gaps["nationality: EEA+UK"])  # everyone is Norwegian
+    labels = history.rounds()[: history.rounds().index("autumn2024") + 1]
+    mean = queue_fit.mean_rounds(made_up_rounds(labels, targets.applicants).assign(chain=0))
+    nationality = {g: tuple(map(float, f)) for g, f in targets.base.groups["nationality"].items()}
+    limit = LIMIT_PP["education"]
+    gaps = {"education: EEA+UK": -limit, "education: Norway": 0.0, "nationality: EEA+UK": np.nan}
+    terms, signs = objective_terms(mean, history, targets, nationality, gaps)
+    assert terms["acceptance education: EEA+UK"] == pytest.approx(4.0)
+    assert signs["acceptance education: EEA+UK"] == -limit
+    assert terms["acceptance education: Norway"] == 0.0
+    assert "acceptance nationality: EEA+UK" not in terms
+
+
+def test_start_values_read_the_settings_and_the_calibrated_ranking():
+    """A ranking weight the settings do not name starts at the one the rounds play with (the
+    base round's calibrated weight); one they name, at theirs; a factor not named at 1."""
+    from lis1abm.data.files import round_params_path
+    from lis1abm.params import load_params
+
+    calibrated = load_params(round_params_path("autumn2024")).ranking
+    start = queue_fit.start_values(QueueSettings(ranking={"earlier_round_weight": 0.2}))
+    assert start["ranking.education_weight.Norway"] == calibrated.education_weight["Norway"]
+    assert start["ranking.earlier_round_weight"] == 0.2
+    assert start["return_factor_nationality.EEA+UK"] == 1.0
+    values = {"ranking.nationality_weight.Outside EEA": 0.9, "return_decay": 1.0}
+    settings = queue_fit.with_values(QueueSettings(), values)
+    assert settings.ranking == {"nationality_weight.Outside EEA": 0.9}
+    assert settings.return_decay == 1.0

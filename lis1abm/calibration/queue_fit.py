@@ -41,7 +41,9 @@ import math
 import warnings
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 import optuna
@@ -69,12 +71,21 @@ FITTED = {
     "inflow_then.Norway": (0.3, 1.5),
     "inflow_then.EEA+UK": (0.3, 1.5),
     "inflow_then.Outside EEA": (0.3, 1.5),
+    # The ranking of the rounds after the base round (QueueSettings.ranking), around the
+    # calibrated weights (1.31, 0.39, 0.10, 0.76, -0.11): the weights of the groups whose hire
+    # rates the acceptance judges, and that of the rounds applied, which the queue builds.
+    "ranking.education_weight.Norway": (0.5, 2.0),
+    "ranking.education_weight.Outside EEA": (-0.5, 1.2),
+    "ranking.nationality_weight.EEA+UK": (-0.6, 0.8),
+    "ranking.nationality_weight.Outside EEA": (0.0, 1.6),
+    "ranking.earlier_round_weight": (-0.6, 0.4),
 }
 """Searched settings and their bounds."""
 
 
 def with_values(settings: QueueSettings, values: dict[str, float]) -> QueueSettings:
-    """``settings`` with the dotted :data:`FITTED` names set to ``values``."""
+    """``settings`` with the dotted :data:`FITTED` names set to ``values`` (a ``ranking.``
+    name sets the rest of its path in :attr:`QueueSettings.ranking`)."""
     data = settings.model_dump()
     for name, value in values.items():
         head, _, key = name.partition(".")
@@ -113,12 +124,19 @@ class Targets:
 
 
 def backcast_chains(
-    settings: QueueSettings, seed: int, chains: range, history: History | None = None
+    settings: QueueSettings,
+    seed: int,
+    chains: range,
+    history: History | None = None,
+    pool: Executor | None = None,
 ) -> list[ChainResult]:
-    """Chains ``chains`` of the back-cast of ``settings``."""
+    """Chains ``chains`` of the back-cast of ``settings``, in order (on ``pool``'s processes
+    if given: a chain is a pure function of (seed, chain), so the result is the same)."""
     history = load_history() if history is None else history
     sequence = Sequence.of(settings, backcast(settings, history))
-    return [play_chain(sequence, seed, c) for c in chains]
+    if pool is None:
+        return [play_chain(sequence, seed, c) for c in chains]
+    return list(pool.map(play_chain, repeat(sequence), repeat(seed), chains))
 
 
 def round_table(results: list[ChainResult], chains: range) -> pd.DataFrame:
@@ -176,16 +194,35 @@ def last_round_by_nationality(results: list[ChainResult]) -> dict[str, tuple[flo
     return {g: tuple(float(np.mean([c[g][k] for c in counts])) for k in (0, 1)) for g in GROUPS}
 
 
+def acceptance_gaps(results: list[ChainResult], targets: Targets) -> dict[str, float]:
+    """Each single-round acceptance row's gap at the end of the back-cast (points): the mean
+    over chains of the model's hire rate (:func:`acceptance_values`; chains where the group
+    has no applicants left out) minus the report's; NaN for a group no chain has."""
+    table = pd.DataFrame(
+        [row for r in results for row in acceptance_values(r, targets)],
+        columns=["figure", "rounds", "group", "model", "report"],
+    )
+    means = table.groupby("group", sort=False).agg(
+        model=("model", "mean"), report=("report", "first")
+    )
+    return {g: 100 * (row.model - row.report) for g, row in means.iterrows()}
+
+
 def objective_terms(
     mean: pd.DataFrame,
     history: History,
     targets: Targets,
     nationality: dict[str, tuple[float, float]],
+    gaps: dict[str, float],
 ) -> tuple[dict[str, float], dict[str, float]]:
     """The fitted figures' terms (each minus twice a log-likelihood, up to a constant), and
     the model's difference from the report behind each (its sign signs the residual).
     ``nationality``: the base round's applicants and hired by nationality group at the end
-    of the back-cast (:func:`last_round_by_nationality`)."""
+    of the back-cast (:func:`last_round_by_nationality`); ``gaps``: the single-round
+    acceptance's gaps there (:func:`acceptance_gaps`), each a normal term with sd half its
+    limit (:data:`~lis1abm.calibration.acceptance.LIMIT_PP`), so a gap at the limit costs 4:
+    the binomials above weigh a group's hire rate by its applicants alone, under which a
+    gap of 5 points among the 81 outside-EEA nationals costs less than 2."""
     recent = next(f for f in history.find("applicants") if f.low is not None)
     target = (recent.low + recent.high) / 2
     terms, signs = {}, {}
@@ -225,6 +262,11 @@ def objective_terms(
         model = _at(mean, base, group, "long_term_not_hired")
         terms[f"table 2 {group}"] = poisson_deviance(model, targets.table2[group])
         signs[f"table 2 {group}"] = model - targets.table2[group]
+    for group, gap in gaps.items():
+        if not np.isnan(gap):
+            sd = LIMIT_PP[group.partition(":")[0]] / 2
+            terms[f"acceptance {group}"] = (gap / sd) ** 2
+            signs[f"acceptance {group}"] = gap
     return terms, signs
 
 
@@ -246,23 +288,27 @@ def fit(
     evaluations: int,
     progress: Callable[[int, float], None] | None = None,
     sigma0: float = SIGMA0,
+    workers: int = 1,
 ) -> Fit:
     """CMA-ES over :data:`FITTED` (Optuna's sampler, seeded with ``seed``; first step
     ``sigma0`` of each setting's range), starting from ``settings`` (the first evaluation),
     at most ``evaluations`` evaluations, each the sum of
     :func:`objective_terms` on chains 0 .. ``chains`` - 1 of ``seed`` (the same chains every
-    time: common random numbers, so candidates differ by their settings alone)."""
+    time: common random numbers, so candidates differ by their settings alone), the chains
+    played on ``workers`` processes (the same result on any number)."""
     history = load_history()
     names = list(FITTED)
-    start = {n: float(np.clip(_value(settings, n), *FITTED[n])) for n in names}
+    start = start_values(settings)
     seen: list[dict] = []
 
     def objective(trial: optuna.Trial) -> float:
         values = {n: trial.suggest_float(n, *FITTED[n]) for n in names}
-        results = backcast_chains(with_values(settings, values), seed, range(chains), history)
+        candidate = with_values(settings, values)
+        results = backcast_chains(candidate, seed, range(chains), history, pool)
         mean = mean_rounds(round_table(results, range(chains)))
         nationality = last_round_by_nationality(results)
-        terms, _ = objective_terms(mean, history, targets, nationality)
+        gaps = acceptance_gaps(results, targets)
+        terms, _ = objective_terms(mean, history, targets, nationality, gaps)
         seen.append({**values, **terms, "objective": sum(terms.values())})
         if progress is not None:
             progress(len(seen), seen[-1]["objective"])
@@ -278,7 +324,12 @@ def fit(
         )
     study = optuna.create_study(direction="minimize", sampler=sampler)
     study.enqueue_trial(start)
-    study.optimize(objective, n_trials=evaluations)
+    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    try:
+        study.optimize(objective, n_trials=evaluations)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     table = pd.DataFrame(seen)
     best = table.loc[table["objective"].idxmin()]
     values = {n: float(best[n]) for n in names}
@@ -286,10 +337,23 @@ def fit(
     return Fit(with_values(settings, values), values, terms, table)
 
 
-def _value(settings: QueueSettings, name: str) -> float:
-    head, _, key = name.partition(".")
-    value = getattr(settings, head)
-    return float(value.get(key, 1.0) if key else value)  # a factor not named is 1
+def start_values(settings: QueueSettings) -> dict[str, float]:
+    """Each :data:`FITTED` setting's value in ``settings``, clipped to its bounds: a factor
+    not named is 1, a ranking weight not named the one the rounds play with (the base
+    round's calibrated weight)."""
+    played = Sequence.of(settings).round_params.to_dict()
+    out = {}
+    for name, bounds in FITTED.items():
+        head, _, key = name.partition(".")
+        if head == "ranking":
+            value = played
+            for part in name.split("."):
+                value = value[part]
+        else:
+            value = getattr(settings, head)
+            value = value.get(key, 1.0) if key else value
+        out[name] = float(np.clip(value, *bounds))
+    return out
 
 
 def check_values(mean: pd.DataFrame, history: History) -> list[tuple]:

@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from lis1abm.data.config import Document, read_toml, validate
 from lis1abm.errors import ConfigError
 from lis1abm.experiments.config import experiment_path
+from lis1abm.params import with_overrides
 from lis1abm.queue.schedule import CELLS
 from lis1abm.queue.settings import QueueSettings
+from lis1abm.simulation.prepare import resolve_inputs
 
 CONSTANT_POOL = "constant_pool"
 """A scenario's ``positions``: the number the experiment finds that keeps the pool constant."""
@@ -99,6 +101,16 @@ def is_queue_config(doc: Document) -> bool:
     return "queue" in doc.data
 
 
+def _check_ranking(top: _File, path: str) -> None:
+    """Every path of ``[queue] ranking`` names a ranking weight of the parameters, in range."""
+    _, params = resolve_inputs(top.queue.base_round, top.params)
+    for name, value in top.queue.ranking.items():
+        try:
+            with_overrides(params, {f"ranking.{name}": value})
+        except ConfigError as error:
+            raise ConfigError(path, f'queue.ranking."{name}"', error.problem) from None
+
+
 def load_queue_experiment(source: str | Path | Document) -> QueueExperiment:
     """Read and check a queue experiment (a built-in name, a path or a document read).
 
@@ -125,6 +137,7 @@ def load_queue_experiment(source: str | Path | Document) -> QueueExperiment:
                 )
     if top.constant_pool.low >= top.constant_pool.high:
         raise ConfigError(path, "constant_pool.low", "must be below constant_pool.high")
+    _check_ranking(top, path)
     first, last = top.cohort_years
     if last < first:
         raise ConfigError(path, "cohort_years", f"{first} after {last}")

@@ -109,7 +109,9 @@ class Sequence:
         (default: the base round's)."""
         data, resolved = resolve_inputs(settings.base_round, params)
         schedule = projection(settings) if schedule is None else schedule
-        return cls(settings, schedule, data, resolved, load_round("spring2024"))
+        sequence = cls(settings, schedule, data, resolved, load_round("spring2024"))
+        sequence.round_params  # noqa: B018 (a bad ranking path fails here, not in a round)
+        return sequence
 
     @property
     def starts_from_base(self) -> bool:
@@ -133,8 +135,10 @@ class Sequence:
     @cached_property
     def round_params(self) -> Params:
         """Rounds after the base hire up to their positions (the base round's capacity rule
-        adds the report's hires beyond positions, a figure only the base round has)."""
-        return with_overrides(self.params, {"capacity.rule": "positions"})
+        adds the report's hires beyond positions, a figure only the base round has), and rank
+        with the queue's ranking weights (:attr:`QueueSettings.ranking`)."""
+        overrides = {"capacity.rule": "positions", **self.settings.ranking_overrides()}
+        return with_overrides(self.params, overrides)
 
 
 def play_market(market: Market, replication: int, engine_name: str) -> np.ndarray:

@@ -51,6 +51,14 @@ class QueueSettings(BaseModel):
         the base round's (the level moves linearly in time between them).
     burn_in : rounds a back-cast plays before its first round, from an empty queue, at the
         first round's positions and inflow; not counted.
+    ranking : the hospitals' ranking weights the rounds after the base round play with in
+        place of the base round's calibrated ones, by dotted path below the parameter file's
+        ``[ranking]`` table (``"education_weight.Norway"``; score sds). The calibration fits
+        the ranking on the report's population, whose waiting applicants are drawn from the
+        report's marginals; the queue's own waiting are those the ranking passed over, so the
+        queue's fit adjusts a few weights to meet the same acceptance on the population the
+        queue builds (docs/queue.md). Checked against the parameters by the experiment's
+        loader and :meth:`Sequence.of <lis1abm.queue.sequence.Sequence.of>`.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -70,6 +78,7 @@ class QueueSettings(BaseModel):
         default_factory=lambda: {"Norway": 1.0, "EEA+UK": 1.0, "Outside EEA": 1.0}
     )
     burn_in: int = Field(8, ge=0, le=100)
+    ranking: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _groups_known(self) -> QueueSettings:
@@ -94,6 +103,10 @@ class QueueSettings(BaseModel):
             if name not in cells:
                 raise ValueError(f"inflow_growth: unknown group {name!r} (known: {cells})")
         return self
+
+    def ranking_overrides(self) -> dict[str, float]:
+        """:attr:`ranking` as overrides of the parameters (paths from the file's top)."""
+        return {f"ranking.{path}": value for path, value in self.ranking.items()}
 
     def return_chance(
         self,
