@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from lis1abm.calibration.queue_fit import (
+    FITTED,
     Targets,
     backcast_chains,
     checks,
@@ -53,6 +54,12 @@ def main() -> None:
     parser.add_argument("--check-chains", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("results/queue_fit"))
     parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="PREFIX",
+        help="search only the settings whose names start so (ranking, return_probability, ...)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=min(4, os.cpu_count() or 1), help="processes for the chains"
     )
     args = parser.parse_args()
@@ -65,9 +72,12 @@ def main() -> None:
     def report(n: int, value: float) -> None:
         print(f"evaluation {n}: objective {value:.2f} ({time.perf_counter() - started:.0f} s)")
 
+    names = [n for n in FITTED if not args.only or n.startswith(tuple(args.only))]
+    if not names:
+        parser.error(f"--only: no fitted setting starts with {args.only} (known: {list(FITTED)})")
     targets = Targets.of(config.settings.base_round)
     found = fit(config.settings, targets, args.seed, args.chains, args.evaluations, report,
-                args.sigma0, args.workers)  # fmt: skip
+                args.sigma0, args.workers, names)  # fmt: skip
     print("fitted:", json.dumps(found.values, indent=1))
     rows, rounds = [], []
     chains = range(args.check_chains)

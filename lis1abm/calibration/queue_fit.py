@@ -289,16 +289,21 @@ def fit(
     progress: Callable[[int, float], None] | None = None,
     sigma0: float = SIGMA0,
     workers: int = 1,
+    names: list[str] | None = None,
 ) -> Fit:
     """CMA-ES over :data:`FITTED` (Optuna's sampler, seeded with ``seed``; first step
     ``sigma0`` of each setting's range), starting from ``settings`` (the first evaluation),
     at most ``evaluations`` evaluations, each the sum of
     :func:`objective_terms` on chains 0 .. ``chains`` - 1 of ``seed`` (the same chains every
     time: common random numbers, so candidates differ by their settings alone), the chains
-    played on ``workers`` processes (the same result on any number)."""
+    played on ``workers`` processes (the same result on any number). ``names``: the settings
+    searched (default: all of :data:`FITTED`); the others keep their values in ``settings``."""
     history = load_history()
-    names = list(FITTED)
-    start = start_values(settings)
+    names = list(FITTED) if names is None else names
+    unknown = sorted(set(names) - set(FITTED))
+    if unknown:
+        raise ValueError(f"not a fitted setting: {unknown[0]!r} (known: {list(FITTED)})")
+    start = {n: v for n, v in start_values(settings).items() if n in names}
     seen: list[dict] = []
 
     def objective(trial: optuna.Trial) -> float:
