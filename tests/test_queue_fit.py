@@ -241,3 +241,12 @@ def test_start_values_read_the_settings_and_the_calibrated_ranking():
     settings = queue_fit.with_values(QueueSettings(), values)
     assert settings.ranking == {"nationality_weight.Outside EEA": 0.9}
     assert settings.return_decay == 1.0
+
+
+def test_poisson_deviance_is_zero_at_the_report_and_finite_at_zero():
+    """Zero where the model has the report's count; a model that never has a group the
+    report counts costs a finite amount, not far above what a tenth of a person costs."""
+    assert queue_fit.poisson_deviance(4.0, 4.0) == pytest.approx(0.0, abs=1e-12)
+    at_zero, at_tenth = queue_fit.poisson_deviance(0.0, 4), queue_fit.poisson_deviance(0.1, 4)
+    assert at_tenth < at_zero < 1.5 * at_tenth
+    assert queue_fit.poisson_deviance(330.0, 322) < queue_fit.poisson_deviance(340.0, 322)
