@@ -67,6 +67,7 @@ FITTED = {
     "return_factor_unlisted": (0.0, 1.0),
     "return_factor_nationality.EEA+UK": (0.3, 1.5),
     "return_factor_nationality.Outside EEA": (0.3, 1.5),
+    "proficiency_gain": (0.0, 0.1),
     "spring_inflow_factor": (1.0, 2.0),
     "inflow_then.Norway": (0.3, 1.5),
     "inflow_then.EEA+UK": (0.3, 1.5),

@@ -9,7 +9,8 @@ in a chain (:mod:`lis1abm.queue.sequence`): a few hundred rows of 20 small colum
 
 Between two rounds, half a year passes: the time since graduation and the age grow by 0.5
 years, the graduation period and age group follow (the base round's periods and age groups,
-relative to each round's start), and a returning person has applied in one more round.
+relative to each round's start), a returning person has applied in one more round, and their
+Norwegian may have improved (:attr:`QueueSettings.proficiency_gain`).
 """
 
 from __future__ import annotations
@@ -116,10 +117,14 @@ def who_returns(
     return u < chance
 
 
-def half_a_year_on(people: pd.DataFrame, data: RoundData) -> pd.DataFrame:
+def half_a_year_on(
+    people: pd.DataFrame, data: RoundData, proficiency_gain: float = 0.0
+) -> pd.DataFrame:
     """The returning applicants at the next round: half a year older, half a year further from
-    graduation (graduation period and age group recomputed), one more round applied."""
+    graduation (graduation period and age group recomputed), one more round applied, their
+    proficiency ``proficiency_gain`` higher (at most 1)."""
     moved = people.copy()
+    moved["proficiency"] = np.minimum(moved["proficiency"] + proficiency_gain, 1.0)
     moved["years_since_graduation"] = moved["years_since_graduation"] + HALF_YEAR
     moved["age"] = moved["age"] + HALF_YEAR
     moved["rounds_applied"] = moved["rounds_applied"] + 1

@@ -205,7 +205,8 @@ def play_chain(
         if t == len(sequence.schedule):
             ended.append(_ended(waiting, "waiting", t - 1, sequence.schedule[t - 1]))
             break
-        returning = None if waiting is None else half_a_year_on(waiting, sequence.base)
+        gain = sequence.settings.proficiency_gain
+        returning = None if waiting is None else half_a_year_on(waiting, sequence.base, gain)
         played = _play_round(sequence, returning, seed, chain, t, engine_name)
         if on_round is not None:
             on_round(t)

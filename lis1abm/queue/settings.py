@@ -51,6 +51,11 @@ class QueueSettings(BaseModel):
         the base round's (the level moves linearly in time between them).
     burn_in : rounds a back-cast plays before its first round, from an empty queue, at the
         first round's positions and inflow; not counted.
+    proficiency_gain : Norwegian proficiency (the population model's 0-1 scale) a returning
+        applicant gains in the half year before the next round, at most to 1: language
+        courses while waiting. The report names insufficient Norwegian among the reasons
+        for not being qualified; without a gain, whoever is below the ranking's
+        qualification threshold stays there for good.
     ranking : the hospitals' ranking weights the rounds after the base round play with in
         place of the base round's calibrated ones, by dotted path below the parameter file's
         ``[ranking]`` table (``"education_weight.Norway"``; score sds). The calibration fits
@@ -78,6 +83,7 @@ class QueueSettings(BaseModel):
         default_factory=lambda: {"Norway": 1.0, "EEA+UK": 1.0, "Outside EEA": 1.0}
     )
     burn_in: int = Field(8, ge=0, le=100)
+    proficiency_gain: Annotated[float, Field(ge=0.0, le=0.5)] = 0.0
     ranking: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
