@@ -107,6 +107,22 @@ def test_people_move_on_half_a_year(short_sequence):
     assert np.allclose(after["years_since_graduation"], before["years_since_graduation"] + 0.5)
     assert (after["period_index"] >= before["period_index"]).all()
     assert (after["period_index"] > before["period_index"]).any()
+    assert (after["proficiency"] == before["proficiency"]).all()  # no gain by default
+    learnt = half_a_year_on(before, data, proficiency_gain=0.1)
+    assert np.allclose(learnt["proficiency"], np.minimum(before["proficiency"] + 0.1, 1.0))
+    assert (before["proficiency"] > 0.9).any()  # some reach the cap
+
+
+def test_proficiency_gain_lets_the_unqualified_qualify():
+    """With a gain, fewer of those on no ranked list stay unlisted round after round: more of
+    the waiting are hired after the base round than without (same seed and chain)."""
+    hired = {}
+    for gain in (0.0, 0.1):
+        result = play_chain(Sequence.of(QueueSettings(rounds=3, proficiency_gain=gain)), 11, 0)
+        people = result.people
+        later = (people["entered"] == 0) & (people["ended"] > 0)
+        hired[gain] = int((later & (people["outcome"] == "hired")).sum())
+    assert hired[0.1] > hired[0.0]
 
 
 @pytest.mark.slow

@@ -56,11 +56,11 @@ def test_the_builtin_config_loads():
         ({'baseline = "609': 'baseline = "none"'}, "baseline"),
         ({"return_decay": "return_decay = 2.0"}, "queue.return_decay"),
         (
-            {"burn_in": 'burn_in = 8\nranking = { "education_weight.Mars" = 1.0 }'},
+            {"ranking =": 'ranking = { "education_weight.Mars" = 1.0 }'},
             'queue.ranking."education_weight.Mars"',
         ),
         (
-            {"burn_in": 'burn_in = 8\nranking = { "earlier_round_weight" = 9999.0 }'},
+            {"ranking =": 'ranking = { "earlier_round_weight" = 9999.0 }'},
             'queue.ranking."earlier_round_weight"',
         ),
     ],
