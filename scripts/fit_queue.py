@@ -12,12 +12,18 @@ check seed (never the fitting seed) and writes, in OUT (default ``results/queue_
   is within;
 * ``rounds.csv``: the back-cast's rounds (mean over the check chains of every seed), to read
   beside the report's chapter 6;
-* ``summary.json``: the fitted settings (to copy into the config's ``[queue]`` table), the
-  terms at the best point, the seeds, the command's arguments and the time taken.
+* ``summary.json``: the settings played on the check seeds; the fitted ones (to copy into
+  the config's ``[queue]`` table) and the terms at the best point; the seeds, the command's
+  arguments and the time taken.
+
+``--only PREFIX ...`` searches only the settings whose names start so (the others keep the
+config's values); ``--check-only`` searches nothing and checks the config's settings as they
+are (no ``fit.csv``).
 
 Usage: ``python scripts/fit_queue.py [--seed 2024] [--chains 4] [--evaluations 100]
-[--sigma0 0.05] [--check-seeds 1 2 3] [--check-chains 8] [--out results/queue_fit]`` (about
-15 minutes on one core with the defaults).
+[--sigma0 0.05] [--only PREFIX ...] [--check-only] [--check-seeds 1 2 3] [--check-chains 8]
+[--workers N] [--out results/queue_fit]`` (docs/queue.md gives the commands of the adopted
+fit and their times).
 """
 
 from __future__ import annotations
@@ -60,6 +66,11 @@ def main() -> None:
         help="search only the settings whose names start so (ranking, return_probability, ...)",
     )
     parser.add_argument(
+        "--check-only",
+        action="store_true",
+        help="no search: play the config's settings on the check seeds (checks.csv, rounds.csv)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=min(4, os.cpu_count() or 1), help="processes for the chains"
     )
     args = parser.parse_args()
@@ -76,26 +87,33 @@ def main() -> None:
     if not names:
         parser.error(f"--only: no fitted setting starts with {args.only} (known: {list(FITTED)})")
     targets = Targets.of(config.settings.base_round)
-    found = fit(config.settings, targets, args.seed, args.chains, args.evaluations, report,
-                args.sigma0, args.workers, names)  # fmt: skip
-    print("fitted:", json.dumps(found.values, indent=1))
+    found = None
+    if not args.check_only:
+        found = fit(config.settings, targets, args.seed, args.chains, args.evaluations, report,
+                    args.sigma0, args.workers, names)  # fmt: skip
+        print("fitted:", json.dumps(found.values, indent=1))
+    settings = config.settings if found is None else found.settings
     rows, rounds = [], []
     chains = range(args.check_chains)
     with ProcessPoolExecutor(args.workers) as pool:
         for seed in args.check_seeds:
-            played = backcast_chains(found.settings, seed, chains, history, pool)
+            played = backcast_chains(settings, seed, chains, history, pool)
             rows.append(checks(played, history, targets).assign(seed=seed))
             rounds.append(mean_rounds(round_table(played, chains)).assign(seed=seed))
     table = pd.concat(rows, ignore_index=True)
     print(table.to_string(index=False))
     args.out.mkdir(parents=True, exist_ok=True)
-    found.evaluations.to_csv(args.out / "fit.csv", index=False, float_format="%.6g")
     table.to_csv(args.out / "checks.csv", index=False, float_format="%.6g")
     pd.concat(rounds).to_csv(args.out / "rounds.csv", index=False, float_format="%.6g")
-    summary = {
-        "fitted": found.values,
-        "terms": found.terms,
-        "objective": sum(found.terms.values()),
+    summary: dict = {"settings": settings.model_dump()}
+    if found is not None:
+        found.evaluations.to_csv(args.out / "fit.csv", index=False, float_format="%.6g")
+        summary |= {
+            "fitted": found.values,
+            "terms": found.terms,
+            "objective": sum(found.terms.values()),
+        }
+    summary |= {
         "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "seconds": round(time.perf_counter() - started),
     }
