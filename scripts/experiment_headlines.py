@@ -3,7 +3,7 @@ the Markdown table docs/experiments.md shows.
 
 Usage (after ``lis1abm experiment NAME`` for each; nothing is simulated here)::
 
-    python scripts/experiment_headlines.py [--results results]
+    python scripts/experiment_headlines.py [--results results] [NAME ...]
 
 Every figure is a mean over the run's replications, with its 5-95 % band where it has one.
 An effect ("+15.3") is a paired difference from the experiment's baseline (scenarios share
@@ -14,6 +14,7 @@ the share of replications whose difference has the mean's sign.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -175,6 +176,43 @@ def applicant_growth(summary) -> str:
     )
 
 
+def queue(folder: Path) -> str:
+    """The queue: the pool waiting after the last round, the constant-pool positions, each
+    scenario's paired change of that pool, and the entrants' fate by education group."""
+    summary = pd.read_csv(folder / "summary.csv")
+    cohorts = pd.read_csv(folder / "cohorts.csv")
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    base = meta["baseline"]
+    pool = summary[(summary["measure"] == "waiting") & (summary["group"] == "all")]
+    last = pool[pool["round"] == pool["round"].max()].set_index("scenario")
+    first = pool[(pool["round"] == 0) & (pool["scenario"] == base)].iloc[0]
+    b = last.loc[base]
+    changes = "; ".join(
+        f"{name}: {r['difference']:+.0f} ({r['difference_p05']:.0f} to {r['difference_p95']:.0f})"
+        for name, r in last.iterrows()
+        if name != base
+    )
+
+    def weighted(measure: str, group: str) -> float:
+        mine = cohorts[(cohorts["scenario"] == base) & (cohorts["group"] == group)]
+        entrants = mine[mine["measure"] == "entrants"].set_index("year")["mean"]
+        value = mine[mine["measure"] == measure].set_index("year")["mean"]
+        return float((value * entrants).sum() / entrants[value.index].sum())
+
+    groups = ("Norway", "EEA+UK", "Outside EEA")
+    left = " / ".join(f"{100 * weighted('share_left', g):.0f}" for g in groups)
+    p90 = " / ".join(f"{weighted('rounds_p90', g):.1f}" for g in groups)
+    years = "-".join(str(y) for y in meta["cohort_years"])
+    return (
+        f"Pool waiting after {last['label'].iloc[0]} at {base}: {b['mean']:.0f} "
+        f"({b['p05']:.0f}-{b['p95']:.0f}), against {first['mean']:.0f} after "
+        f"{first['label']}; constant at {meta['scenarios']['constant pool']['positions']} "
+        f"positions a round. Paired change of that pool: {changes}. Entrants {years} leaving "
+        f"without a position (Norway / EEA+UK / outside the EEA educated): {left} %; 90th "
+        f"percentile of rounds to a position {p90}."
+    )
+
+
 HEADLINES = {
     "capacity": capacity,
     "calendar": calendar,
@@ -183,20 +221,31 @@ HEADLINES = {
 }
 
 
+EXPERIMENTS = [
+    "reproduce_autumn2024",
+    "capacity",
+    "calendar",
+    "central_match",
+    "applicant_growth",
+    "queue",
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="results", help="the experiments' results folder")
+    parser.add_argument(
+        "names", nargs="*", default=EXPERIMENTS, help=f"experiments (default: {EXPERIMENTS})"
+    )
     args = parser.parse_args()
     root = Path(args.results)
     print("| experiment | replications | headline |")
     print("|---|---|---|")
-    for name in (
-        "reproduce_autumn2024",
-        "capacity",
-        "calendar",
-        "central_match",
-        "applicant_growth",
-    ):
+    for name in args.names:
+        if name == "queue":
+            meta = json.loads((root / name / "meta.json").read_text(encoding="utf-8"))
+            print(f"| `queue` | {meta['replications']:,} chains | {queue(root / name)} |")
+            continue
         summary, meta = load_results(root / name)
         text = (
             reproduce(root / name) if name == "reproduce_autumn2024" else HEADLINES[name](summary)
