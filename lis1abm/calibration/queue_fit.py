@@ -1,5 +1,6 @@
-"""Fitting the queue's re-application and spring inflow to the report's figures about the
-queue, and the back-cast's checks on the figures kept out of the fit.
+"""Fitting the queue's re-application, inflow, proficiency gain and ranking weights to the
+report's figures about the queue, and the back-cast's checks on the figures kept out of the
+fit.
 
 Fitted (:data:`FITTED`), on the back-cast (:func:`~lis1abm.queue.schedule.backcast`):
 
@@ -15,7 +16,9 @@ Fitted (:data:`FITTED`), on the back-cast (:func:`~lis1abm.queue.schedule.backca
 * the applicants of the base round (autumn 2024) by education group (322, 498, 112) and by
   nationality group (730, 121, 81; Poisson), and their hire rates (261, 318, 27 and 514, 72,
   20 hired; binomial): the queue the back-cast builds up must be the one the calibrated round
-  has, whose calibration is fitted to the same figures.
+  has, whose calibration is fitted to the same figures;
+* the single-round acceptance's gaps on that round (:func:`acceptance_gaps`), each a normal
+  term with sd half its limit.
 
 Kept out, the checks (:func:`checks`): the share hired in autumn 2018 and 2019 (46 %) and 2023
 (65 %), the applicants of autumn 2019 (about 1,030), the education groups' shares of the hired
@@ -23,7 +26,7 @@ in autumn 2013 and on average over the autumn rounds (and in 2024, which follows
 fitted hires), that spring rounds have more applicants than autumn rounds, and the
 single-round acceptance of the calibration on the base round played at the end of the
 back-cast, judged as the calibration's is, on root seeds the fit never saw (as the one-round
-calibration's, its education and nationality rows are fitted figures): each education,
+calibration's, its rows are fitted figures on the fitting seed): each education,
 nationality and graduation-period group's hire rate within
 :data:`~lis1abm.calibration.acceptance.LIMIT_PP` points of the report's
 (:func:`acceptance_values`).
