@@ -182,6 +182,14 @@ def test_search_starts_from_the_settings_and_improves(monkeypatch, targets, hist
     assert sum(found.terms.values()) == pytest.approx(found.evaluations["objective"].min())
     again = fit(start, targets, seed=3, chains=1, evaluations=25)
     pd.testing.assert_frame_equal(again.evaluations, found.evaluations)
+    # A subset searched: only its settings vary, the others keep the start's values.
+    names = ["return_probability.EEA+UK", "return_probability.Outside EEA"]
+    part = fit(start, targets, seed=3, chains=1, evaluations=8, names=names)
+    assert [c for c in part.evaluations.columns if "." in c and c in queue_fit.FITTED] == names
+    assert part.settings.return_probability["Norway"] == pytest.approx(0.4)
+    assert part.evaluations["return_probability.EEA+UK"].nunique() > 1
+    with pytest.raises(ValueError, match="not a fitted setting: 'colour'"):
+        fit(start, targets, seed=3, chains=1, evaluations=2, names=["colour"])
 
 
 def test_binomial_deviance_is_zero_at_the_observed_rate_and_grows_with_the_gap():

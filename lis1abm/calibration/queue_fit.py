@@ -180,8 +180,8 @@ def poisson_deviance(model: float, observed: float) -> float:
     """2 (m - o + o log(o / m)): minus twice the Poisson log-likelihood ratio, with half a
     count added to both (a continuity correction). Without it a group the model almost never
     has would cost without bound as the chains' mean falls to 0: table 2's four
-    Norway-educated long-term not hired cost 15 at a mean of 0.2 and 169 at 0 (8 chains), a
-    cliff that hid every other term from the search."""
+    Norway-educated long-term not hired cost 16 at a mean of 0.2 and 169 at 0 (the mean
+    clipped at 1e-9), a cliff that hid every other term from the search."""
     m, o = model + CONTINUITY, observed + CONTINUITY
     return 2 * (m - o + o * math.log(o / m))
 
