@@ -5,13 +5,11 @@ GPU the full market against the CPU engine."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
-from test_cuda import assert_device_summary_equals_cpu, run_sim_check
+from test_cuda import assert_device_summary_equals_cpu, run_sim_check, run_under_simulator
 
 from lis1abm import engine
 from lis1abm.cli import main
@@ -117,14 +115,8 @@ def test_simulate_on_cuda_under_simulator_equals_cpu(capsys):
     autumn 2024 market and its real tally) prints, under numba's CUDA simulator, the same
     comparison and cascade as on the CPU backend."""
     args = ["simulate", "--reps", "2", "--seed", "11", "--json"]
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", NUMBA_DISABLE_JIT="1")
-    done = subprocess.run(
-        [sys.executable, "-m", "lis1abm.cli", *args, "--backend", "cuda"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    done = run_under_simulator(
+        [sys.executable, "-m", "lis1abm.cli", *args, "--backend", "cuda"], timeout=600
     )
     assert done.returncode == 0, done.stderr
     on_gpu = json.loads(done.stdout)

@@ -3,14 +3,13 @@ effect of capacity (as an average) and the order of the education groups."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from test_cuda import run_under_simulator
 
 from lis1abm.data.history import load_history
 from lis1abm.errors import ConfigError
@@ -235,16 +234,8 @@ def test_gpu_kernels_give_the_same_queue_under_the_simulator(tmp_path, chain):
     imported: the chain played on the GPU engine (the block kernel it picks for a round's
     market) and on the thread kernel is the CPU engine's, over four rounds: every count and
     every person's outcome."""
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", NUMBA_DISABLE_JIT="1")
-    proc = subprocess.run(
-        [sys.executable, str(TESTS / "queue_sim_check.py"), str(tmp_path)],
-        env=env,
-        cwd=TESTS.parent,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    command = [sys.executable, str(TESTS / "queue_sim_check.py"), str(tmp_path)]
+    proc = run_under_simulator(command, timeout=900, cwd=TESTS.parent)
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     expected = {"picked": "run_cuda_block", "thread": "run_cuda"}
     for name, kernel in expected.items():
