@@ -244,6 +244,9 @@ def test_start_values_read_the_settings_and_the_calibrated_ranking():
     start = queue_fit.start_values(QueueSettings(ranking={"earlier_round_weight": 0.2}))
     assert start["ranking.education_weight.Norway"] == calibrated.education_weight["Norway"]
     assert start["ranking.earlier_round_weight"] == 0.2
+    period = "2020-01..2022-02"  # a key with dots of its own
+    deviation = start[f"ranking.graduation_period_deviation.{period}"]
+    assert deviation == calibrated.graduation_period_deviation[period]
     assert start["return_factor_nationality.EEA+UK"] == 1.0
     values = {"ranking.nationality_weight.Outside EEA": 0.9, "return_decay": 1.0}
     settings = queue_fit.with_values(QueueSettings(), values)

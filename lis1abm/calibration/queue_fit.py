@@ -53,6 +53,7 @@ import optuna
 import pandas as pd
 
 from lis1abm.calibration.acceptance import LIMIT_PP
+from lis1abm.data.config import path_keys
 from lis1abm.data.history import History, load_history
 from lis1abm.data.round import GROUPS, RoundData, load_round
 from lis1abm.queue.schedule import backcast
@@ -76,10 +77,15 @@ FITTED = {
     "inflow_then.EEA+UK": (0.3, 1.5),
     "inflow_then.Outside EEA": (0.3, 1.5),
     # The ranking of the rounds after the base round (QueueSettings.ranking), around the
-    # calibrated weights (1.31, 0.39, 0.10, 0.76, -0.11): the weights of the groups whose hire
-    # rates the acceptance judges, and that of the rounds applied, which the queue builds.
+    # calibrated weights (1.31, 0.30, 0.39; 0.10, 0.76; -0.13, 0.08; -0.11): the weights of
+    # the groups whose hire rates the acceptance judges (education, nationality, the two
+    # graduation periods the queue's waiting fill), and that of the rounds applied, which the
+    # queue builds.
     "ranking.education_weight.Norway": (0.5, 2.0),
+    "ranking.education_weight.EEA+UK": (-0.5, 1.2),
     "ranking.education_weight.Outside EEA": (-0.5, 1.2),
+    "ranking.graduation_period_deviation.2022-03..2023-02": (-1.0, 1.0),
+    "ranking.graduation_period_deviation.2020-01..2022-02": (-1.0, 1.0),
     "ranking.nationality_weight.EEA+UK": (-0.6, 0.8),
     "ranking.nationality_weight.Outside EEA": (0.0, 1.6),
     "ranking.earlier_round_weight": (-0.6, 0.4),
@@ -364,7 +370,7 @@ def start_values(settings: QueueSettings) -> dict[str, float]:
         head, _, key = name.partition(".")
         if head == "ranking":
             value = played
-            for part in name.split("."):
+            for part in path_keys(played, name)[0]:  # keys may hold dots ("2020-01..2022-02")
                 value = value[part]
         else:
             value = getattr(settings, head)
