@@ -21,7 +21,7 @@ config's values); ``--check-only`` searches nothing and checks the config's sett
 are (no ``fit.csv``).
 
 Usage: ``python scripts/fit_queue.py [--seed 2024] [--chains 4] [--evaluations 100]
-[--sigma0 0.05] [--only PREFIX ...] [--check-only] [--check-seeds 1 2 3] [--check-chains 8]
+[--sigma0 0.05] [--only PREFIX ...] [--check-only] [--check-seeds 1 2 3] [--check-chains 40]
 [--workers N] [--out results/queue_fit]`` (docs/queue.md gives the commands of the adopted
 fit and their times).
 """
@@ -57,7 +57,9 @@ def main() -> None:
     parser.add_argument("--evaluations", type=int, default=100, help="at most, for the search")
     parser.add_argument("--sigma0", type=float, default=0.05, help="CMA-ES's first step")
     parser.add_argument("--check-seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--check-chains", type=int, default=8)
+    parser.add_argument(
+        "--check-chains", type=int, default=40, help="chains per check seed (the gaps are means)"
+    )
     parser.add_argument("--out", type=Path, default=Path("results/queue_fit"))
     parser.add_argument(
         "--only",
