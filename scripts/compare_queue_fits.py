@@ -21,16 +21,7 @@ import json
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from lis1abm.calibration.queue_fit import (
-    Targets,
-    acceptance_gaps,
-    backcast_chains,
-    last_round_by_nationality,
-    mean_rounds,
-    objective_terms,
-    round_table,
-    with_values,
-)
+from lis1abm.calibration.queue_fit import Targets, evaluate, with_values
 from lis1abm.data.history import load_history
 from lis1abm.experiments.queue_config import load_queue_experiment
 
@@ -54,15 +45,8 @@ def main() -> None:
             if candidate != "config":
                 with open(candidate, encoding="utf-8") as file:
                     values = {k: round(v, 3) for k, v in json.load(file)["fitted"].items()}
-            played = backcast_chains(with_values(config, values), args.seed, chains, history, pool)
-            gaps = acceptance_gaps(played, targets)
-            terms, _ = objective_terms(
-                mean_rounds(round_table(played, chains)),
-                history,
-                targets,
-                last_round_by_nationality(played),
-                gaps,
-            )
+            candidate_settings = with_values(config, values)
+            terms, gaps = evaluate(candidate_settings, targets, args.seed, chains, history, pool)
             seconds = time.perf_counter() - started
             print(f"{candidate}: objective {sum(terms.values()):.1f} on chains {first}-{end - 1}"
                   f" of seed {args.seed} ({seconds:.0f} s)")  # fmt: skip

@@ -298,6 +298,23 @@ class Fit:
     evaluations: pd.DataFrame
 
 
+def evaluate(
+    settings: QueueSettings,
+    targets: Targets,
+    seed: int,
+    chains: range,
+    history: History,
+    pool: Executor | None = None,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The objective's terms (:func:`objective_terms`) on chains ``chains`` of ``seed``'s
+    back-cast of ``settings``, and the single-round acceptance's gaps there (points)."""
+    results = backcast_chains(settings, seed, chains, history, pool)
+    gaps = acceptance_gaps(results, targets)
+    mean = mean_rounds(round_table(results, chains))
+    terms, _ = objective_terms(mean, history, targets, last_round_by_nationality(results), gaps)
+    return terms, gaps
+
+
 def fit(
     settings: QueueSettings,
     targets: Targets,
@@ -327,11 +344,7 @@ def fit(
     def objective(trial: optuna.Trial) -> float:
         values = {n: trial.suggest_float(n, *FITTED[n]) for n in names}
         candidate = with_values(settings, values)
-        results = backcast_chains(candidate, seed, range(chains), history, pool)
-        mean = mean_rounds(round_table(results, range(chains)))
-        nationality = last_round_by_nationality(results)
-        gaps = acceptance_gaps(results, targets)
-        terms, _ = objective_terms(mean, history, targets, nationality, gaps)
+        terms, _ = evaluate(candidate, targets, seed, range(chains), history, pool)
         seen.append({**values, **terms, "objective": sum(terms.values())})
         if progress is not None:
             progress(len(seen), seen[-1]["objective"])
