@@ -77,7 +77,7 @@ FITTED = {
     "inflow_then.EEA+UK": (0.3, 1.5),
     "inflow_then.Outside EEA": (0.3, 1.5),
     # The ranking of the rounds after the base round (QueueSettings.ranking), around the
-    # calibrated weights (1.31, 0.30, 0.39; 0.10, 0.76; -0.13, 0.08; -0.11): the weights of
+    # calibrated weights (1.31, 0.30, 0.39; 0.10, 0.76; 0.08, -0.13; -0.11): the weights of
     # the groups whose hire rates the acceptance judges (education, nationality, the two
     # graduation periods the queue's waiting fill), and that of the rounds applied, which the
     # queue builds.
