@@ -221,14 +221,7 @@ HEADLINES = {
 }
 
 
-EXPERIMENTS = [
-    "reproduce_autumn2024",
-    "capacity",
-    "calendar",
-    "central_match",
-    "applicant_growth",
-    "queue",
-]
+EXPERIMENTS = ["reproduce_autumn2024", *HEADLINES, "queue"]
 
 
 def main() -> None:

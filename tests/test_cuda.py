@@ -33,7 +33,7 @@ def arrays(market):
 def _one_cpu() -> None:
     """Keep the child on one CPU: the simulator runs a block's threads as Python threads that
     meet at barriers, and handing the interpreter lock between cores made the block kernel's
-    check take 2 min 50 s on the 2-core development machine, against 45 s on one core."""
+    check take 2 min 52 s on the 2-core development machine, against 45 s on one core."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
